@@ -1,0 +1,236 @@
+/**
+ * The safetensors format, read and written by our own code (no maintained npm package exists;
+ * see field-notes.md). Layout: an 8-byte little-endian u64 header length N, N bytes of UTF-8
+ * JSON `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}`, then
+ * the raw little-endian tensor data; offsets are relative to the start of the data area.
+ *
+ * We write F32 only, tensors sorted by name with contiguous offsets, the header padded with
+ * spaces to a multiple of 8 (so the data area is 8-byte aligned, as the reference writer does).
+ *
+ * The reader trusts nothing in the file: every size, offset and type is checked against the
+ * bytes present, and every failure is a MotlabError('invalid_checkpoint', "<file>: <problem>").
+ * Float and integer dtypes are converted to Float32Array (the lab computes in float32).
+ */
+import { MotlabError } from '../util/errors.ts';
+
+export interface TensorIn {
+  shape: number[];
+  data: Float32Array;
+}
+export interface TensorOut {
+  /** The dtype stored in the file (e.g. "F32", "BF16"); `data` is always float32. */
+  dtype: string;
+  shape: number[];
+  data: Float32Array;
+}
+export interface DecodedSafetensors {
+  tensors: Record<string, TensorOut>;
+  metadata: Record<string, string>;
+}
+
+/** A header this large is not a checkpoint; refuse it before allocating or parsing. */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+const ITEM_SIZE: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+};
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function floatBytesLE(data: Float32Array): Uint8Array {
+  if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.byteLength);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
+  return out;
+}
+
+export function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): Buffer {
+  const names = Object.keys(tensors).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new Error(`safetensors metadata "${k}" must be a string`);
+    }
+    header.__metadata__ = metadata;
+  }
+  let offset = 0;
+  for (const name of names) {
+    if (name === '__metadata__' || name.length === 0) throw new Error(`invalid tensor name "${name}"`);
+    const { shape, data } = tensors[name];
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor ${name}: bad shape ${JSON.stringify(shape)}`);
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (count !== data.length) throw new Error(`tensor ${name}: shape ${JSON.stringify(shape)} needs ${count} values, got ${data.length}`);
+    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
+  const out = Buffer.alloc(8 + json.length + offset);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  json.copy(out, 8);
+  let at = 8 + json.length;
+  for (const name of names) {
+    out.set(floatBytesLE(tensors[name].data), at);
+    at += tensors[name].data.byteLength;
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describeShape(shape: number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** Convert `count` values of `dtype` starting at `view[byteOffset]` to float32. */
+function toFloat32(view: DataView, byteOffset: number, count: number, dtype: string): Float32Array {
+  const out = new Float32Array(count);
+  switch (dtype) {
+    case 'F32':
+      if (LITTLE_ENDIAN_HOST) {
+        // One copy into an aligned buffer: the data need not be 4-byte aligned in the file.
+        new Uint8Array(out.buffer).set(new Uint8Array(view.buffer, view.byteOffset + byteOffset, count * 4));
+      } else {
+        for (let i = 0; i < count; i++) out[i] = view.getFloat32(byteOffset + 4 * i, true);
+      }
+      break;
+    case 'F64':
+      for (let i = 0; i < count; i++) out[i] = view.getFloat64(byteOffset + 8 * i, true);
+      break;
+    case 'F16':
+      for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(byteOffset + 2 * i, true));
+      break;
+    case 'BF16': {
+      // bfloat16 is the upper half of a float32.
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < count; i++) bits[i] = view.getUint16(byteOffset + 2 * i, true) << 16;
+      break;
+    }
+    case 'I64':
+      for (let i = 0; i < count; i++) out[i] = Number(view.getBigInt64(byteOffset + 8 * i, true));
+      break;
+    case 'U64':
+      for (let i = 0; i < count; i++) out[i] = Number(view.getBigUint64(byteOffset + 8 * i, true));
+      break;
+    case 'I32':
+      for (let i = 0; i < count; i++) out[i] = view.getInt32(byteOffset + 4 * i, true);
+      break;
+    case 'U32':
+      for (let i = 0; i < count; i++) out[i] = view.getUint32(byteOffset + 4 * i, true);
+      break;
+    case 'I16':
+      for (let i = 0; i < count; i++) out[i] = view.getInt16(byteOffset + 2 * i, true);
+      break;
+    case 'U16':
+      for (let i = 0; i < count; i++) out[i] = view.getUint16(byteOffset + 2 * i, true);
+      break;
+    case 'I8':
+      for (let i = 0; i < count; i++) out[i] = view.getInt8(byteOffset + i);
+      break;
+    case 'U8':
+    case 'BOOL':
+      for (let i = 0; i < count; i++) out[i] = view.getUint8(byteOffset + i);
+      break;
+    default:
+      throw new Error(`unreachable dtype ${dtype}`);
+  }
+  return out;
+}
+
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSafetensors {
+  const fail = (what: string): never => {
+    throw new MotlabError('invalid_checkpoint', `${source}: ${what}`);
+  };
+  if (bytes.byteLength < 8) fail(`not a safetensors file (${bytes.byteLength} bytes, the 8-byte header length is missing)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(MAX_HEADER_BYTES))
+    fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+  const n = Number(headerLength);
+  if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes; truncated?)`);
+  if (n < 2) fail(`header length ${n} is too short for a JSON object`);
+
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+  } catch {
+    return fail('header is not valid UTF-8');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    return fail(`header is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (!isPlainObject(header)) return fail('header is not a JSON object');
+
+  const metadata: Record<string, string> = {};
+  const rawMeta = header.__metadata__;
+  if (rawMeta !== undefined && rawMeta !== null) {
+    if (!isPlainObject(rawMeta)) fail('__metadata__ is not an object of strings');
+    for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
+      if (typeof v !== 'string') fail(`__metadata__["${k}"] is a ${v === null ? 'null' : typeof v}, not a string`);
+      Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+    }
+  }
+
+  const dataStart = 8 + n;
+  const dataLength = bytes.byteLength - dataStart;
+  const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const where = `tensor "${name}"`;
+    if (!isPlainObject(info)) return fail(`${where}: entry is not an object`);
+    const { dtype, shape, data_offsets: offsets } = info;
+    if (typeof dtype !== 'string') return fail(`${where}: dtype is missing or not a string`);
+    const itemSize = ITEM_SIZE[dtype];
+    if (itemSize === undefined) return fail(`${where}: unsupported dtype ${JSON.stringify(dtype).slice(0, 40)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))
+      return fail(`${where}: shape must be an array of non-negative integers`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0))
+      return fail(`${where}: data_offsets must be two non-negative integers`);
+    const [begin, end] = offsets as [number, number];
+    if (end < begin) return fail(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
+    if (end > dataLength) return fail(`${where}: data_offsets [${begin}, ${end}] run past the data area (${dataLength} bytes; truncated?)`);
+    // With no zero dimension the running product only grows, so when the total is a safe
+    // integer every step was exact; a larger total cannot equal the (safe) span.
+    const span = end - begin;
+    const dims = shape as number[];
+    const bytesNeeded = dims.includes(0) ? 0 : dims.reduce((a, d) => a * d, itemSize);
+    if (bytesNeeded !== span)
+      return fail(`${where}: shape ${describeShape(dims)} of ${dtype} needs ${Number.isSafeInteger(bytesNeeded) ? bytesNeeded : 'about ' + bytesNeeded.toExponential(3)} bytes, data_offsets span ${span}`);
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // The tensors must tile the data area exactly: no overlap, no gap, nothing left over.
+  const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const e of byOffset) {
+    if (e.begin < covered) fail(`tensor "${e.name}" overlaps another tensor (data_offsets [${e.begin}, ${e.end}])`);
+    if (e.begin > covered) fail(`gap in the data area before tensor "${e.name}" (bytes ${covered}–${e.begin} belong to no tensor)`);
+    covered = e.end;
+  }
+  if (covered !== dataLength) fail(`data area has ${dataLength} bytes but the tensors cover ${covered} (trailing bytes or truncated)`);
+
+  const tensors: Record<string, TensorOut> = {};
+  for (const e of entries) {
+    const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];
+    const value: TensorOut = { dtype: e.dtype, shape: [...e.shape], data: toFloat32(view, dataStart + e.begin, count, e.dtype) };
+    // defineProperty: a tensor named "__proto__" must not replace the object's prototype.
+    Object.defineProperty(tensors, e.name, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return { tensors, metadata };
+}
