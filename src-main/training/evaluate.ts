@@ -1,0 +1,66 @@
+/**
+ * Validation loss per modality on the evaluation windows of architecture.md / the dataset
+ * format: window k is tokens[k·S, k·S+S) → targets shifted by one. A modality's loss is the
+ * mean over all targets of that modality across the windows (not a mean of per-window means).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from '../model/config.ts';
+import { computeLoss, prepareBatch } from '../model/mot.ts';
+import { evalWindows } from '../data/dataset.ts';
+
+export interface LossByModality {
+  all: number;
+  [modality: string]: number | null;
+}
+
+export interface EvalResult {
+  windows: number;
+  loss: LossByModality;
+}
+
+/** Expert-choice routing sees its whole batch, so evaluation feeds it one window at a time. */
+function evalBatchSize(config: ModelConfig): number {
+  return config.moe?.routing === 'expert_choice' ? 1 : 8;
+}
+
+export function evaluateLoss(
+  config: ModelConfig,
+  params: Record<string, tf.Tensor>,
+  tokens: ArrayLike<number>,
+  maxWindows: number,
+): EvalResult {
+  const S = config.seq_len;
+  const windows = evalWindows(tokens, S, maxWindows);
+  if (windows.count === 0) throw new Error(`the split has fewer than ${S + 1} tokens: no evaluation window of seq_len ${S}`);
+  const M = config.modalities.length;
+  const sums = new Float64Array(M);
+  const counts = new Float64Array(M);
+  const perBatch = evalBatchSize(config);
+  for (let first = 0; first < windows.count; first += perBatch) {
+    const n = Math.min(perBatch, windows.count - first);
+    const inputs = windows.inputs.subarray(first * S, (first + n) * S);
+    const targets = windows.targets.subarray(first * S, (first + n) * S);
+    const batch = prepareBatch(config, inputs, targets, n);
+    try {
+      const batchSums = tf.tidy(() => computeLoss(config, params, batch).modalityLossSums.dataSync());
+      const result = batch.modalityCounts;
+      for (let m = 0; m < M; m++) {
+        sums[m] += batchSums[m];
+        counts[m] += result[m];
+      }
+    } finally {
+      batch.dispose();
+    }
+  }
+  const loss: LossByModality = { all: sum(sums) / sum(counts) };
+  config.modalities.forEach((m, i) => {
+    loss[m.name] = counts[i] > 0 ? sums[i] / counts[i] : null;
+  });
+  return { windows: windows.count, loss };
+}
+
+function sum(a: Float64Array): number {
+  let s = 0;
+  for (const x of a) s += x;
+  return s;
+}
