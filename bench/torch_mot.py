@@ -1,0 +1,869 @@
+#!/usr/bin/env python3
+"""An independent PyTorch implementation of docs/architecture.md (the MoT Lab model family).
+
+Written from the spec, not from the lab's TypeScript, so that the two can check each other:
+a checkpoint written by the lab must give the same losses here, and a model written here must
+load in the lab. Needs only Debian's python3-torch + python3-numpy; run it with
+/usr/bin/python3. The safetensors and .npy readers below are our own (json/struct/numpy),
+not the pip `safetensors` package.
+
+CLI (stable; other code and tests depend on it)
+-----------------------------------------------
+  torch_mot.py eval --checkpoint <dir with model.safetensors | the file> --data <datasetDir>
+                    [--split val] [--windows N] [--threads T] [--json]
+      Evaluation loss. Window k (k = 0, 1, ..., N-1; default: every window that fits) uses
+      tokens[k*S : k*S+S] as inputs and tokens[k*S+1 : k*S+S+1] as targets, S = seq_len;
+      it stops early when the split has too few tokens. The loss of modality m is the mean
+      cross-entropy over positions whose TARGET token is of modality m; "all" is the mean over
+      every target. No auxiliary losses. Prints (with --json) one line:
+        {"step": <state.json step or null>, "windows": N,
+         "loss": {"all": x, "<modality>": x | null, ...},
+         "targets": {"all": n, "<modality>": n, ...}}
+      Batching: a model with any MoE tower is evaluated ONE WINDOW PER FORWARD PASS, because
+      expert-choice routing sees the whole batch and token-choice capacity depends on the
+      number of tokens in it; the lab's evaluation does the same. Dense/MoT models are
+      evaluated in batches of windows (mathematically identical).
+
+  torch_mot.py init --config <model config .json> --out <dir> [--seed N] [--norm-noise X]
+      Random weights for the config -> <dir>/model.safetensors (metadata {"format": "motlab",
+      "config": <config JSON>}) and <dir>/state.json {"step": 0}. Linear weights ~ N(0, 1/in),
+      embedding ~ N(0, 1), norm weights 1 + X * N(0, 1) (X = 0 by default).
+
+  torch_mot.py bench --config <model config .json> --batch B --steps N
+                     [--threads T] [--warmup W] [--seed N]
+      N AdamW steps on uniformly random tokens after W warm-up steps (default 2), prints JSON
+      {"ms_per_step", "steps", "warmup", "batch", "seq_len", "threads", "params",
+       "gflop_per_step", "gflop_per_s", "final_loss", "torch"}; ms_per_step excludes warm-up.
+
+  torch_mot.py shapes --config <model config .json>
+      Prints {tensor name: shape} of architecture.md's table, in table order.
+
+  torch_mot.py selftest
+      Checks this file against itself: the tower-grouped model equals a per-token loop
+      reference (every preset style, both norm styles, qk_norm, both MoE routings), dense
+      equals MoT when every tower holds the same weights, causality, RoPE, gradients and the
+      safetensors reader/writer. Prints "selftest ok" and exits 0, or raises.
+
+A model config file is the JSON object stored in the checkpoint metadata (snake_case fields of
+architecture.md); a file of the form {"model": {...}} is accepted too. --threads sets
+torch.set_num_threads (default 1).
+
+Choices the spec leaves open, fixed here (the lab follows the same ones)
+------------------------------------------------------------------------
+- MoE "sequence order" and "n_tokens" refer to the tokens of that FFN tower in the current
+  forward batch, flattened window-major (window 0 positions 0..S-1, then window 1, ...).
+- Capacities are evaluated in float64, left to right:
+  token-choice  ceil(capacity_factor * n_tokens * top_k / experts),
+  expert-choice min(n_tokens, ceil(capacity_factor * n_tokens / experts)).
+- Ties in router probabilities go to the lower expert index (token-choice top-k) and to the
+  earlier token (expert-choice top-C).
+- Token-choice capacity: a token takes a slot of each of its k experts in token order (its
+  k choices go to distinct experts, so the order inside one token does not matter).
+- The load-balancing and z losses apply to token-choice towers only; each MoE tower of each
+  layer adds its own terms to the training loss (summed, not averaged).
+- A position whose token belongs to no declared modality has no tower: an error.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+COMPONENTS = ("attention", "ffn", "norm")
+CONFIG_KEYS = {"vocab_size", "d_model", "n_layers", "n_heads", "ffn_hidden", "seq_len", "norm_style",
+               "qk_norm", "rope_theta", "modalities", "towers", "moe"}
+MOE_KEYS = {"experts", "routing", "top_k", "capacity_factor", "renormalize", "aux_loss", "z_loss", "towers"}
+RMS_EPS = 1e-5
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+def check_config(cfg):
+    """Minimal validation of a model config dict; raises ValueError naming the field."""
+    if "model" in cfg and isinstance(cfg["model"], dict) and "vocab_size" not in cfg:
+        cfg = cfg["model"]
+    unknown = set(cfg) - CONFIG_KEYS
+    if unknown:
+        raise ValueError(f"model config: unknown fields {sorted(unknown)}")
+    missing = (CONFIG_KEYS - {"moe"}) - set(cfg)
+    if missing:
+        raise ValueError(f"model config: missing fields {sorted(missing)}")
+    if cfg["d_model"] % cfg["n_heads"] or (cfg["d_model"] // cfg["n_heads"]) % 2:
+        raise ValueError("model config: n_heads must divide d_model into an even head size")
+    if cfg["norm_style"] not in ("chameleon", "pre"):
+        raise ValueError("model config: norm_style must be chameleon or pre")
+    names = [m["name"] for m in cfg["modalities"]]
+    for c in COMPONENTS:
+        flat = [n for group in cfg["towers"][c] for n in group]
+        if sorted(flat) != sorted(names):
+            raise ValueError(f"model config: towers.{c} must partition the modalities {names}")
+    moe = cfg.get("moe")
+    if moe is not None:
+        if set(moe) != MOE_KEYS:
+            raise ValueError(f"model config: moe needs exactly the fields {sorted(MOE_KEYS)}")
+        if moe["routing"] not in ("token_choice", "expert_choice"):
+            raise ValueError("model config: moe.routing must be token_choice or expert_choice")
+        if any(t >= len(cfg["towers"]["ffn"]) for t in moe["towers"]):
+            raise ValueError("model config: moe.towers names an ffn tower that does not exist")
+    return cfg
+
+
+def tower_of_modality(cfg, component):
+    """Per modality index (declaration order) the tower index of `component`."""
+    out = []
+    for m in cfg["modalities"]:
+        out.append(next(t for t, group in enumerate(cfg["towers"][component]) if m["name"] in group))
+    return out
+
+
+def modality_lookup(cfg):
+    """Token id -> modality index, -1 for ids no modality declares."""
+    table = np.full(cfg["vocab_size"], -1, dtype=np.int64)
+    for i, m in enumerate(cfg["modalities"]):
+        table[m["start"]:m["end"]] = i
+    return table
+
+
+def moe_towers(cfg):
+    return set(cfg["moe"]["towers"]) if cfg.get("moe") else set()
+
+
+def expected_shapes(cfg):
+    """architecture.md's tensor table for this config, in table order."""
+    V, D, F_, H = cfg["vocab_size"], cfg["d_model"], cfg["ffn_hidden"], cfg["n_heads"]
+    n_att, n_ffn, n_norm = (len(cfg["towers"][c]) for c in COMPONENTS)
+    shapes = {"embed.weight": [V, D]}
+    for l in range(cfg["n_layers"]):
+        for w in ("wq", "wk", "wv", "wo"):
+            for t in range(n_att):
+                shapes[f"layers.{l}.attention.{w}.{t}.weight"] = [D, D]
+        if cfg["qk_norm"]:
+            for w in ("q_norm", "k_norm"):
+                for t in range(n_att):
+                    shapes[f"layers.{l}.attention.{w}.{t}.weight"] = [D // H]
+        for t in range(n_norm):
+            shapes[f"layers.{l}.attention_norm.{t}.weight"] = [D]
+        for t in range(n_norm):
+            shapes[f"layers.{l}.ffn_norm.{t}.weight"] = [D]
+        for t in range(n_ffn):
+            if t in moe_towers(cfg):
+                shapes[f"layers.{l}.feed_forward.router.{t}.weight"] = [cfg["moe"]["experts"], D]
+                for e in range(cfg["moe"]["experts"]):
+                    shapes[f"layers.{l}.feed_forward.experts.{t}.{e}.w1.weight"] = [F_, D]
+                    shapes[f"layers.{l}.feed_forward.experts.{t}.{e}.w2.weight"] = [D, F_]
+                    shapes[f"layers.{l}.feed_forward.experts.{t}.{e}.w3.weight"] = [F_, D]
+            else:
+                shapes[f"layers.{l}.feed_forward.w1.{t}.weight"] = [F_, D]
+                shapes[f"layers.{l}.feed_forward.w2.{t}.weight"] = [D, F_]
+                shapes[f"layers.{l}.feed_forward.w3.{t}.weight"] = [F_, D]
+    for t in range(n_norm):
+        shapes[f"norm.{t}.weight"] = [D]
+    shapes["output.weight"] = [V, D]
+    return shapes
+
+
+# ---------------------------------------------------------------------------------------------
+# safetensors (our own; the format: u64 LE header length, JSON header, raw LE data)
+
+ST_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I32": "<i4", "I64": "<i8", "U8": "u1", "I8": "i1",
+             "I16": "<i2", "U16": "<u2", "BOOL": "u1"}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """tensors: {name: array-like float}; written as F32, sorted by name, header padded to 8."""
+    header, blobs, offset = {}, [], 0
+    if metadata is not None:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for name in sorted(tensors):
+        a = tensors[name]
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_safetensors(path):
+    """-> ({name: float32 numpy array}, metadata dict). Validates sizes and offsets."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ValueError(f"{path}: too short for a safetensors file")
+    (n,) = struct.unpack("<Q", data[:8])
+    if 8 + n > len(data):
+        raise ValueError(f"{path}: header length {n} runs past the end of the file")
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    metadata = header.pop("__metadata__", None) or {}
+    body = memoryview(data)[8 + n:]
+    tensors, spans = {}, []
+    for name, info in header.items():
+        dt = info["dtype"]
+        begin, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if not 0 <= begin <= end <= len(body):
+            raise ValueError(f"{path}: tensor {name} has offsets outside the data area")
+        if dt == "BF16":
+            bits = np.frombuffer(body[begin:end], dtype="<u2").astype("<u4") << 16
+            arr = bits.view("<f4")
+        elif dt in ST_DTYPES:
+            arr = np.frombuffer(body[begin:end], dtype=ST_DTYPES[dt]).astype(np.float32)
+        else:
+            raise ValueError(f"{path}: tensor {name} has unsupported dtype {dt}")
+        if arr.size != int(np.prod(shape, dtype=np.int64)):
+            raise ValueError(f"{path}: tensor {name} shape {list(shape)} does not match its data_offsets")
+        tensors[name] = arr.reshape(shape)
+        spans.append((begin, end))
+    covered = 0
+    for begin, end in sorted(spans):
+        if begin != covered:
+            raise ValueError(f"{path}: tensors overlap or leave a gap at byte {covered}")
+        covered = end
+    if covered != len(body):
+        raise ValueError(f"{path}: data area is {len(body)} bytes, tensors cover {covered}")
+    return tensors, metadata
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+def rms_norm(x, w):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + RMS_EPS) * w
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+def rope_tables(seq_len, hd, theta, dtype):
+    j = torch.arange(hd // 2, dtype=torch.float64)
+    freq = theta ** (-2.0 * j / hd)
+    angle = torch.arange(seq_len, dtype=torch.float64)[:, None] * freq[None, :]  # [S, hd/2]
+    angle = torch.cat([angle, angle], dim=-1)
+    return angle.cos().to(dtype), angle.sin().to(dtype)
+
+
+def swiglu(x, w1, w2, w3):
+    return (F.silu(x @ w1.t()) * (x @ w3.t())) @ w2.t()
+
+
+def grouped(x, towers, n_towers, fn):
+    """Apply fn(t, rows) to the rows of x (first dim) served by each tower t, in place order."""
+    if n_towers == 1:
+        return fn(0, x)
+    out = None
+    for t in range(n_towers):
+        idx = (towers == t).nonzero(as_tuple=True)[0]
+        if idx.numel() == 0:
+            continue
+        y = fn(t, x.index_select(0, idx))
+        if out is None:
+            out = x.new_zeros((x.shape[0],) + tuple(y.shape[1:]))
+        out = out.index_copy(0, idx, y)
+    return out
+
+
+class MoTModel(torch.nn.Module):
+    def __init__(self, cfg, weights=None, seed=0, norm_noise=0.0):
+        super().__init__()
+        self.cfg = check_config(cfg)
+        self.shapes = expected_shapes(self.cfg)
+        if weights is None:
+            weights = init_weights(self.cfg, seed, norm_noise)
+        problems = [n for n in self.shapes if n not in weights] + [n for n in weights if n not in self.shapes]
+        if problems:
+            raise ValueError(f"weights do not match the config: {problems[:5]}")
+        for n, s in self.shapes.items():
+            if list(weights[n].shape) != s:
+                raise ValueError(f"tensor {n} has shape {list(weights[n].shape)}, the config needs {s}")
+        self.names = list(self.shapes)
+        self.plist = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.as_tensor(np.asarray(weights[n]), dtype=torch.float32).clone()) for n in self.names])
+        self.lookup = torch.as_tensor(modality_lookup(self.cfg))
+        self.tower_tables = {c: torch.as_tensor(tower_of_modality(self.cfg, c), dtype=torch.int64) for c in COMPONENTS}
+
+    def weights(self):
+        return {n: self.plist[i] for i, n in enumerate(self.names)}
+
+    def modalities_of(self, tokens):
+        mod = self.lookup[tokens]
+        if (mod < 0).any():
+            bad = tokens[mod < 0][0].item()
+            raise ValueError(f"token {bad} belongs to no declared modality, so it has no tower")
+        return mod
+
+    def forward(self, tokens):
+        """tokens [B, S] int64 -> (logits [B, S, V], auxiliary loss scalar)."""
+        cfg = self.cfg
+        W = self.weights()
+        B, S = tokens.shape
+        D, H = cfg["d_model"], cfg["n_heads"]
+        hd = D // H
+        n_att, n_ffn, n_norm = (len(cfg["towers"][c]) for c in COMPONENTS)
+        mod = self.modalities_of(tokens).reshape(-1)
+        ta, tf, tn = (self.tower_tables[c][mod] for c in COMPONENTS)
+        dtype = W["embed.weight"].dtype
+        cos, sin = rope_tables(S, hd, cfg["rope_theta"], dtype)
+        cos, sin = cos[None, :, None, :], sin[None, :, None, :]
+        causal = torch.ones(S, S, dtype=torch.bool).triu(1)
+        aux = torch.zeros((), dtype=dtype)
+
+        h = W["embed.weight"][tokens.reshape(-1)]  # [N, D], N = B*S flattened window-major
+        for l in range(cfg["n_layers"]):
+            L = f"layers.{l}"
+
+            def norm(x, kind, L=L):
+                return grouped(x, tn, n_norm, lambda t, r: rms_norm(r, W[f"{L}.{kind}.{t}.weight"]))
+
+            xa = norm(h, "attention_norm") if cfg["norm_style"] == "pre" else h
+            qkv = grouped(xa, ta, n_att, lambda t, r: r @ torch.cat(
+                [W[f"{L}.attention.{w}.{t}.weight"] for w in ("wq", "wk", "wv")]).t())
+            q, k, v = (z.reshape(B, S, H, hd) for z in qkv.split(D, dim=-1))
+            if cfg["qk_norm"]:
+                q = grouped(q.reshape(B * S, H, hd), ta, n_att,
+                            lambda t, r: rms_norm(r, W[f"{L}.attention.q_norm.{t}.weight"])).reshape(B, S, H, hd)
+                k = grouped(k.reshape(B * S, H, hd), ta, n_att,
+                            lambda t, r: rms_norm(r, W[f"{L}.attention.k_norm.{t}.weight"])).reshape(B, S, H, hd)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # [B, H, S, hd]
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+            scores = scores.masked_fill(causal, float("-inf"))
+            a = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B * S, D)
+            o = grouped(a, ta, n_att, lambda t, r: r @ W[f"{L}.attention.wo.{t}.weight"].t())
+
+            aux_terms = []
+
+            def ffn(t, r, L=L):
+                if t in moe_towers(cfg):
+                    y, extra = moe_forward(cfg, W, L, t, r)
+                    aux_terms.append(extra)
+                    return y
+                return swiglu(r, *(W[f"{L}.feed_forward.{w}.{t}.weight"] for w in ("w1", "w2", "w3")))
+
+            if cfg["norm_style"] == "chameleon":
+                u = h + norm(o, "attention_norm")
+                h = u + norm(grouped(u, tf, n_ffn, ffn), "ffn_norm")
+            else:
+                u = h + o
+                h = u + grouped(norm(u, "ffn_norm"), tf, n_ffn, ffn)
+            for extra in aux_terms:
+                aux = aux + extra
+
+        final = grouped(h, tn, n_norm, lambda t, r: rms_norm(r, W[f"norm.{t}.weight"]))
+        logits = final @ W["output.weight"].t()
+        return logits.reshape(B, S, -1), aux
+
+
+def moe_forward(cfg, W, L, t, x):
+    """MoE FFN of ffn tower t on its tokens x [n, D] (batch order) -> (y [n, D], aux loss)."""
+    moe = cfg["moe"]
+    E = moe["experts"]
+    n = x.shape[0]
+    logits = x @ W[f"{L}.feed_forward.router.{t}.weight"].t()  # [n, E]
+    p = logits.softmax(-1)
+    experts = [tuple(W[f"{L}.feed_forward.experts.{t}.{e}.{w}.weight"] for w in ("w1", "w2", "w3")) for e in range(E)]
+    y = torch.zeros_like(x)
+    aux = torch.zeros((), dtype=x.dtype)
+    if moe["routing"] == "token_choice":
+        k = moe["top_k"]
+        order = torch.sort(p.detach(), dim=-1, descending=True, stable=True).indices[:, :k]  # [n, k]
+        gates = p.gather(1, order)
+        if moe["renormalize"]:
+            gates = gates / gates.sum(-1, keepdim=True)
+        capacity = math.ceil(moe["capacity_factor"] * n * k / E)
+        chosen = torch.zeros(n, E, dtype=torch.int64).scatter(1, order, 1)
+        keep = (chosen > 0) & (chosen.cumsum(0) <= capacity)
+        gate_full = torch.zeros_like(p).scatter(1, order, gates)
+        for e in range(E):
+            idx = keep[:, e].nonzero(as_tuple=True)[0]
+            if idx.numel():
+                out = swiglu(x.index_select(0, idx), *experts[e]) * gate_full[idx, e:e + 1]
+                y = y.index_add(0, idx, out)
+        first = F.one_hot(order[:, 0], E).to(x.dtype).mean(0)
+        aux = moe["aux_loss"] * E * (first * p.mean(0)).sum() + moe["z_loss"] * logits.logsumexp(-1).pow(2).mean()
+    else:
+        capacity = min(n, math.ceil(moe["capacity_factor"] * n / E))
+        for e in range(E):
+            idx = torch.sort(p[:, e].detach(), descending=True, stable=True).indices[:capacity]
+            out = swiglu(x.index_select(0, idx), *experts[e]) * p[idx, e:e + 1]
+            y = y.index_add(0, idx, out)
+    return y, aux
+
+
+def init_weights(cfg, seed=0, norm_noise=0.0):
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, shape in expected_shapes(cfg).items():
+        if len(shape) == 1:
+            out[name] = 1.0 + norm_noise * torch.randn(shape, generator=g)
+        elif name == "embed.weight":
+            out[name] = torch.randn(shape, generator=g)
+        else:
+            out[name] = torch.randn(shape, generator=g) / math.sqrt(shape[1])
+    return {n: w.numpy() for n, w in out.items()}
+
+
+def token_losses(model, inputs, targets):
+    """Per-position cross-entropy [B, S] (no aux)."""
+    logits, _ = model(inputs)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").reshape(targets.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+def load_dataset_split(data_dir, split):
+    with open(os.path.join(data_dir, "dataset.json")) as f:
+        spec = json.load(f)
+    if split not in spec.get("splits", []):
+        raise ValueError(f"{data_dir}: dataset has no split {split!r} (has {spec.get('splits')})")
+    path = os.path.join(data_dir, f"{split}.tokens.npy")
+    tokens = np.load(path, mmap_mode="r", allow_pickle=False)
+    if tokens.ndim != 1 or tokens.dtype not in (np.dtype("<u2"), np.dtype("<i4")):
+        raise ValueError(f"{path}: expected a 1-D uint16 or int32 array, got {tokens.dtype} {tokens.shape}")
+    return spec, tokens
+
+
+def load_checkpoint_model(path):
+    file = os.path.join(path, "model.safetensors") if os.path.isdir(path) else path
+    tensors, metadata = read_safetensors(file)
+    if metadata.get("format") != "motlab" or "config" not in metadata:
+        raise ValueError(f"{file}: __metadata__ lacks format=motlab and config")
+    cfg = check_config(json.loads(metadata["config"]))
+    step = None
+    state_file = os.path.join(os.path.dirname(file), "state.json")
+    if os.path.exists(state_file):
+        with open(state_file) as f:
+            step = json.load(f).get("step")
+    return MoTModel(cfg, tensors), step
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+def cmd_eval(args):
+    model, step = load_checkpoint_model(args.checkpoint)
+    model.eval()
+    cfg = model.cfg
+    spec, tokens = load_dataset_split(args.data, args.split)
+    if spec["vocab_size"] != cfg["vocab_size"] or [(m["name"], m["start"], m["end"]) for m in spec["modalities"]] != [
+            (m["name"], m["start"], m["end"]) for m in cfg["modalities"]]:
+        raise ValueError(f"{args.data}: vocabulary or modalities differ from the checkpoint's config")
+    S = cfg["seq_len"]
+    available = max(0, (len(tokens) - 1) // S)
+    n = available if args.windows is None else min(args.windows, available)
+    batch = 1 if cfg.get("moe") else 8
+    names = [m["name"] for m in cfg["modalities"]]
+    sums = np.zeros(len(names) + 1)
+    counts = np.zeros(len(names) + 1, dtype=np.int64)
+    lookup = modality_lookup(cfg)
+    with torch.no_grad():
+        for k0 in range(0, n, batch):
+            ks = range(k0, min(n, k0 + batch))
+            win = np.stack([np.asarray(tokens[k * S:k * S + S + 1], dtype=np.int64) for k in ks])
+            inputs, targets = torch.as_tensor(win[:, :-1]), torch.as_tensor(win[:, 1:])
+            ce = token_losses(model, inputs, targets).double().numpy().reshape(-1)
+            tmod = lookup[win[:, 1:].reshape(-1)]
+            sums[-1] += ce.sum()
+            counts[-1] += ce.size
+            for i in range(len(names)):
+                sel = tmod == i
+                sums[i] += ce[sel].sum()
+                counts[i] += sel.sum()
+    mean = lambda i: float(sums[i] / counts[i]) if counts[i] else None
+    result = {"step": step, "windows": n,
+              "loss": {"all": mean(-1), **{name: mean(i) for i, name in enumerate(names)}},
+              "targets": {"all": int(counts[-1]), **{name: int(counts[i]) for i, name in enumerate(names)}}}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"step {step}, {n} windows of {S} tokens")
+        for key, value in result["loss"].items():
+            print(f"  {key:>10}: {'-' if value is None else f'{value:.6f}'}  ({result['targets'][key]} targets)")
+
+
+def read_config_file(path):
+    with open(path) as f:
+        return check_config(json.load(f))
+
+
+def cmd_init(args):
+    cfg = read_config_file(args.config)
+    weights = init_weights(cfg, args.seed, args.norm_noise)
+    os.makedirs(args.out, exist_ok=True)
+    write_safetensors(os.path.join(args.out, "model.safetensors"), weights,
+                      {"format": "motlab", "config": json.dumps(cfg)})
+    with open(os.path.join(args.out, "state.json"), "w") as f:
+        json.dump({"step": 0, "source": "torch_mot.py init", "seed": args.seed}, f)
+    print(json.dumps({"out": args.out, "tensors": len(weights)}))
+
+
+def active_params(cfg, modality_index):
+    """Non-embedding weights one token of this modality uses (architecture.md, compute accounting)."""
+    D, F_, V, L = cfg["d_model"], cfg["ffn_hidden"], cfg["vocab_size"], cfg["n_layers"]
+    hd = D // cfg["n_heads"]
+    ffn_tower = tower_of_modality(cfg, "ffn")[modality_index]
+    per_layer = 4 * D * D + (2 * hd if cfg["qk_norm"] else 0) + 2 * D
+    if ffn_tower in moe_towers(cfg):
+        moe = cfg["moe"]
+        share = moe["top_k"] if moe["routing"] == "token_choice" else moe["capacity_factor"]
+        per_layer += share * 3 * D * F_ + moe["experts"] * D
+    else:
+        per_layer += 3 * D * F_
+    return L * per_layer + D + V * D
+
+
+def cmd_bench(args):
+    torch.set_num_threads(args.threads)
+    cfg = read_config_file(args.config)
+    torch.manual_seed(args.seed)
+    model = MoTModel(cfg, seed=args.seed)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
+    S, V = cfg["seq_len"], cfg["vocab_size"]
+    lookup = torch.as_tensor(modality_lookup(cfg))
+    usable = (lookup >= 0).nonzero(as_tuple=True)[0]
+    times, loss_value, flops = [], float("nan"), 0.0
+    for step in range(args.warmup + args.steps):
+        batch = usable[torch.randint(len(usable), (args.batch, S + 1))]
+        start = time.perf_counter()
+        logits, aux = model(batch[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, V), batch[:, 1:].reshape(-1)) + aux
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        elapsed = time.perf_counter() - start
+        if step >= args.warmup:
+            times.append(elapsed)
+            mods = lookup[batch[:, :-1]].reshape(-1).tolist()
+            flops += sum(6 * active_params(cfg, m) + 12 * cfg["n_layers"] * S * cfg["d_model"] for m in mods)
+        loss_value = loss.item()
+    ms = 1000 * sum(times) / max(1, len(times))
+    gflop = flops / max(1, len(times)) / 1e9
+    print(json.dumps({"ms_per_step": ms, "steps": args.steps, "warmup": args.warmup, "batch": args.batch, "seq_len": S,
+                      "threads": args.threads, "params": sum(p.numel() for p in model.parameters()),
+                      "gflop_per_step": gflop, "gflop_per_s": gflop / (ms / 1000) if ms else None,
+                      "final_loss": loss_value, "torch": torch.__version__}))
+
+
+def cmd_shapes(args):
+    print(json.dumps(expected_shapes(read_config_file(args.config))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-test: a per-token loop reference, written as differently as possible from the model.
+
+def reference_forward(cfg, W, tokens):
+    """Token by token, loop by loop. W: {name: tensor}; tokens [B, S]. -> (logits, aux)."""
+    B, S = tokens.shape
+    D, H = cfg["d_model"], cfg["n_heads"]
+    hd = D // H
+    lookup = modality_lookup(cfg)
+    towers = {c: tower_of_modality(cfg, c) for c in COMPONENTS}
+    flat = [int(x) for x in tokens.reshape(-1)]
+    mods = [int(lookup[x]) for x in flat]
+    tw = lambda c, i: towers[c][mods[i]]
+
+    def rms(x, w):
+        return x / torch.sqrt((x * x).mean() + RMS_EPS) * w
+
+    def rope(x, pos):  # x [hd]: pairs (j, j + hd/2) rotated by pos * theta^(-2j/hd)
+        out = x.clone()
+        for j in range(hd // 2):
+            ang = pos * cfg["rope_theta"] ** (-2.0 * j / hd)
+            c, s = math.cos(ang), math.sin(ang)
+            out[j] = x[j] * c - x[j + hd // 2] * s
+            out[j + hd // 2] = x[j + hd // 2] * c + x[j] * s
+        return out
+
+    def dense_ffn(x, w1, w2, w3):
+        a = w1 @ x
+        return w2 @ (a * torch.sigmoid(a) * (w3 @ x))
+
+    aux = torch.zeros((), dtype=W["embed.weight"].dtype)
+    h = [W["embed.weight"][x].clone() for x in flat]
+    for l in range(cfg["n_layers"]):
+        P = lambda name: W[f"layers.{l}.{name}"]
+        xa = [rms(h[i], P(f"attention_norm.{tw('norm', i)}.weight")) if cfg["norm_style"] == "pre" else h[i]
+              for i in range(len(flat))]
+        q, k, v = [], [], []
+        for i in range(len(flat)):
+            t = tw("attention", i)
+            qi, ki, vi = (P(f"attention.{w}.{t}.weight") @ xa[i] for w in ("wq", "wk", "wv"))
+            heads_q, heads_k = [], []
+            for j in range(H):
+                qh, kh = qi[j * hd:(j + 1) * hd], ki[j * hd:(j + 1) * hd]
+                if cfg["qk_norm"]:
+                    qh = rms(qh, P(f"attention.q_norm.{t}.weight"))
+                    kh = rms(kh, P(f"attention.k_norm.{t}.weight"))
+                pos = i % S
+                heads_q.append(rope(qh, pos))
+                heads_k.append(rope(kh, pos))
+            q.append(heads_q)
+            k.append(heads_k)
+            v.append([vi[j * hd:(j + 1) * hd] for j in range(H)])
+        u = []
+        for i in range(len(flat)):
+            b0 = (i // S) * S
+            heads = []
+            for j in range(H):
+                scores = torch.stack([q[i][j] @ k[m][j] / math.sqrt(hd) for m in range(b0, i + 1)])
+                weights = torch.exp(scores - scores.max())
+                weights = weights / weights.sum()
+                heads.append(sum(weights[m - b0] * v[m][j] for m in range(b0, i + 1)))
+            o = P(f"attention.wo.{tw('attention', i)}.weight") @ torch.cat(heads)
+            if cfg["norm_style"] == "chameleon":
+                u.append(h[i] + rms(o, P(f"attention_norm.{tw('norm', i)}.weight")))
+            else:
+                u.append(h[i] + o)
+        ffn_in = u if cfg["norm_style"] == "chameleon" else [rms(u[i], P(f"ffn_norm.{tw('norm', i)}.weight")) for i in range(len(flat))]
+        ffn_out = [None] * len(flat)
+        for t in range(len(cfg["towers"]["ffn"])):
+            members = [i for i in range(len(flat)) if tw("ffn", i) == t]
+            if not members:
+                continue
+            if t not in moe_towers(cfg):
+                for i in members:
+                    ffn_out[i] = dense_ffn(ffn_in[i], *(P(f"feed_forward.{w}.{t}.weight") for w in ("w1", "w2", "w3")))
+                continue
+            moe = cfg["moe"]
+            E, n = moe["experts"], len(members)
+            expert = lambda e, x: dense_ffn(x, *(P(f"feed_forward.experts.{t}.{e}.{w}.weight") for w in ("w1", "w2", "w3")))
+            probs = {}
+            lse = []
+            for i in members:
+                logit = P(f"feed_forward.router.{t}.weight") @ ffn_in[i]
+                probs[i] = torch.softmax(logit, 0)
+                lse.append(torch.logsumexp(logit, 0))
+                ffn_out[i] = torch.zeros(D, dtype=logit.dtype)
+            if moe["routing"] == "token_choice":
+                cap = math.ceil(moe["capacity_factor"] * n * moe["top_k"] / E)
+                used = [0] * E
+                first_counts = [0] * E
+                for i in members:
+                    ranked = sorted(range(E), key=lambda e: (-probs[i][e].item(), e))[:moe["top_k"]]
+                    first_counts[ranked[0]] += 1
+                    total = sum(probs[i][e] for e in ranked)
+                    for e in ranked:
+                        used[e] += 1
+                        if used[e] <= cap:
+                            gate = probs[i][e] / total if moe["renormalize"] else probs[i][e]
+                            ffn_out[i] = ffn_out[i] + gate * expert(e, ffn_in[i])
+                mean_p = [sum(probs[i][e] for i in members) / n for e in range(E)]
+                aux = aux + moe["aux_loss"] * E * sum(first_counts[e] / n * mean_p[e] for e in range(E))
+                aux = aux + moe["z_loss"] * sum(x * x for x in lse) / n
+            else:
+                cap = min(n, math.ceil(moe["capacity_factor"] * n / E))
+                for e in range(E):
+                    picked = sorted(members, key=lambda i: (-probs[i][e].item(), i))[:cap]
+                    for i in picked:
+                        ffn_out[i] = ffn_out[i] + probs[i][e] * expert(e, ffn_in[i])
+        if cfg["norm_style"] == "chameleon":
+            h = [u[i] + rms(ffn_out[i], P(f"ffn_norm.{tw('norm', i)}.weight")) for i in range(len(flat))]
+        else:
+            h = [u[i] + ffn_out[i] for i in range(len(flat))]
+    logits = [W["output.weight"] @ rms(h[i], W[f"norm.{tw('norm', i)}.weight"]) for i in range(len(flat))]
+    return torch.stack(logits).reshape(B, S, -1), aux
+
+
+def selftest_config(kind, norm_style="chameleon", qk_norm=False, routing="expert_choice"):
+    names = ["text", "image", "speech"]
+    shared, untied = [names], [[n] for n in names]
+    towers = {
+        "dense": dict(attention=shared, ffn=shared, norm=shared),
+        "mot": dict(attention=untied, ffn=untied, norm=untied),
+        "mot-ffn": dict(attention=shared, ffn=untied, norm=shared),
+        "text-isolated": dict(attention=[["text"], ["image", "speech"]], ffn=[["text"], ["image", "speech"]],
+                              norm=[["text"], ["image", "speech"]]),
+        "moe": dict(attention=shared, ffn=shared, norm=shared),
+        "mot-moe": dict(attention=untied, ffn=untied, norm=untied),
+        "mixed": dict(attention=[["image"], ["text", "speech"]], ffn=untied, norm=[["speech", "text"], ["image"]]),
+    }[kind]
+    cfg = {"vocab_size": 24, "d_model": 8, "n_layers": 2, "n_heads": 2, "ffn_hidden": 12, "seq_len": 10,
+           "norm_style": norm_style, "qk_norm": qk_norm, "rope_theta": 10000.0,
+           "modalities": [{"name": "text", "start": 0, "end": 12}, {"name": "image", "start": 12, "end": 20},
+                          {"name": "speech", "start": 20, "end": 24}],
+           "towers": towers}
+    if kind in ("moe", "mot-moe"):
+        tc = routing == "token_choice"
+        cfg["moe"] = {"experts": 3, "routing": routing, "top_k": 2 if tc else 1, "capacity_factor": 0.8 if tc else 1.3,
+                      "renormalize": tc, "aux_loss": 0.01 if tc else 0.0, "z_loss": 0.001 if tc else 0.0,
+                      "towers": [0]}
+    return check_config(cfg)
+
+
+TOWER_INDEX = re.compile(r"^(layers\.\d+\.attention\.\w+\.|layers\.\d+\.(?:attention_norm|ffn_norm)\."
+                         r"|layers\.\d+\.feed_forward\.(?:w1|w2|w3|router|experts)\.|norm\.)\d+")
+
+
+def untower(name):
+    """The name of the same weight in a one-tower model: the tower index becomes 0."""
+    return TOWER_INDEX.sub(lambda m: m.group(1) + "0", name)
+
+
+def selftest():
+    import tempfile
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, 24, (2, 10), generator=g)
+    tokens[0, :6] = torch.tensor([0, 1, 2, 3, 4, 5])  # a run of text, so towers are uneven
+    checked = 0
+
+    def model64(cfg, seed):
+        m = MoTModel(cfg, seed=seed, norm_noise=0.3)
+        return m.double()
+
+    # 1. Grouped model == per-token loop reference, for every structural variant.
+    variants = []
+    for kind in ("dense", "mot", "mot-ffn", "text-isolated", "mixed"):
+        for style in ("chameleon", "pre"):
+            for qk in (False, True):
+                variants.append(selftest_config(kind, style, qk))
+    for kind in ("moe", "mot-moe"):
+        for routing in ("token_choice", "expert_choice"):
+            for style in ("chameleon", "pre"):
+                variants.append(selftest_config(kind, style, style == "pre", routing))
+    for i, cfg in enumerate(variants):
+        m = model64(cfg, seed=i)
+        with torch.no_grad():
+            logits, aux = m(tokens)
+            ref, ref_aux = reference_forward(cfg, m.weights(), tokens)
+        err = (logits - ref).abs().max().item()
+        assert err < 1e-10, f"variant {i} ({cfg['towers']}, {cfg['norm_style']}, moe={cfg.get('moe')}): max diff {err}"
+        assert abs(aux.item() - ref_aux.item()) < 1e-12, f"variant {i}: aux {aux.item()} vs {ref_aux.item()}"
+        if cfg.get("moe", {}).get("routing") == "token_choice":
+            assert aux.item() > 0
+        checked += 1
+
+    # 2. Dense == MoT when every tower holds the dense weights (also with a shared MoE FFN).
+    for dense_kind, mot_kind, routing in (("dense", "mot", None), ("dense", "mixed", None), ("moe", "moe", "token_choice")):
+        for style in ("chameleon", "pre"):
+            dcfg = selftest_config(dense_kind, style, True, routing or "expert_choice")
+            dense = model64(dcfg, seed=7)
+            mcfg = selftest_config(mot_kind, style, True, routing or "expert_choice")
+            if dense_kind == "moe":  # split attention and norms, keep the one MoE ffn tower
+                mcfg["towers"] = dict(attention=[["text"], ["image"], ["speech"]], ffn=[["text", "image", "speech"]],
+                                      norm=[["image"], ["text", "speech"]])
+            dw = {n: w.detach().numpy() for n, w in dense.weights().items()}
+            tied = {name: dw[untower(name)] for name in expected_shapes(mcfg)}
+            mot = MoTModel(mcfg, tied).double()
+            with torch.no_grad():
+                a, aux_a = dense(tokens)
+                b, aux_b = mot(tokens)
+            assert (a - b).abs().max().item() < 1e-12, f"dense vs tied MoT ({mot_kind}, {style}) differ"
+            assert abs(aux_a.item() - aux_b.item()) < 1e-15
+            checked += 1
+
+    # 3. Causality (not for expert-choice, which sees the whole batch by design).
+    cfg = selftest_config("mot-moe", "chameleon", True, "token_choice")
+    cfg["moe"]["capacity_factor"] = 10.0  # no drops, so routing is per token
+    m = model64(cfg, seed=3)
+    changed = tokens.clone()
+    changed[:, 6] = (changed[:, 6] + 5) % 24
+    with torch.no_grad():
+        a, _ = m(tokens)
+        b, _ = m(changed)
+    assert (a[:, :6] - b[:, :6]).abs().max().item() < 1e-12 and (a[:, 6:] - b[:, 6:]).abs().max().item() > 1e-6
+    checked += 1
+
+    # 4. RoPE: a rotated q.k depends only on the offset of the positions.
+    cos, sin = rope_tables(16, 8, 10000.0, torch.float64)
+    qv, kv = torch.randn(8, dtype=torch.float64, generator=g), torch.randn(8, dtype=torch.float64, generator=g)
+    rot = lambda x, p: x * cos[p] + rotate_half(x) * sin[p]
+    assert abs(rot(qv, 7) @ rot(kv, 3) - rot(qv, 12) @ rot(kv, 8)) < 1e-12
+    assert abs(rot(qv, 0) @ rot(kv, 0) - qv @ kv) < 1e-12
+    checked += 1
+
+    # 5. Gradients reach every weight a token used (training mode, float32, aux included).
+    cfg = selftest_config("mot-moe", "chameleon", True, "token_choice")
+    m = MoTModel(cfg, seed=5)
+    logits, aux = m(tokens)
+    loss = F.cross_entropy(logits.reshape(-1, 24), torch.roll(tokens, -1, 1).reshape(-1)) + aux
+    loss.backward()
+    for name, p in zip(m.names, m.plist):
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert m.plist[m.names.index("layers.0.feed_forward.router.0.weight")].grad.abs().sum() > 0
+    checked += 1
+
+    # 6. safetensors: write/read round trip, BF16 and F16 reading, header layout.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "x.safetensors")
+        ws = init_weights(cfg, 1, 0.2)
+        write_safetensors(path, ws, {"format": "motlab", "config": json.dumps(cfg)})
+        back, meta = read_safetensors(path)
+        assert json.loads(meta["config"]) == cfg and set(back) == set(ws)
+        assert all(np.array_equal(back[n], ws[n]) for n in ws)
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+        assert n % 8 == 0
+        a = np.array([1.5, -2.25, 3.0e-3], dtype="<f4")
+        h = json.dumps({"b": {"dtype": "BF16", "shape": [3], "data_offsets": [0, 6]},
+                        "h": {"dtype": "F16", "shape": [3], "data_offsets": [6, 12]}}).encode()
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h + (a.view("<u4") >> 16).astype("<u2").tobytes() + a.astype("<f2").tobytes())
+        back, _ = read_safetensors(path)
+        assert np.array_equal(back["b"], ((a.view("<u4") >> 16) << 16).view("<f4"))
+        assert np.array_equal(back["h"], a.astype("<f2").astype("<f4"))
+    checked += 1
+    print(f"selftest ok ({checked} checks)")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("eval")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--split", default="val")
+    e.add_argument("--windows", type=int)
+    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--json", action="store_true")
+    i = sub.add_parser("init")
+    i.add_argument("--config", required=True)
+    i.add_argument("--out", required=True)
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--norm-noise", type=float, default=0.0)
+    b = sub.add_parser("bench")
+    b.add_argument("--config", required=True)
+    b.add_argument("--batch", type=int, required=True)
+    b.add_argument("--steps", type=int, required=True)
+    b.add_argument("--threads", type=int, default=1)
+    b.add_argument("--warmup", type=int, default=2)
+    b.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("shapes")
+    s.add_argument("--config", required=True)
+    sub.add_parser("selftest")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(getattr(args, "threads", 1))
+    {"eval": cmd_eval, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
+     "selftest": lambda _: selftest()}[args.command](args)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, OSError, KeyError) as err:
+        print(f"torch_mot.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
