@@ -1,0 +1,381 @@
+/**
+ * TensorFlow.js 4.22 gap fixes — every patch to tfjs lives in this one module.
+ * `initEngine` calls `installTfjsFixes()`; it is idempotent and safe to call before or after a
+ * backend initialises. Kernels are patched for the backends that run here (`wasm`, `cpu`);
+ * gradients are global, so they also apply to tfjs-node.
+ *
+ * Fixed here:
+ *  0. No gradients at all in Node: tfjs-core's Node bundle (its package `main`) registers none,
+ *     and the official `@tensorflow/tfjs-core/dist/register_all_gradients` is ESM with
+ *     extensionless imports that Node cannot load. tfjs-layers' Node bundle inlines exactly that
+ *     file and registers every core gradient in the shared global registry, so we import it.
+ *  1. `UnsortedSegmentSum` kernel (wasm: missing; cpu: O(segments × elements), ~9 s for the
+ *     gradient of a [1024,128] → 512-row gather). Replaced by a linear-time scatter-add on both.
+ *     The gradient of `tf.gather` (embeddings, token grouping by tower) is built on it.
+ *  2. Gradients that tfjs does not register: `TopK` (values' gradient goes back to the chosen
+ *     input positions; indices get none), `ScatterNd` (d updates = gatherND(dy, indices)), and
+ *     zero gradients for comparisons / logical ops (`Greater`, `Less`, `LessEqual`, `Equal`,
+ *     `NotEqual`, `Logical*`) so a `tf.where` whose mask is computed inside the differentiated
+ *     function no longer fails with "gradient function not found for Greater".
+ *  3. Gradients that tfjs registers wrongly:
+ *     - `BatchMatMul` with broadcast batch dimensions (e.g. [B,H,T,D]·[D,F] or ·[1,1,D,F])
+ *       returned a gradient with the broadcast shape; it is now summed back to the input shape.
+ *     - `Cumsum` along any axis but the last transposed its gradient (shape error on a
+ *       non-square 2-D input, silently wrong values on a square one). Now correct on every axis.
+ *     - `GatherV2` returned the int32 indices as their own "gradient", which throws when the
+ *       indices depend on the differentiated input (e.g. indices from `tf.topk`). Now zeros.
+ *  4. wasm matMul speed. The wasm `BatchMatMul` kernel only reaches XNNPACK when
+ *     `!transposeA && !transposeB` and both operands have batch size 1 (the C++ test is on the
+ *     3-D shapes it is given: `a_shape[0] == 1 && b_shape[0] == 1`); everything else — every
+ *     matMul gradient, all of attention — runs a naive blocked loop at 0.4–2.3 GFLOP/s.
+ *     The replacement kernel materialises transposes with the wasm `Transpose` kernel, then
+ *     calls the same C entry point (`_BatchMatMul`) once per batch slice with zero-copy views
+ *     (tensor ids registered at an offset inside the operand's buffer), so every call takes
+ *     the XNNPACK path. When `b` has no batch (weights), the batches of `a` are stacked into one
+ *     call. Broadcast batch dimensions are handled in full generality.
+ *     Side note: each call uses fresh ids for `b`, so XNNPACK re-packs the weights per call
+ *     (O(K·N), negligible next to O(M·K·N)) — this also avoids upstream's operator cache keyed
+ *     on a tensor id, which can go stale when the same buffer is reused under another shape.
+ *
+ * Not fixed — model code must avoid these:
+ *  - `tf.fused.matMul` (`_FusedMatMul`) on wasm still has the slow path for transposed or
+ *    batched operands: use `tf.matMul` plus a separate bias add.
+ *  - The cpu backend's `BatchMatMul` maps batch indices modulo the flattened batch size, so
+ *    broadcasting is only right when one operand's batch dims are all 1 or both match exactly.
+ *    (The wasm replacement here broadcasts correctly.) Do not rely on [2,1]×[1,3]-style batches.
+ *  - `tf.pow(x, 3)` is ~25× slower than `x.mul(x).mul(x)`; 5-D transposes are ~70× slower than
+ *    4-D ones. Write cubes as products and keep transposes at rank ≤ 4.
+ *  - wasm runs single-threaded in Node (tfjs turns threads off when it detects Node).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+// Imported for their side effect of registering kernels: ours must be registered after theirs.
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+// Registers tfjs-core's gradients (see 0. above); must run before our gradient overrides.
+import '@tensorflow/tfjs-layers';
+
+type TypedArray = Float32Array | Int32Array | Uint8Array;
+type KernelArgs = Parameters<tf.KernelFunc>[0];
+
+// ---------------------------------------------------------------------------------------------
+// Minimal views of backend internals we rely on (present in tfjs-backend-wasm / -cpu 4.22).
+
+interface WasmModule {
+  cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;
+  tfjs: {
+    registerTensor(id: number, size: number, memoryOffset: number): void;
+    disposeData(id: number): void;
+  };
+}
+interface WasmBackend {
+  wasm: WasmModule;
+  dataIdNextNumber: number;
+  dataIdMap: { get(dataId: tf.DataId): { id: number; memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
+  typedArrayFromHeap(info: tf.TensorInfo): TypedArray;
+}
+interface CpuBackend {
+  readSync(dataId: tf.DataId): unknown;
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: TypedArray): tf.TensorInfo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Linear-time UnsortedSegmentSum.
+
+/** out[ids[i], j] += x[i, j] for i < ids.length, j < inner. Ids outside [0, numSegments) are dropped (as in TF). */
+export function segmentSumInto(x: TypedArray, ids: TypedArray, inner: number, out: TypedArray, numSegments: number): void {
+  out.fill(0);
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner;
+    const dst = s * inner;
+    for (let j = 0; j < inner; j++) out[dst + j] += x[src + j];
+  }
+}
+
+function segmentSumShape(args: KernelArgs): { outShape: number[]; inner: number; numSegments: number } {
+  const x = args.inputs.x as tf.TensorInfo;
+  const ids = args.inputs.segmentIds as tf.TensorInfo;
+  const numSegments = Number((args.attrs ?? {}).numSegments);
+  const rest = x.shape.slice(ids.shape.length);
+  return { outShape: [numSegments, ...rest], inner: tf.util.sizeFromShape(rest), numSegments };
+}
+
+function unsortedSegmentSumWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const x = args.inputs.x as tf.TensorInfo;
+  const ids = args.inputs.segmentIds as tf.TensorInfo;
+  const { outShape, inner, numSegments } = segmentSumShape(args);
+  const out = backend.makeOutput(outShape, x.dtype);
+  // Views are taken after makeOutput: its malloc may grow (and detach) the wasm heap.
+  segmentSumInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(ids), inner,
+    backend.typedArrayFromHeap(out), numSegments);
+  return out;
+}
+
+function unsortedSegmentSumCpu(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as CpuBackend;
+  const x = args.inputs.x as tf.TensorInfo;
+  const ids = args.inputs.segmentIds as tf.TensorInfo;
+  const { outShape, inner, numSegments } = segmentSumShape(args);
+  const out = x.dtype === 'int32' ? new Int32Array(tf.util.sizeFromShape(outShape)) : new Float32Array(tf.util.sizeFromShape(outShape));
+  segmentSumInto(backend.readSync(x.dataId) as TypedArray, backend.readSync(ids.dataId) as TypedArray, inner, out, numSegments);
+  return backend.makeTensorInfo(outShape, x.dtype, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. wasm BatchMatMul through XNNPACK for every operand layout.
+
+let wasmMatMulFastPath = true;
+
+/** Turn the wasm matMul fast path on/off (for benchmarks and A/B tests); on by default. */
+export function setWasmMatMulFastPath(enabled: boolean): void {
+  wasmMatMulFastPath = enabled;
+}
+
+type CBatchMatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array,
+  bRank: number, transposeA: boolean, transposeB: boolean, outId: number) => void;
+const cBatchMatMulByModule = new WeakMap<WasmModule, CBatchMatMul>();
+
+function cBatchMatMul(wasm: WasmModule): CBatchMatMul {
+  let fn = cBatchMatMulByModule.get(wasm);
+  if (!fn) {
+    fn = wasm.cwrap('BatchMatMul', null,
+      ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as CBatchMatMul;
+    cBatchMatMulByModule.set(wasm, fn);
+  }
+  return fn;
+}
+
+function shapeBytes(shape: number[]): Uint8Array {
+  return new Uint8Array(new Int32Array(shape).buffer);
+}
+
+/** For each flat index of the broadcast batch shape `outer`, the flat batch index into an operand with batch shape `dims`. */
+export function broadcastBatchIndex(outer: number[], dims: number[]): Int32Array {
+  const total = tf.util.sizeFromShape(outer);
+  const result = new Int32Array(total);
+  const pad = outer.length - dims.length;
+  for (let flat = 0; flat < total; flat++) {
+    let rem = flat;
+    let idx = 0;
+    let stride = 1;
+    for (let d = outer.length - 1; d >= 0; d--) {
+      const coord = rem % outer[d];
+      rem = Math.floor(rem / outer[d]);
+      if (d >= pad) {
+        const size = dims[d - pad];
+        idx += (size === 1 ? 0 : coord) * stride;
+        stride *= size;
+      }
+    }
+    result[flat] = idx;
+  }
+  return result;
+}
+
+/** Swap the last two dims of x with the backend's own Transpose kernel. */
+function transposeLast2(x: tf.TensorInfo, backend: WasmBackend): tf.TensorInfo {
+  const kernel = tf.getKernel('Transpose', 'wasm');
+  if (!kernel) throw new Error('wasm Transpose kernel is not registered');
+  const r = x.shape.length;
+  const perm = [...Array(r - 2).keys(), r - 1, r - 2];
+  return kernel.kernelFunc({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo;
+}
+
+function makeWasmBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const a = args.inputs.a as tf.TensorInfo;
+    const b = args.inputs.b as tf.TensorInfo;
+    const attrs = args.attrs ?? {};
+    const transposeA = Boolean(attrs.transposeA);
+    const transposeB = Boolean(attrs.transposeB);
+    if (!wasmMatMulFastPath || a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
+    const backend = args.backend as WasmBackend;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    tf.util.assert(k === kb, () => `Error in matMul: inner shapes (${k}) and (${kb}) of tensors with shapes ` +
+      `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    const batch = tf.util.sizeFromShape(outer);
+    if (batch * m * n === 0) return out;
+    if (k === 0) {
+      backend.typedArrayFromHeap(out).fill(0);
+      return out;
+    }
+
+    const temps: tf.TensorInfo[] = [];
+    const aMat = transposeA ? transposeLast2(a, backend) : a; // [...outerA, m, k]
+    const bMat = transposeB ? transposeLast2(b, backend) : b; // [...outerB, k, n]
+    if (transposeA) temps.push(aMat);
+    if (transposeB) temps.push(bMat);
+    const aOff = backend.dataIdMap.get(aMat.dataId).memoryOffset;
+    const bOff = backend.dataIdMap.get(bMat.dataId).memoryOffset;
+    const outOff = backend.dataIdMap.get(out.dataId).memoryOffset;
+
+    // Zero-copy views: a tensor id registered at an offset inside an existing buffer. Only the
+    // C++ registry entry is removed afterwards; the memory belongs to the viewed tensor.
+    const views: number[] = [];
+    const view = (offset: number, size: number): number => {
+      const id = backend.dataIdNextNumber++;
+      backend.wasm.tfjs.registerTensor(id, size, offset);
+      views.push(id);
+      return id;
+    };
+    const run = cBatchMatMul(backend.wasm);
+    try {
+      const batchB = tf.util.sizeFromShape(outerB);
+      if (batchB === 1) {
+        // Shared weights: stack every batch of a into one [batch·m, k] · [k, n] call.
+        const batchA = tf.util.sizeFromShape(outerA);
+        const rows = batchA * m;
+        run(view(aOff, rows * k), shapeBytes([1, rows, k]), 3, view(bOff, k * n), shapeBytes([1, k, n]), 3,
+          false, false, view(outOff, rows * n));
+      } else {
+        const ia = broadcastBatchIndex(outer, outerA);
+        const ib = broadcastBatchIndex(outer, outerB);
+        const aIds = new Map<number, number>();
+        const bIds = new Map<number, number>(); // reusing a b view reuses its packed XNNPACK weights
+        const aShape = shapeBytes([1, m, k]);
+        const bShape = shapeBytes([1, k, n]);
+        for (let i = 0; i < batch; i++) {
+          let aId = aIds.get(ia[i]);
+          if (aId === undefined) aIds.set(ia[i], (aId = view(aOff + 4 * ia[i] * m * k, m * k)));
+          let bId = bIds.get(ib[i]);
+          if (bId === undefined) bIds.set(ib[i], (bId = view(bOff + 4 * ib[i] * k * n, k * n)));
+          run(aId, aShape, 3, bId, bShape, 3, false, false, view(outOff + 4 * i * m * n, m * n));
+        }
+      }
+    } finally {
+      // disposeData in C++ also deletes the XNNPACK operators cached on these ids.
+      for (const id of views) backend.wasm.tfjs.disposeData(id);
+      for (const t of temps) backend.disposeData(t.dataId);
+    }
+    return out;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2./3. Gradients.
+
+/** Sum a broadcast gradient back to the shape of the input it belongs to. */
+export function sumToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
+  if (tf.util.arraysEqual(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const summed = axes.length > 0 ? tf.sum(g, axes) : g;
+  return tf.reshape(summed, shape);
+}
+
+const floatZeros = (t: tf.Tensor) => () => tf.zeros(t.shape, 'float32');
+
+function topKGrad(dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]): ReturnType<tf.GradFunc> {
+  const [x, indices] = saved;
+  const dValues = Array.isArray(dy) ? dy[0] : dy;
+  return {
+    x: () => {
+      const n = x.shape[x.rank - 1];
+      const k = indices.shape[indices.rank - 1];
+      if (k === 0 || x.size === 0) return tf.zeros(x.shape, 'float32');
+      const rows = indices.size / k;
+      // Flat position of each chosen element: row * n + index; scatter-add the values' gradient there.
+      const rowStart = tf.reshape(tf.range(0, rows * n, n, 'int32'), [rows, 1]);
+      const flat = tf.reshape(tf.add(tf.reshape(indices, [rows, k]), rowStart), [rows * k]) as tf.Tensor1D;
+      const summed = tf.unsortedSegmentSum(tf.reshape(tf.cast(dValues, 'float32'), [rows * k]), flat, rows * n);
+      return tf.reshape(summed, x.shape);
+    },
+  };
+}
+
+function installGradients(): void {
+  tf.registerGradient({ kernelName: 'TopK', inputsToSave: ['x'], outputsToSave: [false, true], gradFunc: topKGrad });
+
+  tf.registerGradient({
+    kernelName: 'ScatterNd',
+    inputsToSave: ['indices'],
+    gradFunc: (dy, saved) => {
+      const [indices] = saved;
+      return { updates: () => tf.gatherND(dy as tf.Tensor, indices), indices: floatZeros(indices) };
+    },
+  });
+
+  tf.registerGradient({
+    kernelName: 'Cumsum',
+    gradFunc: (dy, _saved, attrs) => {
+      const { axis, exclusive, reverse } = attrs as unknown as tf.CumsumAttrs;
+      // y = cumsum(x) along axis  ⇒  dx = reverse-direction cumsum of dy along the same axis.
+      return { x: () => tf.cumsum(dy as tf.Tensor, axis, exclusive, !reverse) };
+    },
+  });
+
+  const matMulGrad = tf.getGradient('BatchMatMul');
+  if (matMulGrad) {
+    tf.registerGradient({
+      ...matMulGrad,
+      gradFunc: (dy, saved, attrs) => {
+        const [a, b] = saved;
+        const g = matMulGrad.gradFunc(dy, saved, attrs);
+        return { a: () => sumToShape(g.a(), a.shape), b: () => sumToShape(g.b(), b.shape) };
+      },
+    });
+  }
+
+  const gatherGrad = tf.getGradient('GatherV2');
+  if (gatherGrad) {
+    tf.registerGradient({
+      ...gatherGrad,
+      gradFunc: (dy, saved, attrs) => {
+        const g = gatherGrad.gradFunc(dy, saved, attrs);
+        return { x: g.x, indices: floatZeros(saved[1]) };
+      },
+    });
+  }
+
+  // Masks are not differentiable; give their inputs zero gradients (only where tfjs has none).
+  for (const name of ['Greater', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr', 'LogicalXor']) {
+    if (tf.getGradient(name)) continue;
+    tf.registerGradient({
+      kernelName: name,
+      inputsToSave: ['a', 'b'],
+      gradFunc: (_dy, [a, b]) => ({ a: floatZeros(a), b: floatZeros(b) }),
+    });
+  }
+  if (!tf.getGradient('LogicalNot')) {
+    tf.registerGradient({ kernelName: 'LogicalNot', inputsToSave: ['x'], gradFunc: (_dy, [x]) => ({ x: floatZeros(x) }) });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function replaceKernel(config: tf.KernelConfig): void {
+  if (tf.getKernel(config.kernelName, config.backendName)) tf.unregisterKernel(config.kernelName, config.backendName);
+  tf.registerKernel(config);
+}
+
+let installed = false;
+
+/** Install every fix above (idempotent). Kernels apply to `wasm` and `cpu`; gradients to all backends. */
+export function installTfjsFixes(): void {
+  if (installed) return;
+  installed = true;
+  installGradients();
+  replaceKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSumWasm as tf.KernelFunc });
+  replaceKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'cpu', kernelFunc: unsortedSegmentSumCpu as tf.KernelFunc });
+  const matMul = tf.getKernel('BatchMatMul', 'wasm');
+  if (matMul) {
+    // Keep the original setupFunc: it binds the C function the original kernel (our fallback) uses.
+    replaceKernel({ ...matMul, kernelFunc: makeWasmBatchMatMul(matMul.kernelFunc) });
+  }
+}
