@@ -4,7 +4,7 @@ import { initEngine, type EngineName } from '../../src-main/engine/engine.ts';
 import { expectedTensorShapes } from '../../src-main/checkpoints/run-folder.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import { buildModelConfig, type PresetName } from '../../src-main/model/presets.ts';
-import { computeLoss, forward, prepareBatch, type Params } from '../../src-main/model/mot.ts';
+import { computeLoss, forward, prepareBatch, type Params, type RoutingStats } from '../../src-main/model/mot.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 import type { RefParams } from './reference.ts';
 
@@ -92,15 +92,25 @@ export function randomWindows(config: ModelConfig, seed: number, batch = BATCH):
   return { inputs, targets };
 }
 
+export interface RunResult {
+  logits: Float32Array;
+  loss: number;
+  ce: number;
+  modalityLoss: (number | null)[];
+  modalityCounts: number[];
+  routing: RoutingStats[];
+}
+
 /** Run the TensorFlow.js model and read everything back as plain arrays. */
-export function runModel(config: ModelConfig, params: Params, inputs: Int32Array, targets: Int32Array, batch = BATCH) {
+export function runModel(config: ModelConfig, params: Params, inputs: Int32Array, targets: Int32Array, batch = BATCH): RunResult {
   const prepared = prepareBatch(config, inputs, targets, batch);
   try {
-    return tf.tidy(() => {
+    let result: RunResult | null = null;
+    tf.tidy(() => {
       const { logits } = forward(config, params, prepared);
       const out = computeLoss(config, params, prepared);
       const sums = out.modalityLossSums.dataSync();
-      return {
+      result = {
         logits: logits.dataSync() as Float32Array,
         loss: out.loss.dataSync()[0],
         ce: out.ce.dataSync()[0],
@@ -109,6 +119,7 @@ export function runModel(config: ModelConfig, params: Params, inputs: Int32Array
         routing: out.routing,
       };
     });
+    return result!;
   } finally {
     prepared.dispose();
   }

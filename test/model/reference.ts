@@ -220,7 +220,7 @@ export function referenceForward(
         [k[i], 'k_norm'],
       ] as const) {
         for (let j = 0; j < H; j++) {
-          let head = vec.slice(j * hd, (j + 1) * hd);
+          let head: Float64Array = vec.slice(j * hd, (j + 1) * hd);
           if (config.qk_norm) head = rmsNorm(head, weight(params, `${L}.attention.${normName}.${tA[i]}.weight`));
           const rotated = Float64Array.from({ length: hd }, (_, d) => (d < half ? -head[d + half] : head[d - half]));
           for (let d = 0; d < hd; d++) {
