@@ -1,0 +1,99 @@
+/**
+ * THE API: every method the UI can call, its input schema (validated on the main side for
+ * every transport) and its output type. Transports (Electron IPC, HTTP+WebSocket) and the
+ * renderer's client are generic over this table, so a feature is written once, in impl.ts.
+ *
+ * Browser-safe: imports zod and pure modules only.
+ */
+import { z } from 'zod';
+import { PRESET_NAMES, SIZE_NAMES } from '../model/presets.ts';
+import type {
+  Catalog,
+  CheckpointInfo,
+  DatasetInfo,
+  MetricsChunk,
+  RunDetail,
+  RunSummary,
+  WorkspaceInfo,
+} from './types.ts';
+
+export const ENGINE_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+/** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
+export const runNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'use 1–80 letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+const runRef = z.strictObject({ run: runNameSchema });
+const none = z.strictObject({});
+
+export const startRunSchema = z.strictObject({
+  name: runNameSchema.optional(),
+  preset: z.enum(PRESET_NAMES),
+  size: z.enum(SIZE_NAMES),
+  /** A dataset name from listDatasets. */
+  dataset: z.string().min(1, 'choose a dataset'),
+  steps: z.number().int().min(1).max(10_000_000).optional(),
+  checkpointEvery: z.number().int().min(1).optional(),
+  evalEvery: z.number().int().min(1).optional(),
+  engine: z.enum(ENGINE_NAMES).optional(),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+});
+export type StartRunInput = z.infer<typeof startRunSchema>;
+
+/** Phantom marker carrying a method's output type (no runtime value needed). */
+function returns<T>(): T {
+  return undefined as T;
+}
+
+function method<I extends z.ZodType, O>(input: I, output: O, description: string) {
+  return { input, output, description };
+}
+
+export const apiDefinition = {
+  getWorkspace: method(none, returns<WorkspaceInfo>(), 'The open workspace folder'),
+  openWorkspace: method(
+    z.strictObject({ path: z.string().min(1, 'give a folder path') }),
+    returns<WorkspaceInfo>(),
+    'Open (creating if needed) a workspace folder',
+  ),
+  getCatalog: method(none, returns<Catalog>(), 'Presets, sizes, engines and form defaults'),
+  listDatasets: method(none, returns<DatasetInfo[]>(), 'Builtin and workspace datasets'),
+  listRuns: method(none, returns<RunSummary[]>(), 'Every run of the workspace, newest first'),
+  getRun: method(runRef, returns<RunDetail>(), 'One run with its configs'),
+  readMetrics: method(
+    z.strictObject({ run: runNameSchema, offset: z.number().int().min(0).default(0) }),
+    returns<MetricsChunk>(),
+    'Metrics records appended since a byte offset',
+  ),
+  listCheckpoints: method(runRef, returns<CheckpointInfo[]>(), 'Checkpoints of a run, by step'),
+  startRun: method(startRunSchema, returns<RunSummary>(), 'Create a run folder and start training'),
+  pauseRun: method(runRef, returns<RunSummary>(), 'Pause a running run (its process stays alive)'),
+  resumeRun: method(runRef, returns<RunSummary>(), 'Resume a paused run'),
+  stopRun: method(runRef, returns<RunSummary>(), 'Stop: write a checkpoint and end the process'),
+  continueRun: method(
+    z.strictObject({ run: runNameSchema, steps: z.number().int().min(1).max(10_000_000).optional() }),
+    returns<RunSummary>(),
+    'Start training again from the latest checkpoint of a stopped or interrupted run',
+  ),
+};
+
+export type ApiDefinition = typeof apiDefinition;
+export type MethodName = keyof ApiDefinition;
+/** What a caller passes (defaults may be omitted). */
+export type MethodInput<M extends MethodName> = z.input<ApiDefinition[M]['input']>;
+/** What the implementation receives (after parsing and defaults). */
+export type ParsedInput<M extends MethodName> = z.output<ApiDefinition[M]['input']>;
+export type MethodOutput<M extends MethodName> = ApiDefinition[M]['output'];
+
+export const METHOD_NAMES = Object.keys(apiDefinition) as MethodName[];
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(apiDefinition, name);
+}
+
+/** The implementation every transport serves. */
+export type ApiHandlers = { [M in MethodName]: (input: ParsedInput<M>) => Promise<MethodOutput<M>> };
+
+/** The typed client every UI uses. */
+export type ApiClient = { [M in MethodName]: (input: MethodInput<M>) => Promise<MethodOutput<M>> };

@@ -1,0 +1,128 @@
+/**
+ * The data the API hands out. Plain JSON (it crosses Electron IPC and HTTP unchanged), no
+ * Node types: the renderer imports this file too.
+ */
+
+/** 'interrupted' = run.json says running but its process is gone (resumable); 'starting' = launched, no run.json yet. */
+export type RunStatus = 'starting' | 'running' | 'paused' | 'completed' | 'stopped' | 'failed' | 'interrupted';
+
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused'];
+
+/** Loss per modality name, plus `all` (mean over every target). */
+export type Losses = Record<string, number>;
+
+export interface TrainRecord {
+  type: 'train';
+  step: number;
+  time: number;
+  elapsed_s: number;
+  tokens: number;
+  flops: number;
+  lr: number;
+  loss: Losses;
+  grad_norm: number;
+  grad_norm_towers?: Record<string, number>;
+  tokens_per_s: number;
+  moe?: Record<string, unknown>;
+}
+
+export interface EvalRecord {
+  type: 'eval';
+  step: number;
+  split: string;
+  windows: number;
+  loss: Losses;
+}
+
+export type MetricRecord = TrainRecord | EvalRecord;
+
+export interface RunSummary {
+  name: string;
+  path: string;
+  status: RunStatus;
+  message?: string;
+  created?: string;
+  updated?: string;
+  preset?: string;
+  size?: string;
+  /** 'dense', 'MoT', 'MoE', 'MoT+MoE', 'MoT (ffn)', … derived from the tower layout. */
+  modelKind: string;
+  dataset?: string;
+  engine?: string;
+  modalities: string[];
+  step: number;
+  totalSteps?: number;
+  /** Latest training losses per modality (and `all`), null before the first step. */
+  latestLoss: Losses | null;
+  tokensPerSecond?: number;
+  /** Seconds of training so far (from the last record). */
+  elapsedSeconds?: number;
+  /** True when this process launched the run and can pause/resume it. */
+  controllable: boolean;
+}
+
+export interface RunDetail extends RunSummary {
+  /** The model and training configs as stored in run.json. */
+  model: Record<string, unknown> | null;
+  training: Record<string, unknown> | null;
+  seed?: number;
+}
+
+export interface MetricsChunk {
+  records: MetricRecord[];
+  /** Byte offset to pass next time to get only what is new. */
+  nextOffset: number;
+  /** The file was rewritten (a resume drops steps after its checkpoint): these records replace all earlier ones. */
+  reset: boolean;
+}
+
+export interface CheckpointInfo {
+  step: number;
+  path: string;
+  /** Bytes of model.safetensors. */
+  modelBytes: number;
+  hasOptimizer: boolean;
+  /** The checkpoint's state.json, when readable. */
+  state: Record<string, unknown> | null;
+}
+
+export interface DatasetInfo {
+  name: string;
+  path: string;
+  builtin: boolean;
+  vocab_size: number;
+  modalities: { name: string; start: number; end: number }[];
+  splits: string[];
+  description?: string;
+}
+
+export interface WorkspaceInfo {
+  path: string;
+  runCount: number;
+  datasetCount: number;
+  /** Things the person should know (e.g. the example dataset could not be made). */
+  notes: string[];
+}
+
+export interface Catalog {
+  presets: { name: string; description: string }[];
+  sizes: { name: string; d_model: number; n_layers: number; n_heads: number; seq_len: number; defaultSteps: number }[];
+  engines: string[];
+  /** What the new-run form starts with. */
+  defaults: { preset: string; size: string; dataset?: string };
+}
+
+/** Pushed to every subscriber (Electron: one IPC channel; server: one WebSocket). */
+export type ApiEvent =
+  | { type: 'run-metrics'; run: string; record: MetricRecord }
+  | { type: 'run-status'; run: string; status: RunStatus; message?: string }
+  | { type: 'run-checkpoint'; run: string; step: number }
+  | { type: 'workspace-changed'; path: string };
+
+/** The one error shape on every transport. */
+export interface ApiErrorShape {
+  code: string;
+  message: string;
+}
+
+export type Envelope<T = unknown> = { ok: true; result: T } | { ok: false; error: ApiErrorShape };

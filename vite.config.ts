@@ -1,0 +1,34 @@
+/**
+ * The renderer build (src-renderer → dist-renderer). Relative asset paths, so the same files
+ * load from `motlab serve` and from file:// in Electron. The Content-Security-Policy comes from
+ * src-main/app/security.ts, the one definition the server and the Electron tests also use.
+ */
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { defineConfig, type Plugin } from 'vite';
+import { contentSecurityPolicy } from './src-main/app/security.ts';
+
+function cspMeta(): Plugin {
+  return {
+    name: 'motlab-csp',
+    transformIndexHtml: {
+      order: 'post',
+      handler: (html) => html.replace('<!--CSP-->', `<meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy('meta')}" />`),
+    },
+  };
+}
+
+export default defineConfig({
+  root: 'src-renderer',
+  base: './',
+  plugins: [svelte(), cspMeta()],
+  build: {
+    outDir: '../dist-renderer',
+    emptyOutDir: true,
+    // No inline <script>/<style>, no data: URLs for fonts: everything is a file the CSP allows.
+    assetsInlineLimit: 0,
+    modulePreload: { polyfill: false },
+    target: 'es2022',
+    chunkSizeWarningLimit: 1500,
+  },
+  server: { port: 5173, strictPort: true },
+});
