@@ -173,6 +173,25 @@ function wasmFilesReason(): string | null {
   return null;
 }
 
+type ProcessEvent = 'uncaughtException' | 'unhandledRejection';
+const PROCESS_EVENTS: ProcessEvent[] = ['uncaughtException', 'unhandledRejection'];
+const listenersOf = (ev: ProcessEvent): unknown[] => process.listeners(ev as 'uncaughtException');
+const processListeners = () => new Map(PROCESS_EVENTS.map((ev) => [ev, listenersOf(ev)] as const));
+
+/**
+ * The Emscripten module inside tfjs-backend-wasm installs process handlers that re-throw every
+ * uncaught error from its own minified line, so Node prints ~30 kB of wasm glue code instead of
+ * the error. Remove what it added; Node's default handling is the same minus that noise.
+ */
+function removeListenersAddedSince(before: Map<ProcessEvent, unknown[]>): void {
+  for (const ev of PROCESS_EVENTS) {
+    const old = new Set(before.get(ev));
+    for (const listener of listenersOf(ev)) {
+      if (!old.has(listener)) process.removeListener(ev as 'uncaughtException', listener as NodeJS.UncaughtExceptionListener);
+    }
+  }
+}
+
 async function startWasm(): Promise<StartResult> {
   const missing = wasmFilesReason();
   if (missing) return { reason: missing };
@@ -182,10 +201,13 @@ async function startWasm(): Promise<StartResult> {
     setWasmPaths(wasmBinaryDir());
     wasmPathsSet = true;
   }
+  const before = processListeners();
   try {
     if (!(await tf.setBackend('wasm'))) return { reason: 'the wasm backend failed to initialise' };
   } catch (e) {
     return { reason: `the wasm backend failed to initialise: ${errorText(e)}` };
+  } finally {
+    removeListenersAddedSince(before);
   }
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = getThreadsCount();

@@ -1,0 +1,355 @@
+/**
+ * Every fix in src-main/engine/tfjs-fixes.ts against a plain-JS reference (hand-written loops,
+ * scatter-adds, finite differences), on both the wasm and the cpu backend.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../../src-main/engine/engine.ts';
+import { setWasmMatMulFastPath } from '../../src-main/engine/tfjs-fixes.ts';
+import { Rng } from '../../src-main/util/rng.ts';
+
+const BACKENDS = ['wasm', 'cpu'] as const;
+const rng = new Rng(20240607);
+
+const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= tol * (1 + Math.abs(expected[i])))) {
+      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
+    }
+  }
+}
+
+/** Row-major strides. */
+function strides(shape: number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+/**
+ * Reference batched matMul with numpy-style broadcasting of the batch dims, written independently
+ * of the code under test. Returns the output, and a function mapping an output batch index to
+ * the flat batch indices of a and b (used by the gradient references).
+ */
+function refMatMul(a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], tA: boolean, tB: boolean) {
+  const ra = aShape.length;
+  const rb = bShape.length;
+  const m = tA ? aShape[ra - 1] : aShape[ra - 2];
+  const k = tA ? aShape[ra - 2] : aShape[ra - 1];
+  const n = tB ? bShape[rb - 2] : bShape[rb - 1];
+  const oa = aShape.slice(0, -2);
+  const ob = bShape.slice(0, -2);
+  const rank = Math.max(oa.length, ob.length);
+  const padA = [...new Array<number>(rank - oa.length).fill(1), ...oa];
+  const padB = [...new Array<number>(rank - ob.length).fill(1), ...ob];
+  const outer = padA.map((d, i) => Math.max(d, padB[i]));
+  const sa = strides(padA);
+  const sb = strides(padB);
+  const batchOf = (o: number) => {
+    let rem = o;
+    let ia = 0;
+    let ib = 0;
+    for (let d = 0; d < rank; d++) {
+      const inner = size(outer.slice(d + 1));
+      const c = Math.floor(rem / inner);
+      rem %= inner;
+      if (padA[d] !== 1) ia += c * sa[d];
+      if (padB[d] !== 1) ib += c * sb[d];
+    }
+    return [ia, ib];
+  };
+  const batch = size(outer);
+  const out = new Float32Array(batch * m * n);
+  for (let o = 0; o < batch; o++) {
+    const [ia, ib] = batchOf(o);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) {
+          const av = tA ? a[ia * m * k + p * m + i] : a[ia * m * k + i * k + p];
+          const bv = tB ? b[ib * k * n + j * k + p] : b[ib * k * n + p * n + j];
+          s += av * bv;
+        }
+        out[(o * m + i) * n + j] = s;
+      }
+    }
+  }
+  return { out, shape: [...outer, m, n], batchOf, m, k, n };
+}
+
+before(async () => {
+  const info = await initEngine('wasm');
+  assert.equal(info.name, 'wasm');
+});
+
+async function onBackend(name: string): Promise<void> {
+  assert.ok(await tf.setBackend(name));
+}
+
+describe('UnsortedSegmentSum kernel (linear time)', () => {
+  for (const backend of BACKENDS) {
+    it(`matches a scatter-add on ${backend}, float32 and int32, dropping negative ids`, async () => {
+      await onBackend(backend);
+      const x = randn(6 * 3);
+      const ids = [0, 2, 2, -1, 3, 1];
+      const expected = new Float32Array(4 * 3);
+      ids.forEach((s, i) => {
+        if (s >= 0) for (let j = 0; j < 3; j++) expected[s * 3 + j] += x[i * 3 + j];
+      });
+      const got = tf.unsortedSegmentSum(tf.tensor2d(x, [6, 3]), tf.tensor1d(ids, 'int32'), 4);
+      assert.deepEqual(got.shape, [4, 3]);
+      assertClose(await got.data(), expected, 'float32');
+      const xi = Int32Array.from({ length: 12 }, (_, i) => i * 7 - 20);
+      const gotInt = tf.unsortedSegmentSum(tf.tensor2d(xi, [6, 2], 'int32'), tf.tensor1d(ids, 'int32'), 4);
+      const expInt = new Int32Array(8);
+      ids.forEach((s, i) => {
+        if (s >= 0) for (let j = 0; j < 2; j++) expInt[s * 2 + j] += xi[i * 2 + j];
+      });
+      assert.equal(gotInt.dtype, 'int32');
+      assert.deepEqual(Array.from(await gotInt.data()), Array.from(expInt));
+    });
+
+    it(`gives the gather gradient of a [1024,128] lookup into a 512-row table on ${backend}`, async () => {
+      await onBackend(backend);
+      const rows = 512;
+      const dim = 128;
+      const idx = Int32Array.from({ length: 1024 }, () => rng.int(rows));
+      const w = randn(1024 * dim);
+      const table = tf.tensor2d(randn(rows * dim), [rows, dim]);
+      const indices = tf.tensor1d(idx, 'int32');
+      const weights = tf.tensor2d(w, [1024, dim]);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, indices), weights)))(table);
+      const expected = new Float32Array(rows * dim);
+      for (let i = 0; i < idx.length; i++) for (let j = 0; j < dim; j++) expected[idx[i] * dim + j] += w[i * dim + j];
+      assert.deepEqual(g.shape, [rows, dim]);
+      assertClose(await g.data(), expected, 'gather grad');
+      tf.dispose([table, indices, weights, g]);
+    });
+
+    it(`gives the gather gradient along axis 1 with 2-D indices on ${backend}`, async () => {
+      await onBackend(backend);
+      const [A, N, C] = [3, 10, 4];
+      const idx = Int32Array.from({ length: 2 * 5 }, () => rng.int(N));
+      const w = randn(A * 10 * C);
+      const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor2d(idx, [2, 5], 'int32'), 1), tf.tensor(w, [A, 2, 5, C]))))(
+        tf.tensor3d(randn(A * N * C), [A, N, C]));
+      const expected = new Float32Array(A * N * C);
+      for (let a = 0; a < A; a++) for (let p = 0; p < 10; p++) for (let c = 0; c < C; c++) {
+        expected[(a * N + idx[p]) * C + c] += w[(a * 10 + p) * C + c];
+      }
+      assertClose(await g.data(), expected, 'gather axis 1 grad');
+    });
+  }
+});
+
+describe('TopK and ScatterNd gradients', () => {
+  for (const backend of BACKENDS) {
+    it(`TopK: values' gradient lands on the chosen positions (manual scatter and finite differences) on ${backend}`, async () => {
+      await onBackend(backend);
+      const [R, N, K] = [3, 7, 3];
+      // Distinct values spaced ≥ 0.1 apart so a 1e-2 finite-difference step never reorders them.
+      const xv = new Float32Array(R * N);
+      for (let r = 0; r < R; r++) {
+        const perm = Array.from({ length: N }, (_, i) => i).sort(() => rng.uniform() - 0.5);
+        perm.forEach((p, i) => (xv[r * N + i] = p * 0.1 + r));
+      }
+      const w = randn(R * K);
+      const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.topk(x, K).values, tf.tensor2d(w, [R, K])));
+      const g = await tf.grad(f)(tf.tensor2d(xv, [R, N])).data();
+      const manual = new Float32Array(R * N);
+      for (let r = 0; r < R; r++) {
+        const order = Array.from({ length: N }, (_, i) => i).sort((p, q) => xv[r * N + q] - xv[r * N + p]);
+        for (let j = 0; j < K; j++) manual[r * N + order[j]] += w[r * K + j];
+      }
+      assertClose(g, manual, 'topk grad vs scatter');
+      const eps = 1e-2;
+      const fd = new Float32Array(R * N);
+      for (let i = 0; i < R * N; i++) {
+        const plus = Float32Array.from(xv);
+        const minus = Float32Array.from(xv);
+        plus[i] += eps;
+        minus[i] -= eps;
+        const fp = (await f(tf.tensor2d(plus, [R, N])).data())[0];
+        const fm = (await f(tf.tensor2d(minus, [R, N])).data())[0];
+        fd[i] = (fp - fm) / (2 * eps);
+      }
+      assertClose(g, fd, 'topk grad vs finite differences', 2e-3);
+    });
+
+    it(`TopK indices feeding a gather are differentiable (no int32 "gradient") on ${backend}`, async () => {
+      await onBackend(backend);
+      const xv = Float32Array.from([0.3, 2.0, -1.0, 1.5, 0.7, 0.1]);
+      const w = Float32Array.from([1.0, -2.0]);
+      const g = await tf.grad((x: tf.Tensor) => {
+        const { indices } = tf.topk(x, 2);
+        return tf.sum(tf.mul(tf.gather(x, indices), tf.tensor1d(w)));
+      })(tf.tensor1d(xv)).data();
+      // top-2 of xv: positions 1 (2.0) and 3 (1.5); the gathered values carry w.
+      assertClose(g, [0, 1, 0, -2, 0, 0], 'gather(topk.indices) grad');
+    });
+
+    it(`ScatterNd: gradient of updates is dy gathered at the indices (duplicates included) on ${backend}`, async () => {
+      await onBackend(backend);
+      const idx = [[1], [3], [1], [0]];
+      const w = randn(5 * 3);
+      const g = await tf.grad((u: tf.Tensor) =>
+        tf.sum(tf.mul(tf.scatterND(tf.tensor2d(idx, [4, 1], 'int32'), u, [5, 3]), tf.tensor2d(w, [5, 3]))))(
+        tf.tensor2d(randn(12), [4, 3])).data();
+      const expected = new Float32Array(12);
+      idx.forEach(([r], i) => { for (let j = 0; j < 3; j++) expected[i * 3 + j] = w[r * 3 + j]; });
+      assertClose(g, expected, 'scatterND grad');
+    });
+  }
+});
+
+describe('matMul: wasm fast path (all transpose and batch combinations)', () => {
+  const cases: Array<[string, number[], number[], number, number, number]> = [
+    // name, outer dims of a, outer dims of b, m, k, n
+    ['2-D', [], [], 7, 5, 3],
+    ['2-D, larger', [], [], 33, 70, 45],
+    ['3-D batched', [4], [4], 6, 5, 3],
+    ['3-D · 2-D (shared weights)', [4], [], 6, 5, 3],
+    ['batch-1 a · batched b', [1], [4], 6, 5, 3],
+    ['4-D batched', [2, 3], [2, 3], 6, 5, 4],
+    ['4-D · [1,1] broadcast', [2, 3], [1, 1], 6, 5, 4],
+    ['4-D leading broadcast', [1, 3], [2, 3], 6, 5, 4],
+    ['m = n = k = 1', [3], [3], 1, 1, 1],
+  ];
+  const combos = [[false, false], [true, false], [false, true], [true, true]] as const;
+
+  for (const [name, oa, ob, m, k, n] of cases) {
+    it(`${name}: wasm (fast path and original) and cpu agree with a triple loop`, async () => {
+      for (const [tA, tB] of combos) {
+        const aShape = [...oa, ...(tA ? [k, m] : [m, k])];
+        const bShape = [...ob, ...(tB ? [n, k] : [k, n])];
+        const a = randn(size(aShape));
+        const b = randn(size(bShape));
+        const ref = refMatMul(a, aShape, b, bShape, tA, tB);
+        const results: Record<string, Float32Array> = {};
+        for (const backend of BACKENDS) {
+          await onBackend(backend);
+          const out = tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), tA, tB);
+          assert.deepEqual(out.shape, ref.shape, `${backend} shape tA=${tA} tB=${tB}`);
+          results[backend] = (await out.data()) as Float32Array;
+          assertClose(results[backend], ref.out, `${backend} ${name} tA=${tA} tB=${tB}`, 1e-4);
+        }
+        assertClose(results.wasm, results.cpu, `wasm vs cpu ${name} tA=${tA} tB=${tB}`, 1e-4);
+        await onBackend('wasm');
+        setWasmMatMulFastPath(false);
+        try {
+          const orig = await tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), tA, tB).data();
+          assertClose(orig, ref.out, `wasm original kernel ${name} tA=${tA} tB=${tB}`, 1e-4);
+        } finally {
+          setWasmMatMulFastPath(true);
+        }
+      }
+    });
+  }
+
+  it('broadcasts [2,1] against [1,3] batch dims correctly on wasm', async () => {
+    await onBackend('wasm');
+    const aShape = [2, 1, 4, 5];
+    const bShape = [1, 3, 5, 2];
+    const a = randn(size(aShape));
+    const b = randn(size(bShape));
+    const ref = refMatMul(a, aShape, b, bShape, false, false);
+    const out = tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape));
+    assert.deepEqual(out.shape, [2, 3, 4, 2]);
+    assertClose(await out.data(), ref.out, 'wasm [2,1]x[1,3]');
+  });
+
+  it('leaks no tensors or wasm buffers', async () => {
+    await onBackend('wasm');
+    const a = tf.tensor(randn(2 * 3 * 8 * 6), [2, 3, 8, 6]);
+    const b = tf.tensor(randn(2 * 3 * 8 * 5), [2, 3, 8, 5]);
+    const tensors = tf.memory().numTensors;
+    const dataIds = tf.backend().numDataIds();
+    for (const [tA, tB] of [[true, false], [false, false]] as const) {
+      const x = tA ? a : tf.transpose(a, [0, 1, 3, 2]);
+      const out = tf.matMul(x, b, tA, tB);
+      out.dispose();
+      if (x !== a) x.dispose();
+    }
+    assert.equal(tf.memory().numTensors, tensors);
+    assert.equal(tf.backend().numDataIds(), dataIds);
+    tf.dispose([a, b]);
+  });
+});
+
+describe('gradient shape fixes', () => {
+  for (const backend of BACKENDS) {
+    it(`matMul gradient with broadcast batch dims has the inputs' shapes and values on ${backend}`, async () => {
+      await onBackend(backend);
+      const cases: Array<[number[], number[]]> = [
+        [[2, 3, 4, 5], [5, 6]],
+        [[2, 3, 4, 5], [1, 1, 5, 6]],
+        [[1, 3, 4, 5], [2, 3, 5, 6]],
+        [[3, 4, 5], [1, 5, 6]],
+      ];
+      for (const [aShape, bShape] of cases) {
+        const a = randn(size(aShape));
+        const b = randn(size(bShape));
+        const ref = refMatMul(a, aShape, b, bShape, false, false);
+        const w = randn(ref.out.length);
+        const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y), tf.tensor(w, ref.shape))))(
+          [tf.tensor(a, aShape), tf.tensor(b, bShape)]);
+        // dA[ia] += W[o] · B[ib]ᵀ ; dB[ib] += A[ia]ᵀ · W[o], summed over broadcast copies.
+        const { m, k, n } = ref;
+        const da = new Float32Array(a.length);
+        const db = new Float32Array(b.length);
+        for (let o = 0; o < ref.out.length / (m * n); o++) {
+          const [ia, ib] = ref.batchOf(o);
+          for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) {
+            const wv = w[(o * m + i) * n + j];
+            da[ia * m * k + i * k + p] += wv * b[ib * k * n + p * n + j];
+            db[ib * k * n + p * n + j] += a[ia * m * k + i * k + p] * wv;
+          }
+        }
+        assert.deepEqual(ga.shape, aShape);
+        assert.deepEqual(gb.shape, bShape);
+        assertClose(await ga.data(), da, `dA ${aShape}·${bShape}`, 1e-4);
+        assertClose(await gb.data(), db, `dB ${aShape}·${bShape}`, 1e-4);
+      }
+    });
+
+    it(`cumsum gradient is right along axis 0 (non-square and square) and inner axes on ${backend}`, async () => {
+      await onBackend(backend);
+      for (const shape of [[3, 4], [3, 3], [2, 3, 4]]) {
+        for (const axis of shape.length === 2 ? [0, 1] : [0, 1, 2]) {
+          for (const [exclusive, reverse] of [[false, false], [true, false], [false, true], [true, true]]) {
+            const w = randn(size(shape));
+            const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.cumsum(x, axis, exclusive, reverse), tf.tensor(w, shape))))(
+              tf.tensor(randn(size(shape)), shape));
+            assert.deepEqual(g.shape, shape);
+            // y[r] collects x[i] for i ≤ r (<, ≥, > with exclusive / reverse) ⇒ dx[i] = Σ_r∈S(i) w[r].
+            const st = strides(shape);
+            const len = shape[axis];
+            const expected = new Float32Array(size(shape));
+            for (let flat = 0; flat < expected.length; flat++) {
+              const i = Math.floor(flat / st[axis]) % len;
+              for (let r = 0; r < len; r++) {
+                const contributes = reverse ? (exclusive ? i > r : i >= r) : (exclusive ? i < r : i <= r);
+                if (contributes) expected[flat] += w[flat + (r - i) * st[axis]];
+              }
+            }
+            assertClose(await g.data(), expected, `cumsum ${shape} axis ${axis} excl=${exclusive} rev=${reverse}`);
+          }
+        }
+      }
+    });
+
+    it(`where() with a mask computed inside the differentiated function works on ${backend}`, async () => {
+      await onBackend(backend);
+      const xv = Float32Array.from([-2, -0.5, 0.5, 3]);
+      const g = await tf.grad((x: tf.Tensor) =>
+        tf.sum(tf.where(tf.greater(x, tf.scalar(0)), tf.mul(x, tf.scalar(2)), tf.mul(x, tf.scalar(3)))))(tf.tensor1d(xv)).data();
+      assertClose(g, [3, 3, 2, 2], 'where grad');
+    });
+  }
+});
