@@ -9,8 +9,8 @@ not the pip `safetensors` package.
 
 CLI (stable; other code and tests depend on it)
 -----------------------------------------------
-  torch_mot.py eval --checkpoint <dir with model.safetensors | the file> --data <datasetDir>
-                    [--split val] [--windows N] [--threads T] [--json]
+  torch_mot.py eval --checkpoint <dir with model.safetensors | the file> [--checkpoint ...]
+                    --data <datasetDir> [--split val] [--windows N] [--threads T] [--json]
       Evaluation loss. Window k (k = 0, 1, ..., N-1; default: every window that fits) uses
       tokens[k*S : k*S+S] as inputs and tokens[k*S+1 : k*S+S+1] as targets, S = seq_len;
       it stops early when the split has too few tokens. The loss of modality m is the mean
@@ -19,6 +19,7 @@ CLI (stable; other code and tests depend on it)
         {"step": <state.json step or null>, "windows": N,
          "loss": {"all": x, "<modality>": x | null, ...},
          "targets": {"all": n, "<modality>": n, ...}}
+      With several --checkpoint options, one such line per checkpoint, in the order given.
       Batching: a model with any MoE tower is evaluated ONE WINDOW PER FORWARD PASS, because
       expert-choice routing sees the whole batch and token-choice capacity depends on the
       number of tokens in it; the lab's evaluation does the same. Dense/MoT models are
@@ -462,7 +463,12 @@ def load_checkpoint_model(path):
 # Commands
 
 def cmd_eval(args):
-    model, step = load_checkpoint_model(args.checkpoint)
+    for path in args.checkpoint:
+        eval_checkpoint(path, args)
+
+
+def eval_checkpoint(path, args):
+    model, step = load_checkpoint_model(path)
     model.eval()
     cfg = model.cfg
     spec, tokens = load_dataset_split(args.data, args.split)
@@ -495,7 +501,7 @@ def cmd_eval(args):
               "loss": {"all": mean(-1), **{name: mean(i) for i, name in enumerate(names)}},
               "targets": {"all": int(counts[-1]), **{name: int(counts[i]) for i, name in enumerate(names)}}}
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result), flush=True)
     else:
         print(f"step {step}, {n} windows of {S} tokens")
         for key, value in result["loss"].items():
@@ -834,7 +840,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     e = sub.add_parser("eval")
-    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--checkpoint", required=True, action="append")
     e.add_argument("--data", required=True)
     e.add_argument("--split", default="val")
     e.add_argument("--windows", type=int)
