@@ -73,6 +73,7 @@ export async function readRunJson(runDir: string): Promise<RunJson> {
 
 export async function writeRunJson(runDir: string, run: RunJson): Promise<void> {
   const valid = parseOrThrow(runJsonSchema, run, `run.json for ${runDir}`);
+  await mkdir(runDir, { recursive: true });
   await writeFileAtomic(join(runDir, RUN_JSON), JSON.stringify(valid, null, 2) + '\n');
 }
 
@@ -82,7 +83,7 @@ export async function writeRunJson(runDir: string, run: RunJson): Promise<void> 
  */
 export async function updateRunStatus(
   runDir: string,
-  patch: Partial<Pick<RunJson, 'status' | 'message' | 'pid'>>,
+  patch: Partial<Pick<RunJson, 'status' | 'message' | 'pid' | 'engine'>>,
 ): Promise<RunJson> {
   const run = await readRunJson(runDir);
   const next: RunJson = { ...run, ...patch, updated: new Date().toISOString() };
