@@ -18,9 +18,12 @@ export interface EvalResult {
   loss: LossByModality;
 }
 
-/** Expert-choice routing sees its whole batch, so evaluation feeds it one window at a time. */
+/**
+ * MoE routing depends on the batch (expert-choice sees all of it; token-choice capacity grows
+ * with it), so any MoE model is evaluated one window per forward pass (as bench/torch_mot.py).
+ */
 function evalBatchSize(config: ModelConfig): number {
-  return config.moe?.routing === 'expert_choice' ? 1 : 8;
+  return config.moe ? 1 : 8;
 }
 
 export function evaluateLoss(
