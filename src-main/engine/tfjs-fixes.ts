@@ -33,9 +33,12 @@
  *     (tensor ids registered at an offset inside the operand's buffer), so every call takes
  *     the XNNPACK path. When `b` has no batch (weights), the batches of `a` are stacked into one
  *     call. Broadcast batch dimensions are handled in full generality.
- *     Side note: each call uses fresh ids for `b`, so XNNPACK re-packs the weights per call
- *     (O(K·N), negligible next to O(M·K·N)) — this also avoids upstream's operator cache keyed
- *     on a tensor id, which can go stale when the same buffer is reused under another shape.
+ *     XNNPACK packs `b` into an operator that the C++ side caches per tensor id. Upstream keys
+ *     that on the tensor's own id, which goes stale if the same buffer is later used as `b`
+ *     under another [K, N] (reshape shares the id). We give an untransposed, unbatched `b` a
+ *     view id per (buffer, K, N), kept until the buffer is freed (a hook on the backend's
+ *     disposeData), so weights are packed once — which matters for small M (decoding) — and
+ *     every other `b` (transposed copies, batch slices) gets a fresh, short-lived view id.
  *
  * Not fixed — model code must avoid these:
  *  - `tf.fused.matMul` (`_FusedMatMul`) on wasm still has the slow path for transposed or
@@ -176,6 +179,39 @@ export function broadcastBatchIndex(outer: number[], dims: number[]): Int32Array
   return result;
 }
 
+/** Per backend: buffer (dataId) → "K,N" → long-lived view id whose XNNPACK operator holds the packed weights. */
+const weightViews = new WeakMap<WasmBackend, Map<tf.DataId, Map<string, number>>>();
+
+function weightView(backend: WasmBackend, dataId: tf.DataId, offset: number, k: number, n: number): number {
+  let byBuffer = weightViews.get(backend);
+  if (!byBuffer) {
+    const views = (byBuffer = new Map());
+    weightViews.set(backend, views);
+    // When a buffer is freed, drop its views so the C++ side deletes their operators (the packed
+    // copies). Correctness does not depend on this: a new tensor has a new dataId, hence new views.
+    const disposeData = backend.disposeData.bind(backend);
+    backend.disposeData = (id: tf.DataId, force?: boolean): boolean => {
+      const freed = disposeData(id, force);
+      const ids = views.get(id);
+      if (freed && ids) {
+        for (const viewId of ids.values()) backend.wasm.tfjs.disposeData(viewId);
+        views.delete(id);
+      }
+      return freed;
+    };
+  }
+  let byShape = byBuffer.get(dataId);
+  if (!byShape) byBuffer.set(dataId, (byShape = new Map()));
+  const key = `${k},${n}`;
+  let viewId = byShape.get(key);
+  if (viewId === undefined) {
+    viewId = backend.dataIdNextNumber++;
+    backend.wasm.tfjs.registerTensor(viewId, k * n, offset);
+    byShape.set(key, viewId);
+  }
+  return viewId;
+}
+
 /** Swap the last two dims of x with the backend's own Transpose kernel. */
 function transposeLast2(x: tf.TensorInfo, backend: WasmBackend): tf.TensorInfo {
   const kernel = tf.getKernel('Transpose', 'wasm');
@@ -238,7 +274,8 @@ function makeWasmBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
         // Shared weights: stack every batch of a into one [batch·m, k] · [k, n] call.
         const batchA = tf.util.sizeFromShape(outerA);
         const rows = batchA * m;
-        run(view(aOff, rows * k), shapeBytes([1, rows, k]), 3, view(bOff, k * n), shapeBytes([1, k, n]), 3,
+        const bId = transposeB ? view(bOff, k * n) : weightView(backend, b.dataId, bOff, k, n);
+        run(view(aOff, rows * k), shapeBytes([1, rows, k]), 3, bId, shapeBytes([1, k, n]), 3,
           false, false, view(outOff, rows * n));
       } else {
         const ia = broadcastBatchIndex(outer, outerA);

@@ -264,6 +264,25 @@ describe('matMul: wasm fast path (all transpose and batch combinations)', () => 
     assertClose(await out.data(), ref.out, 'wasm [2,1]x[1,3]');
   });
 
+  it('packed weights are never stale: one buffer as b under two shapes, and memory reused after dispose', async () => {
+    await onBackend('wasm');
+    const check = async (a: Float32Array, aShape: number[], b: tf.Tensor, what: string) => {
+      const ref = refMatMul(a, aShape, (await b.data()) as Float32Array, b.shape, false, false);
+      for (let rep = 0; rep < 2; rep++) {
+        assertClose(await tf.matMul(tf.tensor(a, aShape), b).data(), ref.out, `${what} (call ${rep + 1})`);
+      }
+    };
+    const w = tf.tensor2d(randn(6 * 8), [6, 8]);
+    await check(randn(3 * 6), [3, 6], w, 'w as [6,8]');
+    await check(randn(3 * 8), [3, 8], tf.reshape(w, [8, 6]), 'same buffer as [8,6]');
+    w.dispose();
+    for (let i = 0; i < 3; i++) {
+      const w2 = tf.tensor2d(randn(6 * 8), [6, 8]); // typically lands where w was
+      await check(randn(3 * 6), [3, 6], w2, `new weights #${i + 1}`);
+      w2.dispose();
+    }
+  });
+
   it('leaks no tensors or wasm buffers', async () => {
     await onBackend('wasm');
     const a = tf.tensor(randn(2 * 3 * 8 * 6), [2, 3, 8, 6]);
