@@ -46,8 +46,12 @@
  *  - The cpu backend's `BatchMatMul` maps batch indices modulo the flattened batch size, so
  *    broadcasting is only right when one operand's batch dims are all 1 or both match exactly.
  *    (The wasm replacement here broadcasts correctly.) Do not rely on [2,1]×[1,3]-style batches.
- *  - `tf.pow(x, 3)` is ~25× slower than `x.mul(x).mul(x)`; 5-D transposes are ~70× slower than
- *    4-D ones. Write cubes as products and keep transposes at rank ≤ 4.
+ *  - `tf.pow(x, 3)` is ~25× slower than `tf.mul(tf.mul(x, x), x)`; 5-D transposes are ~70×
+ *    slower than 4-D ones. Write cubes as products and keep transposes at rank ≤ 4.
+ *  - For activations × weights, reshape to 2-D ([B·T, D]·[D, F]) rather than [B,T,D]·[D,F]:
+ *    the weight gradient is then one matMul instead of B of them plus a sum over B.
+ *  - Chained tensor methods (`x.mul(y)`) are not registered by tfjs-core's Node bundle; use the
+ *    `tf.*` functions.
  *  - wasm runs single-threaded in Node (tfjs turns threads off when it detects Node).
  */
 import * as tf from '@tensorflow/tfjs-core';
