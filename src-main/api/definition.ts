@@ -76,6 +76,11 @@ export const apiDefinition = {
     returns<RunSummary>(),
     'Start training again from the latest checkpoint of a stopped or interrupted run',
   ),
+  exportMetrics: method(
+    z.strictObject({ run: runNameSchema, format: z.enum(['csv', 'jsonl']).default('csv') }),
+    returns<{ fileName: string; mimeType: string; text: string }>(),
+    "A run's metrics as a file (CSV: one loss column per modality)",
+  ),
 };
 
 export type ApiDefinition = typeof apiDefinition;

@@ -13,6 +13,7 @@ import { ENGINE_NAMES, type ApiHandlers, type StartRunInput } from './definition
 import { readMetrics, type RunJson } from '../checkpoints/run-folder.ts';
 import { checkpointInfos, isProcessAlive, lastTrainRecord, readRunJsonForDisplay } from './run-files.ts';
 import type { ApiEvent, DatasetInfo, MetricRecord, RunDetail, RunStatus, RunSummary } from './types.ts';
+import { metricsCsv } from './export.ts';
 import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf, type CliRunner } from './workspace.ts';
 
 export interface ApiOptions extends CliRunner {
@@ -258,6 +259,13 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       launcher.start(dir, args, dir);
       emit({ type: 'run-status', run, status: 'starting' });
       return brief(await summarize(dir));
+    },
+
+    async exportMetrics({ run, format }) {
+      const { records } = await readMetrics(await existingRun(run), 0);
+      if (format === 'jsonl')
+        return { fileName: `${run}-metrics.jsonl`, mimeType: 'application/x-ndjson', text: records.map((r) => JSON.stringify(r) + '\n').join('') };
+      return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricRecord[]) };
     },
   };
 
