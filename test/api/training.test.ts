@@ -69,7 +69,7 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   mark = log.events.length;
   await client.resumeRun({ run: RUN });
   await log.waitFor(isStatus('running'), mark, 'running again');
-  const after = await log.waitFor((e) => isTrainMetrics()(e) && e.record.step > lastPausedStep, mark, 'a step after resume');
+  const after = await log.waitFor((e): e is MetricsEvent => isTrainMetrics()(e) && e.record.step > lastPausedStep, mark, 'a step after resume');
   assert.equal(after.record.step, lastPausedStep + 1);
 
   // Stop: a checkpoint at the last step, status stopped.
