@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { loadDatasetSpec, loadSplitTokens, modalityIds, windowCount, type TokenArray } from './dataset.ts';
+import { loadDatasetSpec, loadSplitTokens, modalityTable, windowCount, type TokenArray } from './dataset.ts';
 import { splitFileName, type DatasetSpec } from './format.ts';
 
 /** Sequence lengths whose window counts the report lists (the preset sizes' seq_len). */
@@ -54,15 +54,15 @@ function newSplitReport(dir: string, split: string): SplitReport {
 function analyse(report: SplitReport, tokens: TokenArray, spec: DatasetSpec): void {
   report.dtype = tokens instanceof Uint16Array ? 'uint16' : 'int32';
   report.tokens = tokens.length;
-  const ids = modalityIds(tokens, spec.modalities, spec.vocab_size);
+  const table = modalityTable(spec.modalities, spec.vocab_size);
   const counts = new Array<number>(spec.modalities.length).fill(0);
-  for (let i = 0; i < ids.length; i++) {
-    const m = ids[i];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    const m = t >= 0 && t < table.length ? table[t] : -1;
     if (m >= 0) {
       counts[m]++;
       continue;
     }
-    const t = tokens[i];
     const issue = t < 0 || t >= spec.vocab_size ? report.outOfVocab : report.outsideModalities;
     if (issue.first.length < MAX_POSITIONS) issue.first.push({ position: i, token: t });
     issue.count++;

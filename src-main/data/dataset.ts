@@ -64,11 +64,12 @@ export interface TokenViolations {
 
 /** Tokens that no declared modality holds (which includes those outside [0, vocab_size)). */
 export function findInvalidTokens(tokens: TokenArray, spec: DatasetSpec): TokenViolations | null {
-  const ids = modalityIds(tokens, spec.modalities, spec.vocab_size);
+  const table = modalityTable(spec.modalities, spec.vocab_size);
   let count = 0;
   let firstPosition = -1;
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] < 0) {
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t < 0 || t >= table.length || table[t] < 0) {
       if (count === 0) firstPosition = i;
       count++;
     }
@@ -132,27 +133,32 @@ export function resolveDatasetDir(nameOrPath: string): string {
   );
 }
 
-/**
- * Per-token modality index (order of `modalities`), -1 for a token no range holds.
- * A lookup table over the vocabulary keeps this one array read per token.
- */
-export function modalityIds(tokens: ArrayLike<number>, modalities: readonly Modality[], vocabSize?: number): Int32Array {
-  const size = Math.max(vocabSize ?? 0, ...modalities.map((m) => m.end));
-  const table = new Int32Array(size).fill(-1);
+/** Lookup table token id → modality index (-1: no modality), covering the vocabulary. */
+export function modalityTable(modalities: readonly Modality[], vocabSize = 0): Int32Array {
+  const table = new Int32Array(Math.max(vocabSize, ...modalities.map((m) => m.end))).fill(-1);
   modalities.forEach((m, i) => table.fill(i, m.start, m.end));
+  return table;
+}
+
+/** Per-token modality index (order of `modalities`), -1 for a token no range holds. */
+export function modalityIds(tokens: ArrayLike<number>, modalities: readonly Modality[], vocabSize?: number): Int32Array {
+  const table = modalityTable(modalities, vocabSize);
   const out = new Int32Array(tokens.length);
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];
-    out[i] = t >= 0 && t < size ? table[t] : -1;
+    out[i] = t >= 0 && t < table.length ? table[t] : -1;
   }
   return out;
 }
 
 /** Token count per modality name (in the spec's order); tokens outside every range are not counted. */
 export function countTokensPerModality(tokens: ArrayLike<number>, spec: Pick<DatasetSpec, 'modalities' | 'vocab_size'>): Record<string, number> {
-  const ids = modalityIds(tokens, spec.modalities, spec.vocab_size);
+  const table = modalityTable(spec.modalities, spec.vocab_size);
   const counts = new Array<number>(spec.modalities.length).fill(0);
-  for (let i = 0; i < ids.length; i++) if (ids[i] >= 0) counts[ids[i]]++;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (t >= 0 && t < table.length && table[t] >= 0) counts[table[t]]++;
+  }
   return Object.fromEntries(spec.modalities.map((m, i) => [m.name, counts[i]]));
 }
 
