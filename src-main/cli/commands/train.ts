@@ -107,7 +107,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
         send?.(event);
       },
     });
-    printer.finish(`${status}: ${runDir}`);
+    printer.finish(`run folder: ${runDir}`);
     return status === 'failed' ? 1 : 0;
   } finally {
     process.off('SIGINT', onSignal);

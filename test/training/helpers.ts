@@ -1,0 +1,55 @@
+/** Running the real `motlab` command in tests: a child process, real files, real output. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MOTLAB = path.join(REPO, 'bin', 'motlab.mjs');
+export const PYTHON = '/usr/bin/python3';
+export const TORCH_SCRIPT = path.join(REPO, 'bench', 'torch_mot.py');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function motlab(args: string[], options: { timeoutMs?: number } = {}): CliResult {
+  const r = spawnSync(process.execPath, [MOTLAB, ...args], { encoding: 'utf8', timeout: options.timeoutMs ?? 300_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function motlabAsync(args: string[]): ChildProcess {
+  return spawn(process.execPath, [MOTLAB, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export interface TrainLine {
+  type: 'train';
+  step: number;
+  loss: Record<string, number | null>;
+  grad_norm: number;
+}
+
+export function metricsOf(runDir: string): Record<string, unknown>[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return []; // a line torn by SIGKILL
+      }
+    });
+}
+
+export function trainLosses(runDir: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const r of metricsOf(runDir)) if (r.type === 'train') out.set(r.step as number, (r.loss as { all: number }).all);
+  return out;
+}
+
+export const torchAvailable = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
