@@ -24,6 +24,9 @@ export const runNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'use 1–80 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
+/** A positive whole number of `what`, with messages a person reads in the form. */
+const count = (what: string) => z.number({ error: `a number of ${what}` }).int(`a whole number of ${what}`).min(1, `at least 1 (${what})`);
+
 const runRef = z.strictObject({ run: runNameSchema });
 const none = z.strictObject({});
 
@@ -33,11 +36,11 @@ export const startRunSchema = z.strictObject({
   size: z.enum(SIZE_NAMES),
   /** A dataset name from listDatasets. */
   dataset: z.string().min(1, 'choose a dataset'),
-  steps: z.number().int().min(1).max(10_000_000).optional(),
-  checkpointEvery: z.number().int().min(1).optional(),
-  evalEvery: z.number().int().min(1).optional(),
+  steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
+  checkpointEvery: count('steps between checkpoints').optional(),
+  evalEvery: count('steps between evaluations').optional(),
   engine: z.enum(ENGINE_NAMES).optional(),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+  seed: z.number().int('a whole number').min(0, 'a number ≥ 0').max(2 ** 31 - 1, 'below 2^31').optional(),
 });
 export type StartRunInput = z.infer<typeof startRunSchema>;
 
@@ -72,7 +75,7 @@ export const apiDefinition = {
   resumeRun: method(runRef, returns<RunSummary>(), 'Resume a paused run'),
   stopRun: method(runRef, returns<RunSummary>(), 'Stop: write a checkpoint and end the process'),
   continueRun: method(
-    z.strictObject({ run: runNameSchema, steps: z.number().int().min(1).max(10_000_000).optional() }),
+    z.strictObject({ run: runNameSchema, steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional() }),
     returns<RunSummary>(),
     'Start training again from the latest checkpoint of a stopped or interrupted run',
   ),

@@ -3,7 +3,7 @@
  * calls and events; everything the UI can do is here.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { buildModelConfig, PRESET_DESCRIPTIONS, PRESET_NAMES, SIZE_NAMES, SIZES } from '../model/presets.ts';
 import { TRAINING_DEFAULTS } from '../training/config.ts';
@@ -41,6 +41,13 @@ export function modelKindOf(model: Partial<RunJson['model']> | undefined): strin
   if (split.length === 0) return moe ? 'MoE' : 'dense';
   const kind = split.length === 3 ? 'MoT' : `MoT (${split.join('+')})`;
   return moe ? `${kind}+MoE` : kind;
+}
+
+/** Why a run has no run.json: the last line its training process printed. */
+async function neverStartedMessage(dir: string): Promise<string> {
+  const log = await readFile(join(dir, 'train.log'), 'utf8').catch(() => '');
+  const last = log.trim().split('\n').filter((l) => l.trim()).at(-1);
+  return last ? `Training did not start: ${last.trim()}` : 'run.json is missing: training never started (see train.log in the run folder)';
 }
 
 export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise<string[]> } {
@@ -96,7 +103,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       status = 'starting';
     } else if (!read.ok) {
       status = 'failed';
-      message = read.missing ? 'run.json is missing: training never started (see train.log in the run folder)' : read.message;
+      message = read.missing ? await neverStartedMessage(dir) : read.message;
     } else {
       status = read.run.status === 'created' ? 'starting' : read.run.status;
       if ((status === 'running' || status === 'paused' || status === 'starting') && !isProcessAlive(read.run.pid)) {
@@ -237,7 +244,8 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       if (input.checkpointEvery !== undefined) args.push('--checkpoint-every', String(input.checkpointEvery));
       if (input.evalEvery !== undefined) args.push('--eval-every', String(input.evalEvery));
       if (input.engine !== undefined) args.push('--engine', input.engine);
-      if (input.seed !== undefined) args.push('--seed', String(input.seed));
+      // The CLI takes --seed only ≥ 1; the size default (0) is what it uses without the flag.
+      if (input.seed !== undefined && input.seed !== TRAINING_DEFAULTS[input.size].seed) args.push('--seed', String(input.seed));
       launcher.start(dir, args, dir);
       emit({ type: 'run-status', run: name, status: 'starting' });
       return brief(await summarize(dir));
