@@ -4,15 +4,23 @@
  * and run `motlab serve` instead.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { buildMain, buildRenderer, ROOT } from './build.ts';
 
+/**
+ * The Electron binary, found the way the electron package does (path.txt names it inside
+ * dist/), but without require('electron'), which would try to download a missing binary.
+ */
 function electronBinary(): string | null {
   try {
-    // The electron package's main export is the path of its binary; it throws when the binary was not downloaded.
-    const path = createRequire(import.meta.url)('electron') as unknown;
-    return typeof path === 'string' && existsSync(path) ? path : null;
+    const pkgDir = dirname(createRequire(import.meta.url).resolve('electron/package.json'));
+    const pathFile = join(pkgDir, 'path.txt');
+    if (!existsSync(pathFile)) return null;
+    const relative = readFileSync(pathFile, 'utf8').trim();
+    const full = process.env.ELECTRON_OVERRIDE_DIST_PATH ? join(process.env.ELECTRON_OVERRIDE_DIST_PATH, relative) : join(pkgDir, 'dist', relative);
+    return existsSync(full) ? full : null;
   } catch {
     return null;
   }
