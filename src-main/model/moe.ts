@@ -1,7 +1,8 @@
 /**
  * Mixture-of-Experts FFN for the tokens of one ffn tower (architecture.md, "MoE FFN in a tower").
  *
- * `x` holds the tower's tokens in sequence order (flattened b·S+s). The router is differentiable;
+ * `x` holds the tower's tokens; `positions` gives each row's place in the batch (b·S+s), which
+ * fixes "sequence order" for the capacity rule and tie-breaks. The router is differentiable;
  * the routing *decisions* (which expert serves which token) are made in plain JS from the router
  * probabilities (read back once per call, outside the gradient), then:
  *   - each expert runs only on the rows it was given (tf.gather),
@@ -74,14 +75,19 @@ function rankExperts(p: Float32Array, i: number, E: number): number[] {
   return order.sort((a, b) => p[i * E + b] - p[i * E + a] || a - b);
 }
 
-function tokenChoice(p: Float32Array, n: number, moe: MoeConfig): Decision {
+/** Rows sorted by their position in the batch (sequence order). */
+function sequenceOrder(positions: ArrayLike<number>): number[] {
+  return Array.from({ length: positions.length }, (_, i) => i).sort((a, b) => positions[a] - positions[b]);
+}
+
+function tokenChoice(p: Float32Array, n: number, moe: MoeConfig, positions: ArrayLike<number>): Decision {
   const E = moe.experts;
   const k = moe.top_k;
   const capacity = Math.ceil((moe.capacity_factor * n * k) / E);
   const rows: number[][] = Array.from({ length: E }, () => []);
   const topChoices = new Int32Array(n * k);
   let dropped = 0;
-  for (let i = 0; i < n; i++) {
+  for (const i of sequenceOrder(positions)) {
     const ranked = rankExperts(p, i, E);
     for (let r = 0; r < k; r++) {
       const e = ranked[r];
@@ -93,13 +99,13 @@ function tokenChoice(p: Float32Array, n: number, moe: MoeConfig): Decision {
   return { capacity, rows, topChoices, dropped };
 }
 
-function expertChoice(p: Float32Array, n: number, moe: MoeConfig): Decision {
+function expertChoice(p: Float32Array, n: number, moe: MoeConfig, positions: ArrayLike<number>): Decision {
   const E = moe.experts;
   const capacity = Math.min(n, Math.ceil((moe.capacity_factor * n) / E));
   const rows: number[][] = [];
   const picked = new Uint8Array(n);
   for (let e = 0; e < E; e++) {
-    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => p[b * E + e] - p[a * E + e] || a - b);
+    const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => p[b * E + e] - p[a * E + e] || positions[a] - positions[b]);
     const chosen = order.slice(0, capacity).sort((a, b) => a - b);
     chosen.forEach((i) => (picked[i] = 1));
     rows.push(chosen);
@@ -150,16 +156,18 @@ function routingStats(logits: Float32Array, p: Float32Array, n: number, moe: Moe
 }
 
 /**
- * MoE FFN over `x` ([n, D], the tower's tokens in sequence order) with router weight `router`
- * ([E, D]); `expert(rows, e)` applies expert e's SwiGLU.
+ * MoE FFN over `x` ([n, D], the tower's tokens) with router weight `router` ([E, D]);
+ * `expert(rows, e)` applies expert e's SwiGLU; `positions[i]` is row i's place in the batch
+ * (default: rows are already in sequence order).
  */
-export function moeFfn(x: tf.Tensor2D, router: tf.Tensor, expert: ExpertFn, moe: MoeConfig): MoeOutput {
+export function moeFfn(x: tf.Tensor2D, router: tf.Tensor, expert: ExpertFn, moe: MoeConfig, positions?: ArrayLike<number>): MoeOutput {
   const n = x.shape[0];
   const E = moe.experts;
   const logits = tf.matMul(x, router as tf.Tensor2D, false, true); // [n, E]
   const probs = tf.softmax(logits); // [n, E]
   const pData = probs.dataSync() as Float32Array;
-  const decision = moe.routing === 'token_choice' ? tokenChoice(pData, n, moe) : expertChoice(pData, n, moe);
+  const pos = positions ?? Int32Array.from({ length: n }, (_, i) => i);
+  const decision = moe.routing === 'token_choice' ? tokenChoice(pData, n, moe, pos) : expertChoice(pData, n, moe, pos);
   const stats = routingStats(logits.dataSync() as Float32Array, pData, n, moe, decision);
 
   // Every (token, expert) pair kept, expert by expert; gates come from the differentiable probs.

@@ -6,12 +6,13 @@
  * its modality's tower. With one tower per component it is a dense transformer.
  *
  * How tokens meet their tower's weights (the paper's Algorithm 1): the batch is flattened to
- * N = B·S rows in sequence order. For the untied projections (attention, ffn) each tower
- * gathers its own rows, runs its weights on them only, and one gather with the inverse
- * permutation puts the results back in sequence order — where global causal attention runs
- * over all positions of the window, whatever their modality. The index tensors are
- * precomputed per batch (prepareBatch). Norms need no grouping: the normalisation is the same
- * for every tower, so each row just looks up its tower's scale vector.
+ * N = B·S rows, and the rows are kept *grouped by tower* — sorted by (attention tower, ffn
+ * tower, norm tower, position), an order precomputed per batch (prepareBatch). A component's
+ * towers are then contiguous runs of rows ("segments"): each tower's weights run on its own
+ * slice only, and the slices are concatenated back. Only attention, which mixes positions,
+ * needs sequence order: q/k/v are gathered into sequence order for global causal attention
+ * over the whole window (whatever the modality), and its output is gathered back. That is two
+ * gathers per layer (none for a dense model), where regrouping per component would need six.
  *
  * Weights: `Record<name, tf.Tensor>` with architecture.md's names and PyTorch shapes
  * ([out, in], y = x Wᵀ). Call forward/computeLoss inside tf.tidy or tf.variableGrads.
@@ -20,7 +21,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expectedTensorShapes } from '../checkpoints/run-folder.ts';
 import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { towerTable, type Component, type ModelConfig } from './config.ts';
+import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
 
 export type Params = Record<string, tf.Tensor>;
@@ -68,34 +69,32 @@ export function initParams(config: ModelConfig, seed: number): Params {
 // ---------------------------------------------------------------------------------------------
 // Batches: tokens plus every index and mask the forward pass needs, computed once, not differentiated
 
-/** The rows of one tower of a component, in sequence order. */
-export interface TowerRows {
+/** A run of consecutive rows (in tower order) served by one tower of a component. */
+export interface Segment {
   tower: number;
-  /** Flattened positions b·S+s of the tower's tokens, ascending. */
-  positions: Int32Array;
-  /** The same as an int32 tensor (null when the tower holds every row: no gather needed). */
-  index: tf.Tensor1D | null;
-}
-
-/** How a component's rows split over its towers (only towers with tokens are listed). */
-export interface Grouping {
-  towers: TowerRows[];
-  /** Rows of concat(tower outputs) in sequence order; null when a single tower holds all rows. */
-  restore: tf.Tensor1D | null;
+  start: number;
+  size: number;
 }
 
 export interface PreparedBatch {
   batchSize: number;
   seqLen: number;
-  tokens: tf.Tensor1D; // [N] int32 input tokens
-  /** Modality index (dataset order) of each input token and of each target token. */
+  /**
+   * Tower order: row r of every [N, ·] tensor inside the model is position order[r] (b·S+s) of
+   * the batch, rows sorted by (attention tower, ffn tower, norm tower, position).
+   */
+  order: Int32Array;
+  /** order as a tensor (sequence → tower order) and its inverse; both null when order is 1, 2, …. */
+  toTowerOrder: tf.Tensor1D | null;
+  toSequenceOrder: tf.Tensor1D | null;
+  /** Each component's towers as contiguous segments of the tower order. */
+  segments: Record<Component, Segment[]>;
+  tokens: tf.Tensor1D; // [N] int32 input tokens, tower order
+  /** Modality index (dataset order) of each input and target token, sequence order. */
   inputModality: Int32Array;
   targetModality: Int32Array;
-  grouping: { attention: Grouping; ffn: Grouping };
-  /** Norm tower of each row, [N] int32 (null when there is one norm tower). */
-  normTower: tf.Tensor1D | null;
-  targetOneHot: tf.Tensor2D; // [N, V]
-  /** [M, N]: 1 where the target token is of modality m. */
+  targetOneHot: tf.Tensor2D; // [N, V], tower order
+  /** [M, N]: 1 where the target token is of modality m, tower order. */
   targetMasks: tf.Tensor2D;
   /** Targets of each modality in the batch. */
   modalityCounts: number[];
@@ -120,18 +119,15 @@ function modalitiesOf(tokens: Int32Array, table: Int32Array, what: string): Int3
   });
 }
 
-function groupRows(towerOfRow: Int32Array, nTowers: number): Grouping {
-  const rows: number[][] = Array.from({ length: nTowers }, () => []);
-  towerOfRow.forEach((t, i) => rows[t].push(i));
-  const used = rows.map((r, tower) => ({ tower, r })).filter(({ r }) => r.length > 0);
-  if (used.length === 1) return { towers: [{ tower: used[0].tower, positions: Int32Array.from(used[0].r), index: null }], restore: null };
-  const restore = new Int32Array(towerOfRow.length);
-  let j = 0;
-  for (const { r } of used) for (const i of r) restore[i] = j++;
-  return {
-    towers: used.map(({ tower, r }) => ({ tower, positions: Int32Array.from(r), index: tf.tensor1d(r, 'int32') })),
-    restore: tf.tensor1d(restore, 'int32'),
-  };
+/** Runs of equal values in `towerOfRow` (already in tower order). */
+function segmentsOf(towerOfRow: ArrayLike<number>): Segment[] {
+  const segments: Segment[] = [];
+  for (let r = 0; r < towerOfRow.length; r++) {
+    const last = segments.at(-1);
+    if (last && last.tower === towerOfRow[r]) last.size++;
+    else segments.push({ tower: towerOfRow[r], start: r, size: 1 });
+  }
+  return segments;
 }
 
 /** Tensors and indices for one batch of `batchSize` windows (inputs/targets: [B·S] row-major). */
@@ -143,42 +139,52 @@ export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: I
   const table = modalityLookup(config);
   const inputModality = modalitiesOf(inputs, table, 'input');
   const targetModality = modalitiesOf(targets, table, 'target');
-  const towersOfRows = (c: Component) => {
-    const t = towerTable(config, c);
-    return { key: t.join(','), rows: inputModality.map((m) => t[m]) };
-  };
 
-  const att = towersOfRows('attention');
-  const ffn = towersOfRows('ffn');
-  const attention = groupRows(att.rows, config.towers.attention.length);
-  const ffnGrouping = ffn.key === att.key ? attention : groupRows(ffn.rows, config.towers.ffn.length);
-  const normTower = config.towers.norm.length > 1 ? tf.tensor1d(towersOfRows('norm').rows, 'int32') : null;
+  // Tower order: sort positions by their (attention, ffn, norm) towers, then by position.
+  const tables = COMPONENTS.map((c) => towerTable(config, c));
+  const key = (i: number) => tables.map((t) => t[inputModality[i]]);
+  const order = Int32Array.from({ length: N }, (_, i) => i).sort((i, j) => {
+    const a = key(i);
+    const b = key(j);
+    return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || i - j;
+  });
+  const identity = order.every((p, r) => p === r);
+  const inverse = new Int32Array(N);
+  order.forEach((p, r) => (inverse[p] = r));
+  const segments = Object.fromEntries(
+    COMPONENTS.map((c, k) => [c, segmentsOf(Array.from(order, (p) => tables[k][inputModality[p]]))]),
+  ) as Record<Component, Segment[]>;
 
   const M = config.modalities.length;
   const masks = new Float32Array(M * N);
   const modalityCounts = new Array<number>(M).fill(0);
-  targetModality.forEach((m, i) => {
-    masks[m * N + i] = 1;
-    modalityCounts[m]++;
+  order.forEach((p, r) => {
+    masks[targetModality[p] * N + r] = 1;
+    modalityCounts[targetModality[p]]++;
   });
-  const tokens = tf.tensor1d(inputs, 'int32');
-  const targetOneHot = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(targets, 'int32'), config.vocab_size), 'float32') as tf.Tensor2D);
+  const tokens = tf.tensor1d(Array.from(order, (p) => inputs[p]), 'int32');
+  const targetOneHot = tf.tidy(() => {
+    const ids = tf.tensor1d(Array.from(order, (p) => targets[p]), 'int32');
+    return tf.cast(tf.oneHot(ids, config.vocab_size), 'float32') as tf.Tensor2D;
+  });
   const targetMasks = tf.tensor2d(masks, [M, N]);
+  const toTowerOrder = identity ? null : tf.tensor1d(order, 'int32');
+  const toSequenceOrder = identity ? null : tf.tensor1d(inverse, 'int32');
 
-  const owned = new Set<tf.Tensor | null>([tokens, normTower, targetOneHot, targetMasks]);
-  for (const g of [attention, ffnGrouping]) [g.restore, ...g.towers.map((t) => t.index)].forEach((t) => owned.add(t));
   return {
     batchSize,
     seqLen: S,
+    order,
+    toTowerOrder,
+    toSequenceOrder,
+    segments,
     tokens,
     inputModality,
     targetModality,
-    grouping: { attention, ffn: ffnGrouping },
-    normTower,
     targetOneHot,
     targetMasks,
     modalityCounts,
-    dispose: () => owned.forEach((t) => t?.dispose()),
+    dispose: () => [tokens, targetOneHot, targetMasks, toTowerOrder, toSequenceOrder].forEach((t) => t?.dispose()),
   };
 }
 
@@ -201,11 +207,34 @@ function swiglu(x: tf.Tensor2D, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor): tf
   return linear(tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, w3)), w2);
 }
 
-/** Run `f` on each tower's rows with that tower's weights; results come back in sequence order. */
-function byTower(g: Grouping, x: tf.Tensor2D, f: (rows: tf.Tensor2D, rowsOf: TowerRows) => tf.Tensor2D): tf.Tensor2D {
-  if (g.restore === null) return f(x, g.towers[0]);
-  const parts = g.towers.map((t) => f(tf.gather(x, t.index!), t));
-  return tf.gather(tf.concat(parts, 0), g.restore);
+/**
+ * Apply `f(rows, tower, positions)` to each tower's rows with that tower's weights; `x` and the
+ * result are in tower order. A tower is usually one segment; if a tower assignment is not a
+ * refinement of the attention one, a tower can own several segments, which then run together
+ * (MoE routing must see all of a tower's tokens).
+ */
+function byTower(
+  segments: Segment[],
+  order: Int32Array,
+  x: tf.Tensor2D,
+  f: (rows: tf.Tensor2D, tower: number, positions: Int32Array) => tf.Tensor2D,
+): tf.Tensor2D {
+  if (segments.length === 1) return f(x, segments[0].tower, order);
+  const parts = tf.split(x, segments.map((s) => s.size), 0) as tf.Tensor2D[];
+  const out: tf.Tensor2D[] = [];
+  for (const tower of new Set(segments.map((s) => s.tower))) {
+    const mine = segments.flatMap((s, i) => (s.tower === tower ? [i] : []));
+    const positions = Int32Array.from(mine.flatMap((i) => Array.from(order.subarray(segments[i].start, segments[i].start + segments[i].size))));
+    const y = f(mine.length === 1 ? parts[mine[0]] : tf.concat(mine.map((i) => parts[i]), 0), tower, positions);
+    const pieces = mine.length === 1 ? [y] : (tf.split(y, mine.map((i) => segments[i].size), 0) as tf.Tensor2D[]);
+    mine.forEach((i, j) => (out[i] = pieces[j]));
+  }
+  return tf.concat(out, 0);
+}
+
+/** Reorder rows with a precomputed permutation (null: already in that order). */
+function reorder(x: tf.Tensor2D, index: tf.Tensor1D | null): tf.Tensor2D {
+  return index === null ? x : tf.gather(x, index);
 }
 
 /** RoPE tables and the causal mask, built once per (backend, S, hd, θ) and kept. */
@@ -247,23 +276,24 @@ export function disposeModelCaches(): void {
   constantsCache.clear();
 }
 
-/** Rotate-half RoPE on [B·H, S, hd]: first half x1·cos − x2·sin, second half x2·cos + x1·sin. */
-function rope(x: tf.Tensor3D, c: AttentionConstants): tf.Tensor3D {
-  const [x1, x2] = tf.split(x, 2, 2);
-  const first: tf.Tensor3D = tf.sub(tf.mul(x1, c.cos), tf.mul(x2, c.sin));
-  const second: tf.Tensor3D = tf.add(tf.mul(x2, c.cos), tf.mul(x1, c.sin));
-  return tf.concat([first, second], 2);
+/** Rotate-half RoPE on [..., S, hd]: first half x1·cos − x2·sin, second half x2·cos + x1·sin. */
+function rope<T extends tf.Tensor>(x: T, c: AttentionConstants): T {
+  const [x1, x2] = tf.split(x, 2, -1);
+  const first = tf.sub(tf.mul(x1, c.cos), tf.mul(x2, c.sin));
+  const second = tf.add(tf.mul(x2, c.cos), tf.mul(x1, c.sin));
+  return tf.concat([first, second], -1) as T;
 }
 
 /** softmax(q kᵀ/√hd + causal) v over the whole window; qkv [N, 3D] in sequence order → [N, D]. */
 function causalAttention(qkv: tf.Tensor2D, B: number, S: number, H: number, c: AttentionConstants): tf.Tensor2D {
   const D = qkv.shape[1] / 3;
   const hd = D / H;
-  // [N, 3D] → [B, 3H, S, hd]: one 4-D transpose for q, k and v together.
+  // [N, 3D] → [B, 3H, S, hd]: one 4-D transpose for q, k and v; RoPE once for q and k together.
   const heads = tf.transpose(tf.reshape(qkv, [B, S, 3 * H, hd]), [0, 2, 1, 3]);
-  const [q, k, v] = tf.split(heads, 3, 1).map((t) => tf.reshape(t, [B * H, S, hd]) as tf.Tensor3D);
-  const scores = tf.add(tf.matMul(tf.mul(rope(q, c), 1 / Math.sqrt(hd)), rope(k, c), false, true), c.mask);
-  const out = tf.matMul(tf.softmax(scores), v); // [B·H, S, hd]
+  const [qk, v] = tf.split(heads, [2 * H, H], 1);
+  const [q, k] = tf.split(rope(qk, c), 2, 1).map((t) => tf.reshape(t, [B * H, S, hd]) as tf.Tensor3D);
+  const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(hd)), k, false, true), c.mask);
+  const out = tf.matMul(tf.softmax(scores), tf.reshape(v, [B * H, S, hd])); // [B·H, S, hd]
   return tf.reshape(tf.transpose(tf.reshape(out, [B, H, S, hd]), [0, 2, 1, 3]), [B * S, D]);
 }
 
@@ -271,13 +301,14 @@ function causalAttention(qkv: tf.Tensor2D, B: number, S: number, H: number, c: A
 // Forward pass and loss
 
 export interface ForwardOutput {
-  logits: tf.Tensor2D; // [N, V]
+  logits: tf.Tensor2D; // [N, V], sequence order
   auxLoss: tf.Scalar; // MoE auxiliary losses (0 without token-choice MoE)
   routing: RoutingStats[]; // per layer
-  hidden?: tf.Tensor2D[]; // per layer output [N, D], with captureHidden
+  hidden?: tf.Tensor2D[]; // per layer output [N, D], sequence order, with captureHidden
 }
 
-export function forward(config: ModelConfig, params: Params, batch: PreparedBatch, opts: { captureHidden?: boolean } = {}): ForwardOutput {
+/** The forward pass in tower order (computeLoss uses this directly; forward reorders). */
+function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureHidden: boolean): ForwardOutput {
   const { seq_len: S, n_heads: H, d_model: D } = config;
   const B = batch.batchSize;
   const hd = D / H;
@@ -289,12 +320,11 @@ export function forward(config: ModelConfig, params: Params, batch: PreparedBatc
     if (!w) throw new MotlabError('invalid_checkpoint', `model weights have no tensor "${name}"`);
     return w;
   };
-  /** Each row's scale vector for the norm `name` ({t} = its norm tower). */
-  const normWeight = (name: (t: number) => string): tf.Tensor => {
-    if (batch.normTower === null) return P(name(0));
-    const table = tf.stack(config.towers.norm.map((_, t) => P(name(t))));
-    return tf.gather(table, batch.normTower);
-  };
+  const { segments, order } = batch;
+  const perTower = (c: Component, x: tf.Tensor2D, f: (rows: tf.Tensor2D, tower: number, positions: Int32Array) => tf.Tensor2D) =>
+    byTower(segments[c], order, x, f);
+  /** RMSNorm with each row's norm-tower weight; `name(t)` is tower t's weight. */
+  const norm = (x: tf.Tensor2D, name: (t: number) => string) => perTower('norm', x, (rows, t) => rmsNorm(rows, P(name(t))));
 
   const auxLosses: tf.Scalar[] = [];
   const routing: RoutingStats[] = [];
@@ -303,28 +333,27 @@ export function forward(config: ModelConfig, params: Params, batch: PreparedBatc
 
   for (let l = 0; l < config.n_layers; l++) {
     const L = `layers.${l}`;
-    const attnNorm = normWeight((t) => `${L}.attention_norm.${t}.weight`);
-    const ffnNorm = normWeight((t) => `${L}.ffn_norm.${t}.weight`);
+    const attnNorm = (t: number) => `${L}.attention_norm.${t}.weight`;
+    const ffnNorm = (t: number) => `${L}.ffn_norm.${t}.weight`;
 
-    // Attention: Q, K, V (and QK-norm) per attention tower, then attention over the whole window.
-    const xa = pre ? rmsNorm(h, attnNorm) : h;
-    const qkv = byTower(batch.grouping.attention, xa, (x, { tower: t }) => {
-      let q = linear(x, P(`${L}.attention.wq.${t}.weight`));
-      let k = linear(x, P(`${L}.attention.wk.${t}.weight`));
-      if (config.qk_norm) {
-        const perHead = [x.shape[0], H, hd];
-        q = tf.reshape(rmsNorm(tf.reshape(q, perHead), P(`${L}.attention.q_norm.${t}.weight`)), q.shape);
-        k = tf.reshape(rmsNorm(tf.reshape(k, perHead), P(`${L}.attention.k_norm.${t}.weight`)), k.shape);
-      }
-      return tf.concat([q, k, linear(x, P(`${L}.attention.wv.${t}.weight`))], 1);
+    // Attention: Q, K, V (and QK-norm) per attention tower; attention itself over the whole
+    // window, in sequence order; the output projection per tower again.
+    const qkv = perTower('attention', pre ? norm(h, attnNorm) : h, (x, t) => {
+      const w = (n: string) => P(`${L}.attention.${n}.${t}.weight`);
+      const qkv = linear(x, tf.concat([w('wq'), w('wk'), w('wv')], 0)); // one matmul: [n, 3D]
+      if (!config.qk_norm) return qkv;
+      const [q, k, v] = tf.split(qkv, 3, 1);
+      const perHead = [x.shape[0], H, hd];
+      const qkNorm = (y: tf.Tensor, n: string) => tf.reshape(rmsNorm(tf.reshape(y, perHead), w(n)), y.shape);
+      return tf.concat([qkNorm(q, 'q_norm'), qkNorm(k, 'k_norm'), v], 1) as tf.Tensor2D;
     });
-    const a = causalAttention(qkv, B, S, H, consts);
-    const o = byTower(batch.grouping.attention, a, (x, { tower: t }) => linear(x, P(`${L}.attention.wo.${t}.weight`)));
-    const u = tf.add<tf.Tensor2D>(h, pre ? o : rmsNorm(o, attnNorm));
+    const a = reorder(causalAttention(reorder(qkv, batch.toSequenceOrder), B, S, H, consts), batch.toTowerOrder);
+    const o = perTower('attention', a, (x, t) => linear(x, P(`${L}.attention.wo.${t}.weight`)));
+    const u = tf.add<tf.Tensor2D>(h, pre ? o : norm(o, attnNorm));
 
     // FFN per ffn tower: SwiGLU, or an MoE of SwiGLU experts.
     const layerRouting: MoeRoutingStats[] = [];
-    const ffnOut = byTower(batch.grouping.ffn, pre ? rmsNorm(u, ffnNorm) : u, (x, { tower: t }) => {
+    const ffnOut = perTower('ffn', pre ? norm(u, ffnNorm) : u, (x, t, positions) => {
       if (!moeTowers.has(t)) {
         const w = (n: string) => P(`${L}.feed_forward.${n}.${t}.weight`);
         return swiglu(x, w('w1'), w('w2'), w('w3'));
@@ -333,19 +362,26 @@ export function forward(config: ModelConfig, params: Params, batch: PreparedBatc
         const w = (n: string) => P(`${L}.feed_forward.experts.${t}.${e}.${n}.weight`);
         return swiglu(rows, w('w1'), w('w2'), w('w3'));
       };
-      const out = moeFfn(x, P(`${L}.feed_forward.router.${t}.weight`), expert, config.moe!);
+      const out = moeFfn(x, P(`${L}.feed_forward.router.${t}.weight`), expert, config.moe!, positions);
       if (out.auxLoss) auxLosses.push(out.auxLoss);
       layerRouting.push({ layer: l, tower: t, ...out.stats });
       return out.y;
     });
-    h = tf.add<tf.Tensor2D>(u, pre ? ffnOut : rmsNorm(ffnOut, ffnNorm));
-    if (moeTowers.size > 0) routing.push({ layer: l, towers: layerRouting });
-    if (opts.captureHidden) hidden.push(h);
+    h = tf.add<tf.Tensor2D>(u, pre ? ffnOut : norm(ffnOut, ffnNorm));
+    if (moeTowers.size > 0) routing.push({ layer: l, towers: layerRouting.sort((x, y) => x.tower - y.tower) });
+    if (captureHidden) hidden.push(h);
   }
 
-  const logits = linear(rmsNorm(h, normWeight((t) => `norm.${t}.weight`)), P('output.weight'));
+  const logits = linear(norm(h, (t) => `norm.${t}.weight`), P('output.weight'));
   const auxLoss = (auxLosses.length > 0 ? tf.addN(auxLosses) : tf.scalar(0)) as tf.Scalar;
-  return { logits, auxLoss, routing, ...(opts.captureHidden ? { hidden } : {}) };
+  return { logits, auxLoss, routing, ...(captureHidden ? { hidden } : {}) };
+}
+
+/** Logits (and optionally each layer's output) in sequence order. */
+export function forward(config: ModelConfig, params: Params, batch: PreparedBatch, opts: { captureHidden?: boolean } = {}): ForwardOutput {
+  const out = run(config, params, batch, opts.captureHidden ?? false);
+  const toSequence = (x: tf.Tensor2D) => reorder(x, batch.toSequenceOrder);
+  return { ...out, logits: toSequence(out.logits), ...(out.hidden ? { hidden: out.hidden.map(toSequence) } : {}) };
 }
 
 export interface LossOutput {
@@ -359,9 +395,9 @@ export interface LossOutput {
 }
 
 export function computeLoss(config: ModelConfig, params: Params, batch: PreparedBatch): LossOutput {
-  const { logits, auxLoss, routing } = forward(config, params, batch);
-  // CE_i = logsumexp(logits_i) − logits_i[target_i]
-  const perToken = tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, batch.targetOneHot), 1)); // [N]
+  const { logits, auxLoss, routing } = run(config, params, batch, false); // tower order, like the targets
+  // CE_i = −log softmax(logits_i)[target_i]; logSoftmax's own gradient avoids max's (an [N, V] Equal).
+  const perToken = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), batch.targetOneHot), 1)); // [N]
   const ce = tf.mean(perToken) as tf.Scalar;
   return {
     loss: tf.add(ce, auxLoss),

@@ -5,7 +5,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expectedTensorShapes } from '../../src-main/checkpoints/run-folder.ts';
 import { computeLoss, forward, initParams, prepareBatch } from '../../src-main/model/mot.ts';
 import { MotlabError } from '../../src-main/util/errors.ts';
-import { BATCH, disposeAll, randomWindows, tinyConfig, useBackend } from './helpers.ts';
+import type { ModelConfig } from '../../src-main/model/config.ts';
+import { BATCH, disposeAll, maxAbsDiff, randomWeights, randomWindows, runModel, tinyConfig, toRef, toTensors, useBackend } from './helpers.ts';
+import { referenceForward } from './reference.ts';
 
 function std(values: ArrayLike<number>): number {
   let s = 0;
@@ -58,25 +60,67 @@ it('initParams: the contract names and shapes, seeded values, norms 1, scaled re
   }
 });
 
-it('prepareBatch: modalities from a lookup table, groupings that partition the rows, dispose frees all', async () => {
+it('prepareBatch: modalities from a lookup table, rows in tower order, dispose frees all', async () => {
   await useBackend('cpu');
   const config = tinyConfig('mot-text-isolated');
   const { inputs, targets } = randomWindows(config, 8);
   const before = tf.memory().numTensors;
   const batch = prepareBatch(config, inputs, targets, BATCH);
   const modality = (t: number) => (t < 10 ? 0 : t < 18 ? 1 : 2);
+  const tower = (p: number) => (modality(inputs[p]) === 0 ? 0 : 1); // text | image+speech
   assert.deepEqual(Array.from(batch.inputModality), Array.from(inputs, modality));
   assert.deepEqual(batch.modalityCounts, [0, 1, 2].map((m) => Array.from(targets).filter((t) => modality(t) === m).length));
-  const { towers, restore } = batch.grouping.attention;
-  assert.equal(batch.grouping.ffn, batch.grouping.attention, 'identical tower tables share one grouping');
-  assert.deepEqual(towers.map((t) => t.tower), [0, 1]);
-  const order = towers.flatMap((t) => Array.from(t.positions));
+  // The order is a permutation sorted by tower, then position.
+  const order = Array.from(batch.order);
   assert.deepEqual([...order].sort((a, b) => a - b), [...Array(inputs.length).keys()]);
-  towers.forEach((t) => t.positions.forEach((i) => assert.equal(modality(inputs[i]) === 0 ? 0 : 1, t.tower)));
-  const restoreIdx = restore!.dataSync();
-  order.forEach((row, j) => assert.equal(restoreIdx[row], j));
+  const expected = [...Array(inputs.length).keys()].sort((a, b) => tower(a) - tower(b) || a - b);
+  assert.deepEqual(order, expected);
+  for (const component of ['attention', 'ffn', 'norm'] as const) {
+    const textRows = order.filter((p) => tower(p) === 0).length;
+    assert.deepEqual(batch.segments[component], [
+      { tower: 0, start: 0, size: textRows },
+      { tower: 1, start: textRows, size: inputs.length - textRows },
+    ]);
+  }
+  assert.deepEqual(Array.from(batch.tokens.dataSync()), order.map((p) => inputs[p]));
+  assert.deepEqual(Array.from(batch.toTowerOrder!.dataSync()), order);
+  const inverse = batch.toSequenceOrder!.dataSync();
+  order.forEach((p, r) => assert.equal(inverse[p], r));
   batch.dispose();
   assert.equal(tf.memory().numTensors, before);
+  // A dense model keeps sequence order: no reordering at all.
+  const dense = prepareBatch(tinyConfig('dense'), inputs, targets, BATCH);
+  assert.equal(dense.toTowerOrder, null);
+  assert.equal(dense.segments.attention.length, 1);
+  dense.dispose();
+});
+
+it('towers that are not contiguous in tower order (non-nested assignments) still match the reference', async () => {
+  await useBackend('cpu');
+  // attention untied; ffn groups {text,speech} | {image} with an MoE in ffn tower 0: in tower
+  // order (text, image, speech) ffn tower 0 owns two separate runs of rows; its MoE must still
+  // route in sequence order over all of them.
+  const base = tinyConfig('mot');
+  const config: ModelConfig = {
+    ...base,
+    towers: { attention: [['text'], ['image'], ['speech']], ffn: [['text', 'speech'], ['image']], norm: [['text'], ['image', 'speech']] },
+    moe: { experts: 3, routing: 'token_choice', top_k: 1, capacity_factor: 0.7, renormalize: false, aux_loss: 0.05, z_loss: 0.01, towers: [0] },
+  };
+  const weights = randomWeights(config, 31);
+  const { inputs, targets } = randomWindows(config, 8);
+  const batch = prepareBatch(config, inputs, targets, BATCH);
+  assert.equal(batch.segments.ffn.filter((s) => s.tower === 0).length, 2, 'ffn tower 0 is split in two runs');
+  batch.dispose();
+  const ref = referenceForward(config, toRef(weights), inputs, targets, BATCH);
+  assert.ok(ref.routing.some((r) => r.dropped.length > 0), 'capacity drops happen');
+  const params = toTensors(weights);
+  try {
+    const got = runModel(config, params, inputs, targets);
+    assert.ok(maxAbsDiff(got.logits, ref.logits) < 1e-4);
+    assert.ok(Math.abs(got.loss - ref.loss) < 1e-4);
+  } finally {
+    disposeAll(params);
+  }
 });
 
 it('prepareBatch rejects tokens outside every modality range and wrong lengths', async () => {
