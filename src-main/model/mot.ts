@@ -142,12 +142,8 @@ export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: I
 
   // Tower order: sort positions by their (attention, ffn, norm) towers, then by position.
   const tables = COMPONENTS.map((c) => towerTable(config, c));
-  const key = (i: number) => tables.map((t) => t[inputModality[i]]);
-  const order = Int32Array.from({ length: N }, (_, i) => i).sort((i, j) => {
-    const a = key(i);
-    const b = key(j);
-    return a[0] - b[0] || a[1] - b[1] || a[2] - b[2] || i - j;
-  });
+  const rank = config.modalities.map((_, m) => tables.reduce((r, t, k) => r * (config.towers[COMPONENTS[k]].length + 1) + t[m], 0));
+  const order = Int32Array.from({ length: N }, (_, i) => i).sort((i, j) => rank[inputModality[i]] - rank[inputModality[j]] || i - j);
   const identity = order.every((p, r) => p === r);
   const inverse = new Int32Array(N);
   order.forEach((p, r) => (inverse[p] = r));
