@@ -28,6 +28,8 @@ export interface MotlabApi {
   /** Stop every training process this API started (each writes a checkpoint). */
   close(): Promise<void>;
   workspacePath(): string;
+  /** Training processes this API started that are still alive. */
+  activeTrainingCount(): number;
 }
 
 const STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused', 'completed', 'stopped', 'failed', 'interrupted'];
@@ -289,6 +291,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       },
       close: () => launcher.stopAll(),
       workspacePath: () => workspace,
+      activeTrainingCount: () => launcher.size,
     },
   };
 }

@@ -98,11 +98,12 @@ function installMenu(): void {
 if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
+  // Launching the app again (e.g. after closing its window while training) shows the window.
   app.on('second-instance', () => {
-    if (win) {
-      if (win.isMinimized()) win.restore();
-      win.focus();
-    }
+    if (!app.isReady()) return;
+    if (!win) return createWindow();
+    if (win.isMinimized()) win.restore();
+    win.focus();
   });
 
   // Belt and braces for any webContents (there should be only ours).
@@ -127,6 +128,9 @@ if (!app.requestSingleInstanceLock()) {
     api = created.api;
     await created.ready;
     registerIpc(ipcMain, api, isTrustedUrl, () => BrowserWindow.getAllWindows().map((w) => w.webContents));
+    api.subscribe((event) => {
+      if (event.type === 'run-status' && !['starting', 'running', 'paused'].includes(event.status)) setTimeout(quitIfIdle, 500);
+    });
     installMenu();
     createWindow();
     app.on('activate', () => {
@@ -134,11 +138,13 @@ if (!app.requestSingleInstanceLock()) {
     });
   });
 
-  // Closing the window keeps training running on macOS (the app stays); elsewhere it quits,
-  // and quitting stops every run with a checkpoint first.
-  app.on('window-all-closed', () => {
-    if (process.platform !== 'darwin') app.quit();
-  });
+  // Closing the window does not stop training: while a run is active the app stays (launch it
+  // again, or click the dock icon, to get the window back) and quits when the last run ends.
+  // Quitting stops every run with a checkpoint first.
+  const quitIfIdle = () => {
+    if (process.platform !== 'darwin' && BrowserWindow.getAllWindows().length === 0 && api.activeTrainingCount() === 0) app.quit();
+  };
+  app.on('window-all-closed', quitIfIdle);
   let quitting = false;
   app.on('before-quit', (event) => {
     if (quitting || !api) return;

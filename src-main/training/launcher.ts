@@ -94,6 +94,11 @@ export class TrainingLauncher {
     });
   }
 
+  /** How many training processes are alive. */
+  get size(): number {
+    return this.children.size;
+  }
+
   has(key: string): boolean {
     return this.children.has(key);
   }
