@@ -250,7 +250,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunStatus> {
           if (accumulated === null) {
             accumulated = list.map((g, i) => g ?? tf.zerosLike(varList[i]));
           } else {
-            const next = accumulated.map((a, i) => (list[i] ? tf.add(a, list[i]!) : a));
+            const next: tf.Tensor[] = accumulated.map((a, i) => (list[i] ? tf.add(a, list[i]!) : a));
             accumulated.forEach((a, i) => list[i] && a.dispose());
             list.forEach((g) => g?.dispose());
             accumulated = next;
