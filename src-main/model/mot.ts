@@ -235,8 +235,9 @@ function reorder(x: tf.Tensor2D, index: tf.Tensor1D | null): tf.Tensor2D {
 
 /** RoPE tables and the causal mask, built once per (backend, S, hd, θ) and kept. */
 interface AttentionConstants {
-  cos: tf.Tensor2D; // [S, hd/2]
+  cos: tf.Tensor2D; // [S, hd]: cos(pos · θ^(−2j/hd)) at columns j and j + hd/2
   sin: tf.Tensor2D;
+  rotateHalf: tf.Tensor2D; // [hd, hd]: x · rotateHalf = [−x2, x1]
   mask: tf.Tensor2D; // [S, S]: 0 on and below the diagonal, -1e9 above
 }
 const constantsCache = new Map<string, AttentionConstants>();
@@ -246,20 +247,26 @@ function attentionConstants(S: number, hd: number, theta: number): AttentionCons
   const cached = constantsCache.get(key);
   if (cached && !cached.cos.isDisposed) return cached;
   const half = hd / 2;
-  const cos = new Float32Array(S * half);
-  const sin = new Float32Array(S * half);
+  const cos = new Float32Array(S * hd);
+  const sin = new Float32Array(S * hd);
   for (let s = 0; s < S; s++) {
-    for (let j = 0; j < half; j++) {
-      const angle = s * Math.pow(theta, (-2 * j) / hd);
-      cos[s * half + j] = Math.cos(angle);
-      sin[s * half + j] = Math.sin(angle);
+    for (let j = 0; j < hd; j++) {
+      const angle = s * Math.pow(theta, (-2 * (j % half)) / hd);
+      cos[s * hd + j] = Math.cos(angle);
+      sin[s * hd + j] = Math.sin(angle);
     }
+  }
+  const rotateHalf = new Float32Array(hd * hd);
+  for (let j = 0; j < half; j++) {
+    rotateHalf[(j + half) * hd + j] = -1; // output j       = −x[j + hd/2]
+    rotateHalf[j * hd + j + half] = 1; //    output j + hd/2 =  x[j]
   }
   const mask = new Float32Array(S * S);
   for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = -1e9;
   const made = {
-    cos: tf.keep(tf.tensor2d(cos, [S, half])),
-    sin: tf.keep(tf.tensor2d(sin, [S, half])),
+    cos: tf.keep(tf.tensor2d(cos, [S, hd])),
+    sin: tf.keep(tf.tensor2d(sin, [S, hd])),
+    rotateHalf: tf.keep(tf.tensor2d(rotateHalf, [hd, hd])),
     mask: tf.keep(tf.tensor2d(mask, [S, S])),
   };
   constantsCache.set(key, made);
@@ -268,16 +275,18 @@ function attentionConstants(S: number, hd: number, theta: number): AttentionCons
 
 /** Free the cached RoPE tables and masks (e.g. before switching backends). */
 export function disposeModelCaches(): void {
-  constantsCache.forEach((c) => [c.cos, c.sin, c.mask].forEach((t) => t.dispose()));
+  constantsCache.forEach((c) => [c.cos, c.sin, c.rotateHalf, c.mask].forEach((t) => t.dispose()));
   constantsCache.clear();
 }
 
-/** Rotate-half RoPE on [..., S, hd]: first half x1·cos − x2·sin, second half x2·cos + x1·sin. */
+/**
+ * Rotate-half RoPE on [..., S, hd]: x·cos + rotate_half(x)·sin. rotate_half is a matmul with a
+ * fixed signed permutation (faster here than splitting and concatenating halves).
+ */
 function rope<T extends tf.Tensor>(x: T, c: AttentionConstants): T {
-  const [x1, x2] = tf.split(x, 2, -1);
-  const first = tf.sub(tf.mul(x1, c.cos), tf.mul(x2, c.sin));
-  const second = tf.add(tf.mul(x2, c.cos), tf.mul(x1, c.sin));
-  return tf.concat([first, second], -1) as T;
+  const hd = x.shape[x.rank - 1];
+  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, hd]) as tf.Tensor2D, c.rotateHalf), x.shape);
+  return tf.add(tf.mul(x, c.cos), tf.mul(rotated, c.sin)) as T;
 }
 
 /** softmax(q kᵀ/√hd + causal) v over the whole window; qkv [N, 3D] in sequence order → [N, D]. */
