@@ -17,7 +17,7 @@ import { DEFAULT_MEL, logMel } from './audio.ts';
 import { attributeLevels, fitThresholds, makeCaption, measureImage, OBJECT_THRESHOLD, type CaptionThresholds } from './captions.ts';
 import { CLASS_NAMES, DEFAULT_SOURCE_DIR, imagePixels, loadFashionSet, type FashionSet } from './idx.ts';
 import { assignNearest, kmeans } from './kmeans.ts';
-import { checkSpeechTools, espeakVersion, mapLimited, SPEEDS, synthesize, VOICES } from './speech.ts';
+import { checkSpeechTools, espeakVersion, SPEEDS, synthesizeMany, VOICES } from './speech.ts';
 import {
   BOI, BOS, BOSP, EOI, EOS, EOSP, IMAGE_CODES, IMAGE_START, PATCH, PATCH_DIM, PATCHES_PER_IMAGE, PATCHES_PER_SIDE,
   SPECIALS, SPEECH_START, vocabLayout, type ModalityName,
@@ -175,11 +175,15 @@ export async function buildFashionTri(options: FashionBuildOptions): Promise<Fas
   const jobs = [...new Map(docs.filter((d) => d.voice !== NO_VOICE).map((d) => [key(d), d])).values()];
   log(`speech: synthesising ${jobs.length} utterances with espeak-ng (${o.concurrency} at a time)`);
   let finished = 0;
-  const features = await mapLimited(jobs, o.concurrency, async (d) => {
-    const audio = await synthesize(d.caption, VOICES[d.voice], d.speed, DEFAULT_MEL.sample_rate);
-    if (++finished % 2000 === 0) log(`  ${finished}/${jobs.length}`);
-    return logMel(audio, DEFAULT_MEL);
-  });
+  const features = await synthesizeMany(
+    jobs.map((d) => ({ text: d.caption, voice: VOICES[d.voice], speed: d.speed })),
+    o.concurrency,
+    DEFAULT_MEL.sample_rate,
+    (audio) => {
+      if (++finished % 2000 === 0) log(`  ${finished}/${jobs.length}`);
+      return logMel(audio, DEFAULT_MEL);
+    },
+  );
   const featureOf = new Map(jobs.map((d, i) => [key(d), features[i]]));
 
   // 6. Speech codebook on frames of training utterances only.
@@ -286,7 +290,7 @@ function datasetSpec(
         mel: DEFAULT_MEL,
         collapse_repeats: true,
         kmeans: { init: 'k-means++', lloyd_iterations: o.iterations, sample_frames: Math.min(MAX_FRAME_SAMPLE, speechFrames) },
-        tts: `espeak-ng --stdout -v VOICE -s SPEED TEXT (${espeakVersion()}), resampled 22050 -> 16000 Hz by windowed sinc`,
+        tts: `espeak-ng -w OUT.wav -v VOICE -s SPEED TEXT (${espeakVersion()}), resampled 22050 -> 16000 Hz by windowed sinc`,
         voices: [...VOICES],
         speeds_wpm: [...SPEEDS],
         utterances: syntheses,

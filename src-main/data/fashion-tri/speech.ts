@@ -1,10 +1,12 @@
 /**
- * Speech synthesis for captions: `espeak-ng --stdout` (22050 Hz 16-bit WAV), resampled to
- * 16 kHz in TypeScript (audio.ts) — one process per utterance, and no sox whose version could
- * change the numbers. The builder runs a few at once and synthesises each distinct
- * (text, voice, speed) once.
+ * Speech synthesis for captions: espeak-ng writes a 22050 Hz 16-bit WAV, which is resampled
+ * to 16 kHz in TypeScript (audio.ts), so no sox version can change the numbers. The builder
+ * runs a few at once and synthesises each distinct (text, voice, speed) once.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MotlabError } from '../../util/errors.ts';
 import { parseWav, resample } from './audio.ts';
 
@@ -37,39 +39,100 @@ export function espeakVersion(): string {
   return spawnSync('espeak-ng', ['--version'], { encoding: 'utf8' }).stdout.trim().split(/\s+Data at:/)[0];
 }
 
-/** `text` spoken by espeak-ng, resampled to `sampleRate` mono float samples. */
-export function synthesize(text: string, voice: string, speed: number, sampleRate: number): Promise<Float32Array> {
-  return new Promise((resolve, reject) => {
-    const speak = spawn('espeak-ng', ['--stdout', '-v', voice, '-s', String(speed), text], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    const errors: string[] = [];
-    speak.stdout.on('data', (c: Buffer) => chunks.push(c));
-    speak.stderr.on('data', (c: Buffer) => errors.push(c.toString()));
-    const fail = (why: string): void =>
-      reject(new MotlabError('internal', `espeak-ng could not speak "${text}" (voice ${voice}, ${speed} wpm): ${why} ${errors.join(' ').trim()}`));
-    speak.on('error', (e) => fail(e.message));
-    speak.on('close', (code) => {
-      if (code !== 0) return fail(`exit ${code}`);
-      try {
-        const wav = parseWav(Buffer.concat(chunks));
-        resolve(resample(wav.samples, wav.sampleRate, sampleRate));
-      } catch (e) {
-        fail(e instanceof Error ? e.message : String(e));
-      }
-    });
-  });
+export interface SpeechJob {
+  text: string;
+  voice: string;
+  speed: number;
 }
 
-/** Run `work` on every item with at most `limit` in flight; results keep the input order. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
+/**
+ * One long-lived `sh` per lane that runs espeak-ng for each job line it reads and writes the
+ * WAV to a temp file. Forking from that small shell instead of from node (whose heap holds the
+ * features) saves most of the per-utterance process cost.
+ */
+class EspeakWorker {
+  private proc: ChildProcessWithoutNullStreams;
+  private pending: { resolve: (rc: number) => void; reject: (e: Error) => void } | undefined;
+  private out = '';
+  private err = '';
+
+  constructor(readonly dir: string) {
+    const script = 'T=$(printf "\\t"); while IFS="$T" read -r id voice speed text; do ' +
+      'espeak-ng -w "$0/$id.wav" -v "$voice" -s "$speed" "$text"; echo "$id $?"; done';
+    this.proc = spawn('sh', ['-c', script, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (c: Buffer) => {
+      this.out += c.toString();
+      const nl = this.out.indexOf('\n');
+      if (nl < 0 || !this.pending) return;
+      const rc = Number(this.out.slice(0, nl).split(' ')[1]);
+      this.out = this.out.slice(nl + 1);
+      const p = this.pending;
+      this.pending = undefined;
+      p.resolve(rc);
+    });
+    this.proc.stderr.on('data', (c: Buffer) => (this.err = (this.err + c.toString()).slice(-2000)));
+    const died = (why: string): void => this.pending?.reject(new Error(`the espeak-ng worker shell ${why}`));
+    this.proc.on('error', (e) => died(e.message));
+    this.proc.on('close', (code) => died(`exited (${code})`));
+    this.proc.stdin.on('error', () => undefined); // reported through 'close'
+  }
+
+  async speak(id: number, job: SpeechJob): Promise<Buffer> {
+    if (/[\t\n\r]/.test(job.text) || /^-/.test(job.text)) throw new Error(`text cannot be spoken safely: ${JSON.stringify(job.text)}`);
+    this.err = '';
+    const rc = await new Promise<number>((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.proc.stdin.write(`${id}\t${job.voice}\t${job.speed}\t${job.text}\n`);
+    });
+    const file = join(this.dir, `${id}.wav`);
+    if (rc !== 0) throw new Error(`espeak-ng exited with ${rc}: ${this.err.trim()}`);
+    const wav = readFileSync(file);
+    unlinkSync(file);
+    return wav;
+  }
+
+  close(): void {
+    this.proc.removeAllListeners('close');
+    this.proc.stdin.end();
+  }
+}
+
+/**
+ * Speaks every job with espeak-ng (at most `concurrency` at once), resamples to `sampleRate`
+ * and hands each waveform to `consume`; returns the consumed values in job order.
+ */
+export async function synthesizeMany<R>(
+  jobs: readonly SpeechJob[],
+  concurrency: number,
+  sampleRate: number,
+  consume: (audio: Float32Array, index: number) => R,
+): Promise<R[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'motlab-espeak-'));
+  const workers = Array.from({ length: Math.max(1, Math.min(concurrency, jobs.length)) }, () => new EspeakWorker(dir));
+  const results = new Array<R>(jobs.length);
   let next = 0;
-  const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i], i);
-    }
-  });
-  await Promise.all(lanes);
+  try {
+    await Promise.all(
+      workers.map(async (w) => {
+        while (next < jobs.length) {
+          const i = next++;
+          const job = jobs[i];
+          let wav: Buffer;
+          try {
+            wav = await w.speak(i, job);
+          } catch (e) {
+            const why = e instanceof Error ? e.message : String(e);
+            throw new MotlabError('internal', `espeak-ng could not speak "${job.text}" (voice ${job.voice}, ${job.speed} wpm): ${why}`);
+          }
+          const parsed = parseWav(wav);
+          results[i] = consume(resample(parsed.samples, parsed.sampleRate, sampleRate), i);
+        }
+      }),
+    );
+  } finally {
+    next = jobs.length; // stop the other lanes after a failure
+    for (const w of workers) w.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
   return results;
 }
