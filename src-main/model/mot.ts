@@ -10,9 +10,10 @@
  * tower, norm tower, position), an order precomputed per batch (prepareBatch). A component's
  * towers are then contiguous runs of rows ("segments"): each tower's weights run on its own
  * slice only, and the slices are concatenated back. Only attention, which mixes positions,
- * needs sequence order: q/k/v are gathered into sequence order for global causal attention
- * over the whole window (whatever the modality), and its output is gathered back. That is two
- * gathers per layer (none for a dense model), where regrouping per component would need six.
+ * needs sequence order: q/k/v are permuted into sequence order for global causal attention
+ * over the whole window (whatever the modality), and its output is permuted back. That is two
+ * row permutations per layer (none for a dense model), where gathering each component's tower
+ * rows and restoring them would take about eight.
  *
  * Weights: `Record<name, tf.Tensor>` with architecture.md's names and PyTorch shapes
  * ([out, in], y = x Wᵀ). Call forward/computeLoss inside tf.tidy or tf.variableGrads.
@@ -84,9 +85,8 @@ export interface PreparedBatch {
    * the batch, rows sorted by (attention tower, ffn tower, norm tower, position).
    */
   order: Int32Array;
-  /** order as a tensor (sequence → tower order) and its inverse; both null when order is 1, 2, …. */
-  toTowerOrder: tf.Tensor1D | null;
-  toSequenceOrder: tf.Tensor1D | null;
+  /** `order` and its inverse as int32 tensors; null when order is 0, 1, 2, … (a dense model). */
+  permutation: { order: tf.Tensor1D; inverse: tf.Tensor1D } | null;
   /** Each component's towers as contiguous segments of the tower order. */
   segments: Record<Component, Segment[]>;
   tokens: tf.Tensor1D; // [N] int32 input tokens, tower order
@@ -164,15 +164,13 @@ export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: I
     return tf.cast(tf.oneHot(ids, config.vocab_size), 'float32') as tf.Tensor2D;
   });
   const targetMasks = tf.tensor2d(masks, [M, N]);
-  const toTowerOrder = identity ? null : tf.tensor1d(order, 'int32');
-  const toSequenceOrder = identity ? null : tf.tensor1d(inverse, 'int32');
+  const permutation = identity ? null : { order: tf.tensor1d(order, 'int32'), inverse: tf.tensor1d(inverse, 'int32') };
 
   return {
     batchSize,
     seqLen: S,
     order,
-    toTowerOrder,
-    toSequenceOrder,
+    permutation,
     segments,
     tokens,
     inputModality,
@@ -180,7 +178,7 @@ export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: I
     targetOneHot,
     targetMasks,
     modalityCounts,
-    dispose: () => [tokens, targetOneHot, targetMasks, toTowerOrder, toSequenceOrder].forEach((t) => t?.dispose()),
+    dispose: () => [tokens, targetOneHot, targetMasks, permutation?.order, permutation?.inverse].forEach((t) => t?.dispose()),
   };
 }
 
@@ -228,9 +226,28 @@ function byTower(
   return tf.concat(out, 0);
 }
 
-/** Reorder rows with a precomputed permutation (null: already in that order). */
-function reorder(x: tf.Tensor2D, index: tf.Tensor1D | null): tf.Tensor2D {
-  return index === null ? x : tf.gather(x, index);
+/**
+ * Row r of the result is row index[r] of x, for a permutation `index` with inverse `inverse`.
+ * That is tf.gather(x, index); it is written as a scatter (unsortedSegmentSum) in both
+ * directions because tfjs-wasm's gather kernel is several times slower than the scatter
+ * kernel our engine installs.
+ */
+function permuteRows(x: tf.Tensor2D, index: tf.Tensor1D, inverse: tf.Tensor1D): tf.Tensor2D {
+  const n = x.shape[0];
+  const permute = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [rows] = args as [tf.Tensor2D];
+    const value: tf.Tensor2D = tf.unsortedSegmentSum(rows, inverse, n);
+    return { value, gradFunc: (dy: tf.Tensor2D) => tf.unsortedSegmentSum(dy, index, n) };
+  });
+  return permute(x);
+}
+
+/** Rows from sequence order to tower order and back (no-ops for a dense model). */
+function toTowerOrder(x: tf.Tensor2D, batch: PreparedBatch): tf.Tensor2D {
+  return batch.permutation ? permuteRows(x, batch.permutation.order, batch.permutation.inverse) : x;
+}
+function toSequenceOrder(x: tf.Tensor2D, batch: PreparedBatch): tf.Tensor2D {
+  return batch.permutation ? permuteRows(x, batch.permutation.inverse, batch.permutation.order) : x;
 }
 
 /** RoPE tables and the causal mask, built once per (backend, S, hd, θ) and kept. */
@@ -351,7 +368,7 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
       const qkNorm = (y: tf.Tensor2D, n: string): tf.Tensor2D => tf.reshape(rmsNorm(tf.reshape(y, perHead), w(n)), y.shape);
       return tf.concat([qkNorm(linear(x, w('wq')), 'q_norm'), qkNorm(linear(x, w('wk')), 'k_norm'), linear(x, w('wv'))], 1);
     });
-    const a = reorder(causalAttention(reorder(qkv, batch.toSequenceOrder), B, S, H, consts), batch.toTowerOrder);
+    const a = toTowerOrder(causalAttention(toSequenceOrder(qkv, batch), B, S, H, consts), batch);
     const o = perTower('attention', a, (x, t) => linear(x, P(`${L}.attention.wo.${t}.weight`)));
     const u = tf.add<tf.Tensor2D>(h, pre ? o : norm(o, attnNorm));
 
@@ -384,7 +401,7 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
 /** Logits (and optionally each layer's output) in sequence order. */
 export function forward(config: ModelConfig, params: Params, batch: PreparedBatch, opts: { captureHidden?: boolean } = {}): ForwardOutput {
   const out = run(config, params, batch, opts.captureHidden ?? false);
-  const toSequence = (x: tf.Tensor2D) => reorder(x, batch.toSequenceOrder);
+  const toSequence = (x: tf.Tensor2D) => toSequenceOrder(x, batch);
   return { ...out, logits: toSequence(out.logits), ...(out.hidden ? { hidden: out.hidden.map(toSequence) } : {}) };
 }
 

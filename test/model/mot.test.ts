@@ -83,14 +83,14 @@ it('prepareBatch: modalities from a lookup table, rows in tower order, dispose f
     ]);
   }
   assert.deepEqual(Array.from(batch.tokens.dataSync()), order.map((p) => inputs[p]));
-  assert.deepEqual(Array.from(batch.toTowerOrder!.dataSync()), order);
-  const inverse = batch.toSequenceOrder!.dataSync();
+  assert.deepEqual(Array.from(batch.permutation!.order.dataSync()), order);
+  const inverse = batch.permutation!.inverse.dataSync();
   order.forEach((p, r) => assert.equal(inverse[p], r));
   batch.dispose();
   assert.equal(tf.memory().numTensors, before);
   // A dense model keeps sequence order: no reordering at all.
   const dense = prepareBatch(tinyConfig('dense'), inputs, targets, BATCH);
-  assert.equal(dense.toTowerOrder, null);
+  assert.equal(dense.permutation, null);
   assert.equal(dense.segments.attention.length, 1);
   dense.dispose();
 });
