@@ -12,6 +12,7 @@ import { contentSecurityPolicy } from '../../src-main/app/security.ts';
 import { PRESET_NAMES } from '../../src-main/model/presets.ts';
 import { describeZodIssues } from '../../src-main/util/validate.ts';
 import { ApiError } from '../../src-main/api/client.ts';
+import { startServer } from '../../src-main/server/server.ts';
 import { clientFor, post, raw, ROOT, startTestServer, tryWebSocket } from './harness.ts';
 
 /** The message the API must give for `input`: the schema's own issues, formatted the one shared way. */
@@ -180,3 +181,45 @@ describe('server on a non-default address requires the token', () => {
     assert.deepEqual(await clientFor(ctx.server).listRuns({}), []);
   });
 });
+
+describe('reconnection', () => {
+  test('the client reconnects its event socket after a server restart and sees the same workspace', async () => {
+    const first = await startTestServer();
+    const port = first.server.port;
+    const client = clientFor(first.server);
+    const states: string[] = [];
+    client.transport.onConnection?.((s) => states.push(s));
+    client.transport.subscribe(() => {}); // the event socket opens with the first subscriber
+    let second: Awaited<ReturnType<typeof startServer>> | undefined;
+    try {
+      await waitFor(() => states.includes('open'));
+      await first.server.close(); // the workspace folder stays: a restarted server reads the same runs
+      await waitFor(() => states.at(-1) !== 'open');
+      second = await startServer({
+        workspace: first.workspace,
+        host: '127.0.0.1',
+        port,
+        staticDir: join(ROOT, 'dist-renderer'),
+        cliPath: join(ROOT, 'bin', 'motlab.mjs'),
+        builtinDatasets: join(ROOT, 'assets', 'datasets'),
+      });
+      await waitFor(() => states.filter((s) => s === 'open').length === 2);
+      // Events flow on the new socket.
+      const got = new Promise((resolve) => client.transport.subscribe((e) => e.type === 'workspace-changed' && resolve(e)));
+      await client.openWorkspace({ path: first.workspace });
+      assert.deepEqual(await got, { type: 'workspace-changed', path: first.workspace });
+    } finally {
+      client.transport.close?.();
+      await second?.close();
+      await first.cleanup();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
