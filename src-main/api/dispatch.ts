@@ -40,6 +40,11 @@ export function httpStatusOf(code: string): number {
       return 404;
     case 'conflict':
       return 409;
+    case 'invalid_checkpoint':
+    case 'non_finite_loss':
+      return 422;
+    case 'engine_unavailable':
+      return 503;
     default:
       return 500;
   }

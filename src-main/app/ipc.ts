@@ -14,7 +14,8 @@ export const IPC_EVENT = 'motlab:event';
 export function registerIpc(ipcMain: IpcMain, api: MotlabApi, isTrustedUrl: (url: string) => boolean, targets: () => WebContents[]): () => void {
   ipcMain.handle(IPC_CALL, async (event: IpcMainInvokeEvent, method: unknown, input: unknown): Promise<Envelope> => {
     const url = event.senderFrame?.url ?? '';
-    if (!isTrustedUrl(url) || event.senderFrame !== event.sender.mainFrame)
+    // Only the top frame of our own page (a sub-frame has a parent).
+    if (!isTrustedUrl(url) || !event.senderFrame || event.senderFrame.parent !== null)
       return { ok: false, error: { code: 'unauthorized', message: `Calls from ${url || 'an unknown frame'} are not allowed` } };
     return dispatch(api.handlers, String(method), input);
   });
