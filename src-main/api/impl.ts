@@ -32,8 +32,6 @@ export interface MotlabApi {
   activeTrainingCount(): number;
 }
 
-const STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused', 'completed', 'stopped', 'failed', 'interrupted'];
-
 /** A short name for a tower layout: what the runs table shows as "model". */
 export function modelKindOf(model: Partial<RunJson['model']> | undefined): string {
   const towers = model?.towers;
