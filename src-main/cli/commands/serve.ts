@@ -3,6 +3,7 @@
  * 127.0.0.1 unless told otherwise; any other address gets a printed access token.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -57,7 +58,9 @@ export async function serveFromArgs(argv: string[]): Promise<RunningServer | nul
   });
   console.log(`MoT Lab: workspace ${server.api.workspacePath()}`);
   for (const note of server.notes) console.log(`  note: ${note}`);
-  console.log(`MoT Lab is serving at ${server.openUrl}`);
+  // A wildcard bind is reached through the machine's name, not 0.0.0.0.
+  const shown = ['0.0.0.0', '::'].includes(server.host) ? server.openUrl.replace(/\/\/(0\.0\.0\.0|\[::\])/, `//${hostname()}`) : server.openUrl;
+  console.log(`MoT Lab is serving at ${shown}`);
   if (server.token) console.log('  (the token is required from other machines; open that URL once, the browser then keeps a cookie)');
   return server;
 }
