@@ -131,3 +131,12 @@ test('an existing run is never overwritten without --resume', () => {
   assert.match(r.stderr, /already holds a run; pass --resume/);
   assert.equal(readFileSync(path.join(out, 'metrics.jsonl'), 'utf8'), before);
 });
+
+test('without --data a run trains on the built-in fashion-tri dataset', () => {
+  const out = path.join(root, 'default-data');
+  const r = motlab(['train', '--config', 'dense', '--size', 'tiny', '--steps', '1', '--out', out, '--engine', 'wasm']);
+  assert.equal(r.status, 0, r.stderr);
+  const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(run.dataset.name, 'fashion-tri');
+  assert.deepEqual(run.model.modalities.map((m: { name: string }) => m.name), ['text', 'image', 'speech']);
+});

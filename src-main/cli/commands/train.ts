@@ -16,11 +16,14 @@ import { parseOrThrow } from '../../util/validate.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
 
+/** The built-in dataset a run uses when --data is not given. */
+export const DEFAULT_DATASET = 'fashion-tri';
+
 const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
 
   --config NAME|FILE   a preset (${PRESET_NAMES.join(', ')}) or a JSON config file
   --size tiny|small|base   model and schedule size (default: small, or the config file's)
-  --data DIR|NAME      dataset folder or built-in dataset name (e.g. fashion-tri)
+  --data DIR|NAME      dataset folder or built-in dataset name (default: fashion-tri)
   --out DIR            run folder to create (or to continue with --resume)
   --steps N  --checkpoint-every N  --eval-every N  --seed N
   --engine auto|tensorflow-gpu|tensorflow|wasm|cpu   (default auto)
@@ -74,8 +77,8 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     if (existsSync(path.join(runDir, 'run.json')))
       throw new MotlabError('conflict', `${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
     if (!values.config) throw new MotlabError('invalid_config', `--config <preset|file.json> is required\n\n${HELP}`);
-    if (!values.data) throw new MotlabError('invalid_config', `--data <datasetDir|builtin> is required\n\n${HELP}`);
-    await writeRunJson(runDir, await newRun(runDir, values.config, values.size, values.data, engine, overrides));
+    const data = values.data ?? DEFAULT_DATASET;
+    await writeRunJson(runDir, await newRun(runDir, values.config, values.size, data, engine, overrides));
   }
 
   const control = new TrainingControl();
