@@ -39,6 +39,14 @@
  *     view id per (buffer, K, N), kept until the buffer is freed (a hook on the backend's
  *     disposeData), so weights are packed once — which matters for small M (decoding) — and
  *     every other `b` (transposed copies, batch slices) gets a fresh, short-lived view id.
+ *  5. wasm data movement. `Slice` (and `SplitV`, which calls it) read the whole input through
+ *     `readSync`, a copy of the full buffer per piece, so splitting [N, D] rows into towers cost
+ *     O(pieces × N·D); `Identity` (tf.clone, customGrad's saved tensors) and same-dtype `Cast`
+ *     (every mul/div gradient casts its inputs to float32) copied their input; `GatherV2` ran a
+ *     per-element strided loop ~10× slower than a row copy. Now: slices copy contiguous runs
+ *     straight from the heap, Identity/same-dtype Cast share the buffer (reference-counted, as
+ *     on cpu), and axis-0 gathers (embeddings, row permutations, MoE experts) copy whole rows —
+ *     also on cpu, whose gather was as slow.
  *
  * Not fixed — model code must avoid these:
  *  - `tf.fused.matMul` (`_FusedMatMul`) on wasm still has the slow path for transposed or
@@ -136,10 +144,16 @@ function unsortedSegmentSumCpu(args: KernelArgs): tf.TensorInfo {
 // 4. wasm BatchMatMul through XNNPACK for every operand layout.
 
 let wasmMatMulFastPath = true;
+let fastDataKernels = true;
 
 /** Turn the wasm matMul fast path on/off (for benchmarks and A/B tests); on by default. */
 export function setWasmMatMulFastPath(enabled: boolean): void {
   wasmMatMulFastPath = enabled;
+}
+
+/** Turn the data-movement kernels of 5. on/off (for benchmarks and A/B tests); on by default. */
+export function setFastDataKernels(enabled: boolean): void {
+  fastDataKernels = enabled;
 }
 
 type CBatchMatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array,
@@ -306,6 +320,137 @@ function makeWasmBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. Data movement: row gathers, slices, splits, identity and same-dtype casts.
+
+/** out[i, :] = x[indices[i], :] for rows of `inner` values; throws on an index outside [0, rows). */
+export function gatherRowsInto(x: TypedArray, indices: TypedArray, inner: number, out: TypedArray, rows: number): void {
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i];
+    if (!(r >= 0 && r < rows)) throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
+    const src = r * inner;
+    if (inner === 1) out[i] = x[src];
+    else out.set(x.subarray(src, src + inner), i * inner);
+  }
+}
+
+/** Is this a gather of whole rows along axis 0 (the only case the fast kernels take)? */
+function axis0Gather(args: KernelArgs): { x: tf.TensorInfo; indices: tf.TensorInfo; inner: number; outShape: number[] } | null {
+  const x = args.inputs.x as tf.TensorInfo;
+  const indices = args.inputs.indices as tf.TensorInfo;
+  const { axis, batchDims } = (args.attrs ?? {}) as { axis?: number; batchDims?: number };
+  if (x.dtype === 'string' || indices.dtype !== 'int32' || (batchDims ?? 0) !== 0 || x.shape.length === 0) return null;
+  if (tf.util.parseAxisParam(axis ?? 0, x.shape)[0] !== 0) return null;
+  const rest = x.shape.slice(1);
+  return { x, indices, inner: tf.util.sizeFromShape(rest), outShape: [...indices.shape, ...rest] };
+}
+
+function makeGatherWasm(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const g = axis0Gather(args);
+    if (!g || !fastDataKernels) return original(args);
+    const backend = args.backend as WasmBackend;
+    const out = backend.makeOutput(g.outShape, g.x.dtype);
+    if (tf.util.sizeFromShape(g.outShape) === 0) return out;
+    gatherRowsInto(backend.typedArrayFromHeap(g.x), backend.typedArrayFromHeap(g.indices), g.inner,
+      backend.typedArrayFromHeap(out), g.x.shape[0]);
+    return out;
+  };
+}
+
+function makeGatherCpu(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const g = axis0Gather(args);
+    if (!g || !fastDataKernels) return original(args);
+    const backend = args.backend as CpuBackend;
+    const values = backend.readSync(g.x.dataId) as TypedArray;
+    const out = new (values.constructor as new (n: number) => TypedArray)(tf.util.sizeFromShape(g.outShape));
+    gatherRowsInto(values, backend.readSync(g.indices.dataId) as TypedArray, g.inner, out, g.x.shape[0]);
+    return backend.makeTensorInfo(g.outShape, g.x.dtype, out);
+  };
+}
+
+/** Copy the box begin..begin+size of x (row-major, shape xShape) into out, a run of contiguous innermost values at a time. */
+export function sliceInto(x: TypedArray, xShape: number[], begin: number[], size: number[], out: TypedArray): void {
+  const rank = xShape.length;
+  if (rank === 0) {
+    out[0] = x[0];
+    return;
+  }
+  // Merge trailing dims that are taken whole into the innermost run.
+  let inner = 1;
+  let d = rank - 1;
+  while (d > 0 && begin[d] === 0 && size[d] === xShape[d]) inner *= xShape[d--];
+  const run = size[d] * inner;
+  const stride = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) stride[i] = stride[i + 1] * xShape[i + 1];
+  const outer = tf.util.sizeFromShape(size.slice(0, d));
+  const coord = new Array<number>(d).fill(0);
+  for (let o = 0; o < outer; o++) {
+    let src = begin[d] * stride[d];
+    for (let i = 0; i < d; i++) src += (begin[i] + coord[i]) * stride[i];
+    out.set(x.subarray(src, src + run), o * run);
+    for (let i = d - 1; i >= 0; i--) {
+      if (++coord[i] < size[i]) break;
+      coord[i] = 0;
+    }
+  }
+}
+
+function sliceWasmInfo(x: tf.TensorInfo, begin: number[], size: number[], backend: WasmBackend): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype);
+  if (tf.util.sizeFromShape(size) > 0) sliceInto(backend.typedArrayFromHeap(x), x.shape, begin, size, backend.typedArrayFromHeap(out));
+  return out;
+}
+
+function makeSliceWasm(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === 'string' || !fastDataKernels) return original(args);
+    const { begin, size } = (args.attrs ?? {}) as unknown as tf.SliceAttrs;
+    const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return sliceWasmInfo(x, b, s, args.backend as WasmBackend);
+  };
+}
+
+function makeSplitVWasm(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === 'string' || !fastDataKernels) return original(args);
+    const { numOrSizeSplits, axis } = (args.attrs ?? {}) as unknown as tf.SplitVAttrs;
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((n) => {
+      const size = x.shape.slice();
+      size[ax] = n;
+      const out = sliceWasmInfo(x, begin, size, args.backend as WasmBackend);
+      begin[ax] += n;
+      return out;
+    });
+  };
+}
+
+/**
+ * Identity (tf.clone, and every cast to the same dtype) shares the buffer, as the cpu backend
+ * does, instead of copying it: tensors are immutable, and the backend counts references.
+ */
+function makeIdentityWasm(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === 'string' || !fastDataKernels) return original(args);
+    (args.backend as tf.KernelBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+  };
+}
+
+function makeCastWasm(original: tf.KernelFunc, identity: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    return (args.attrs ?? {}).dtype === x.dtype && fastDataKernels ? identity(args) : original(args);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // 2./3. Gradients.
 
 /** Sum a broadcast gradient back to the shape of the input it belongs to. */
@@ -414,9 +559,17 @@ export function installTfjsFixes(): void {
   installGradients();
   replaceKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSumWasm as tf.KernelFunc });
   replaceKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'cpu', kernelFunc: unsortedSegmentSumCpu as tf.KernelFunc });
-  const matMul = tf.getKernel('BatchMatMul', 'wasm');
-  if (matMul) {
-    // Keep the original setupFunc: it binds the C function the original kernel (our fallback) uses.
-    replaceKernel({ ...matMul, kernelFunc: makeWasmBatchMatMul(matMul.kernelFunc) });
-  }
+  // Keep each original setupFunc: it binds the C function the original kernel (our fallback) uses.
+  const wrap = (name: string, backendName: string, make: (original: tf.KernelFunc) => tf.KernelFunc) => {
+    const original = tf.getKernel(name, backendName);
+    if (original) replaceKernel({ ...original, kernelFunc: make(original.kernelFunc) });
+  };
+  wrap('BatchMatMul', 'wasm', makeWasmBatchMatMul);
+  wrap('GatherV2', 'wasm', makeGatherWasm);
+  wrap('GatherV2', 'cpu', makeGatherCpu);
+  wrap('Slice', 'wasm', makeSliceWasm);
+  wrap('SplitV', 'wasm', makeSplitVWasm);
+  wrap('Identity', 'wasm', makeIdentityWasm);
+  const identity = tf.getKernel('Identity', 'wasm');
+  if (identity) wrap('Cast', 'wasm', (original) => makeCastWasm(original, identity.kernelFunc));
 }

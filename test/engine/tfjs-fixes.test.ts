@@ -372,3 +372,100 @@ describe('gradient shape fixes', () => {
     });
   }
 });
+
+/** Plain-JS slice of a row-major array: every output coordinate mapped back to its input index. */
+function refSlice(x: Float32Array, shape: number[], begin: number[], sz: number[]): Float32Array {
+  const out = new Float32Array(size(sz));
+  const st = strides(shape);
+  for (let o = 0; o < out.length; o++) {
+    let rem = o;
+    let src = 0;
+    for (let d = sz.length - 1; d >= 0; d--) {
+      src += (begin[d] + (rem % sz[d])) * st[d];
+      rem = Math.floor(rem / sz[d]);
+    }
+    out[o] = x[src];
+  }
+  return out;
+}
+
+describe('data movement kernels: row gather, slice, split, identity, cast', () => {
+  for (const backend of BACKENDS) {
+    it(`gathers rows along axis 0 like a plain loop on ${backend} (1-D/2-D indices, any row size, int32, repeats)`, async () => {
+      await onBackend(backend);
+      for (const xShape of [[7], [7, 5], [7, 3, 4], [1, 1]]) {
+        const rows = xShape[0];
+        const inner = size(xShape.slice(1));
+        const x = randn(size(xShape));
+        for (const iShape of [[10], [2, 3], [0]]) {
+          const idx = Int32Array.from({ length: size(iShape) }, () => rng.int(rows));
+          const got = tf.gather(tf.tensor(x, xShape), tf.tensor(idx, iShape, 'int32'));
+          const expected = new Float32Array(idx.length * inner);
+          idx.forEach((r, i) => { for (let j = 0; j < inner; j++) expected[i * inner + j] = x[r * inner + j]; });
+          assert.deepEqual(got.shape, [...iShape, ...xShape.slice(1)]);
+          assert.deepEqual(Array.from(await got.data()), Array.from(expected), `gather ${xShape} by ${iShape}`);
+        }
+      }
+      const xi = tf.tensor2d(Int32Array.from({ length: 12 }, (_, i) => i * 3 - 7), [4, 3], 'int32');
+      const gi = tf.gather(xi, tf.tensor1d([3, 0, 3], 'int32'));
+      assert.equal(gi.dtype, 'int32');
+      assert.deepEqual(Array.from(await gi.data()), [20, 23, 26, -7, -4, -1, 20, 23, 26]);
+      assert.throws(() => tf.gather(xi, tf.tensor1d([0, 4], 'int32')), /not in \[0, 3\]/);
+      assert.throws(() => tf.gather(xi, tf.tensor1d([-1], 'int32')), /not in \[0, 3\]/);
+      // Other axes still take tfjs's own kernel.
+      const g1 = tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]), tf.tensor1d([2, 0], 'int32'), 1);
+      assert.deepEqual(Array.from(await g1.data()), [3, 1, 6, 4]);
+    });
+
+    it(`slices and splits any box of a rank 1–5 tensor on ${backend}`, async () => {
+      await onBackend(backend);
+      for (const shape of [[9], [4, 6], [3, 4, 5], [2, 3, 4, 5], [2, 2, 3, 2, 3]]) {
+        const x = randn(size(shape));
+        const t = tf.tensor(x, shape);
+        for (let trial = 0; trial < 6; trial++) {
+          const begin = shape.map((d) => rng.int(d));
+          const sz = shape.map((d, i) => (trial % 2 === 0 && i > 0 ? d - begin[i] : 1 + rng.int(d - begin[i])));
+          const got = tf.slice(t, begin, sz);
+          assert.deepEqual(got.shape, sz);
+          assert.deepEqual(Array.from(await got.data()), Array.from(refSlice(x, shape, begin, sz)), `slice ${shape} at ${begin} size ${sz}`);
+        }
+        for (let axis = 0; axis < shape.length; axis++) {
+          const d = shape[axis];
+          const sizes = d === 1 ? [1] : [1, d - 1];
+          const parts = tf.split(t, sizes, axis);
+          let offset = 0;
+          for (let p = 0; p < parts.length; p++) {
+            const begin = shape.map((_, i) => (i === axis ? offset : 0));
+            const sz = shape.map((dd, i) => (i === axis ? sizes[p] : dd));
+            assert.deepEqual(Array.from(await parts[p].data()), Array.from(refSlice(x, shape, begin, sz)), `split ${shape} axis ${axis}`);
+            offset += sizes[p];
+          }
+        }
+      }
+    });
+
+    it(`clone and same-dtype cast keep their values after the source is freed, and leak nothing, on ${backend}`, async () => {
+      await onBackend(backend);
+      const values = randn(12);
+      const dataIds = tf.backend().numDataIds();
+      const x = tf.tensor2d(values, [3, 4]);
+      const c = tf.clone(x);
+      const f = tf.cast(x, 'float32');
+      const i = tf.tidy(() => tf.cast(tf.tensor1d([1.7, -2.7, 3.2]), 'int32'));
+      x.dispose();
+      assert.deepEqual(Array.from(await c.data()), Array.from(values));
+      assert.deepEqual(Array.from(await f.data()), Array.from(values));
+      assert.equal(i.dtype, 'int32');
+      assert.deepEqual(Array.from(await i.data()), [1, -2, 3]);
+      tf.dispose([c, f, i]);
+      assert.equal(tf.backend().numDataIds(), dataIds);
+      // A variable assigned a clone, then the clone's source freed: the variable keeps its values.
+      const v = tf.variable(tf.zeros([2]));
+      const src = tf.tensor1d([5, 6]);
+      v.assign(tf.clone(src));
+      src.dispose();
+      assert.deepEqual(Array.from(await v.data()), [5, 6]);
+      v.dispose();
+    });
+  }
+});
