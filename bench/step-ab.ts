@@ -1,0 +1,88 @@
+/**
+ * Median CPU ms per training step (the trainer's step) of several presets, alternating steps
+ * between them in one process so that load changes hit all alike.
+ *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels]
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine, type EngineName } from '../src-main/engine/engine.ts';
+import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
+import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
+import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
+import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
+import { AdamW } from '../src-main/training/optimizer.ts';
+import { Rng } from '../src-main/util/rng.ts';
+
+const { values } = parseArgs({
+  options: {
+    data: { type: 'string' },
+    presets: { type: 'string', default: 'dense,mot' },
+    ab: { type: 'string', default: '' },
+    size: { type: 'string', default: 'small' },
+    engine: { type: 'string', default: 'wasm' },
+    steps: { type: 'string', default: '6' },
+    batch: { type: 'string', default: '8' },
+  },
+});
+await initEngine(values.engine as EngineName);
+const dataset = await loadDataset(values.data!);
+const B = Number(values.batch);
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Switches for --ab NAME: every preset then runs twice, with the switch off (-) and on (+). */
+const toggles: Record<string, (on: boolean) => void> = {
+  'data-kernels': setFastDataKernels,
+  matmul: setWasmMatMulFastPath,
+};
+const flag = values.ab!;
+if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);
+const variants = values.presets!.split(',').flatMap((p) => (flag ? [[p, false], [p, true]] : [[p, false]]) as [string, boolean][]);
+const models = variants.map(([preset, on]) => {
+  const config = buildModelConfig(preset as PresetName, values.size as SizeName, dataset.spec);
+  const params = new Map<string, tf.Variable>();
+  for (const [name, t] of Object.entries(initParams(config, 1))) params.set(name, tf.variable(t, true, `${preset}${on}/${name}`));
+  const opt = new AdamW(new Map([...params].map(([n, v]) => [`${preset}${on}/${n}`, v])), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 });
+  const rng = new Rng(7);
+  const varList = [...params.values()];
+  const names = [...params.keys()];
+  const times = { total: [] as number[], grads: [] as number[], rest: [] as number[] };
+  const step = () => {
+    if (flag) toggles[flag](on);
+    const t0 = cpuMs();
+    const { inputs, targets } = sampleTrainBatch(dataset.splits.train, config.seq_len, B, rng);
+    const batch = prepareBatch(config, inputs, targets, B);
+    const { value, grads } = tf.variableGrads(() => computeLoss(config, Object.fromEntries(params), batch).loss, varList);
+    value.dataSync();
+    value.dispose();
+    const t1 = cpuMs();
+    const list = varList.map((v) => grads[v.name] ?? tf.zerosLike(v));
+    const squares = tf.tidy(() => tf.stack(list.map((g) => tf.sum(tf.square(g)))).dataSync());
+    const norm = Math.sqrt(Array.from(squares).reduce((s, x) => s + x, 0));
+    const scale = Math.min(1, 1 / (norm + 1e-6));
+    const gradMap = new Map<string, tf.Tensor>();
+    tf.tidy(() => names.forEach((n, i) => gradMap.set(`${preset}${on}/${n}`, tf.keep(tf.mul(list[i], scale)))));
+    list.forEach((g) => g.dispose());
+    opt.apply(gradMap, 1e-3);
+    gradMap.forEach((g) => g.dispose());
+    batch.dispose();
+    const t2 = cpuMs();
+    times.total.push(t2 - t0);
+    times.grads.push(t1 - t0);
+    times.rest.push(t2 - t1);
+  };
+  return { preset: flag ? `${preset}${on ? '+' : '-'}${flag}` : preset, step, times };
+});
+
+for (const m of models) m.step(); // warm-up
+for (const m of models) m.times.total.length = m.times.grads.length = m.times.rest.length = 0;
+for (let i = 0; i < Number(values.steps); i++) for (const m of models) m.step();
+const base = median(models[0].times.total);
+for (const m of models) {
+  const t = m.times;
+  console.log(`${m.preset.padEnd(12)} ${median(t.total).toFixed(1).padStart(7)} CPU ms/step (loss+grads ${median(t.grads).toFixed(1)}, ` +
+    `norms+AdamW ${median(t.rest).toFixed(1)})  ${(median(t.total) / base).toFixed(2)}× ${models[0].preset}`);
+}
