@@ -244,8 +244,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       if (input.checkpointEvery !== undefined) args.push('--checkpoint-every', String(input.checkpointEvery));
       if (input.evalEvery !== undefined) args.push('--eval-every', String(input.evalEvery));
       if (input.engine !== undefined) args.push('--engine', input.engine);
-      // The CLI takes --seed only ≥ 1; the size default (0) is what it uses without the flag.
-      if (input.seed !== undefined && input.seed !== TRAINING_DEFAULTS[input.size].seed) args.push('--seed', String(input.seed));
+      if (input.seed !== undefined) args.push('--seed', String(input.seed));
       launcher.start(dir, args, dir);
       emit({ type: 'run-status', run: name, status: 'starting' });
       return brief(await summarize(dir));

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { metricsOf, motlab, motlabAsync, trainLosses } from './helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-train-'));
@@ -140,3 +141,31 @@ test('without --data a run trains on the built-in fashion-tri dataset', () => {
   assert.equal(run.dataset.name, 'fashion-tri');
   assert.deepEqual(run.model.modalities.map((m: { name: string }) => m.name), ['text', 'image', 'speech']);
 });
+
+test('a training child whose parent dies keeps training and completes', async () => {
+  // The app forks `motlab train` with an IPC channel; if the app is killed the run must go on.
+  const out = path.join(root, 'orphan');
+  const parentScript = `
+    const { fork } = require('node:child_process');
+    const child = fork(${JSON.stringify(path.join(path.dirname(new URL(import.meta.url).pathname), '../../bin/motlab.mjs'))},
+      ['train', '--config', 'mot', '--size', 'tiny', '--data', ${JSON.stringify(data)}, '--out', ${JSON.stringify(out)},
+       '--engine', 'wasm', '--steps', '12', '--seed', '0'], { stdio: 'ignore', detached: true });
+    child.on('message', (m) => { if (m.type === 'metrics' && m.record.step === 2) { console.log(child.pid); process.exit(0); } });`;
+  const parent = spawnSync(process.execPath, ['-e', parentScript], { encoding: 'utf8', timeout: 120_000 });
+  const childPid = Number(parent.stdout.trim());
+  assert.ok(childPid > 0, parent.stderr);
+  while (isAlive(childPid)) await new Promise((r) => setTimeout(r, 100));
+  const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+  assert.equal(run.status, 'completed', run.message);
+  assert.equal(run.seed, 0);
+  assert.equal(trainLosses(out).size, 12);
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

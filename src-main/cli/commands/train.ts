@@ -58,7 +58,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     steps: parseIntFlag('--steps', values.steps),
     checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every']),
     eval_every: parseIntFlag('--eval-every', values['eval-every']),
-    seed: parseIntFlag('--seed', values.seed),
+    seed: parseIntFlag('--seed', values.seed, 0),
   };
 
   if (values.resume) {
@@ -83,7 +83,14 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
 
   const control = new TrainingControl();
   const printer = new ProgressPrinter(process.stdout, (await readRunJson(runDir)).training.steps);
-  const send = typeof process.send === 'function' ? (event: TrainEvent) => process.send!(event) : null;
+  // Report to the parent while it is there; a parent that died must not crash the run (the
+  // run folder has everything, and the app reconnects to it).
+  const send =
+    typeof process.send === 'function'
+      ? (event: TrainEvent) => {
+          if (process.connected) process.send!(event, undefined, undefined, () => undefined);
+        }
+      : null;
   process.on('message', (message: unknown) => {
     const type = (message as { type?: unknown } | null)?.type;
     if (type === 'pause') control.pause();
@@ -115,7 +122,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (send) process.disconnect?.();
+    if (send && process.connected) process.disconnect();
   }
 }
 
