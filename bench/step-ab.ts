@@ -1,7 +1,7 @@
 /**
  * Median CPU ms per training step (the trainer's step) of several presets, alternating steps
  * between them in one process so that load changes hit all alike.
- *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels]
+ *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,7 +9,7 @@ import { initEngine, type EngineName } from '../src-main/engine/engine.ts';
 import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
 import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
-import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
+import { ADAMW_KERNEL, SUM_SQUARES_KERNEL, setFastDataKernels, setWasmMatMulFastPath, sumOfSquares } from '../src-main/engine/tfjs-fixes.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
@@ -34,9 +34,16 @@ const cpuMs = () => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Switches for --ab NAME: every preset then runs twice, with the switch off (-) and on (+). */
+const fusedKernels = [ADAMW_KERNEL, SUM_SQUARES_KERNEL].map((name) => tf.getKernel(name, values.engine!)!);
 const toggles: Record<string, (on: boolean) => void> = {
   'data-kernels': setFastDataKernels,
   matmul: setWasmMatMulFastPath,
+  'fused-optimizer': (on) => {
+    for (const k of fusedKernels) {
+      if (tf.getKernel(k.kernelName, k.backendName)) tf.unregisterKernel(k.kernelName, k.backendName);
+      if (on) tf.registerKernel(k);
+    }
+  },
 };
 const flag = values.ab!;
 if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);
@@ -60,14 +67,11 @@ const models = variants.map(([preset, on]) => {
     value.dispose();
     const t1 = cpuMs();
     const list = varList.map((v) => grads[v.name] ?? tf.zerosLike(v));
-    const squares = tf.tidy(() => tf.stack(list.map((g) => tf.sum(tf.square(g)))).dataSync());
+    const squares = sumOfSquares(list);
     const norm = Math.sqrt(Array.from(squares).reduce((s, x) => s + x, 0));
     const scale = Math.min(1, 1 / (norm + 1e-6));
-    const gradMap = new Map<string, tf.Tensor>();
-    tf.tidy(() => names.forEach((n, i) => gradMap.set(`${preset}${on}/${n}`, tf.keep(tf.mul(list[i], scale)))));
+    opt.apply(new Map(names.map((n, i) => [`${preset}${on}/${n}`, list[i]])), 1e-3, scale);
     list.forEach((g) => g.dispose());
-    opt.apply(gradMap, 1e-3);
-    gradMap.forEach((g) => g.dispose());
     batch.dispose();
     const t2 = cpuMs();
     times.total.push(t2 - t0);

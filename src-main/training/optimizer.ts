@@ -4,6 +4,7 @@
  * continues exactly where it stopped.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedAdamW } from '../engine/tfjs-fixes.ts';
 
 export interface AdamWSettings {
   beta1: number;
@@ -33,24 +34,37 @@ export class AdamW {
     return p.rank >= 2;
   }
 
-  /** Apply one update with gradients already scaled (accumulated, clipped). */
-  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+  /**
+   * Apply one update. Each gradient is first multiplied by `gradScale` (1/accumulation × clip
+   * factor; skipped when 1). On wasm and cpu one fused kernel per parameter does the whole update
+   * with the same float32 operations, in the same order, as the tf ops below (bit-identical).
+   */
+  apply(grads: Map<string, tf.Tensor>, lr: number, gradScale = 1): void {
     this.stepCount += 1;
     const { beta1, beta2, eps, weight_decay } = this.settings;
     const bc1 = 1 - Math.pow(beta1, this.stepCount);
     const bc2 = 1 - Math.pow(beta2, this.stepCount);
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g = grads.get(name);
-        if (!g) continue; // a tower that saw no token this step has no gradient
+        const raw = grads.get(name);
+        if (!raw) continue; // a tower that saw no token this step has no gradient
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        const decays = this.decays(p) && weight_decay > 0;
+        const fused = fusedAdamW(p, raw, m, v, { scale: gradScale, beta1, beta2, eps, bc1, bc2, decay: decays ? 1 - lr * weight_decay : 1, lr });
+        if (fused) {
+          m.assign(fused[1]);
+          v.assign(fused[2]);
+          p.assign(fused[0]);
+          continue;
+        }
+        const g = gradScale === 1 ? raw : tf.mul(raw, gradScale);
         const mNew = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         m.assign(mNew);
         v.assign(vNew);
         const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), eps));
-        const decayed = this.decays(p) && weight_decay > 0 ? tf.mul(p, 1 - lr * weight_decay) : p;
+        const decayed = decays ? tf.mul(p, 1 - lr * weight_decay) : p;
         p.assign(tf.sub(decayed, tf.mul(update, lr)));
       }
     });

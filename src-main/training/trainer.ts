@@ -10,6 +10,7 @@ import { computeLoss, initParams, prepareBatch, type RoutingStats } from '../mod
 import { flopsPerToken } from '../model/accounting.ts';
 import { loadDataset, sampleTrainBatch } from '../data/dataset.ts';
 import { initEngine, type EngineName } from '../engine/engine.ts';
+import { sumOfSquares } from '../engine/tfjs-fixes.ts';
 import {
   appendMetrics,
   listCheckpoints,
@@ -263,7 +264,7 @@ export async function trainRun(options: TrainRunOptions): Promise<RunStatus> {
       const meanLoss = totalLoss / tc.grad_accum;
 
       // Gradient norms per parameter in one read-back, then per tower and overall.
-      const squares = tf.tidy(() => tf.stack(grads.map((g) => tf.sum(tf.square(g)))).dataSync());
+      const squares = sumOfSquares(grads);
       const towerSquares: Record<string, number> = {};
       let total = 0;
       squares.forEach((s, i) => {
@@ -289,11 +290,8 @@ export async function trainRun(options: TrainRunOptions): Promise<RunStatus> {
       }
 
       const scale = (1 / tc.grad_accum) * (tc.grad_clip > 0 ? Math.min(1, tc.grad_clip / (gradNorm + 1e-6)) : 1);
-      const gradMap = new Map<string, tf.Tensor>();
-      tf.tidy(() => names.forEach((n, i) => gradMap.set(n, tf.keep(tf.mul(grads[i], scale)))));
+      optimizer.apply(new Map(names.map((n, i) => [n, grads[i]])), lr, scale);
       grads.forEach((g) => g.dispose());
-      optimizer.apply(gradMap, lr);
-      gradMap.forEach((g) => g.dispose());
 
       const stepSeconds = (performance.now() - started) / 1000;
       state = {

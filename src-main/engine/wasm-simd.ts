@@ -1,0 +1,236 @@
+/**
+ * Two fused loops as a tiny WebAssembly (SIMD) module that works in place on the tfjs-wasm heap:
+ * the AdamW update and a sum of squares. They replace ~15 tfjs kernel calls per parameter per
+ * step (each a pass over memory plus JS dispatch) with one pass. The module is assembled here,
+ * byte by byte (no toolchain needed), and instantiated against the backend's own
+ * WebAssembly.Memory, so it reads and writes tensors by their heap offsets.
+ *
+ * Every operation is IEEE float32 and in the same order as the tf ops it replaces (wasm has no
+ * fused multiply-add), so the results are bit-identical to them.
+ */
+
+// --- a minimal encoder ---------------------------------------------------------------------------
+
+const I32 = 0x7f;
+const F32 = 0x7d;
+const V128 = 0x7b;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+const str = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+
+/** Instructions used below. */
+const op = {
+  get: (i: number) => [0x20, ...uleb(i)],
+  set: (i: number) => [0x21, ...uleb(i)],
+  i32: (n: number) => [0x41, ...sleb(n)],
+  i32Add: [0x6a],
+  i32And: [0x71],
+  i32Shl: [0x74],
+  i32GeU: [0x4f],
+  block: [0x02, 0x40],
+  loop: [0x03, 0x40],
+  br: (depth: number) => [0x0c, ...uleb(depth)],
+  brIf: (depth: number) => [0x0d, ...uleb(depth)],
+  end: [0x0b],
+  f32Load: [0x2a, 2, 0],
+  f32Store: [0x38, 2, 0],
+  f32Add: [0x92],
+  f32Sub: [0x93],
+  f32Mul: [0x94],
+  f32Div: [0x95],
+  f32Sqrt: [0x91],
+  simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
+};
+const v = {
+  load: op.simd(0x00, 2, 0),
+  store: op.simd(0x0b, 2, 0),
+  splat: op.simd(0x13),
+  sqrt: op.simd(0xe3),
+  add: op.simd(0xe4),
+  sub: op.simd(0xe5),
+  mul: op.simd(0xe6),
+  div: op.simd(0xe7),
+};
+
+/** Typed ops for one lane width: the same expression tree emits either f32x4 or f32 code. */
+interface Lanes {
+  load: number[];
+  store: number[];
+  add: number[];
+  sub: number[];
+  mul: number[];
+  div: number[];
+  sqrt: number[];
+  bytes: number;
+}
+const VEC: Lanes = { ...v, bytes: 16 };
+const SCALAR: Lanes = { load: op.f32Load, store: op.f32Store, add: op.f32Add, sub: op.f32Sub, mul: op.f32Mul, div: op.f32Div, sqrt: op.f32Sqrt, bytes: 4 };
+
+/**
+ * `for (; i < end; i += lanes.bytes) body` where local `i` and `end` are byte offsets.
+ */
+function loop(i: number, end: number, lanes: Lanes, body: number[]): number[] {
+  return [
+    ...op.block, ...op.loop,
+    ...op.get(i), ...op.get(end), ...op.i32GeU, ...op.brIf(1),
+    ...body,
+    ...op.get(i), ...op.i32(lanes.bytes), ...op.i32Add, ...op.set(i),
+    ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+}
+
+// --- adamw(p, g, m, v, pOut, mOut, vOut, n, scale, b1, c1, b2, c2, bc1, bc2, eps, decay, lr) ----
+// Per element, in float32 and in this order (the AdamW of training/optimizer.ts):
+//   gs = g·scale; m' = m·b1 + gs·c1; v' = v·b2 + (gs·gs)·c2;
+//   p' = p·decay − ((m'/bc1) / (sqrt(v'/bc2) + eps))·lr
+
+const ADAM_PTRS = 7; // p g m v pOut mOut vOut
+const ADAM_N = 7;
+const ADAM_F = ['scale', 'b1', 'c1', 'b2', 'c2', 'bc1', 'bc2', 'eps', 'decay', 'lr'] as const;
+const adamParams = [...new Array<number>(ADAM_PTRS + 1).fill(I32), ...ADAM_F.map(() => F32)];
+
+function adamBody(): number[] {
+  const nParams = adamParams.length;
+  const [P, G, M, Vv, PO, MO, VO] = [0, 1, 2, 3, 4, 5, 6];
+  const fParam = (name: (typeof ADAM_F)[number]) => ADAM_PTRS + 1 + ADAM_F.indexOf(name);
+  // Locals after the params: i, endVec, endAll (i32); splats (v128, one per float param);
+  // gs, m', v' for each lane width (v128 and f32).
+  const i = nParams;
+  const endVec = i + 1;
+  const endAll = i + 2;
+  const splat = (name: (typeof ADAM_F)[number]) => endAll + 1 + ADAM_F.indexOf(name);
+  const vTmp = endAll + 1 + ADAM_F.length; // gs, m', v' as v128
+  const fTmp = vTmp + 3; // gs, m', v' as f32
+  const locals = [[...uleb(3), I32], [...uleb(ADAM_F.length + 3), V128], [...uleb(3), F32]];
+
+  const element = (lanes: Lanes, tmp: number, constant: (name: (typeof ADAM_F)[number]) => number[]) => {
+    const at = (ptr: number) => [...op.get(ptr), ...op.get(i), ...op.i32Add];
+    const [gs, m2, v2] = [tmp, tmp + 1, tmp + 2];
+    return [
+      ...at(G), ...lanes.load, ...constant('scale'), ...lanes.mul, ...op.set(gs),
+      // m' = m·b1 + gs·c1 → mOut
+      ...at(M), ...lanes.load, ...constant('b1'), ...lanes.mul, ...op.get(gs), ...constant('c1'), ...lanes.mul, ...lanes.add,
+      ...op.set(m2), ...at(MO), ...op.get(m2), ...lanes.store,
+      // v' = v·b2 + (gs·gs)·c2 → vOut
+      ...at(Vv), ...lanes.load, ...constant('b2'), ...lanes.mul,
+      ...op.get(gs), ...op.get(gs), ...lanes.mul, ...constant('c2'), ...lanes.mul, ...lanes.add,
+      ...op.set(v2), ...at(VO), ...op.get(v2), ...lanes.store,
+      // p' = p·decay − ((m'/bc1) / (sqrt(v'/bc2) + eps))·lr → pOut
+      ...at(PO),
+      ...at(P), ...lanes.load, ...constant('decay'), ...lanes.mul,
+      ...op.get(m2), ...constant('bc1'), ...lanes.div,
+      ...op.get(v2), ...constant('bc2'), ...lanes.div, ...lanes.sqrt, ...constant('eps'), ...lanes.add,
+      ...lanes.div, ...constant('lr'), ...lanes.mul,
+      ...lanes.sub,
+      ...lanes.store,
+    ];
+  };
+
+  const code = [
+    // endAll = n·4; endVec = (n & ~3)·4; i = 0 (locals start at zero)
+    ...op.get(ADAM_N), ...op.i32(2), ...op.i32Shl, ...op.set(endAll),
+    ...op.get(ADAM_N), ...op.i32(-4), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(endVec),
+    ...ADAM_F.flatMap((name) => [...op.get(fParam(name)), ...v.splat, ...op.set(splat(name))]),
+    ...loop(i, endVec, VEC, element(VEC, vTmp, (name) => op.get(splat(name)))),
+    ...loop(i, endAll, SCALAR, element(SCALAR, fTmp, (name) => op.get(fParam(name)))),
+    ...op.end,
+  ];
+  return [...vec(locals), ...code];
+}
+
+// --- sumsq(x, n) → Σ x², accumulated in float32 one element at a time (as tfjs-wasm's Sum) --------
+
+function sumSquaresBody(): number[] {
+  const [X, N, i, end, acc] = [0, 1, 2, 3, 4];
+  const locals = [[...uleb(2), I32], [...uleb(1), F32]];
+  const code = [
+    ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.set(end),
+    ...loop(i, end, SCALAR, [
+      ...op.get(acc),
+      ...op.get(X), ...op.get(i), ...op.i32Add, ...op.f32Load,
+      ...op.get(X), ...op.get(i), ...op.i32Add, ...op.f32Load,
+      ...op.f32Mul, ...op.f32Add, ...op.set(acc),
+    ]),
+    ...op.get(acc),
+    ...op.end,
+  ];
+  return [...vec(locals), ...code];
+}
+
+function moduleBytes(): Uint8Array {
+  const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
+  const body = (b: number[]) => [...uleb(b.length), ...b];
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec([funcType(adamParams, []), funcType([I32, I32], [F32])])),
+    ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])), // memory, no minimum, no maximum
+    ...section(3, vec([[0], [1]])),
+    ...section(7, vec([[...str('adamw'), 0x00, 0], [...str('sumsq'), 0x00, 1]])),
+    ...section(10, vec([body(adamBody()), body(sumSquaresBody())])),
+  ]);
+}
+
+// --- instantiation -----------------------------------------------------------------------------
+
+export interface FusedLoops {
+  /** Byte offsets into the memory; n elements; float arguments are rounded to float32. */
+  adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,
+    scale: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, decay: number, lr: number): void;
+  sumsq(x: number, n: number): number;
+}
+
+/** The parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */
+export interface WasmMemory {
+  buffer: ArrayBuffer | SharedArrayBuffer;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+let compiled: object | null | undefined;
+const instances = new WeakMap<WasmMemory, FusedLoops>();
+
+/** The loops bound to `memory`, or null where this runtime lacks wasm SIMD or the memory is shared. */
+export function fusedLoops(memory: WasmMemory | undefined): FusedLoops | null {
+  if (compiled === undefined) {
+    const bytes = moduleBytes();
+    compiled = wasmApi && wasmApi.validate(bytes) ? new wasmApi.Module(bytes) : null;
+  }
+  if (!compiled || !wasmApi || !memory) return null;
+  if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) return null;
+  let loops = instances.get(memory);
+  if (!loops) {
+    loops = new wasmApi.Instance(compiled, { env: { memory } }).exports as FusedLoops;
+    instances.set(memory, loops);
+  }
+  return loops;
+}
