@@ -11,6 +11,8 @@ import type {
   Catalog,
   CheckpointInfo,
   DatasetInfo,
+  DatasetOverview,
+  DocumentPage,
   MetricsChunk,
   RunDetail,
   RunSummary,
@@ -30,12 +32,22 @@ const count = (what: string) => z.number({ error: `a number of ${what}` }).int(`
 const runRef = z.strictObject({ run: runNameSchema });
 const none = z.strictObject({});
 
+/** A dataset name from listDatasets. */
+const datasetName = z.string().min(1, 'choose a dataset');
+
+export const getDatasetDocumentsSchema = z.strictObject({
+  dataset: datasetName,
+  split: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'a split name such as "train" or "val"'),
+  offset: z.number({ error: 'a number of documents' }).int('a whole number of documents').min(0, 'an offset ≥ 0').default(0),
+  count: z.number({ error: 'a number of documents' }).int('a whole number of documents').min(1, 'at least 1 document').max(50, 'at most 50 documents per page').default(8),
+});
+
 export const startRunSchema = z.strictObject({
   name: runNameSchema.optional(),
   preset: z.enum(PRESET_NAMES),
   size: z.enum(SIZE_NAMES),
   /** A dataset name from listDatasets. */
-  dataset: z.string().min(1, 'choose a dataset'),
+  dataset: datasetName,
   steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
   checkpointEvery: count('steps between checkpoints').optional(),
   evalEvery: count('steps between evaluations').optional(),
@@ -61,7 +73,17 @@ export const apiDefinition = {
     'Open (creating if needed) a workspace folder',
   ),
   getCatalog: method(none, returns<Catalog>(), 'Presets, sizes, engines and form defaults'),
-  listDatasets: method(none, returns<DatasetInfo[]>(), 'Builtin and workspace datasets'),
+  listDatasets: method(none, returns<DatasetInfo[]>(), 'Built-in datasets first, then the workspace ones'),
+  getDatasetOverview: method(
+    z.strictObject({ dataset: datasetName }),
+    returns<DatasetOverview>(),
+    'A dataset: splits, token counts and shares per modality, vocabulary-usage histograms, check problems and warnings',
+  ),
+  getDatasetDocuments: method(
+    getDatasetDocumentsSchema,
+    returns<DocumentPage>(),
+    'Documents of a split, decoded (caption, picture, spectrogram) where the dataset has decoders, else windows of token ids',
+  ),
   listRuns: method(none, returns<RunSummary[]>(), 'Every run of the workspace, newest first'),
   getRun: method(runRef, returns<RunDetail>(), 'One run with its configs'),
   readMetrics: method(

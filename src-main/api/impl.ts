@@ -14,6 +14,7 @@ import { readMetrics, type RunJson } from '../checkpoints/run-folder.ts';
 import { checkpointInfos, isProcessAlive, lastTrainRecord, readRunJsonForDisplay } from './run-files.ts';
 import type { ApiEvent, DatasetInfo, MetricRecord, RunDetail, RunStatus, RunSummary } from './types.ts';
 import { metricsCsv } from './export.ts';
+import { DatasetBrowser } from './datasets.ts';
 import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf, type CliRunner } from './workspace.ts';
 
 export interface ApiOptions extends CliRunner {
@@ -58,6 +59,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     for (const l of listeners) l(event);
   };
 
+  const datasetBrowser = new DatasetBrowser();
   const runsDir = () => join(workspace, 'runs');
   const runDir = (name: string) => join(runsDir(), name);
   // Launcher keys are absolute run folders, so switching workspace does not confuse runs.
@@ -210,6 +212,14 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     },
 
     listDatasets: () => listDatasetsOf(workspace, options.builtinDatasets),
+
+    async getDatasetOverview({ dataset }) {
+      return datasetBrowser.overview(await findDataset(dataset));
+    },
+
+    async getDatasetDocuments({ dataset, split, offset, count }) {
+      return datasetBrowser.documents(await findDataset(dataset), split, offset, count);
+    },
 
     async listRuns() {
       const names = await readdir(runsDir(), { withFileTypes: true }).catch(() => []);

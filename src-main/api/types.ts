@@ -126,3 +126,96 @@ export interface ApiErrorShape {
 }
 
 export type Envelope<T = unknown> = { ok: true; result: T } | { ok: false; error: ApiErrorShape };
+
+/** How a dataset's documents are shown: decoded (fashion-tri's tokenizers) or as token ids. */
+export type DatasetDecoder = 'fashion-tri' | 'tokens';
+
+export interface ModalityUsageStats {
+  name: string;
+  start: number;
+  end: number;
+  /** Tokens of this modality in the split, and their share of all tokens. */
+  count: number;
+  share: number;
+  /** Distinct ids that occur at least once. */
+  used: number;
+  /** histogram[i] = occurrences of ids [start + i·binWidth, start + (i+1)·binWidth); binWidth is 1 unless the range is large. */
+  histogram: number[];
+  binWidth: number;
+}
+
+export interface SplitOverview {
+  split: string;
+  tokens: number;
+  /** Pages of the browser: documents (decoded datasets) or windows of `windowTokens` tokens. */
+  documents: number;
+  modalities: ModalityUsageStats[];
+  /** Why the split could not be read (then the numbers are 0). */
+  error: string | null;
+}
+
+export interface DatasetOverview {
+  name: string;
+  path: string;
+  builtin: boolean;
+  description?: string;
+  license?: string;
+  vocab_size: number;
+  modalities: { name: string; start: number; end: number }[];
+  decoder: DatasetDecoder;
+  /** What one browsed item is: a document (<bos> … <eos>) or a fixed window of the token stream. */
+  unit: 'document' | 'window';
+  windowTokens?: number;
+  /** Names of special token ids (e.g. 256 → "<bos>"), for labels. */
+  specialTokens: Record<string, string>;
+  splits: SplitOverview[];
+  /** From the dataset check: problems make the dataset unusable, warnings probably unintended. */
+  problems: string[];
+  warnings: string[];
+}
+
+export interface DocumentSegment {
+  modality: string;
+  /** Stream positions [start, end) of the segment's tokens (begin/end markers excluded). */
+  start: number;
+  end: number;
+  /** Vocabulary ids of the segment. */
+  ids: number[];
+  /** Decoded text (text segments of decoded datasets). */
+  text?: string;
+  /** 28 rows of 28 grey levels 0..255 (image segments of decoded datasets). */
+  image?: number[][];
+  /** [units][mel bands] log-mel frame per speech unit (speech segments of decoded datasets). */
+  spectrogram?: number[][];
+}
+
+export interface DatasetDocumentMeta {
+  source_set: string;
+  source_index: number;
+  label: number;
+  class_name: string;
+  voice: string | null;
+  speed_wpm: number | null;
+}
+
+export interface DatasetDocument {
+  /** 0-based document (or window) number within the split. */
+  index: number;
+  /** Stream positions [start, end) of the whole document, markers included. */
+  token_range: [number, number];
+  segments: DocumentSegment[];
+  meta: DatasetDocumentMeta | null;
+}
+
+export interface DocumentPage {
+  dataset: string;
+  split: string;
+  decoder: DatasetDecoder;
+  unit: 'document' | 'window';
+  offset: number;
+  /** Documents (or windows) in the split. */
+  total: number;
+  documents: DatasetDocument[];
+  /** [min, max] over the speech codebook, so spectrogram colours compare across documents. */
+  spectrogramRange?: [number, number];
+}

@@ -80,9 +80,12 @@ async function datasetsIn(root: string, builtin: boolean): Promise<DatasetInfo[]
   return found.filter((d): d is DatasetInfo => d !== null);
 }
 
-/** Workspace datasets first (they shadow a builtin of the same name), then builtins. */
+/**
+ * Built-in datasets first (fashion-tri, the default, is one), then the workspace's.
+ * A workspace dataset shadows a built-in of the same name, in the built-in's place.
+ */
 export async function listDatasetsOf(workspace: string, builtinRoot: string): Promise<DatasetInfo[]> {
   const own = await datasetsIn(join(workspace, 'datasets'), false);
-  const builtins = (await datasetsIn(builtinRoot, true)).filter((b) => !own.some((o) => o.name === b.name));
-  return [...own, ...builtins];
+  const builtins = (await datasetsIn(builtinRoot, true)).map((b) => own.find((o) => o.name === b.name) ?? b);
+  return [...builtins, ...own.filter((o) => !builtins.includes(o))];
 }

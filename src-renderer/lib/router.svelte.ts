@@ -1,11 +1,13 @@
-/** Hash routes (#/, #/new, #/run/<name>): work from file:// in Electron and from the server. */
-export type Route = { page: 'runs' } | { page: 'new' } | { page: 'run'; name: string };
+/** Hash routes (#/, #/new, #/run/<name>, #/datasets[/<name>]): work from file:// in Electron and from the server. */
+export type Route = { page: 'runs' } | { page: 'new' } | { page: 'run'; name: string } | { page: 'datasets'; name?: string };
 
 function parse(hash: string): Route {
   const path = hash.replace(/^#/, '');
   if (path === '/new') return { page: 'new' };
   const m = /^\/run\/(.+)$/.exec(path);
   if (m) return { page: 'run', name: decodeURIComponent(m[1]) };
+  const d = /^\/datasets(?:\/(.+))?$/.exec(path);
+  if (d) return d[1] ? { page: 'datasets', name: decodeURIComponent(d[1]) } : { page: 'datasets' };
   return { page: 'runs' };
 }
 
@@ -15,6 +17,19 @@ window.addEventListener('hashchange', () => {
   router.route = parse(location.hash);
 });
 
+export function hrefOf(route: Route): string {
+  switch (route.page) {
+    case 'run':
+      return `#/run/${encodeURIComponent(route.name)}`;
+    case 'new':
+      return '#/new';
+    case 'datasets':
+      return route.name ? `#/datasets/${encodeURIComponent(route.name)}` : '#/datasets';
+    default:
+      return '#/';
+  }
+}
+
 export function go(route: Route): void {
-  location.hash = route.page === 'run' ? `#/run/${encodeURIComponent(route.name)}` : route.page === 'new' ? '#/new' : '#/';
+  location.hash = hrefOf(route);
 }
