@@ -2,80 +2,16 @@
  * End to end in Debian's Chromium (Playwright) against `motlab serve`: create a run from the
  * form, watch its progress update, pause/resume and stop it, reopen the runs list and see its
  * final state. Screenshots go to test-results/e2e/ (kept as CI artifacts). Any console error
- * (which includes Content-Security-Policy violations) fails the test.
+ * (which includes Content-Security-Policy violations) fails the test. Setup: ./harness.ts.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { missing, SHOTS, useServerAndBrowser, waitUntil } from './harness.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const CHROMIUM = process.env.MOTLAB_CHROMIUM ?? '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'test-results', 'e2e');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-const missing = !existsSync(CHROMIUM);
-if (missing) {
-  const line = '!'.repeat(78);
-  console.warn(`${line}\n!! END-TO-END TESTS SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium, or set MOTLAB_CHROMIUM)\n${line}`);
-}
-
-let server: ChildProcess | undefined;
-let url = '';
-let workspace = '';
-let browser: Browser | undefined;
-const consoleErrors: string[] = [];
-
-before(async () => {
-  if (missing) return;
-  mkdirSync(SHOTS, { recursive: true });
-  workspace = mkdtempSync(join(tmpdir(), 'motlab-e2e-'));
-  server = spawn(process.execPath, [join(ROOT, 'bin', 'motlab.mjs'), 'serve', '--workspace', workspace, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  url = await new Promise<string>((resolvePromise, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const m = /serving at (http:\/\/\S+)/.exec(output);
-      if (m) resolvePromise(m[1]);
-    };
-    server!.stdout!.on('data', onData);
-    server!.stderr!.on('data', onData);
-    server!.on('exit', (code) => reject(new Error(`motlab serve exited (${code}): ${output}`)));
-  });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-});
-
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server!.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
-  if (workspace) rmSync(workspace, { recursive: true, force: true });
-});
-
-async function newPage(colorScheme: 'light' | 'dark'): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 820 }, colorScheme });
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${m.text()} (${page.url()})`);
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
-  return page;
-}
-
-/** Poll from the test side (the page's CSP rightly forbids Playwright's string evaluation). */
-async function waitUntil(what: string, condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const e2e = useServerAndBrowser();
+const newPage = (colorScheme: 'light' | 'dark') => e2e.newPage(colorScheme);
 
 const fourCurves = (page: Page) => async () => (await page.locator('.spark path.line').count()) === 4;
 
@@ -86,7 +22,7 @@ async function stepShown(page: Page): Promise<number> {
 
 test('create a run from the form, watch it, stop it, see it in the runs list', { skip: missing && 'no Chromium', timeout: 240_000 }, async () => {
   const page = await newPage('light');
-  await page.goto(url);
+  await page.goto(e2e.url);
   await page.getByText('No runs yet').waitFor();
   await page.screenshot({ path: join(SHOTS, '01-empty-workspace.png') });
 
@@ -138,7 +74,7 @@ test('create a run from the form, watch it, stop it, see it in the runs list', {
   // Reopen: a fresh page (as after closing the window) lists the run in its final state.
   await page.context().close();
   const again = await newPage('light');
-  await again.goto(url);
+  await again.goto(e2e.url);
   const row = again.locator('tr[data-run="e2e-run"]');
   await row.waitFor();
   await row.locator('[data-status="stopped"]').waitFor();
@@ -148,7 +84,7 @@ test('create a run from the form, watch it, stop it, see it in the runs list', {
 
   // The run page in the dark theme (the OS preference is followed).
   const dark = await newPage('dark');
-  await dark.goto(`${url}#/run/e2e-run`);
+  await dark.goto(`${e2e.url}#/run/e2e-run`);
   await dark.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor();
   await waitUntil('four loss curves are drawn (dark)', fourCurves(dark));
   type Win = { getComputedStyle(e: unknown): { backgroundColor: string } };
@@ -158,5 +94,5 @@ test('create a run from the form, watch it, stop it, see it in the runs list', {
   await dark.context().close();
   await again.context().close();
 
-  assert.deepEqual(consoleErrors, [], 'no console errors or CSP violations');
+  assert.deepEqual(e2e.consoleErrors, [], 'no console errors or CSP violations');
 });
