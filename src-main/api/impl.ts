@@ -266,6 +266,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
 
     async continueRun({ run, steps }) {
       const dir = await existingRun(run);
+      await launcher.settle(dir);
       const s = await summarize(dir);
       if (launcher.has(dir) || s.status === 'running' || s.status === 'paused' || s.status === 'starting')
         throw new MotlabError('conflict', `Run "${run}" is still training.`);

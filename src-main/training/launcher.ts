@@ -103,6 +103,16 @@ export class TrainingLauncher {
     return this.children.has(key);
   }
 
+  /**
+   * A child that reported a final status (stopped, completed, failed) exits moments later: wait
+   * for that (bounded) so that "continue" right after "stopped" does not see it as training.
+   */
+  async settle(key: string, timeoutMs = 15_000): Promise<void> {
+    const c = this.children.get(key);
+    if (!c || !['stopped', 'completed', 'failed'].includes(c.status)) return;
+    await Promise.race([c.exited, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+  }
+
   /** Last status the child reported ('starting' before its first message). */
   statusOf(key: string): { status: RunStatus; message?: string; pid?: number } | undefined {
     const c = this.children.get(key);

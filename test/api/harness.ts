@@ -25,20 +25,28 @@ export async function startTestServer(options: { host?: string; token?: string }
     server,
     workspace,
     async cleanup() {
+      // A client left open (a test that failed half-way) would keep reconnecting and hold the
+      // test process open: close every client made for this server first.
+      for (const client of clientsOf.get(server) ?? []) client.transport.close?.();
+      clientsOf.delete(server);
       await server.close();
       rmSync(workspace, { recursive: true, force: true });
     },
   };
 }
 
+const clientsOf = new Map<RunningServer, MotlabClient[]>();
+
 export function clientFor(server: RunningServer): MotlabClient {
-  return createApiClient(
+  const client = createApiClient(
     httpTransport({
       baseUrl: server.url.replace(/\/$/, ''),
       token: server.token,
       WebSocket: WebSocket as unknown as NonNullable<Parameters<typeof httpTransport>[0]['WebSocket']>,
     }),
   );
+  clientsOf.set(server, [...(clientsOf.get(server) ?? []), client]);
+  return client;
 }
 
 /** Collects pushed events and lets a test wait for one matching a predicate. */
