@@ -10,7 +10,7 @@ export const CSP_DIRECTIVES: Record<string, string> = {
   'default-src': "'self'",
   'script-src': "'self'",
   'style-src': "'self'",
-  'img-src': "'self' data:",
+  'img-src': "'self'",
   'font-src': "'self'",
   // 'self' covers ws:// to the same host (CSP 3) for the server's event socket.
   'connect-src': "'self'",
