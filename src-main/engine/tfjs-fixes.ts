@@ -23,7 +23,8 @@
  *     - `Cumsum` along any axis but the last transposed its gradient (shape error on a
  *       non-square 2-D input, silently wrong values on a square one). Now correct on every axis.
  *     - `GatherV2` returned the int32 indices as their own "gradient", which throws when the
- *       indices depend on the differentiated input (e.g. indices from `tf.topk`). Now zeros.
+ *       indices depend on the differentiated input (e.g. indices from `tf.topk`). Now zeros. Along
+ *       axis 0 the gradient is now one scatter-add (tfjs's adds two identity transposes, copies).
  *  4. wasm matMul speed. The wasm `BatchMatMul` kernel only reaches XNNPACK when
  *     `!transposeA && !transposeB` and both operands have batch size 1 (the C++ test is on the
  *     3-D shapes it is given: `a_shape[0] == 1 && b_shape[0] == 1`); everything else — every
@@ -657,8 +658,15 @@ function installGradients(): void {
     tf.registerGradient({
       ...gatherGrad,
       gradFunc: (dy, saved, attrs) => {
-        const g = gatherGrad.gradFunc(dy, saved, attrs);
-        return { x: g.x, indices: floatZeros(saved[1]) };
+        const [x, indices] = saved;
+        const { axis, batchDims } = attrs as unknown as tf.GatherV2Attrs;
+        const zeros = { indices: floatZeros(indices) };
+        if (tf.util.parseAxisParam(axis, x.shape)[0] === 0 && !batchDims && x.rank > 0) {
+          // Axis 0: a plain scatter-add of dy's rows (tfjs's generic gradient adds two transposes).
+          const rows = tf.reshape(dy as tf.Tensor, [indices.size, ...x.shape.slice(1)]);
+          return { x: () => tf.unsortedSegmentSum(rows, tf.reshape(indices, [-1]) as tf.Tensor1D, x.shape[0]), ...zeros };
+        }
+        return { x: gatherGrad.gradFunc(dy, saved, attrs).x, ...zeros };
       },
     });
   }

@@ -132,6 +132,20 @@ describe('UnsortedSegmentSum kernel (linear time)', () => {
       tf.dispose([table, indices, weights, g]);
     });
 
+    it(`gives the gather gradient along axis 0 with 2-D indices into a 3-D table on ${backend}`, async () => {
+      await onBackend(backend);
+      const [R, C1, C2] = [6, 2, 3];
+      const idx = Int32Array.from({ length: 4 * 2 }, () => rng.int(R));
+      const w = randn(idx.length * C1 * C2);
+      const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor2d(idx, [4, 2], 'int32')), tf.tensor(w, [4, 2, C1, C2]))))(
+        tf.tensor3d(randn(R * C1 * C2), [R, C1, C2]));
+      const inner = C1 * C2;
+      const expected = new Float32Array(R * inner);
+      idx.forEach((r, i) => { for (let j = 0; j < inner; j++) expected[r * inner + j] += w[i * inner + j]; });
+      assert.deepEqual(g.shape, [R, C1, C2]);
+      assertClose(await g.data(), expected, 'gather axis 0 grad, 2-D indices');
+    });
+
     it(`gives the gather gradient along axis 1 with 2-D indices on ${backend}`, async () => {
       await onBackend(backend);
       const [A, N, C] = [3, 10, 4];
