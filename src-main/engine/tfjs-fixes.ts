@@ -51,7 +51,9 @@
  *  6. Not a fix but our own kernels, registered for wasm and cpu: `MotlabAdamW` (one parameter's
  *     whole AdamW update in one pass) and `MotlabSumSquares` (Σx² of many tensors, one read-back)
  *     replace ~20 tfjs kernel calls per parameter per step. On wasm they run a small SIMD module
- *     (wasm-simd.ts) on the backend's heap. Both are bit-identical to the tf ops they replace;
+ *     (wasm-simd.ts) on the backend's heap. That module's tiled SIMD transpose also replaces
+ *     tfjs-wasm's `Transpose` for swaps of the last two axes (4–6× faster; the matMul fast path
+ *     transposes an operand of most gradient matMuls). Both are bit-identical to the tf ops they replace;
  *     `fusedAdamW` / `sumOfSquares` fall back to those ops on other backends.
  *
  * Not fixed — model code must avoid these:
@@ -238,13 +240,42 @@ function weightView(backend: WasmBackend, dataId: tf.DataId, offset: number, k: 
   return viewId;
 }
 
-/** Swap the last two dims of x with the backend's own Transpose kernel. */
-function transposeLast2(x: tf.TensorInfo, backend: WasmBackend): tf.TensorInfo {
-  const kernel = tf.getKernel('Transpose', 'wasm');
-  if (!kernel) throw new Error('wasm Transpose kernel is not registered');
+/** Does `perm` swap the last two axes and keep the others? */
+function swapsLast2(perm: number[]): boolean {
+  const r = perm.length;
+  return r >= 2 && perm[r - 2] === r - 1 && perm[r - 1] === r - 2 && perm.slice(0, -2).every((p, i) => p === i);
+}
+
+/**
+ * Swap the last two dims of x: our SIMD transpose per matrix (wasm-simd.ts) for float32, else
+ * the backend's own Transpose kernel.
+ */
+function transposeLast2(x: tf.TensorInfo, backend: WasmBackend, original?: tf.KernelFunc): tf.TensorInfo {
   const r = x.shape.length;
   const perm = [...Array(r - 2).keys(), r - 1, r - 2];
-  return kernel.kernelFunc({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo;
+  const loops = x.dtype === 'float32' && fastDataKernels ? fusedLoops(backend.wasm.asm?.memory) : null;
+  if (!loops) {
+    const kernel = original ?? tf.getKernel('Transpose', 'wasm')?.kernelFunc;
+    if (!kernel) throw new Error('wasm Transpose kernel is not registered');
+    return kernel({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo;
+  }
+  const [rows, cols] = x.shape.slice(-2);
+  const out = backend.makeOutput(perm.map((p) => x.shape[p]), 'float32');
+  const xOff = backend.dataIdMap.get(x.dataId).memoryOffset;
+  const outOff = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const bytes = 4 * rows * cols;
+  const batch = tf.util.sizeFromShape(x.shape.slice(0, -2));
+  if (bytes > 0) for (let b = 0; b < batch; b++) loops.transpose(xOff + b * bytes, outOff + b * bytes, rows, cols);
+  return out;
+}
+
+function makeTransposeWasm(original: tf.KernelFunc): tf.KernelFunc {
+  return (args: KernelArgs) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { perm } = (args.attrs ?? {}) as unknown as tf.TransposeAttrs;
+    if (x.dtype !== 'float32' || !swapsLast2(perm)) return original(args);
+    return transposeLast2(x, args.backend as WasmBackend, original);
+  };
 }
 
 function makeWasmBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
@@ -714,6 +745,7 @@ export function installTfjsFixes(): void {
   wrap('GatherV2', 'wasm', makeGatherWasm);
   wrap('GatherV2', 'cpu', makeGatherCpu);
   wrap('Slice', 'wasm', makeSliceWasm);
+  wrap('Transpose', 'wasm', makeTransposeWasm);
   wrap('SplitV', 'wasm', makeSplitVWasm);
   wrap('Identity', 'wasm', makeIdentityWasm);
   const identity = tf.getKernel('Identity', 'wasm');

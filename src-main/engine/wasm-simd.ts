@@ -1,7 +1,8 @@
 /**
- * Two fused loops as a tiny WebAssembly (SIMD) module that works in place on the tfjs-wasm heap:
- * the AdamW update and a sum of squares. They replace ~15 tfjs kernel calls per parameter per
- * step (each a pass over memory plus JS dispatch) with one pass. The module is assembled here,
+ * Three loops as a tiny WebAssembly (SIMD) module that works in place on the tfjs-wasm heap:
+ * the AdamW update and a sum of squares, which replace ~15 tfjs kernel calls per parameter per
+ * step (each a pass over memory plus JS dispatch) with one pass, and a tiled SIMD transpose
+ * (several times faster than tfjs-wasm's, which the matMul fast path leans on). The module is assembled here,
  * byte by byte (no toolchain needed), and instantiated against the backend's own
  * WebAssembly.Memory, so it reads and writes tensors by their heap offsets.
  *
@@ -49,6 +50,10 @@ const op = {
   set: (i: number) => [0x21, ...uleb(i)],
   i32: (n: number) => [0x41, ...sleb(n)],
   i32Add: [0x6a],
+  i32Sub: [0x6b],
+  i32Mul: [0x6c],
+  i32LtU: [0x49],
+  select: [0x1b],
   i32And: [0x71],
   i32Shl: [0x74],
   i32GeU: [0x4f],
@@ -75,6 +80,8 @@ const v = {
   sub: op.simd(0xe5),
   mul: op.simd(0xe6),
   div: op.simd(0xe7),
+  /** i8x16.shuffle of two vectors, given as four 32-bit lanes (0–3 first operand, 4–7 second). */
+  shuffle32: (lanes: number[]) => op.simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3])),
 };
 
 /** Typed ops for one lane width: the same expression tree emits either f32x4 or f32 code. */
@@ -183,16 +190,75 @@ function sumSquaresBody(): number[] {
   return [...vec(locals), ...code];
 }
 
+// --- transpose(src, dst, rows, cols): dst[j, i] = src[i, j] for a row-major float32 [rows, cols] --
+// 4×4 blocks through SIMD shuffles, visited in 32×32 tiles so that both sides stay in L1;
+// the ragged edges (rows or cols not a multiple of 4) element by element.
+
+function transposeBody(): number[] {
+  const [SRC, DST, ROWS, COLS] = [0, 1, 2, 3];
+  const [rows4, cols4, ib, jb, iEnd, jEnd, i, j, sAddr, dAddr, rowsB, colsB] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+  const [r0, r1, r2, r3, t0, t1, t2, t3] = [16, 17, 18, 19, 20, 21, 22, 23];
+  const TILE = 32;
+  const locals = [[...uleb(12), I32], [...uleb(8), V128]];
+  const min = (a: number[], b: number[]) => [...a, ...b, ...a, ...b, ...op.i32LtU, ...op.select];
+  /** for (v = from; v < end; v += step) body — all i32 locals. */
+  const forLoop = (vr: number, from: number[], end: number[], step: number, body: number[]) => [
+    ...from, ...op.set(vr),
+    ...op.block, ...op.loop,
+    ...op.get(vr), ...end, ...op.i32GeU, ...op.brIf(1),
+    ...body,
+    ...op.get(vr), ...op.i32(step), ...op.i32Add, ...op.set(vr),
+    ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  const addr = (base: number, a: number, stride: number, b: number) =>
+    [...op.get(base), ...op.get(a), ...op.get(stride), ...op.i32Mul, ...op.get(b), ...op.i32Add, ...op.i32(2), ...op.i32Shl, ...op.i32Add];
+  const plus = (local: number, k: number, strideB: number) => [...op.get(local), ...(k ? [...op.get(strideB), ...op.i32(k), ...op.i32Mul, ...op.i32Add] : [])];
+  const block4 = [
+    // sAddr = src + (i·cols + j)·4 ; dAddr = dst + (j·rows + i)·4
+    ...addr(SRC, i, COLS, j), ...op.set(sAddr),
+    ...addr(DST, j, ROWS, i), ...op.set(dAddr),
+    ...[r0, r1, r2, r3].flatMap((r, k) => [...plus(sAddr, k, colsB), ...v.load, ...op.set(r)]),
+    ...op.get(r0), ...op.get(r1), ...v.shuffle32([0, 4, 1, 5]), ...op.set(t0),
+    ...op.get(r0), ...op.get(r1), ...v.shuffle32([2, 6, 3, 7]), ...op.set(t1),
+    ...op.get(r2), ...op.get(r3), ...v.shuffle32([0, 4, 1, 5]), ...op.set(t2),
+    ...op.get(r2), ...op.get(r3), ...v.shuffle32([2, 6, 3, 7]), ...op.set(t3),
+    ...plus(dAddr, 0, rowsB), ...op.get(t0), ...op.get(t2), ...v.shuffle32([0, 1, 4, 5]), ...v.store,
+    ...plus(dAddr, 1, rowsB), ...op.get(t0), ...op.get(t2), ...v.shuffle32([2, 3, 6, 7]), ...v.store,
+    ...plus(dAddr, 2, rowsB), ...op.get(t1), ...op.get(t3), ...v.shuffle32([0, 1, 4, 5]), ...v.store,
+    ...plus(dAddr, 3, rowsB), ...op.get(t1), ...op.get(t3), ...v.shuffle32([2, 3, 6, 7]), ...v.store,
+  ];
+  const one = [...addr(DST, j, ROWS, i), ...addr(SRC, i, COLS, j), ...op.f32Load, ...op.f32Store];
+  const code = [
+    ...op.get(ROWS), ...op.i32(-4), ...op.i32And, ...op.set(rows4),
+    ...op.get(COLS), ...op.i32(-4), ...op.i32And, ...op.set(cols4),
+    ...op.get(ROWS), ...op.i32(2), ...op.i32Shl, ...op.set(rowsB),
+    ...op.get(COLS), ...op.i32(2), ...op.i32Shl, ...op.set(colsB),
+    ...forLoop(ib, op.i32(0), op.get(rows4), TILE, [
+      ...min([...op.get(ib), ...op.i32(TILE), ...op.i32Add], op.get(rows4)), ...op.set(iEnd),
+      ...forLoop(jb, op.i32(0), op.get(cols4), TILE, [
+        ...min([...op.get(jb), ...op.i32(TILE), ...op.i32Add], op.get(cols4)), ...op.set(jEnd),
+        ...forLoop(i, op.get(ib), op.get(iEnd), 4, forLoop(j, op.get(jb), op.get(jEnd), 4, block4)),
+      ]),
+    ]),
+    // Edges: the last cols % 4 columns of the first rows4 rows, then the last rows % 4 rows.
+    ...forLoop(i, op.i32(0), op.get(rows4), 1, forLoop(j, op.get(cols4), op.get(COLS), 1, one)),
+    ...forLoop(i, op.get(rows4), op.get(ROWS), 1, forLoop(j, op.i32(0), op.get(COLS), 1, one)),
+    ...op.end,
+  ];
+  return [...vec(locals), ...code];
+}
+
 function moduleBytes(): Uint8Array {
   const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
   const body = (b: number[]) => [...uleb(b.length), ...b];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([funcType(adamParams, []), funcType([I32, I32], [F32])])),
+    ...section(1, vec([funcType(adamParams, []), funcType([I32, I32], [F32]), funcType([I32, I32, I32, I32], [])])),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])), // memory, no minimum, no maximum
-    ...section(3, vec([[0], [1]])),
-    ...section(7, vec([[...str('adamw'), 0x00, 0], [...str('sumsq'), 0x00, 1]])),
-    ...section(10, vec([body(adamBody()), body(sumSquaresBody())])),
+    ...section(3, vec([[0], [1], [2]])),
+    ...section(7, vec([[...str('adamw'), 0x00, 0], [...str('sumsq'), 0x00, 1], [...str('transpose'), 0x00, 2]])),
+    ...section(10, vec([body(adamBody()), body(sumSquaresBody()), body(transposeBody())])),
   ]);
 }
 
@@ -203,6 +269,8 @@ export interface FusedLoops {
   adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,
     scale: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, decay: number, lr: number): void;
   sumsq(x: number, n: number): number;
+  /** dst[j·rows + i] = src[i·cols + j] (byte offsets; the two must not overlap). */
+  transpose(src: number, dst: number, rows: number, cols: number): void;
 }
 
 /** The parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */

@@ -458,6 +458,25 @@ describe('data movement kernels: row gather, slice, split, identity, cast', () =
       }
     });
 
+    it(`transposes the last two axes like a plain loop (ragged sizes, batches, other perms) on ${backend}`, async () => {
+      await onBackend(backend);
+      for (const shape of [[1, 1], [3, 5], [4, 8], [37, 70], [2, 3, 5, 6], [2, 0, 3]]) {
+        const r = shape.length;
+        const [rows, cols] = shape.slice(-2);
+        const batch = size(shape.slice(0, -2));
+        const x = randn(size(shape));
+        const expected = new Float32Array(x.length);
+        for (let b = 0; b < batch; b++) for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
+          expected[b * rows * cols + j * rows + i] = x[b * rows * cols + i * cols + j];
+        }
+        const got = tf.transpose(tf.tensor(x, shape), [...Array(r - 2).keys(), r - 1, r - 2]);
+        assert.deepEqual(got.shape, [...shape.slice(0, -2), cols, rows]);
+        assert.deepEqual(Array.from(await got.data()), Array.from(expected), `transpose ${shape}`);
+      }
+      const other = tf.transpose(tf.tensor3d([1, 2, 3, 4, 5, 6, 7, 8], [2, 2, 2]), [2, 0, 1]);
+      assert.deepEqual(Array.from(await other.data()), [1, 3, 5, 7, 2, 4, 6, 8]);
+    });
+
     it(`clone and same-dtype cast keep their values after the source is freed, and leak nothing, on ${backend}`, async () => {
       await onBackend(backend);
       const values = randn(12);
