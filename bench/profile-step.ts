@@ -11,6 +11,7 @@ import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
 import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
+import { sumOfSquares } from '../src-main/engine/tfjs-fixes.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
 const { values } = parseArgs({
@@ -55,15 +56,12 @@ function step(): void {
   value.dispose();
   lap('grads');
   const list = varList.map((v) => grads[v.name] ?? tf.zerosLike(v));
-  const squares = tf.tidy(() => tf.stack(list.map((g) => tf.sum(tf.square(g)))).dataSync());
+  const squares = sumOfSquares(list);
   const norm = Math.sqrt(Array.from(squares).reduce((s, x) => s + x, 0));
   const scale = Math.min(1, 1 / (norm + 1e-6));
-  const gradMap = new Map<string, tf.Tensor>();
-  tf.tidy(() => names.forEach((n, i) => gradMap.set(n, tf.keep(tf.mul(list[i], scale)))));
-  list.forEach((g) => g.dispose());
   lap('norms');
-  opt.apply(gradMap, 1e-3);
-  gradMap.forEach((g) => g.dispose());
+  opt.apply(new Map(names.map((n, i) => [n, list[i]])), 1e-3, scale);
+  list.forEach((g) => g.dispose());
   batch.dispose();
   lap('optimizer');
 }
@@ -76,7 +74,7 @@ const c0 = cpuMs();
 for (let i = 0; i < n; i++) step();
 const wallMs = (performance.now() - t0) / n;
 const stepCpu = (cpuMs() - c0) / n;
-console.log(`CPU ms/step ${stepCpu.toFixed(1)}: grads ${(phases.grads / n).toFixed(1)}, norms+scale ${(phases.norms / n).toFixed(1)}, ` +
+console.log(`CPU ms/step ${stepCpu.toFixed(1)}: grads ${(phases.grads / n).toFixed(1)}, norms ${(phases.norms / n).toFixed(1)}, ` +
   `AdamW ${(phases.optimizer / n).toFixed(1)}`);
 const byKernel = new Map<string, { ms: number; count: number }>();
 const byShape = new Map<string, { ms: number; count: number }>();

@@ -88,5 +88,7 @@ const base = median(models[0].times.total);
 for (const m of models) {
   const t = m.times;
   console.log(`${m.preset.padEnd(12)} ${median(t.total).toFixed(1).padStart(7)} CPU ms/step (loss+grads ${median(t.grads).toFixed(1)}, ` +
-    `norms+AdamW ${median(t.rest).toFixed(1)})  ${(median(t.total) / base).toFixed(2)}× ${models[0].preset}`);
+    `norms+AdamW ${median(t.rest).toFixed(1)})  ${(median(t.total) / base).toFixed(2)}× ${models[0].preset}, ` +
+    `median of paired ratios ${median(t.total.map((x, i) => x / models[0].times.total[i])).toFixed(2)}×, ` +
+    `min ${Math.min(...t.total).toFixed(1)} (${(Math.min(...t.total) / Math.min(...models[0].times.total)).toFixed(2)}×)`);
 }
