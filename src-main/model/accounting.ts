@@ -13,10 +13,10 @@
  * - FLOPs per token: training 6·N_active + 12·L·seq_len·D (forward + backward of the weights,
  *   plus attention scores and values over the full window); a forward pass 2·N_active +
  *   4·L·seq_len·D. Dense and MoT therefore have equal FLOPs and different parameter counts.
- * - Tensor names and shapes: expectedTensorShapes in checkpoints/run-folder.ts (re-exported
+ * - Tensor names and shapes: expectedTensorShapes in model/tensor-names.ts (re-exported
  *   here as tensorShapes).
  */
-import { expectedTensorShapes } from '../checkpoints/run-folder.ts';
+import { expectedTensorShapes } from './tensor-names.ts';
 import { towerOf, type ModelConfig } from './config.ts';
 
 /** name → shape for every parameter, in architecture.md's table order. */

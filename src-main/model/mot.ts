@@ -19,7 +19,7 @@
  * ([out, in], y = x Wᵀ). Call forward/computeLoss inside tf.tidy or tf.variableGrads.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { expectedTensorShapes } from '../checkpoints/run-folder.ts';
+import { expectedTensorShapes } from './tensor-names.ts';
 import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';

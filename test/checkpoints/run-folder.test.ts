@@ -9,7 +9,6 @@ import { writeFileAtomic } from '../../src-main/checkpoints/atomic.ts';
 import {
   appendMetrics,
   deleteCheckpoint,
-  expectedTensorShapes,
   listCheckpoints,
   readCheckpoint,
   readMetrics,
@@ -21,6 +20,7 @@ import {
   writeRunJson,
   type RunJson,
 } from '../../src-main/checkpoints/run-folder.ts';
+import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import { encodeSafetensors } from '../../src-main/checkpoints/safetensors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';

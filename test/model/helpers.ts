@@ -1,7 +1,7 @@
 /** Shared fixtures for the model tests: tiny configs, random weights and token windows. */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, type EngineName } from '../../src-main/engine/engine.ts';
-import { expectedTensorShapes } from '../../src-main/checkpoints/run-folder.ts';
+import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import { buildModelConfig, type PresetName } from '../../src-main/model/presets.ts';
 import { computeLoss, forward, prepareBatch, type Params, type RoutingStats } from '../../src-main/model/mot.ts';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { expectedTensorShapes } from '../../src-main/checkpoints/run-folder.ts';
+import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import { computeLoss, forward, initParams, prepareBatch } from '../../src-main/model/mot.ts';
 import { MotlabError } from '../../src-main/util/errors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
