@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { checkDataset } from '../data/check.ts';
 import { loadSplitTokens, modalityTable, type TokenArray } from '../data/dataset.ts';
 import {
-  decodeImageTokens, decodeSpeechUnits, decodeText, imageToUint8, loadFashionDataset, segmentDocuments, tokenStats,
+  decodeImageTokens, decodeSpeechUnits, documentMeta, decodeText, imageToUint8, loadFashionDataset, segmentDocuments, tokenStats,
   type FashionDataset,
 } from '../data/fashion-tri/decode.ts';
 import { BOS, IMAGE_SIDE, SPECIALS, vocabLayout } from '../data/fashion-tri/vocab.ts';
@@ -19,7 +19,7 @@ import { splitFileName } from '../data/format.ts';
 import { decodeNpy, type NpyArray } from '../data/npy.ts';
 import { MotlabError } from '../util/errors.ts';
 import type {
-  DatasetDocument, DatasetDocumentMeta, DatasetInfo, DatasetOverview, DocumentPage, DocumentSegment, ModalityUsageStats, SplitOverview,
+  DatasetDocument, DatasetInfo, DatasetOverview, DocumentPage, DocumentSegment, ModalityUsageStats, SplitOverview,
 } from './types.ts';
 
 /** Tokens per browsed window of a dataset without a decoder. */
@@ -253,20 +253,7 @@ function decodeFashionDocument(ds: FashionDataset, data: SplitData, n: number, s
     } else out.spectrogram = decodeSpeechUnits(ids, ds.speechCodebook, ds.nMels);
     return out;
   });
-  return { index: n, token_range: [shift + span.start, shift + span.end], segments, meta: metaOf(ds, data.index, n) };
+  return { index: n, token_range: [shift + span.start, shift + span.end], segments, meta: data.index ? documentMeta(ds, data.index, n) : null };
 }
 
 /** A row of `<split>.docs.npy` (columns: source_set, source_index, label, order, voice, speed). */
-function metaOf(ds: FashionDataset, index: NpyArray | null, n: number): DatasetDocumentMeta | null {
-  if (!index || index.shape.length !== 2 || index.shape[1] < 6 || n >= index.shape[0]) return null;
-  const cols = index.shape[1];
-  const row = Array.from(index.data.subarray(n * cols, n * cols + 6), Number);
-  return {
-    source_set: row[0] === 0 ? 'train' : 't10k',
-    source_index: row[1],
-    label: row[2],
-    class_name: ds.classes[row[2]] ?? String(row[2]),
-    voice: row[4] === 0xffff ? null : (ds.voices[row[4]] ?? String(row[4])),
-    speed_wpm: row[5] === 0 ? null : row[5],
-  };
-}

@@ -8,33 +8,12 @@ export type RunStatus = 'starting' | 'running' | 'paused' | 'completed' | 'stopp
 
 export const ACTIVE_STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused'];
 
-/** Loss per modality name, plus `all` (mean over every target). */
-export type Losses = Record<string, number>;
+import type { LossByModality, MetricsRecord } from '../training/metrics.ts';
+export type { EvalRecord, TrainRecord } from '../training/metrics.ts';
 
-export interface TrainRecord {
-  type: 'train';
-  step: number;
-  time: number;
-  elapsed_s: number;
-  tokens: number;
-  flops: number;
-  lr: number;
-  loss: Losses;
-  grad_norm: number;
-  grad_norm_towers?: Record<string, number>;
-  tokens_per_s: number;
-  moe?: Record<string, unknown>;
-}
-
-export interface EvalRecord {
-  type: 'eval';
-  step: number;
-  split: string;
-  windows: number;
-  loss: Losses;
-}
-
-export type MetricRecord = TrainRecord | EvalRecord;
+/** Loss per modality name (null when no target of it was seen), plus `all`. */
+export type Losses = LossByModality;
+export type MetricRecord = MetricsRecord;
 
 export interface RunSummary {
   name: string;

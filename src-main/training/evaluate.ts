@@ -8,10 +8,8 @@ import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, prepareBatch } from '../model/mot.ts';
 import { evalWindows } from '../data/dataset.ts';
 
-export interface LossByModality {
-  all: number;
-  [modality: string]: number | null;
-}
+import type { LossByModality } from './metrics.ts';
+export type { LossByModality } from './metrics.ts';
 
 export interface EvalResult {
   windows: number;

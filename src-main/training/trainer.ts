@@ -25,36 +25,12 @@ import { MotlabError } from '../util/errors.ts';
 import { Rng, type RngState } from '../util/rng.ts';
 import { AdamW } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
-import { evaluateLoss, type LossByModality } from './evaluate.ts';
+import { evaluateLoss } from './evaluate.ts';
+import type { LossByModality, MetricsRecord } from './metrics.ts';
 
 export type RunStatus = RunJson['status'];
 
-export interface TrainRecord {
-  type: 'train';
-  step: number;
-  time: number;
-  elapsed_s: number;
-  tokens: number;
-  flops: number;
-  lr: number;
-  loss: LossByModality;
-  grad_norm: number;
-  grad_norm_towers: Record<string, number>;
-  tokens_per_s: number;
-  step_ms: number;
-  moe?: RoutingStats[];
-}
-
-export interface EvalRecord {
-  type: 'eval';
-  step: number;
-  time: number;
-  split: string;
-  windows: number;
-  loss: LossByModality;
-}
-
-export type MetricsRecord = TrainRecord | EvalRecord;
+export type { EvalRecord, MetricsRecord, TrainRecord } from './metrics.ts';
 
 /** What a checkpoint's state.json holds. */
 export interface TrainState {

@@ -52,7 +52,7 @@ export function modalityClass(name: string): string {
 }
 
 /** Modality names of a loss record in a stable order: all first, then the run's modalities. */
-export function lossKeys(loss: Record<string, number> | null | undefined, modalities: string[]): string[] {
+export function lossKeys(loss: Record<string, number | null> | null | undefined, modalities: string[]): string[] {
   if (!loss) return [];
   const known = modalities.filter((m) => m in loss);
   const rest = Object.keys(loss).filter((k) => k !== 'all' && !known.includes(k));

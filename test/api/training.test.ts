@@ -50,7 +50,7 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   await log.waitFor((e) => isTrainMetrics()(e) && e.record.step >= 3, 0, 'step 3');
   const record = firstMetrics.record as Extract<MetricRecord, { type: 'train' }>;
   assert.deepEqual(Object.keys(record.loss).sort(), ['all', 'image', 'speech', 'text']);
-  for (const v of Object.values(record.loss)) assert.ok(Number.isFinite(v) && v > 0);
+  for (const v of Object.values(record.loss)) assert.ok(v !== null && Number.isFinite(v) && v > 0);
 
   // Pause: the process stays, no new steps are logged while paused.
   let mark = log.events.length;

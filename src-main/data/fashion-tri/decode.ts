@@ -6,7 +6,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from '../format.ts';
-import { decodeNpy } from '../npy.ts';
+import { decodeNpy, type NpyArray } from '../npy.ts';
 import { parseOrThrow } from '../../util/validate.ts';
 import { MotlabError } from '../../util/errors.ts';
 import {
@@ -175,6 +175,21 @@ export interface DocumentMeta {
   speed_wpm: number | null;
 }
 
+/** Provenance of document `n` from the split's `<split>.docs.npy` index (null when absent). */
+export function documentMeta(ds: Pick<FashionDataset, 'classes' | 'voices'>, index: NpyArray, n: number): DocumentMeta | null {
+  if (index.shape.length !== 2 || index.shape[1] < 6 || n >= index.shape[0]) return null;
+  const cols = index.shape[1];
+  const row = Array.from(index.data.subarray(n * cols, n * cols + 6), Number);
+  return {
+    source_set: row[0] === 0 ? 'train' : 't10k',
+    source_index: row[1],
+    label: row[2],
+    class_name: ds.classes[row[2]] ?? String(row[2]),
+    voice: row[4] === 0xffff ? null : (ds.voices[row[4]] ?? String(row[4])),
+    speed_wpm: row[5] === 0 ? null : row[5],
+  };
+}
+
 export interface DecodedDocument {
   index: number;
   token_range: [number, number];
@@ -209,18 +224,7 @@ export function readDocuments(datasetDir: string, split: string, count: number, 
       const px = imageToUint8(decodeImageTokens(imageCodes, ds.imageCodebook));
       picture = Array.from({ length: IMAGE_SIDE }, (_, y) => Array.from(px.subarray(y * IMAGE_SIDE, (y + 1) * IMAGE_SIDE)));
     }
-    let meta: DocumentMeta | null = null;
-    if (index && index.shape[1] >= 6 && n < index.shape[0]) {
-      const row = Array.from(index.data.subarray(n * index.shape[1], (n + 1) * index.shape[1]));
-      meta = {
-        source_set: row[0] === 0 ? 'train' : 't10k',
-        source_index: row[1],
-        label: row[2],
-        class_name: ds.classes[row[2]] ?? String(row[2]),
-        voice: row[4] === 0xffff ? null : (ds.voices[row[4]] ?? String(row[4])),
-        speed_wpm: row[5] === 0 ? null : row[5],
-      };
-    }
+    const meta = index ? documentMeta(ds, index, n) : null;
     return {
       index: n,
       token_range: [doc.start, doc.end],
