@@ -1,7 +1,7 @@
 /**
  * Median CPU ms per training step (the trainer's step) of several presets, alternating steps
  * between them in one process so that load changes hit all alike.
- *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer]
+ *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,7 +9,8 @@ import { initEngine, type EngineName } from '../src-main/engine/engine.ts';
 import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
 import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
-import { ADAMW_KERNEL, SUM_SQUARES_KERNEL, setFastDataKernels, setWasmMatMulFastPath, sumOfSquares } from '../src-main/engine/tfjs-fixes.ts';
+import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
+import { ADAMW_KERNEL, ROPE_KERNEL, SUM_SQUARES_KERNEL, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, sumOfSquares } from '../src-main/engine/fused-kernels.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
@@ -34,16 +35,21 @@ const cpuMs = () => {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Switches for --ab NAME: every preset then runs twice, with the switch off (-) and on (+). */
-const fusedKernels = [ADAMW_KERNEL, SUM_SQUARES_KERNEL].map((name) => tf.getKernel(name, values.engine!)!);
-const toggles: Record<string, (on: boolean) => void> = {
-  'data-kernels': setFastDataKernels,
-  matmul: setWasmMatMulFastPath,
-  'fused-optimizer': (on) => {
-    for (const k of fusedKernels) {
+/** Register (on) or unregister (off) some of our fused kernels; their callers then use tf ops. */
+const kernelSwitch = (names: string[]) => {
+  const kernels = names.map((name) => tf.getKernel(name, values.engine!)!);
+  return (on: boolean) => {
+    for (const k of kernels) {
       if (tf.getKernel(k.kernelName, k.backendName)) tf.unregisterKernel(k.kernelName, k.backendName);
       if (on) tf.registerKernel(k);
     }
-  },
+  };
+};
+const toggles: Record<string, (on: boolean) => void> = {
+  'data-kernels': setFastDataKernels,
+  matmul: setWasmMatMulFastPath,
+  'fused-optimizer': kernelSwitch([ADAMW_KERNEL, SUM_SQUARES_KERNEL]),
+  'fused-ops': kernelSwitch([SWIGLU_KERNEL, SWIGLU_GRAD_KERNEL, ROPE_KERNEL]),
 };
 const flag = values.ab!;
 if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);

@@ -48,10 +48,9 @@
  *     straight from the heap, Identity/same-dtype Cast share the buffer (reference-counted, as
  *     on cpu), and axis-0 gathers (embeddings, row permutations, MoE experts) copy whole rows —
  *     also on cpu, whose gather was as slow.
- *  6. Not a fix but our own kernels, registered for wasm and cpu: `MotlabAdamW` (one parameter's
- *     whole AdamW update in one pass) and `MotlabSumSquares` (Σx² of many tensors, one read-back)
- *     replace ~20 tfjs kernel calls per parameter per step. On wasm they run a small SIMD module
- *     (wasm-simd.ts) on the backend's heap. That module's tiled SIMD transpose also replaces
+ *  6. Not fixes but our own fused kernels (fused-kernels.ts: AdamW, sums of squares, SwiGLU, RoPE),
+ *     registered here for wasm and cpu. On wasm they run a small SIMD module (wasm-simd.ts) on the
+ *     backend's heap. That module's tiled SIMD transpose also replaces
  *     tfjs-wasm's `Transpose` for swaps of the last two axes (4–6× faster; the matMul fast path
  *     transposes an operand of most gradient matMuls). Both are bit-identical to the tf ops they replace;
  *     `fusedAdamW` / `sumOfSquares` fall back to those ops on other backends.
@@ -77,14 +76,15 @@ import '@tensorflow/tfjs-backend-wasm';
 // Registers tfjs-core's gradients (see 0. above); must run before our gradient overrides.
 import '@tensorflow/tfjs-layers';
 import { fusedLoops, type WasmMemory } from './wasm-simd.ts';
+import { registerFusedKernels } from './fused-kernels.ts';
 
-type TypedArray = Float32Array | Int32Array | Uint8Array;
-type KernelArgs = Parameters<tf.KernelFunc>[0];
+export type TypedArray = Float32Array | Int32Array | Uint8Array;
+export type KernelArgs = Parameters<tf.KernelFunc>[0];
 
 // ---------------------------------------------------------------------------------------------
 // Minimal views of backend internals we rely on (present in tfjs-backend-wasm / -cpu 4.22).
 
-interface WasmModule {
+export interface WasmModule {
   asm?: { memory?: WasmMemory };
   cwrap(name: string, returnType: null, argTypes: string[]): (...args: unknown[]) => void;
   tfjs: {
@@ -92,7 +92,7 @@ interface WasmModule {
     disposeData(id: number): void;
   };
 }
-interface WasmBackend {
+export interface WasmBackend {
   wasm: WasmModule;
   dataIdNextNumber: number;
   dataIdMap: { get(dataId: tf.DataId): { id: number; memoryOffset: number } };
@@ -100,7 +100,7 @@ interface WasmBackend {
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
   typedArrayFromHeap(info: tf.TensorInfo): TypedArray;
 }
-interface CpuBackend {
+export interface CpuBackend {
   readSync(dataId: tf.DataId): unknown;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: TypedArray): tf.TensorInfo;
 }
@@ -490,133 +490,6 @@ function makeCastWasm(original: tf.KernelFunc, identity: tf.KernelFunc): tf.Kern
 }
 
 // ---------------------------------------------------------------------------------------------
-// 6. Fused optimizer kernels (ours, not tfjs's): AdamW and per-tensor sums of squares.
-
-export const ADAMW_KERNEL = 'MotlabAdamW';
-export const SUM_SQUARES_KERNEL = 'MotlabSumSquares';
-
-/**
- * Attributes of one AdamW update; every number is used as a float32, exactly as the tf ops
- * `g·scale`, `m·beta1 + g·(1−beta1)`, `v·beta2 + g²·(1−beta2)`, `p·decay − (m/bc1 / (sqrt(v/bc2) + eps))·lr`.
- */
-export interface AdamWAttrs {
-  scale: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  bc1: number;
-  bc2: number;
-  decay: number;
-  lr: number;
-}
-
-/** The AdamW update in plain JS, rounding to float32 after every operation as the tf ops do. */
-export function adamwInto(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
-  pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, a: AdamWAttrs): void {
-  const f = Math.fround;
-  const [scale, b1, c1, b2, c2, bc1, bc2, eps, decay, lr] =
-    [a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.decay, a.lr].map(f);
-  for (let i = 0; i < p.length; i++) {
-    const gs = f(g[i] * scale);
-    const m2 = f(f(m[i] * b1) + f(gs * c1));
-    const v2 = f(f(v[i] * b2) + f(f(gs * gs) * c2));
-    mOut[i] = m2;
-    vOut[i] = v2;
-    pOut[i] = f(f(p[i] * decay) - f(f(f(m2 / bc1) / f(f(Math.sqrt(f(v2 / bc2))) + eps)) * lr));
-  }
-}
-
-function adamwInputs(args: KernelArgs): tf.TensorInfo[] {
-  const ts = ['p', 'g', 'm', 'v'].map((k) => args.inputs[k] as tf.TensorInfo);
-  const n = tf.util.sizeFromShape(ts[0].shape);
-  for (const t of ts) {
-    if (t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== n)
-      throw new Error(`${ADAMW_KERNEL}: p, g, m, v must be float32 tensors of one size`);
-  }
-  return ts;
-}
-
-function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as WasmBackend;
-  const [p, g, m, v] = adamwInputs(args);
-  const a = args.attrs as unknown as AdamWAttrs;
-  const outs = [0, 1, 2].map(() => backend.makeOutput(p.shape, 'float32'));
-  const n = tf.util.sizeFromShape(p.shape);
-  const loops = fusedLoops(backend.wasm.asm?.memory);
-  if (loops) {
-    const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
-    loops.adamw(at(p), at(g), at(m), at(v), at(outs[0]), at(outs[1]), at(outs[2]), n,
-      a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.decay, a.lr);
-  } else {
-    const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
-    adamwInto(view(p), view(g), view(m), view(v), view(outs[0]), view(outs[1]), view(outs[2]), a);
-  }
-  return outs;
-}
-
-function adamwCpu(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as CpuBackend;
-  const [p, g, m, v] = adamwInputs(args).map((t) => backend.readSync(t.dataId) as Float32Array);
-  const outs = [0, 1, 2].map(() => new Float32Array(p.length));
-  adamwInto(p, g, m, v, outs[0], outs[1], outs[2], args.attrs as unknown as AdamWAttrs);
-  const shape = (args.inputs.p as tf.TensorInfo).shape;
-  return outs.map((o) => backend.makeTensorInfo(shape, 'float32', o));
-}
-
-function squaresInputs(args: KernelArgs): tf.TensorInfo[] {
-  const ts = Object.values(args.inputs) as tf.TensorInfo[];
-  if (ts.some((t) => t.dtype !== 'float32')) throw new Error(`${SUM_SQUARES_KERNEL}: inputs must be float32`);
-  return ts;
-}
-
-function sumSquaresWasm(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as WasmBackend;
-  const ts = squaresInputs(args);
-  const out = backend.makeOutput([ts.length], 'float32');
-  const loops = fusedLoops(backend.wasm.asm?.memory);
-  const sums = ts.map((t) => {
-    if (loops) return loops.sumsq(backend.dataIdMap.get(t.dataId).memoryOffset, tf.util.sizeFromShape(t.shape));
-    // Same order and float32 rounding as tfjs-wasm's Sum of a Square.
-    const x = backend.typedArrayFromHeap(t);
-    let acc = 0;
-    for (let i = 0; i < x.length; i++) acc = Math.fround(acc + Math.fround(x[i] * x[i]));
-    return acc;
-  });
-  (backend.typedArrayFromHeap(out) as Float32Array).set(sums);
-  return out;
-}
-
-function sumSquaresCpu(args: KernelArgs): tf.TensorInfo {
-  const backend = args.backend as CpuBackend;
-  // As tfjs-cpu's Sum of a Square: float32 squares, accumulated in float64.
-  const sums = squaresInputs(args).map((t) => {
-    const x = backend.readSync(t.dataId) as Float32Array;
-    let acc = 0;
-    for (let i = 0; i < x.length; i++) acc += Math.fround(x[i] * x[i]);
-    return acc;
-  });
-  return backend.makeTensorInfo([sums.length], 'float32', Float32Array.from(sums));
-}
-
-/** Σx² of each tensor, read back in one go: the fused kernel where registered, else tf ops. */
-export function sumOfSquares(tensors: tf.Tensor[]): Float32Array {
-  if (tensors.length === 0) return new Float32Array(0);
-  if (tf.getKernel(SUM_SQUARES_KERNEL, tf.getBackend())) {
-    const out = tf.engine().runKernel(SUM_SQUARES_KERNEL, tensors as unknown as tf.NamedTensorMap) as tf.Tensor;
-    const values = out.dataSync() as Float32Array;
-    out.dispose();
-    return values;
-  }
-  return tf.tidy(() => tf.stack(tensors.map((g) => tf.sum(tf.square(g)))).dataSync() as Float32Array);
-}
-
-/** One fused AdamW update → [p', m', v'], or null where the kernel is not registered (then use tf ops). */
-export function fusedAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): tf.Tensor[] | null {
-  if (!tf.getKernel(ADAMW_KERNEL, tf.getBackend())) return null;
-  return tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-}
-
-// ---------------------------------------------------------------------------------------------
 // 2./3. Gradients.
 
 /** Sum a broadcast gradient back to the shape of the input it belongs to. */
@@ -737,10 +610,7 @@ export function installTfjsFixes(): void {
     const original = tf.getKernel(name, backendName);
     if (original) replaceKernel({ ...original, kernelFunc: make(original.kernelFunc) });
   };
-  replaceKernel({ kernelName: ADAMW_KERNEL, backendName: 'wasm', kernelFunc: adamwWasm as unknown as tf.KernelFunc });
-  replaceKernel({ kernelName: ADAMW_KERNEL, backendName: 'cpu', kernelFunc: adamwCpu as unknown as tf.KernelFunc });
-  replaceKernel({ kernelName: SUM_SQUARES_KERNEL, backendName: 'wasm', kernelFunc: sumSquaresWasm as tf.KernelFunc });
-  replaceKernel({ kernelName: SUM_SQUARES_KERNEL, backendName: 'cpu', kernelFunc: sumSquaresCpu as tf.KernelFunc });
+  registerFusedKernels();
   wrap('BatchMatMul', 'wasm', makeWasmBatchMatMul);
   wrap('GatherV2', 'wasm', makeGatherWasm);
   wrap('GatherV2', 'cpu', makeGatherCpu);

@@ -57,6 +57,10 @@ const op = {
   i32And: [0x71],
   i32Shl: [0x74],
   i32GeU: [0x4f],
+  i32Eqz: [0x45],
+  if: [0x04, 0x40],
+  else: [0x05],
+  f32Const: (x: number) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer)],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
   br: (depth: number) => [0x0c, ...uleb(depth)],
@@ -249,16 +253,128 @@ function transposeBody(): number[] {
   return [...vec(locals), ...code];
 }
 
+// --- elementwise kernels: f(ptr_0 … ptr_{k−1}, n), SIMD over n & ~3 elements, then the tail ------
+
+interface ElementwiseCtx {
+  lanes: Lanes;
+  /** Push the address of element i of pointer parameter p. */
+  at: (p: number) => number[];
+  /** Local index of temporary k (v128 in the SIMD loop, f32 in the tail). */
+  tmp: (k: number) => number;
+  /** Push 1.0 (a vector of ones in the SIMD loop). */
+  one: number[];
+}
+
+function elementwiseBody(pointers: number, temps: number, body: (c: ElementwiseCtx) => number[]): number[] {
+  const N = pointers;
+  const [i, endVec, endAll] = [N + 1, N + 2, N + 3];
+  const ones = N + 4; // v128
+  const vTmp = N + 5;
+  const fTmp = vTmp + temps;
+  const locals = [[...uleb(3), I32], [...uleb(1 + temps), V128], [...uleb(temps), F32]];
+  const ctx = (lanes: Lanes, tmpBase: number, one: number[]): ElementwiseCtx => ({
+    lanes, one, tmp: (k) => tmpBase + k, at: (p) => [...op.get(p), ...op.get(i), ...op.i32Add],
+  });
+  return [...vec(locals),
+    ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.set(endAll),
+    ...op.get(N), ...op.i32(-4), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(endVec),
+    ...op.f32Const(1), ...v.splat, ...op.set(ones),
+    ...loop(i, endVec, VEC, body(ctx(VEC, vTmp, op.get(ones)))),
+    ...loop(i, endAll, SCALAR, body(ctx(SCALAR, fTmp, op.f32Const(1)))),
+    ...op.end,
+  ];
+}
+
+// swigluFwd(a, s, b, out, n): out = (a·s)·b, where s = sigmoid(a) computed by tfjs.
+function swigluFwdBody(): number[] {
+  const [A, S, B, OUT] = [0, 1, 2, 3];
+  return elementwiseBody(4, 0, ({ lanes: l, at }) => [
+    ...at(OUT), ...at(A), ...l.load, ...at(S), ...l.load, ...l.mul, ...at(B), ...l.load, ...l.mul, ...l.store,
+  ]);
+}
+
+// swigluBwd(dy, a, s, b, da, db, n), the gradients of (a·s)·b as tfjs computes them op by op:
+//   dsilu = dy·b; db = dy·(a·s); da = dsilu·s + (dsilu·a)·(s·(1 − s))
+function swigluBwdBody(): number[] {
+  const [DY, A, S, B, DA, DB] = [0, 1, 2, 3, 4, 5];
+  return elementwiseBody(6, 4, ({ lanes: l, at, tmp, one }) => {
+    const [dy, a, sg, dsilu] = [tmp(0), tmp(1), tmp(2), tmp(3)];
+    return [
+      ...at(DY), ...l.load, ...op.set(dy),
+      ...at(A), ...l.load, ...op.set(a),
+      ...at(S), ...l.load, ...op.set(sg),
+      ...op.get(dy), ...at(B), ...l.load, ...l.mul, ...op.set(dsilu),
+      ...at(DB), ...op.get(dy), ...op.get(a), ...op.get(sg), ...l.mul, ...l.mul, ...l.store,
+      ...at(DA),
+      ...op.get(dsilu), ...op.get(sg), ...l.mul,
+      ...op.get(dsilu), ...op.get(a), ...l.mul, ...op.get(sg), ...one, ...op.get(sg), ...l.sub, ...l.mul, ...l.mul,
+      ...l.add,
+      ...l.store,
+    ];
+  });
+}
+
+// rope(x, cos, sin, out, rows, S, hd, inverse): rows of hd values, row r at position r mod S;
+// with h = hd/2 (a multiple of 4), forward:  out[j] = x[j]·c[j] − x[j+h]·s[j], out[j+h] = x[j+h]·c[j+h] + x[j]·s[j+h];
+// inverse (the gradient):                    out[j] = x[j]·c[j] + x[j+h]·s[j+h], out[j+h] = x[j+h]·c[j+h] − x[j]·s[j].
+function ropeBody(): number[] {
+  const [X, COS, SIN, OUT, ROWS, SS, HD, INV] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [r, pos, j, halfB, rowB, xRow, tRow, oRow] = [8, 9, 10, 11, 12, 13, 14, 15];
+  const [xa, xb, ca, cb, sa, sb] = [16, 17, 18, 19, 20, 21];
+  const locals = [[...uleb(8), I32], [...uleb(6), V128]];
+  const ld = (row: number, plusHalf: boolean, base = 0) => [
+    ...(base ? op.get(base) : []), ...op.get(row), ...(base ? op.i32Add : []), ...op.get(j), ...op.i32Add,
+    ...(plusHalf ? [...op.get(halfB), ...op.i32Add] : []), ...v.load,
+  ];
+  const st = (plusHalf: boolean) => [...op.get(oRow), ...op.get(j), ...op.i32Add, ...(plusHalf ? [...op.get(halfB), ...op.i32Add] : [])];
+  const pair = (p: number, q: number) => [...op.get(p), ...op.get(q), ...v.mul];
+  const rowBody = [
+    ...ld(xRow, false), ...op.set(xa), ...ld(xRow, true), ...op.set(xb),
+    ...ld(tRow, false, COS), ...op.set(ca), ...ld(tRow, true, COS), ...op.set(cb),
+    ...ld(tRow, false, SIN), ...op.set(sa), ...ld(tRow, true, SIN), ...op.set(sb),
+    ...op.get(INV), ...op.i32Eqz, ...op.if,
+    ...st(false), ...pair(xa, ca), ...pair(xb, sa), ...v.sub, ...v.store,
+    ...st(true), ...pair(xb, cb), ...pair(xa, sb), ...v.add, ...v.store,
+    ...op.else,
+    ...st(false), ...pair(xa, ca), ...pair(xb, sb), ...v.add, ...v.store,
+    ...st(true), ...pair(xb, cb), ...pair(xa, sa), ...v.sub, ...v.store,
+    ...op.end,
+  ];
+  const code = [
+    ...op.get(HD), ...op.i32(1), ...op.i32Shl, ...op.set(halfB), // (hd/2)·4 bytes
+    ...op.get(HD), ...op.i32(2), ...op.i32Shl, ...op.set(rowB),
+    ...op.block, ...op.loop,
+    ...op.get(r), ...op.get(ROWS), ...op.i32GeU, ...op.brIf(1),
+    // xRow = x + r·rowB (offset into x and out); tRow = pos·rowB (offset into cos and sin)
+    ...op.get(r), ...op.get(rowB), ...op.i32Mul, ...op.set(tRow),
+    ...op.get(X), ...op.get(tRow), ...op.i32Add, ...op.set(xRow),
+    ...op.get(OUT), ...op.get(tRow), ...op.i32Add, ...op.set(oRow),
+    ...op.get(pos), ...op.get(rowB), ...op.i32Mul, ...op.set(tRow),
+    ...op.i32(0), ...op.set(j),
+    ...loop(j, halfB, VEC, rowBody),
+    ...op.get(r), ...op.i32(1), ...op.i32Add, ...op.set(r),
+    // pos = (pos + 1) mod S
+    ...op.get(pos), ...op.i32(1), ...op.i32Add, ...op.set(pos),
+    ...op.get(pos), ...op.get(SS), ...op.i32GeU, ...op.if, ...op.i32(0), ...op.set(pos), ...op.end,
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.end,
+  ];
+  return [...vec(locals), ...code];
+}
+
 function moduleBytes(): Uint8Array {
   const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
   const body = (b: number[]) => [...uleb(b.length), ...b];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([funcType(adamParams, []), funcType([I32, I32], [F32]), funcType([I32, I32, I32, I32], [])])),
+    ...section(1, vec([funcType(adamParams, []), funcType([I32, I32], [F32]), funcType([I32, I32, I32, I32], []),
+      funcType([I32, I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, I32, I32, I32], []),
+      funcType([I32, I32, I32, I32, I32, I32, I32, I32], [])])),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])), // memory, no minimum, no maximum
-    ...section(3, vec([[0], [1], [2]])),
-    ...section(7, vec([[...str('adamw'), 0x00, 0], [...str('sumsq'), 0x00, 1], [...str('transpose'), 0x00, 2]])),
-    ...section(10, vec([body(adamBody()), body(sumSquaresBody()), body(transposeBody())])),
+    ...section(3, vec([[0], [1], [2], [3], [4], [5]])),
+    ...section(7, vec(['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope'].map((name, i) => [...str(name), 0x00, i]))),
+    ...section(10, vec([adamBody(), sumSquaresBody(), transposeBody(), swigluFwdBody(), swigluBwdBody(), ropeBody()].map(body))),
   ]);
 }
 
@@ -271,6 +387,12 @@ export interface FusedLoops {
   sumsq(x: number, n: number): number;
   /** dst[j·rows + i] = src[i·cols + j] (byte offsets; the two must not overlap). */
   transpose(src: number, dst: number, rows: number, cols: number): void;
+  /** out = (a·s)·b elementwise. */
+  swigluFwd(a: number, s: number, b: number, out: number, n: number): void;
+  /** The gradients of (a·s)·b, s = sigmoid(a), with respect to a and b. */
+  swigluBwd(dy: number, a: number, s: number, b: number, da: number, db: number, n: number): void;
+  /** Rotate-half RoPE (or its gradient, inverse = 1) of `rows` rows of hd values; hd must be a multiple of 8. */
+  rope(x: number, cos: number, sin: number, out: number, rows: number, seqLen: number, hd: number, inverse: number): void;
 }
 
 /** The parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */

@@ -24,6 +24,7 @@ import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
+import { fusedRope, fusedSwiGLU } from '../engine/fused-kernels.ts';
 
 export type Params = Record<string, tf.Tensor>;
 
@@ -200,10 +201,12 @@ function rmsNorm<T extends tf.Tensor>(x: T, w: tf.Tensor): T {
   return tf.mul(rmsNormalize(x), w);
 }
 
-/** SwiGLU: W2 (silu(W1 x) ⊙ W3 x). */
+/** SwiGLU: W2 (silu(W1 x) ⊙ W3 x); the gate is one fused kernel each way where the engine has it. */
 function swiglu(x: tf.Tensor2D, w1: tf.Tensor, w2: tf.Tensor, w3: tf.Tensor): tf.Tensor2D {
   const a = linear(x, w1);
-  return linear(tf.mul(tf.mul(a, tf.sigmoid(a)), linear(x, w3)), w2);
+  const b = linear(x, w3);
+  const gate = (fusedSwiGLU(a, b) ?? tf.mul(tf.mul(a, tf.sigmoid(a)), b)) as tf.Tensor2D;
+  return linear(gate, w2);
 }
 
 /**
@@ -300,10 +303,13 @@ export function disposeModelCaches(): void {
 }
 
 /**
- * Rotate-half RoPE on [..., S, hd]: x·cos + rotate_half(x)·sin. rotate_half is a matmul with a
- * fixed signed permutation (faster here than splitting and concatenating halves).
+ * Rotate-half RoPE on [..., S, hd]: x·cos + rotate_half(x)·sin — one fused kernel each way where
+ * the engine has it; else rotate_half as a matmul with a fixed signed permutation (faster here
+ * than splitting and concatenating halves).
  */
 function rope<T extends tf.Tensor>(x: T, c: AttentionConstants): T {
+  const fused = fusedRope(x, c.cos, c.sin);
+  if (fused) return fused as T;
   const hd = x.shape[x.rank - 1];
   const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, hd]) as tf.Tensor2D, c.rotateHalf), x.shape);
   return tf.add(tf.mul(x, c.cos), tf.mul(rotated, c.sin)) as T;

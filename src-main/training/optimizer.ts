@@ -4,7 +4,7 @@
  * continues exactly where it stopped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedAdamW } from '../engine/tfjs-fixes.ts';
+import { fusedAdamW } from '../engine/fused-kernels.ts';
 
 export interface AdamWSettings {
   beta1: number;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { fusedAdamW, setWasmMatMulFastPath, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/tfjs-fixes.ts';
+import { setWasmMatMulFastPath } from '../../src-main/engine/tfjs-fixes.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;
@@ -503,57 +503,3 @@ describe('data movement kernels: row gather, slice, split, identity, cast', () =
   }
 });
 
-describe('fused optimizer kernels', () => {
-  /** The AdamW update as separate tf ops (what the fused kernel replaces), one float32 rounding per op. */
-  function adamwOps(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, a: AdamWAttrs, decays: boolean): tf.Tensor[] {
-    return tf.tidy(() => {
-      const gs = tf.mul(g, a.scale);
-      const mNew = tf.add(tf.mul(m, a.beta1), tf.mul(gs, 1 - a.beta1));
-      const vNew = tf.add(tf.mul(v, a.beta2), tf.mul(tf.square(gs), 1 - a.beta2));
-      const update = tf.div(tf.div(mNew, a.bc1), tf.add(tf.sqrt(tf.div(vNew, a.bc2)), a.eps));
-      return [tf.sub(decays ? tf.mul(p, a.decay) : p, tf.mul(update, a.lr)), mNew, vNew];
-    });
-  }
-
-  for (const backend of BACKENDS) {
-    it(`AdamW kernel is bit-identical to the tf ops it replaces on ${backend} (any length, with and without decay)`, async () => {
-      await onBackend(backend);
-      for (const n of [1, 3, 4, 7, 1029]) {
-        for (const decays of [true, false]) {
-          const step = 1 + rng.int(50);
-          const lr = 3e-3 * (0.5 + rng.uniform());
-          const a: AdamWAttrs = {
-            scale: rng.uniform() < 0.3 ? 1 : 0.5 * rng.uniform(), beta1: 0.9, beta2: 0.95, eps: 1e-8,
-            bc1: 1 - 0.9 ** step, bc2: 1 - 0.95 ** step, decay: decays ? 1 - lr * 0.1 : 1, lr,
-          };
-          const p = tf.tensor1d(randn(n));
-          const g = tf.tensor1d(randn(n).map((x) => x * 0.01));
-          const m = tf.tensor1d(randn(n).map((x) => x * 0.001));
-          const v = tf.tensor1d(randn(n).map((x) => x * x * 1e-5));
-          const fused = fusedAdamW(p, g, m, v, a);
-          assert.ok(fused, `the fused kernel is registered on ${backend}`);
-          const ops = adamwOps(p, g, m, v, a, decays);
-          for (let k = 0; k < 3; k++) {
-            assert.deepEqual(Array.from(await fused[k].data()), Array.from(await ops[k].data()), `${['p', 'm', 'v'][k]} n=${n} decay=${decays}`);
-          }
-          tf.dispose([p, g, m, v, ...fused, ...ops]);
-        }
-      }
-    });
-
-    it(`sums of squares equal tf.sum(tf.square(x)) bit for bit on ${backend}`, async () => {
-      await onBackend(backend);
-      const ts: tf.Tensor[] = [1, 5, 128, 4099].map((n) => tf.tensor1d(randn(n)));
-      ts.push(tf.tensor2d(randn(12), [3, 4]));
-      const got = sumOfSquares(ts);
-      const expected = await tf.stack(ts.map((t) => tf.sum(tf.square(t)))).data();
-      assert.deepEqual(Array.from(got), Array.from(expected));
-      for (let i = 0; i < ts.length; i++) {
-        const x = ts[i].dataSync();
-        assertClose([got[i]], [Array.from(x).reduce((s, y) => s + y * y, 0)], `float64 reference ${i}`, 1e-5);
-      }
-      assert.deepEqual(Array.from(sumOfSquares([])), []);
-      tf.dispose(ts);
-    });
-  }
-});

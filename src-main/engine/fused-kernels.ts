@@ -1,0 +1,328 @@
+/**
+ * Our own fused kernels (not tfjs's), registered for the wasm and cpu backends by
+ * `installTfjsFixes`. Each replaces a chain of tfjs kernels — each a pass over memory plus JS
+ * dispatch and, under tf.variableGrads, saved tensors and tape nodes — with one pass, computing
+ * the same float32 operations in the same order, so results are bit-identical to the chain
+ * (tested on both backends). On wasm they run the SIMD loops of wasm-simd.ts on the backend's
+ * heap (plain JS on heap views where that module cannot load); on cpu, plain JS.
+ * The helpers below (fusedAdamW, sumOfSquares, fusedSwiGLU, fusedRope) return null or use the
+ * tf ops themselves on backends without the kernel (e.g. tfjs-node).
+ *
+ *  - MotlabAdamW: one parameter's whole AdamW update (grad scale, moments, decay, step).
+ *  - MotlabSumSquares: Σx² of many tensors in one kernel and one read-back (gradient norms).
+ *  - MotlabSwiGLU / MotlabSwiGLUGrad: (a·sigmoid(a))·b and its two gradients (the sigmoid
+ *    itself stays tfjs's, so its approximation is unchanged).
+ *  - MotlabRope: rotate-half RoPE x·cos + rotate_half(x)·sin and its gradient.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { fusedLoops } from './wasm-simd.ts';
+import type { CpuBackend, KernelArgs, WasmBackend } from './tfjs-fixes.ts';
+
+// ---------------------------------------------------------------------------------------------
+// AdamW and per-tensor sums of squares (the optimizer step).
+
+export const ADAMW_KERNEL = 'MotlabAdamW';
+export const SUM_SQUARES_KERNEL = 'MotlabSumSquares';
+
+/**
+ * Attributes of one AdamW update; every number is used as a float32, exactly as the tf ops
+ * `g·scale`, `m·beta1 + g·(1−beta1)`, `v·beta2 + g²·(1−beta2)`, `p·decay − (m/bc1 / (sqrt(v/bc2) + eps))·lr`.
+ */
+export interface AdamWAttrs {
+  scale: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  bc1: number;
+  bc2: number;
+  decay: number;
+  lr: number;
+}
+
+/** The AdamW update in plain JS, rounding to float32 after every operation as the tf ops do. */
+export function adamwInto(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, a: AdamWAttrs): void {
+  const f = Math.fround;
+  const [scale, b1, c1, b2, c2, bc1, bc2, eps, decay, lr] =
+    [a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.decay, a.lr].map(f);
+  for (let i = 0; i < p.length; i++) {
+    const gs = f(g[i] * scale);
+    const m2 = f(f(m[i] * b1) + f(gs * c1));
+    const v2 = f(f(v[i] * b2) + f(f(gs * gs) * c2));
+    mOut[i] = m2;
+    vOut[i] = v2;
+    pOut[i] = f(f(p[i] * decay) - f(f(f(m2 / bc1) / f(f(Math.sqrt(f(v2 / bc2))) + eps)) * lr));
+  }
+}
+
+function adamwInputs(args: KernelArgs): tf.TensorInfo[] {
+  const ts = ['p', 'g', 'm', 'v'].map((k) => args.inputs[k] as tf.TensorInfo);
+  const n = tf.util.sizeFromShape(ts[0].shape);
+  for (const t of ts) {
+    if (t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== n)
+      throw new Error(`${ADAMW_KERNEL}: p, g, m, v must be float32 tensors of one size`);
+  }
+  return ts;
+}
+
+function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const [p, g, m, v] = adamwInputs(args);
+  const a = args.attrs as unknown as AdamWAttrs;
+  const outs = [0, 1, 2].map(() => backend.makeOutput(p.shape, 'float32'));
+  const n = tf.util.sizeFromShape(p.shape);
+  const loops = fusedLoops(backend.wasm.asm?.memory);
+  if (loops) {
+    const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    loops.adamw(at(p), at(g), at(m), at(v), at(outs[0]), at(outs[1]), at(outs[2]), n,
+      a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.decay, a.lr);
+  } else {
+    const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+    adamwInto(view(p), view(g), view(m), view(v), view(outs[0]), view(outs[1]), view(outs[2]), a);
+  }
+  return outs;
+}
+
+function adamwCpu(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as CpuBackend;
+  const [p, g, m, v] = adamwInputs(args).map((t) => backend.readSync(t.dataId) as Float32Array);
+  const outs = [0, 1, 2].map(() => new Float32Array(p.length));
+  adamwInto(p, g, m, v, outs[0], outs[1], outs[2], args.attrs as unknown as AdamWAttrs);
+  const shape = (args.inputs.p as tf.TensorInfo).shape;
+  return outs.map((o) => backend.makeTensorInfo(shape, 'float32', o));
+}
+
+function squaresInputs(args: KernelArgs): tf.TensorInfo[] {
+  const ts = Object.values(args.inputs) as tf.TensorInfo[];
+  if (ts.some((t) => t.dtype !== 'float32')) throw new Error(`${SUM_SQUARES_KERNEL}: inputs must be float32`);
+  return ts;
+}
+
+function sumSquaresWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const ts = squaresInputs(args);
+  const out = backend.makeOutput([ts.length], 'float32');
+  const loops = fusedLoops(backend.wasm.asm?.memory);
+  const sums = ts.map((t) => {
+    if (loops) return loops.sumsq(backend.dataIdMap.get(t.dataId).memoryOffset, tf.util.sizeFromShape(t.shape));
+    // Same order and float32 rounding as tfjs-wasm's Sum of a Square.
+    const x = backend.typedArrayFromHeap(t);
+    let acc = 0;
+    for (let i = 0; i < x.length; i++) acc = Math.fround(acc + Math.fround(x[i] * x[i]));
+    return acc;
+  });
+  (backend.typedArrayFromHeap(out) as Float32Array).set(sums);
+  return out;
+}
+
+function sumSquaresCpu(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as CpuBackend;
+  // As tfjs-cpu's Sum of a Square: float32 squares, accumulated in float64.
+  const sums = squaresInputs(args).map((t) => {
+    const x = backend.readSync(t.dataId) as Float32Array;
+    let acc = 0;
+    for (let i = 0; i < x.length; i++) acc += Math.fround(x[i] * x[i]);
+    return acc;
+  });
+  return backend.makeTensorInfo([sums.length], 'float32', Float32Array.from(sums));
+}
+
+/** Σx² of each tensor, read back in one go: the fused kernel where registered, else tf ops. */
+export function sumOfSquares(tensors: tf.Tensor[]): Float32Array {
+  if (tensors.length === 0) return new Float32Array(0);
+  if (tf.getKernel(SUM_SQUARES_KERNEL, tf.getBackend())) {
+    const out = tf.engine().runKernel(SUM_SQUARES_KERNEL, tensors as unknown as tf.NamedTensorMap) as tf.Tensor;
+    const values = out.dataSync() as Float32Array;
+    out.dispose();
+    return values;
+  }
+  return tf.tidy(() => tf.stack(tensors.map((g) => tf.sum(tf.square(g)))).dataSync() as Float32Array);
+}
+
+/** One fused AdamW update → [p', m', v'], or null where the kernel is not registered (then use tf ops). */
+export function fusedAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): tf.Tensor[] | null {
+  if (!tf.getKernel(ADAMW_KERNEL, tf.getBackend())) return null;
+  return tf.engine().runKernel(ADAMW_KERNEL, { p, g, m, v }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// SwiGLU's gate: h = (a·s)·b with s = sigmoid(a), and its gradients.
+
+export const SWIGLU_KERNEL = 'MotlabSwiGLU';
+export const SWIGLU_GRAD_KERNEL = 'MotlabSwiGLUGrad';
+
+/** out = (a·s)·b in float32, op by op as tf.mul(tf.mul(a, s), b). */
+export function swigluInto(a: Float32Array, s: Float32Array, b: Float32Array, out: Float32Array): void {
+  const f = Math.fround;
+  for (let i = 0; i < a.length; i++) out[i] = f(f(a[i] * s[i]) * b[i]);
+}
+
+/** The gradients of (a·s)·b, s = sigmoid(a), as tfjs's mul and sigmoid gradients compute them. */
+export function swigluGradInto(dy: Float32Array, a: Float32Array, s: Float32Array, b: Float32Array,
+  da: Float32Array, db: Float32Array): void {
+  const f = Math.fround;
+  for (let i = 0; i < a.length; i++) {
+    const dsilu = f(dy[i] * b[i]);
+    db[i] = f(dy[i] * f(a[i] * s[i]));
+    da[i] = f(f(dsilu * s[i]) + f(f(dsilu * a[i]) * f(s[i] * f(1 - s[i]))));
+  }
+}
+
+function float32Inputs(args: KernelArgs, names: string[], kernel: string): tf.TensorInfo[] {
+  const ts = names.map((k) => args.inputs[k] as tf.TensorInfo);
+  const n = tf.util.sizeFromShape(ts[0].shape);
+  for (const t of ts) {
+    if (t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== n) throw new Error(`${kernel}: ${names.join(', ')} must be float32 tensors of one size`);
+  }
+  return ts;
+}
+
+/** Run `outputs` float32 outputs shaped like `like` through the SIMD loop, or plain JS on heap views. */
+function wasmElementwise(backend: WasmBackend, inputs: tf.TensorInfo[], outputs: number, like: tf.TensorInfo,
+  simd: ((offsets: number[], n: number) => void) | null, js: (views: Float32Array[]) => void): tf.TensorInfo[] {
+  const outs = Array.from({ length: outputs }, () => backend.makeOutput(like.shape, 'float32'));
+  const all = [...inputs, ...outs];
+  const n = tf.util.sizeFromShape(like.shape);
+  if (simd) simd(all.map((t) => backend.dataIdMap.get(t.dataId).memoryOffset), n);
+  else js(all.map((t) => backend.typedArrayFromHeap(t) as Float32Array));
+  return outs;
+}
+
+function cpuElementwise(backend: CpuBackend, inputs: tf.TensorInfo[], outputs: number, js: (views: Float32Array[]) => void): tf.TensorInfo[] {
+  const ins = inputs.map((t) => backend.readSync(t.dataId) as Float32Array);
+  const outs = Array.from({ length: outputs }, () => new Float32Array(ins[0].length));
+  js([...ins, ...outs]);
+  return outs.map((o) => backend.makeTensorInfo(inputs[0].shape, 'float32', o));
+}
+
+const swigluJs = ([a, s, b, out]: Float32Array[]) => swigluInto(a, s, b, out);
+const swigluGradJs = ([dy, a, s, b, da, db]: Float32Array[]) => swigluGradInto(dy, a, s, b, da, db);
+
+function swigluWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const ins = float32Inputs(args, ['a', 's', 'b'], SWIGLU_KERNEL);
+  const loops = fusedLoops(backend.wasm.asm?.memory);
+  return wasmElementwise(backend, ins, 1, ins[0], loops && (([a, s, b, out], n) => loops.swigluFwd(a, s, b, out, n)), swigluJs)[0];
+}
+
+function swigluGradWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const ins = float32Inputs(args, ['dy', 'a', 's', 'b'], SWIGLU_GRAD_KERNEL);
+  const loops = fusedLoops(backend.wasm.asm?.memory);
+  return wasmElementwise(backend, ins, 2, ins[1],
+    loops && (([dy, a, s, b, da, db], n) => loops.swigluBwd(dy, a, s, b, da, db, n)), swigluGradJs);
+}
+
+const swigluCpu = (args: KernelArgs) => cpuElementwise(args.backend as CpuBackend, float32Inputs(args, ['a', 's', 'b'], SWIGLU_KERNEL), 1, swigluJs)[0];
+const swigluGradCpu = (args: KernelArgs) =>
+  cpuElementwise(args.backend as CpuBackend, float32Inputs(args, ['dy', 'a', 's', 'b'], SWIGLU_GRAD_KERNEL), 2, swigluGradJs);
+
+const registered = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/**
+ * (a·sigmoid(a))·b — SwiGLU's gate — as one kernel forward and one backward, or null where the
+ * kernels are not registered for the active backend (then write it with tf ops).
+ */
+export function fusedSwiGLU(a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
+  if (!registered(SWIGLU_KERNEL) || !registered(SWIGLU_GRAD_KERNEL)) return null;
+  const gate = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, y, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const s = tf.sigmoid(x);
+    save([x, s, y]);
+    const value = tf.engine().runKernel(SWIGLU_KERNEL, { a: x, s, b: y }) as tf.Tensor;
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [xs, ss, ys]: tf.Tensor[]) =>
+        tf.engine().runKernel(SWIGLU_GRAD_KERNEL, { dy, a: xs, s: ss, b: ys }) as tf.Tensor[],
+    };
+  });
+  return gate(a, b);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rotate-half RoPE.
+
+export const ROPE_KERNEL = 'MotlabRope';
+
+/**
+ * Rotate-half RoPE of rows of hd values (row r at position r mod S), op by op as
+ * x·cos + rotate_half(x)·sin with rotate_half(x) = [−x2, x1]; `inverse` gives the gradient,
+ * dy·cos + rotate_halfᵀ(dy·sin).
+ */
+export function ropeInto(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, seqLen: number, hd: number, inverse: boolean): void {
+  const f = Math.fround;
+  const h = hd / 2;
+  for (let r = 0; r * hd < x.length; r++) {
+    const o = r * hd;
+    const t = (r % seqLen) * hd;
+    for (let j = 0; j < h; j++) {
+      const [x1, x2] = [x[o + j], x[o + j + h]];
+      if (inverse) {
+        out[o + j] = f(f(x1 * cos[t + j]) + f(x2 * sin[t + j + h]));
+        out[o + j + h] = f(f(x2 * cos[t + j + h]) - f(x1 * sin[t + j]));
+      } else {
+        out[o + j] = f(f(x1 * cos[t + j]) - f(x2 * sin[t + j]));
+        out[o + j + h] = f(f(x2 * cos[t + j + h]) + f(x1 * sin[t + j + h]));
+      }
+    }
+  }
+}
+
+function ropeShape(args: KernelArgs): { x: tf.TensorInfo; cos: tf.TensorInfo; sin: tf.TensorInfo; seqLen: number; hd: number; inverse: boolean } {
+  const [x, cos, sin] = ['x', 'cos', 'sin'].map((k) => args.inputs[k] as tf.TensorInfo);
+  const r = x.shape.length;
+  const [seqLen, hd] = cos.shape;
+  if (r < 2 || x.shape[r - 2] !== seqLen || x.shape[r - 1] !== hd || hd % 2 !== 0 || sin.shape.join() !== cos.shape.join() ||
+    [x, cos, sin].some((t) => t.dtype !== 'float32'))
+    throw new Error(`${ROPE_KERNEL}: x [..., S, hd] and cos, sin [S, hd] (hd even) must be float32, got [${x.shape}], [${cos.shape}], [${sin.shape}]`);
+  return { x, cos, sin, seqLen, hd, inverse: Boolean((args.attrs ?? {}).inverse) };
+}
+
+function ropeWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, cos, sin, seqLen, hd, inverse } = ropeShape(args);
+  const loops = hd % 8 === 0 ? fusedLoops(backend.wasm.asm?.memory) : null;
+  const rows = tf.util.sizeFromShape(x.shape) / hd;
+  return wasmElementwise(backend, [x, cos, sin], 1, x,
+    loops && (([xo, c, s, out]) => loops.rope(xo, c, s, out, rows, seqLen, hd, inverse ? 1 : 0)),
+    ([xv, c, s, out]) => ropeInto(xv, c, s, out, seqLen, hd, inverse))[0];
+}
+
+function ropeCpu(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as CpuBackend;
+  const { x, cos, sin, seqLen, hd, inverse } = ropeShape(args);
+  const [xv, c, s] = [x, cos, sin].map((t) => backend.readSync(t.dataId) as Float32Array);
+  const out = new Float32Array(xv.length);
+  ropeInto(xv, c, s, out, seqLen, hd, inverse);
+  return backend.makeTensorInfo(x.shape, 'float32', out);
+}
+
+/** RoPE of x [..., S, hd] with tables cos, sin [S, hd] as one kernel each way, or null where not registered. */
+export function fusedRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor | null {
+  if (!registered(ROPE_KERNEL)) return null;
+  const rope = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input] = args as [tf.Tensor];
+    const value = tf.engine().runKernel(ROPE_KERNEL, { x: input, cos, sin }, { inverse: false }) as tf.Tensor;
+    return { value, gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(ROPE_KERNEL, { x: dy, cos, sin }, { inverse: true }) as tf.Tensor };
+  });
+  return rope(x);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Register every kernel above for wasm and cpu (installTfjsFixes calls this). */
+export function registerFusedKernels(): void {
+  const kernels: Array<[string, tf.KernelFunc, tf.KernelFunc]> = [
+    [ADAMW_KERNEL, adamwWasm as unknown as tf.KernelFunc, adamwCpu as unknown as tf.KernelFunc],
+    [SUM_SQUARES_KERNEL, sumSquaresWasm as tf.KernelFunc, sumSquaresCpu as tf.KernelFunc],
+    [SWIGLU_KERNEL, swigluWasm as tf.KernelFunc, swigluCpu as tf.KernelFunc],
+    [SWIGLU_GRAD_KERNEL, swigluGradWasm as unknown as tf.KernelFunc, swigluGradCpu as unknown as tf.KernelFunc],
+    [ROPE_KERNEL, ropeWasm as tf.KernelFunc, ropeCpu as tf.KernelFunc],
+  ];
+  for (const [kernelName, wasm, cpu] of kernels) {
+    for (const [backendName, kernelFunc] of [['wasm', wasm], ['cpu', cpu]] as const) {
+      if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+      tf.registerKernel({ kernelName, backendName, kernelFunc });
+    }
+  }
+}

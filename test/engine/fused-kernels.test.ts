@@ -1,0 +1,173 @@
+/**
+ * Our fused kernels (src-main/engine/fused-kernels.ts) against the chains of tf ops they replace
+ * — bit for bit, values and gradients — and against float64 references, on wasm and cpu.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../../src-main/engine/engine.ts';
+import { fusedAdamW, fusedRope, fusedSwiGLU, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/fused-kernels.ts';
+import { Rng } from '../../src-main/util/rng.ts';
+
+const BACKENDS = ['wasm', 'cpu'] as const;
+const rng = new Rng(77031);
+const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-4): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i] - expected[i]) <= tol * (1 + Math.abs(expected[i])))) assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+async function assertBitEqual(actual: tf.Tensor, expected: tf.Tensor, what: string): Promise<void> {
+  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
+  assert.deepEqual(Array.from(await actual.data()), Array.from(await expected.data()), what);
+}
+
+before(async () => {
+  assert.equal((await initEngine('wasm')).name, 'wasm');
+});
+
+async function onBackend(name: string): Promise<void> {
+  assert.ok(await tf.setBackend(name));
+}
+
+describe('fused optimizer kernels', () => {
+  /** The AdamW update as separate tf ops (what the fused kernel replaces), one float32 rounding per op. */
+  function adamwOps(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, a: AdamWAttrs, decays: boolean): tf.Tensor[] {
+    return tf.tidy(() => {
+      const gs = tf.mul(g, a.scale);
+      const mNew = tf.add(tf.mul(m, a.beta1), tf.mul(gs, 1 - a.beta1));
+      const vNew = tf.add(tf.mul(v, a.beta2), tf.mul(tf.square(gs), 1 - a.beta2));
+      const update = tf.div(tf.div(mNew, a.bc1), tf.add(tf.sqrt(tf.div(vNew, a.bc2)), a.eps));
+      return [tf.sub(decays ? tf.mul(p, a.decay) : p, tf.mul(update, a.lr)), mNew, vNew];
+    });
+  }
+
+  for (const backend of BACKENDS) {
+    it(`AdamW kernel is bit-identical to the tf ops it replaces on ${backend} (any length, with and without decay)`, async () => {
+      await onBackend(backend);
+      for (const n of [1, 3, 4, 7, 1029]) {
+        for (const decays of [true, false]) {
+          const step = 1 + rng.int(50);
+          const lr = 3e-3 * (0.5 + rng.uniform());
+          const a: AdamWAttrs = {
+            scale: rng.uniform() < 0.3 ? 1 : 0.5 * rng.uniform(), beta1: 0.9, beta2: 0.95, eps: 1e-8,
+            bc1: 1 - 0.9 ** step, bc2: 1 - 0.95 ** step, decay: decays ? 1 - lr * 0.1 : 1, lr,
+          };
+          const p = tf.tensor1d(randn(n));
+          const g = tf.tensor1d(randn(n).map((x) => x * 0.01));
+          const m = tf.tensor1d(randn(n).map((x) => x * 0.001));
+          const v = tf.tensor1d(randn(n).map((x) => x * x * 1e-5));
+          const fused = fusedAdamW(p, g, m, v, a);
+          assert.ok(fused, `the fused kernel is registered on ${backend}`);
+          const ops = adamwOps(p, g, m, v, a, decays);
+          for (let k = 0; k < 3; k++) {
+            assert.deepEqual(Array.from(await fused[k].data()), Array.from(await ops[k].data()), `${['p', 'm', 'v'][k]} n=${n} decay=${decays}`);
+          }
+          tf.dispose([p, g, m, v, ...fused, ...ops]);
+        }
+      }
+    });
+
+    it(`sums of squares equal tf.sum(tf.square(x)) bit for bit on ${backend}`, async () => {
+      await onBackend(backend);
+      const ts: tf.Tensor[] = [1, 5, 128, 4099].map((n) => tf.tensor1d(randn(n)));
+      ts.push(tf.tensor2d(randn(12), [3, 4]));
+      const got = sumOfSquares(ts);
+      const expected = await tf.stack(ts.map((t) => tf.sum(tf.square(t)))).data();
+      assert.deepEqual(Array.from(got), Array.from(expected));
+      for (let i = 0; i < ts.length; i++) {
+        const x = ts[i].dataSync();
+        assertClose([got[i]], [Array.from(x).reduce((s, y) => s + y * y, 0)], `float64 reference ${i}`, 1e-5);
+      }
+      assert.deepEqual(Array.from(sumOfSquares([])), []);
+      tf.dispose(ts);
+    });
+  }
+});
+
+describe('fused SwiGLU gate and RoPE', () => {
+  for (const backend of BACKENDS) {
+    it(`SwiGLU gate (a·sigmoid(a))·b: value and gradients bit-identical to the tf ops on ${backend}`, async () => {
+      await onBackend(backend);
+      for (const shape of [[1, 1], [3, 5], [16, 12], [37, 29]]) {
+        const a = tf.tensor(randn(size(shape)).map((x) => 3 * x), shape);
+        const b = tf.tensor(randn(size(shape)), shape);
+        const w = tf.tensor(randn(size(shape)), shape);
+        const ops = (x: tf.Tensor, y: tf.Tensor) => tf.mul(tf.mul(x, tf.sigmoid(x)), y);
+        const fused = (x: tf.Tensor, y: tf.Tensor) => {
+          const h = fusedSwiGLU(x, y);
+          assert.ok(h, `the SwiGLU kernels are registered on ${backend}`);
+          return h;
+        };
+        await assertBitEqual(fused(a, b), ops(a, b), `value ${shape}`);
+        // As in the model, a and b reach the loss through the gate only: bit-identical gradients.
+        const loss = (f: typeof ops) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x, y), w));
+        const [gaF, gbF] = tf.grads(loss(fused))([a, b]);
+        const [gaO, gbO] = tf.grads(loss(ops))([a, b]);
+        await assertBitEqual(gaF, gaO, `d/da ${shape}`);
+        await assertBitEqual(gbF, gbO, `d/db ${shape}`);
+        // With a second path to the loss the gradients are summed (in another order: close, not bit-equal).
+        const both = (x: tf.Tensor, y: tf.Tensor) => tf.add(tf.sum(tf.mul(fused(x, y), w)), tf.sum(tf.mul(x, y)));
+        const [ga2, gb2] = tf.grads(both)([a, b]);
+        // float64 reference: d/da = w·b·σ(a)(1 + a(1 − σ(a))) (+ b), d/db = w·a·σ(a) (+ a)
+        const [av, bv, wv] = await Promise.all([a.data(), b.data(), w.data()]);
+        const sig = (x: number) => 1 / (1 + Math.exp(-x));
+        const da = Array.from(av, (x, i) => wv[i] * bv[i] * sig(x) * (1 + x * (1 - sig(x))));
+        const db = Array.from(av, (x, i) => wv[i] * x * sig(x));
+        assertClose(await gaF.data(), da, `float64 d/da ${shape}`);
+        assertClose(await gbF.data(), db, `float64 d/db ${shape}`);
+        assertClose(await ga2.data(), da.map((d, i) => d + bv[i]), `float64 d/da, two paths ${shape}`);
+        assertClose(await gb2.data(), db.map((d, i) => d + av[i]), `float64 d/db, two paths ${shape}`);
+      }
+    });
+
+    it(`RoPE: value and gradient bit-identical to x·cos + (x·R)·sin on ${backend} (SIMD and plain widths)`, async () => {
+      await onBackend(backend);
+      for (const [lead, S, hd] of [[[2, 3], 5, 8], [[4], 7, 32], [[3], 4, 6], [[], 3, 16]] as const) {
+        const shape = [...lead, S, hd];
+        const h = hd / 2;
+        const angle = (s: number, j: number) => s * Math.pow(10000, (-2 * (j % h)) / hd);
+        const cos = tf.tensor2d(Float32Array.from({ length: S * hd }, (_, i) => Math.cos(angle(Math.floor(i / hd), i % hd))), [S, hd]);
+        const sin = tf.tensor2d(Float32Array.from({ length: S * hd }, (_, i) => Math.sin(angle(Math.floor(i / hd), i % hd))), [S, hd]);
+        const rot = new Float32Array(hd * hd);
+        for (let j = 0; j < h; j++) {
+          rot[(j + h) * hd + j] = -1;
+          rot[j * hd + j + h] = 1;
+        }
+        const R = tf.tensor2d(rot, [hd, hd]);
+        const fused = (x: tf.Tensor) => {
+          const y = fusedRope(x, cos, sin);
+          assert.ok(y, `the RoPE kernel is registered on ${backend}`);
+          return y;
+        };
+        const x = tf.tensor(randn(size(shape)), shape);
+        const w = tf.tensor(randn(size(shape)), shape);
+        // Bit-identity with arbitrary tables too (real ones repeat across the two halves, which would hide a mix-up).
+        for (const [c, sn] of [[cos, sin], [tf.tensor2d(randn(S * hd), [S, hd]), tf.tensor2d(randn(S * hd), [S, hd])]]) {
+          const opsT = (t: tf.Tensor) => tf.add(tf.mul(t, c), tf.mul(tf.reshape(tf.matMul(tf.reshape(t, [-1, hd]) as tf.Tensor2D, R), t.shape), sn));
+          const fusedT = (t: tf.Tensor) => fusedRope(t, c, sn)!;
+          await assertBitEqual(fusedT(x), opsT(x), `value ${shape}`);
+          const gF = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedT(t), w)))(x);
+          const gO = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(opsT(t), w)))(x);
+          await assertBitEqual(gF, gO, `gradient ${shape}`);
+        }
+        // float64 reference of the forward: pairs (j, j + h) rotated by the position's angle.
+        const xv = await x.data();
+        const expected = new Float64Array(xv.length);
+        for (let r = 0; r < xv.length / hd; r++) {
+          const s = r % S;
+          for (let j = 0; j < h; j++) {
+            const [x1, x2, t] = [xv[r * hd + j], xv[r * hd + j + h], angle(s, j)];
+            expected[r * hd + j] = x1 * Math.cos(t) - x2 * Math.sin(t);
+            expected[r * hd + j + h] = x2 * Math.cos(t) + x1 * Math.sin(t);
+          }
+        }
+        assertClose(await fused(x).data(), expected, `float64 ${shape}`);
+      }
+    });
+  }
+});
