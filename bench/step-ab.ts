@@ -1,7 +1,7 @@
 /**
  * Median CPU ms per training step (the trainer's step) of several presets, alternating steps
  * between them in one process so that load changes hit all alike.
- *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops]
+ *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops|segment-linear]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,7 +10,9 @@ import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
 import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
-import { ADAMW_KERNEL, ROPE_KERNEL, SUM_SQUARES_KERNEL, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, sumOfSquares } from '../src-main/engine/fused-kernels.ts';
+import {
+  ADAMW_KERNEL, ROPE_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL, SEGMENT_LINEAR_KERNEL, SUM_SQUARES_KERNEL, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, sumOfSquares,
+} from '../src-main/engine/fused-kernels.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
@@ -50,6 +52,7 @@ const toggles: Record<string, (on: boolean) => void> = {
   matmul: setWasmMatMulFastPath,
   'fused-optimizer': kernelSwitch([ADAMW_KERNEL, SUM_SQUARES_KERNEL]),
   'fused-ops': kernelSwitch([SWIGLU_KERNEL, SWIGLU_GRAD_KERNEL, ROPE_KERNEL]),
+  'segment-linear': kernelSwitch([SEGMENT_LINEAR_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL]),
 };
 const flag = values.ab!;
 if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);

@@ -13,10 +13,14 @@
  *  - MotlabSwiGLU / MotlabSwiGLUGrad: (a·sigmoid(a))·b and its two gradients (the sigmoid
  *    itself stays tfjs's, so its approximation is unchanged).
  *  - MotlabRope: rotate-half RoPE x·cos + rotate_half(x)·sin and its gradient.
+ *  - MotlabSegmentLinear / MotlabSegmentLinearGradW (wasm only): y = x·W_tᵀ with a different
+ *    weight W_t for each run of rows (a MoT tower's tokens), and its gradients — the same XNNPACK
+ *    call per run as a split, per-tower matMuls and a concat would make, minus the split, the
+ *    concat and their gradients (copies, and ~10 tfjs ops per layer and direction).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLoops } from './wasm-simd.ts';
-import type { CpuBackend, KernelArgs, WasmBackend } from './tfjs-fixes.ts';
+import { disposeView, tempView, transposeLast2, weightView, xnnMatMulRows, type CpuBackend, type KernelArgs, type WasmBackend } from './tfjs-fixes.ts';
 
 // ---------------------------------------------------------------------------------------------
 // AdamW and per-tensor sums of squares (the optimizer step).
@@ -309,6 +313,120 @@ export function fusedRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tens
 }
 
 // ---------------------------------------------------------------------------------------------
+// Linear layers with one weight per run of rows (MoT towers).
+
+export const SEGMENT_LINEAR_KERNEL = 'MotlabSegmentLinear';
+export const SEGMENT_LINEAR_GRAD_W_KERNEL = 'MotlabSegmentLinearGradW';
+
+interface SegmentAttrs {
+  sizes: number[];
+}
+
+function segmentWeights(args: KernelArgs, count: number): tf.TensorInfo[] {
+  return Array.from({ length: count }, (_, t) => args.inputs[`w${t}`] as tf.TensorInfo);
+}
+
+/**
+ * mode 'y':  x [N, k], w_t [n, k] → y [N, n], rows of run t times w_tᵀ (a transposed copy of w_t
+ *            as XNNPACK's weights, as the matMul fast path does for transposeB).
+ * mode 'dx': x = dy [N, n], w_t [n, k] → dx [N, k], rows of run t times w_t (w_t's packing cached).
+ */
+function segmentLinearWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { sizes, mode } = args.attrs as unknown as SegmentAttrs & { mode: 'y' | 'dx' };
+  const x = args.inputs.x as tf.TensorInfo;
+  const ws = segmentWeights(args, sizes.length);
+  const [rows, inner] = x.shape;
+  const [wOut, wIn] = ws[0].shape;
+  const k = mode === 'y' ? wIn : wOut;
+  const n = mode === 'y' ? wOut : wIn;
+  if (x.shape.length !== 2 || inner !== k || rows !== sizes.reduce((a, b) => a + b, 0) ||
+    [x, ...ws].some((t) => t.dtype !== 'float32') || ws.some((w) => w.shape.join() !== ws[0].shape.join()))
+    throw new Error(`${SEGMENT_LINEAR_KERNEL}: x [${x.shape}] does not fit weights [${ws[0].shape}] and runs ${sizes}`);
+  const out = backend.makeOutput([rows, n], 'float32');
+  const xOff = backend.dataIdMap.get(x.dataId).memoryOffset;
+  const outOff = backend.dataIdMap.get(out.dataId).memoryOffset;
+  let start = 0;
+  sizes.forEach((size, t) => {
+    if (size > 0) {
+      if (mode === 'y') {
+        const wT = transposeLast2(ws[t], backend);
+        const bId = tempView(backend, backend.dataIdMap.get(wT.dataId).memoryOffset, k * n);
+        try {
+          xnnMatMulRows(backend, xOff + 4 * start * k, size, k, bId, n, outOff + 4 * start * n);
+        } finally {
+          disposeView(backend, bId);
+          backend.disposeData(wT.dataId);
+        }
+      } else {
+        const bId = weightView(backend, ws[t].dataId, backend.dataIdMap.get(ws[t].dataId).memoryOffset, k, n);
+        xnnMatMulRows(backend, xOff + 4 * start * k, size, k, bId, n, outOff + 4 * start * n);
+      }
+    }
+    start += size;
+  });
+  return out;
+}
+
+/** dy [N, n], x [N, k] → dW_t = dy_tᵀ · x_t [n, k] per run (dy_t transposed by the SIMD loop, x_t as XNNPACK's weights). */
+function segmentLinearGradWWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const { sizes } = args.attrs as unknown as SegmentAttrs;
+  const dy = args.inputs.dy as tf.TensorInfo;
+  const x = args.inputs.x as tf.TensorInfo;
+  const [rows, n] = dy.shape;
+  const k = x.shape[1];
+  const loops = fusedLoops(backend.wasm.asm?.memory);
+  if (!loops || x.shape[0] !== rows || rows !== sizes.reduce((a, b) => a + b, 0))
+    throw new Error(`${SEGMENT_LINEAR_GRAD_W_KERNEL}: dy [${dy.shape}] and x [${x.shape}] do not fit runs ${sizes}`);
+  const outs = sizes.map(() => backend.makeOutput([n, k], 'float32'));
+  let start = 0;
+  sizes.forEach((size, t) => {
+    const outOff = backend.dataIdMap.get(outs[t].dataId).memoryOffset;
+    if (size === 0) backend.typedArrayFromHeap(outs[t]).fill(0);
+    else {
+      const dyT = backend.makeOutput([n, size], 'float32');
+      const dyTOff = backend.dataIdMap.get(dyT.dataId).memoryOffset;
+      loops.transpose(backend.dataIdMap.get(dy.dataId).memoryOffset + 4 * start * n, dyTOff, size, n);
+      const bId = tempView(backend, backend.dataIdMap.get(x.dataId).memoryOffset + 4 * start * k, size * k);
+      try {
+        xnnMatMulRows(backend, dyTOff, n, size, bId, k, outOff);
+      } finally {
+        disposeView(backend, bId);
+        backend.disposeData(dyT.dataId);
+      }
+    }
+    start += size;
+  });
+  return outs;
+}
+
+/**
+ * y = x·W_tᵀ for each run of rows (sizes[t] rows use ws[t], PyTorch layout [out, in]) — one
+ * kernel each way on wasm; null elsewhere (then split, matMul per run, concat).
+ */
+export function fusedSegmentLinear(x: tf.Tensor2D, ws: tf.Tensor[], sizes: number[]): tf.Tensor2D | null {
+  if (!registered(SEGMENT_LINEAR_KERNEL) || !registered(SEGMENT_LINEAR_GRAD_W_KERNEL)) return null;
+  const weightsMap = (list: tf.Tensor[]) => Object.fromEntries(list.map((w, t) => [`w${t}`, w]));
+  const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [input, ...weights] = args.slice(0, -1) as tf.Tensor[];
+    save([input, ...weights]);
+    const value = tf.engine().runKernel(SEGMENT_LINEAR_KERNEL, { x: input, ...weightsMap(weights) }, { sizes, mode: 'y' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, ...sw] = saved;
+        const dx = tf.engine().runKernel(SEGMENT_LINEAR_KERNEL, { x: dy, ...weightsMap(sw) }, { sizes, mode: 'dx' } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const dws = tf.engine().runKernel(SEGMENT_LINEAR_GRAD_W_KERNEL, { dy, x: sx }, { sizes } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        return [dx, ...dws];
+      },
+    };
+  });
+  return linear(x, ...ws) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Register every kernel above for wasm and cpu (installTfjsFixes calls this). */
 export function registerFusedKernels(): void {
@@ -319,10 +437,15 @@ export function registerFusedKernels(): void {
     [SWIGLU_GRAD_KERNEL, swigluGradWasm as unknown as tf.KernelFunc, swigluGradCpu as unknown as tf.KernelFunc],
     [ROPE_KERNEL, ropeWasm as tf.KernelFunc, ropeCpu as tf.KernelFunc],
   ];
+  const register = (kernelName: string, backendName: string, kernelFunc: tf.KernelFunc) => {
+    if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
+    tf.registerKernel({ kernelName, backendName, kernelFunc });
+  };
   for (const [kernelName, wasm, cpu] of kernels) {
-    for (const [backendName, kernelFunc] of [['wasm', wasm], ['cpu', cpu]] as const) {
-      if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
-      tf.registerKernel({ kernelName, backendName, kernelFunc });
-    }
+    register(kernelName, 'wasm', wasm);
+    register(kernelName, 'cpu', cpu);
   }
+  // wasm only: on cpu the model splits, multiplies per run and concatenates.
+  register(SEGMENT_LINEAR_KERNEL, 'wasm', segmentLinearWasm as tf.KernelFunc);
+  register(SEGMENT_LINEAR_GRAD_W_KERNEL, 'wasm', segmentLinearGradWWasm as unknown as tf.KernelFunc);
 }

@@ -210,7 +210,7 @@ export function broadcastBatchIndex(outer: number[], dims: number[]): Int32Array
 /** Per backend: buffer (dataId) → "K,N" → long-lived view id whose XNNPACK operator holds the packed weights. */
 const weightViews = new WeakMap<WasmBackend, Map<tf.DataId, Map<string, number>>>();
 
-function weightView(backend: WasmBackend, dataId: tf.DataId, offset: number, k: number, n: number): number {
+export function weightView(backend: WasmBackend, dataId: tf.DataId, offset: number, k: number, n: number): number {
   let byBuffer = weightViews.get(backend);
   if (!byBuffer) {
     const views = (byBuffer = new Map());
@@ -240,6 +240,33 @@ function weightView(backend: WasmBackend, dataId: tf.DataId, offset: number, k: 
   return viewId;
 }
 
+/** A short-lived tensor id over `size` floats at byte `offset` of the heap (a zero-copy view); free it with disposeView. */
+export function tempView(backend: WasmBackend, offset: number, size: number): number {
+  const id = backend.dataIdNextNumber++;
+  backend.wasm.tfjs.registerTensor(id, size, offset);
+  return id;
+}
+
+/** Drop a view's registry entry (and any XNNPACK operator cached on it); the memory is not freed. */
+export function disposeView(backend: WasmBackend, id: number): void {
+  backend.wasm.tfjs.disposeData(id);
+}
+
+/**
+ * out[m, n] (at byte offset outOff) = a[m, k] (at aOff) · B[k, n], B a registered view id, all
+ * row-major float32: one XNNPACK call, exactly as the matMul fast path makes it.
+ */
+export function xnnMatMulRows(backend: WasmBackend, aOff: number, m: number, k: number, bId: number, n: number, outOff: number): void {
+  const aId = tempView(backend, aOff, m * k);
+  const outId = tempView(backend, outOff, m * n);
+  try {
+    cBatchMatMul(backend.wasm)(aId, shapeBytes([1, m, k]), 3, bId, shapeBytes([1, k, n]), 3, false, false, outId);
+  } finally {
+    disposeView(backend, aId);
+    disposeView(backend, outId);
+  }
+}
+
 /** Does `perm` swap the last two axes and keep the others? */
 function swapsLast2(perm: number[]): boolean {
   const r = perm.length;
@@ -250,7 +277,7 @@ function swapsLast2(perm: number[]): boolean {
  * Swap the last two dims of x: our SIMD transpose per matrix (wasm-simd.ts) for float32, else
  * the backend's own Transpose kernel.
  */
-function transposeLast2(x: tf.TensorInfo, backend: WasmBackend, original?: tf.KernelFunc): tf.TensorInfo {
+export function transposeLast2(x: tf.TensorInfo, backend: WasmBackend, original?: tf.KernelFunc): tf.TensorInfo {
   const r = x.shape.length;
   const perm = [...Array(r - 2).keys(), r - 1, r - 2];
   const loops = x.dtype === 'float32' && fastDataKernels ? fusedLoops(backend.wasm.asm?.memory) : null;

@@ -24,7 +24,7 @@ import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
-import { fusedRope, fusedSwiGLU } from '../engine/fused-kernels.ts';
+import { fusedRope, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
 
 export type Params = Record<string, tf.Tensor>;
 
@@ -355,6 +355,19 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
   const { segments, order } = batch;
   const perTower = (c: Component, x: tf.Tensor2D, f: (rows: tf.Tensor2D, tower: number, positions: Int32Array) => tf.Tensor2D) =>
     byTower(segments[c], order, x, f);
+  // Several towers, each one run of rows: x·W_tᵀ per run as one fused op where the engine has it
+  // (null otherwise, and for a single tower, which is a plain linear).
+  const segmentLinear = (c: Component, x: tf.Tensor2D, weight: (t: number) => tf.Tensor): tf.Tensor2D | null => {
+    const segs = segments[c];
+    if (segs.length < 2 || new Set(segs.map((s) => s.tower)).size !== segs.length) return null;
+    return fusedSegmentLinear(x, segs.map((s) => weight(s.tower)), segs.map((s) => s.size));
+  };
+  const segmentSwiglu = (x: tf.Tensor2D, w1: (t: number) => tf.Tensor, w2: (t: number) => tf.Tensor, w3: (t: number) => tf.Tensor) => {
+    const a = segmentLinear('ffn', x, w1);
+    if (!a) return null;
+    const b = segmentLinear('ffn', x, w3)!;
+    return segmentLinear('ffn', (fusedSwiGLU(a, b) ?? tf.mul(tf.mul(a, tf.sigmoid(a)), b)) as tf.Tensor2D, w2);
+  };
   // RMSNorm with each row's norm-tower weight; `name(t)` is tower t's weight. Only the weight
   // depends on the tower: normalise all rows at once and multiply by a per-row weight gathered
   // from the towers' stacked weights (a handful of kernels instead of a split, ~6 per tower, a concat).
@@ -379,24 +392,26 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
 
     // Attention: Q, K, V (and QK-norm) per attention tower; attention itself over the whole
     // window, in sequence order; the output projection per tower again.
-    const qkv = perTower('attention', pre ? norm(h, attnNorm) : h, (x, t) => {
+    const attnIn = pre ? norm(h, attnNorm) : h;
+    const qkvWeight = (t: number) => tf.concat(['wq', 'wk', 'wv'].map((n) => P(`${L}.attention.${n}.${t}.weight`)), 0); // one matmul: [n, 3D]
+    const qkv = (!config.qk_norm ? segmentLinear('attention', attnIn, qkvWeight) : null) ?? perTower('attention', attnIn, (x, t) => {
       const w = (n: string) => P(`${L}.attention.${n}.${t}.weight`);
-      if (!config.qk_norm) return linear(x, tf.concat([w('wq'), w('wk'), w('wv')], 0)); // one matmul: [n, 3D]
+      if (!config.qk_norm) return linear(x, qkvWeight(t));
       const perHead = [x.shape[0], H, hd];
       const qkNorm = (y: tf.Tensor2D, n: string): tf.Tensor2D => tf.reshape(rmsNorm(tf.reshape(y, perHead), w(n)), y.shape);
       return tf.concat([qkNorm(linear(x, w('wq')), 'q_norm'), qkNorm(linear(x, w('wk')), 'k_norm'), linear(x, w('wv'))], 1);
     });
     const a = toTowerOrder(causalAttention(toSequenceOrder(qkv, batch), B, S, H, consts), batch);
-    const o = perTower('attention', a, (x, t) => linear(x, P(`${L}.attention.wo.${t}.weight`)));
+    const woWeight = (t: number) => P(`${L}.attention.wo.${t}.weight`);
+    const o = segmentLinear('attention', a, woWeight) ?? perTower('attention', a, (x, t) => linear(x, woWeight(t)));
     const u = tf.add<tf.Tensor2D>(h, pre ? o : norm(o, attnNorm));
 
     // FFN per ffn tower: SwiGLU, or an MoE of SwiGLU experts.
     const layerRouting: MoeRoutingStats[] = [];
-    const ffnOut = perTower('ffn', pre ? norm(u, ffnNorm) : u, (x, t, positions) => {
-      if (!moeTowers.has(t)) {
-        const w = (n: string) => P(`${L}.feed_forward.${n}.${t}.weight`);
-        return swiglu(x, w('w1'), w('w2'), w('w3'));
-      }
+    const ffnIn = pre ? norm(u, ffnNorm) : u;
+    const ffnWeight = (n: string) => (t: number) => P(`${L}.feed_forward.${n}.${t}.weight`);
+    const ffnPerTower = () => perTower('ffn', ffnIn, (x, t, positions) => {
+      if (!moeTowers.has(t)) return swiglu(x, ffnWeight('w1')(t), ffnWeight('w2')(t), ffnWeight('w3')(t));
       const expert = (rows: tf.Tensor2D, e: number) => {
         const w = (n: string) => P(`${L}.feed_forward.experts.${t}.${e}.${n}.weight`);
         return swiglu(rows, w('w1'), w('w2'), w('w3'));
@@ -406,6 +421,7 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
       layerRouting.push({ layer: l, tower: t, ...out.stats });
       return out.y;
     });
+    const ffnOut = (moeTowers.size === 0 ? segmentSwiglu(ffnIn, ffnWeight('w1'), ffnWeight('w2'), ffnWeight('w3')) : null) ?? ffnPerTower();
     h = tf.add<tf.Tensor2D>(u, pre ? ffnOut : norm(ffnOut, ffnNorm));
     if (moeTowers.size > 0) routing.push({ layer: l, towers: layerRouting.sort((x, y) => x.tower - y.tower) });
     if (captureHidden) hidden.push(h);

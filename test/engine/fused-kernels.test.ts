@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { fusedAdamW, fusedRope, fusedSwiGLU, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/fused-kernels.ts';
+import { fusedAdamW, fusedRope, fusedSegmentLinear, fusedSwiGLU, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/fused-kernels.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;
@@ -170,4 +170,64 @@ describe('fused SwiGLU gate and RoPE', () => {
       }
     });
   }
+});
+
+describe('segment linear (one weight per run of rows)', () => {
+  it('value and gradients are bit-identical to split, matMul per run, concat on wasm', async () => {
+    await onBackend('wasm');
+    for (const [sizes, k, n] of [[[3, 7, 1], 5, 6], [[12], 8, 4], [[40, 1, 23], 33, 17]] as Array<[number[], number, number]>) {
+      const rows = sizes.reduce((a, b) => a + b, 0);
+      const x = tf.tensor2d(randn(rows * k), [rows, k]);
+      const ws = sizes.map(() => tf.tensor2d(randn(n * k), [n, k]));
+      const wOut = tf.tensor2d(randn(rows * n), [rows, n]);
+      const reference = (input: tf.Tensor2D, weights: tf.Tensor[]): tf.Tensor2D => {
+        // (tfjs's SplitV gradient fails for a single piece, so one run is a plain matMul.)
+        const parts = sizes.length === 1 ? [input] : tf.split(input, sizes, 0);
+        return tf.concat(parts.map((p, t) => tf.matMul(p as tf.Tensor2D, weights[t] as tf.Tensor2D, false, true)), 0) as tf.Tensor2D;
+      };
+      const fused = (input: tf.Tensor2D, weights: tf.Tensor[]): tf.Tensor2D => {
+        const y = fusedSegmentLinear(input, weights, sizes);
+        assert.ok(y, 'the segment-linear kernels are registered on wasm');
+        return y;
+      };
+      await assertBitEqual(fused(x, ws), reference(x, ws), `value ${sizes}`);
+      const loss = (f: typeof fused) => (...args: tf.Tensor[]) => tf.sum(tf.mul(f(args[0] as tf.Tensor2D, args.slice(1)), wOut));
+      const gF = tf.grads(loss(fused))([x, ...ws]);
+      const gR = tf.grads(loss(reference))([x, ...ws]);
+      await assertBitEqual(gF[0], gR[0], `dx ${sizes}`);
+      for (let t = 0; t < sizes.length; t++) await assertBitEqual(gF[t + 1], gR[t + 1], `dW${t} ${sizes}`);
+      // float64 reference of the value
+      const [xv, ...wv] = await Promise.all([x.data(), ...ws.map((w) => w.data())]);
+      const expected = new Float64Array(rows * n);
+      let start = 0;
+      sizes.forEach((size, t) => {
+        for (let r = start; r < start + size; r++) for (let j = 0; j < n; j++) {
+          for (let p = 0; p < k; p++) expected[r * n + j] += xv[r * k + p] * wv[t][j * k + p];
+        }
+        start += size;
+      });
+      assertClose(await fused(x, ws).data(), expected, `float64 ${sizes}`);
+    }
+  });
+
+  it('gives an empty run zero rows and a zero weight gradient', async () => {
+    await onBackend('wasm');
+    const x = tf.tensor2d(randn(3 * 2), [3, 2]);
+    const ws = [tf.tensor2d(randn(4 * 2), [4, 2]), tf.tensor2d(randn(4 * 2), [4, 2]), tf.tensor2d(randn(4 * 2), [4, 2])];
+    const grads = tf.grads((...a: tf.Tensor[]) => tf.sum(fusedSegmentLinear(a[0] as tf.Tensor2D, a.slice(1), [1, 0, 2])!))([x, ...ws]);
+    assert.deepEqual(Array.from(await grads[2].data()), new Array(8).fill(0));
+    const [xv, w0, w2] = await Promise.all([x.data(), ws[0].data(), ws[2].data()]);
+    // d/dW_t[j, p] = Σ over the run's rows of x[r, p]
+    assertClose(await grads[1].data(), Array.from({ length: 8 }, (_, i) => xv[i % 2]), 'dW0');
+    assertClose(await grads[3].data(), Array.from({ length: 8 }, (_, i) => xv[2 + (i % 2)] + xv[4 + (i % 2)]), 'dW2');
+    assertClose(await grads[0].data(), Array.from({ length: 6 }, (_, i) => {
+      const w = i < 2 ? w0 : w2;
+      return [0, 1, 2, 3].reduce((sum, j) => sum + w[j * 2 + (i % 2)], 0);
+    }), 'dx');
+  });
+
+  it('is not registered on cpu (the model then splits and concatenates)', async () => {
+    await onBackend('cpu');
+    assert.equal(fusedSegmentLinear(tf.zeros([2, 3]) as tf.Tensor2D, [tf.zeros([4, 3])], [2]), null);
+  });
 });
