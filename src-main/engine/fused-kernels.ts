@@ -13,6 +13,9 @@
  *  - MotlabSwiGLU / MotlabSwiGLUGrad: (a·sigmoid(a))·b and its two gradients (the sigmoid
  *    itself stays tfjs's, so its approximation is unchanged).
  *  - MotlabRope: rotate-half RoPE x·cos + rotate_half(x)·sin and its gradient.
+ *  - MotlabRowScale / MotlabRowScaleGrad: x·w_t with a different weight vector w_t for each run
+ *    of rows (per-tower RMSNorm weights) and its gradients, the weights' summed over each run's
+ *    rows in float32, row after row (as the scatter-add of a gathered weight would).
  *  - MotlabSegmentLinear / MotlabSegmentLinearGradW (wasm only): y = x·W_tᵀ with a different
  *    weight W_t for each run of rows (a MoT tower's tokens), and its gradients — the same XNNPACK
  *    call per run as a split, per-tower matMuls and a concat would make, minus the split, the
@@ -427,6 +430,127 @@ export function fusedSegmentLinear(x: tf.Tensor2D, ws: tf.Tensor[], sizes: numbe
 }
 
 // ---------------------------------------------------------------------------------------------
+// Row scaling with one weight vector per run of rows (per-tower RMSNorm weights).
+
+export const ROW_SCALE_KERNEL = 'MotlabRowScale';
+export const ROW_SCALE_GRAD_KERNEL = 'MotlabRowScaleGrad';
+
+/** out[r, :] = x[r, :]·ws[t] for the rows of run t. */
+export function rowScaleInto(x: Float32Array, ws: Float32Array[], sizes: number[], d: number, out: Float32Array): void {
+  let r = 0;
+  sizes.forEach((size, t) => {
+    const w = ws[t];
+    for (const end = r + size; r < end; r++) for (let j = 0; j < d; j++) out[r * d + j] = Math.fround(x[r * d + j] * w[j]);
+  });
+}
+
+/** dx[r, :] = dy[r, :]·ws[t]; dws[t] (zeroed) += dy[r, :]·x[r, :], accumulated in float32 row after row. */
+export function rowScaleGradInto(dy: Float32Array, x: Float32Array, ws: Float32Array[], sizes: number[], d: number,
+  dx: Float32Array, dws: Float32Array[]): void {
+  const f = Math.fround;
+  let r = 0;
+  sizes.forEach((size, t) => {
+    const [w, dw] = [ws[t], dws[t]];
+    for (const end = r + size; r < end; r++) {
+      for (let j = 0; j < d; j++) {
+        dx[r * d + j] = f(dy[r * d + j] * w[j]);
+        dw[j] = f(dw[j] + f(dy[r * d + j] * x[r * d + j]));
+      }
+    }
+  });
+}
+
+function rowScaleShape(args: KernelArgs, xName: string): { x: tf.TensorInfo; ws: tf.TensorInfo[]; sizes: number[]; d: number } {
+  const { sizes } = args.attrs as unknown as SegmentAttrs;
+  const x = args.inputs[xName] as tf.TensorInfo;
+  const ws = segmentWeights(args, sizes.length);
+  const d = x.shape[1];
+  if (x.shape.length !== 2 || x.shape[0] !== sizes.reduce((a, b) => a + b, 0) || ws.some((w) => w.shape.join() !== `${d}`) ||
+    [x, ...ws].some((t) => t.dtype !== 'float32'))
+    throw new Error(`${ROW_SCALE_KERNEL}: x [${x.shape}] does not fit weights [${ws[0]?.shape}] and runs ${sizes}`);
+  return { x, ws, sizes, d };
+}
+
+function rowScaleWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, ws, sizes, d } = rowScaleShape(args, 'x');
+  const out = backend.makeOutput(x.shape, 'float32');
+  const loops = d % 4 === 0 ? fusedLoops(backend.wasm.asm?.memory) : null;
+  const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  if (!loops) {
+    const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+    rowScaleInto(view(x), ws.map(view), sizes, d, view(out));
+    return out;
+  }
+  let start = 0;
+  sizes.forEach((size, t) => {
+    loops.rowScaleFwd(at(x) + 4 * start * d, at(ws[t]), at(out) + 4 * start * d, size, d);
+    start += size;
+  });
+  return out;
+}
+
+function rowScaleGradWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const { x, ws, sizes, d } = rowScaleShape(args, 'x');
+  const dy = args.inputs.dy as tf.TensorInfo;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dws = ws.map(() => backend.makeOutput([d], 'float32'));
+  dws.forEach((t) => backend.typedArrayFromHeap(t).fill(0));
+  const loops = d % 4 === 0 ? fusedLoops(backend.wasm.asm?.memory) : null;
+  const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  if (!loops) {
+    const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
+    rowScaleGradInto(view(dy), view(x), ws.map(view), sizes, d, view(dx), dws.map(view));
+    return [dx, ...dws];
+  }
+  let start = 0;
+  sizes.forEach((size, t) => {
+    const o = 4 * start * d;
+    loops.rowScaleBwd(at(dy) + o, at(x) + o, at(ws[t]), at(dx) + o, at(dws[t]), size, d);
+    start += size;
+  });
+  return [dx, ...dws];
+}
+
+function rowScaleCpu(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as CpuBackend;
+  const { x, ws, sizes, d } = rowScaleShape(args, 'x');
+  const read = (t: tf.TensorInfo) => backend.readSync(t.dataId) as Float32Array;
+  const out = new Float32Array(tf.util.sizeFromShape(x.shape));
+  rowScaleInto(read(x), ws.map(read), sizes, d, out);
+  return backend.makeTensorInfo(x.shape, 'float32', out);
+}
+
+function rowScaleGradCpu(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as CpuBackend;
+  const { x, ws, sizes, d } = rowScaleShape(args, 'x');
+  const read = (t: tf.TensorInfo) => backend.readSync(t.dataId) as Float32Array;
+  const dx = new Float32Array(tf.util.sizeFromShape(x.shape));
+  const dws = ws.map(() => new Float32Array(d));
+  rowScaleGradInto(read(args.inputs.dy as tf.TensorInfo), read(x), ws.map(read), sizes, d, dx, dws);
+  return [backend.makeTensorInfo(x.shape, 'float32', dx), ...dws.map((w) => backend.makeTensorInfo([d], 'float32', w))];
+}
+
+/** x·w_t for each run of rows (sizes[t] rows use ws[t], shape [d]) — one kernel each way; null where not registered. */
+export function fusedRowScale(x: tf.Tensor2D, ws: tf.Tensor[], sizes: number[]): tf.Tensor2D | null {
+  if (!registered(ROW_SCALE_KERNEL) || !registered(ROW_SCALE_GRAD_KERNEL)) return null;
+  const weightsMap = (list: tf.Tensor[]) => Object.fromEntries(list.map((w, t) => [`w${t}`, w]));
+  const attrs = { sizes } as unknown as tf.NamedAttrMap;
+  const scale = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [input, ...weights] = args.slice(0, -1) as tf.Tensor[];
+    save([input, ...weights]);
+    return {
+      value: tf.engine().runKernel(ROW_SCALE_KERNEL, { x: input, ...weightsMap(weights) }, attrs) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor, [sx, ...sw]: tf.Tensor[]) =>
+        tf.engine().runKernel(ROW_SCALE_GRAD_KERNEL, { dy, x: sx, ...weightsMap(sw) }, attrs) as tf.Tensor[],
+    };
+  });
+  return scale(x, ...ws) as tf.Tensor2D;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Register every kernel above for wasm and cpu (installTfjsFixes calls this). */
 export function registerFusedKernels(): void {
@@ -436,6 +560,8 @@ export function registerFusedKernels(): void {
     [SWIGLU_KERNEL, swigluWasm as tf.KernelFunc, swigluCpu as tf.KernelFunc],
     [SWIGLU_GRAD_KERNEL, swigluGradWasm as unknown as tf.KernelFunc, swigluGradCpu as unknown as tf.KernelFunc],
     [ROPE_KERNEL, ropeWasm as tf.KernelFunc, ropeCpu as tf.KernelFunc],
+    [ROW_SCALE_KERNEL, rowScaleWasm as tf.KernelFunc, rowScaleCpu as tf.KernelFunc],
+    [ROW_SCALE_GRAD_KERNEL, rowScaleGradWasm as unknown as tf.KernelFunc, rowScaleGradCpu as unknown as tf.KernelFunc],
   ];
   const register = (kernelName: string, backendName: string, kernelFunc: tf.KernelFunc) => {
     if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);

@@ -363,6 +363,36 @@ function ropeBody(): number[] {
   return [...vec(locals), ...code];
 }
 
+// --- rowScaleFwd(x, w, out, rows, d): out[r, :] = x[r, :]·w  (d a multiple of 4)
+// --- rowScaleBwd(dy, x, w, dx, dw, rows, d): dx[r, :] = dy[r, :]·w; dw += dy[r, :]·x[r, :], row after row
+
+function rowScaleBody(backward: boolean): number[] {
+  const P = backward ? { DY: 0, X: 1, W: 2, DX: 3, DW: 4, ROWS: 5, D: 6 } : { DY: -1, X: 0, W: 1, DX: 2, DW: -1, ROWS: 3, D: 4 };
+  const base = backward ? 7 : 5;
+  const [r, j, rowOff, rowB] = [base, base + 1, base + 2, base + 3];
+  const locals = [[...uleb(4), I32]];
+  const at = (ptr: number, row: boolean) => [...op.get(ptr), ...(row ? [...op.get(rowOff), ...op.i32Add] : []), ...op.get(j), ...op.i32Add];
+  const body = backward
+    ? [
+      ...at(P.DX, true), ...at(P.DY, true), ...v.load, ...at(P.W, false), ...v.load, ...v.mul, ...v.store,
+      ...at(P.DW, false), ...at(P.DW, false), ...v.load, ...at(P.DY, true), ...v.load, ...at(P.X, true), ...v.load, ...v.mul, ...v.add, ...v.store,
+    ]
+    : [...at(P.DX, true), ...at(P.X, true), ...v.load, ...at(P.W, false), ...v.load, ...v.mul, ...v.store];
+  const code = [
+    ...op.get(P.D), ...op.i32(2), ...op.i32Shl, ...op.set(rowB),
+    ...op.block, ...op.loop,
+    ...op.get(r), ...op.get(P.ROWS), ...op.i32GeU, ...op.brIf(1),
+    ...op.get(r), ...op.get(rowB), ...op.i32Mul, ...op.set(rowOff),
+    ...op.i32(0), ...op.set(j),
+    ...loop(j, rowB, VEC, body),
+    ...op.get(r), ...op.i32(1), ...op.i32Add, ...op.set(r),
+    ...op.br(0),
+    ...op.end, ...op.end,
+    ...op.end,
+  ];
+  return [...vec(locals), ...code];
+}
+
 function moduleBytes(): Uint8Array {
   const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
   const body = (b: number[]) => [...uleb(b.length), ...b];
@@ -372,9 +402,10 @@ function moduleBytes(): Uint8Array {
       funcType([I32, I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, I32, I32, I32], []),
       funcType([I32, I32, I32, I32, I32, I32, I32, I32], [])])),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])), // memory, no minimum, no maximum
-    ...section(3, vec([[0], [1], [2], [3], [4], [5]])),
-    ...section(7, vec(['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope'].map((name, i) => [...str(name), 0x00, i]))),
-    ...section(10, vec([adamBody(), sumSquaresBody(), transposeBody(), swigluFwdBody(), swigluBwdBody(), ropeBody()].map(body))),
+    ...section(3, vec([[0], [1], [2], [3], [4], [5], [3], [4]])),
+    ...section(7, vec(['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope', 'rowScaleFwd', 'rowScaleBwd'].map((name, i) => [...str(name), 0x00, i]))),
+    ...section(10, vec([adamBody(), sumSquaresBody(), transposeBody(), swigluFwdBody(), swigluBwdBody(), ropeBody(),
+      rowScaleBody(false), rowScaleBody(true)].map(body))),
   ]);
 }
 
@@ -393,6 +424,10 @@ export interface FusedLoops {
   swigluBwd(dy: number, a: number, s: number, b: number, da: number, db: number, n: number): void;
   /** Rotate-half RoPE (or its gradient, inverse = 1) of `rows` rows of hd values; hd must be a multiple of 8. */
   rope(x: number, cos: number, sin: number, out: number, rows: number, seqLen: number, hd: number, inverse: number): void;
+  /** out[r, :] = x[r, :]·w for `rows` rows of d values (d a multiple of 4). */
+  rowScaleFwd(x: number, w: number, out: number, rows: number, d: number): void;
+  /** dx[r, :] = dy[r, :]·w and dw += dy[r, :]·x[r, :] (in float32, row after row). */
+  rowScaleBwd(dy: number, x: number, w: number, dx: number, dw: number, rows: number, d: number): void;
 }
 
 /** The parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */

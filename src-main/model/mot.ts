@@ -24,7 +24,7 @@ import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
-import { fusedRope, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
+import { fusedRope, fusedRowScale, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
 
 export type Params = Record<string, tf.Tensor>;
 
@@ -369,15 +369,20 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
     return segmentLinear('ffn', (fusedSwiGLU(a, b) ?? tf.mul(tf.mul(a, tf.sigmoid(a)), b)) as tf.Tensor2D, w2);
   };
   // RMSNorm with each row's norm-tower weight; `name(t)` is tower t's weight. Only the weight
-  // depends on the tower: normalise all rows at once and multiply by a per-row weight gathered
-  // from the towers' stacked weights (a handful of kernels instead of a split, ~6 per tower, a concat).
+  // depends on the tower: normalise all rows at once, then scale each tower's run of rows by its
+  // weight — one fused kernel each way where the engine has it (each tower one run), else a
+  // per-row weight gathered from the towers' stacked weights.
   const normTowers = [...new Set(segments.norm.map((s) => s.tower))];
   const normRowWeight = normTowers.length > 1
     ? tf.tensor1d(segments.norm.flatMap((s) => new Array<number>(s.size).fill(normTowers.indexOf(s.tower))), 'int32')
     : null;
   const norm = (x: tf.Tensor2D, name: (t: number) => string): tf.Tensor2D => {
     if (!normRowWeight) return rmsNorm(x, P(name(normTowers[0])));
-    return tf.mul(rmsNormalize(x), tf.gather(tf.stack(normTowers.map((t) => P(name(t)))), normRowWeight));
+    const unit = rmsNormalize(x);
+    const scaled = normTowers.length === segments.norm.length
+      ? fusedRowScale(unit, segments.norm.map((s) => P(name(s.tower))), segments.norm.map((s) => s.size))
+      : null;
+    return scaled ?? tf.mul(unit, tf.gather(tf.stack(normTowers.map((t) => P(name(t)))), normRowWeight));
   };
 
   const auxLosses: tf.Scalar[] = [];

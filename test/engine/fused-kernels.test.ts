@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { fusedAdamW, fusedRope, fusedSegmentLinear, fusedSwiGLU, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/fused-kernels.ts';
+import { fusedAdamW, fusedRope, fusedRowScale, fusedSegmentLinear, fusedSwiGLU, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/fused-kernels.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;
@@ -230,4 +230,42 @@ describe('segment linear (one weight per run of rows)', () => {
     await onBackend('cpu');
     assert.equal(fusedSegmentLinear(tf.zeros([2, 3]) as tf.Tensor2D, [tf.zeros([4, 3])], [2]), null);
   });
+});
+
+describe('row scale (one weight vector per run of rows)', () => {
+  for (const backend of BACKENDS) {
+    it(`value and gradients are bit-identical to x · gather(stack(ws), tower of row) on ${backend} (SIMD and plain widths)`, async () => {
+      await onBackend(backend);
+      for (const [sizes, d] of [[[3, 7, 1], 8], [[5, 2], 6], [[40, 1, 23], 128]] as Array<[number[], number]>) {
+        const rows = sizes.reduce((a, b) => a + b, 0);
+        const x = tf.tensor2d(randn(rows * d), [rows, d]);
+        const ws = sizes.map(() => tf.tensor1d(randn(d)));
+        const w = tf.tensor2d(randn(rows * d), [rows, d]);
+        const towerOfRow = tf.tensor1d(sizes.flatMap((s, t) => new Array<number>(s).fill(t)), 'int32');
+        const reference = (input: tf.Tensor2D, weights: tf.Tensor[]) => tf.mul(input, tf.gather(tf.stack(weights), towerOfRow)) as tf.Tensor2D;
+        const fused = (input: tf.Tensor2D, weights: tf.Tensor[]) => {
+          const y = fusedRowScale(input, weights, sizes);
+          assert.ok(y, `the row-scale kernels are registered on ${backend}`);
+          return y;
+        };
+        await assertBitEqual(fused(x, ws), reference(x, ws), `value ${sizes}`);
+        const loss = (f: typeof fused) => (...args: tf.Tensor[]) => tf.sum(tf.mul(f(args[0] as tf.Tensor2D, args.slice(1)), w));
+        const gF = tf.grads(loss(fused))([x, ...ws]);
+        const gR = tf.grads(loss(reference))([x, ...ws]);
+        for (let i = 0; i < gF.length; i++) await assertBitEqual(gF[i], gR[i], `gradient ${i} ${sizes}`);
+        // float64 reference of the weights' gradients: Σ over the run's rows of w·x
+        const [xv, wv] = await Promise.all([x.data(), w.data()]);
+        let start = 0;
+        for (let t = 0; t < sizes.length; t++) {
+          const expected = Array.from({ length: d }, (_, j) => {
+            let sum = 0;
+            for (let r = start; r < start + sizes[t]; r++) sum += wv[r * d + j] * xv[r * d + j];
+            return sum;
+          });
+          assertClose(await gF[t + 1].data(), expected, `float64 dw${t} ${sizes}`, 1e-4);
+          start += sizes[t];
+        }
+      }
+    });
+  }
 });
