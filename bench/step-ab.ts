@@ -1,7 +1,7 @@
 /**
  * Median CPU ms per training step (the trainer's step) of several presets, alternating steps
  * between them in one process so that load changes hit all alike.
- *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops|segment-linear|row-scale]
+ *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops|segment-linear|row-scale|heads-gather]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -11,7 +11,7 @@ import { buildModelConfig, type PresetName, type SizeName } from '../src-main/mo
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
 import {
-  ADAMW_KERNEL, ROPE_KERNEL, ROW_SCALE_GRAD_KERNEL, ROW_SCALE_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL, SEGMENT_LINEAR_KERNEL, SUM_SQUARES_KERNEL, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, sumOfSquares,
+  ADAMW_KERNEL, HEADS_GATHER_KERNEL, ROPE_KERNEL, ROW_SCALE_GRAD_KERNEL, ROW_SCALE_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL, SEGMENT_LINEAR_KERNEL, SUM_SQUARES_KERNEL, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, sumOfSquares,
 } from '../src-main/engine/fused-kernels.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
 import { Rng } from '../src-main/util/rng.ts';
@@ -54,6 +54,7 @@ const toggles: Record<string, (on: boolean) => void> = {
   'fused-ops': kernelSwitch([SWIGLU_KERNEL, SWIGLU_GRAD_KERNEL, ROPE_KERNEL]),
   'segment-linear': kernelSwitch([SEGMENT_LINEAR_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL]),
   'row-scale': kernelSwitch([ROW_SCALE_KERNEL, ROW_SCALE_GRAD_KERNEL]),
+  'heads-gather': kernelSwitch([HEADS_GATHER_KERNEL]),
 };
 const flag = values.ab!;
 if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);

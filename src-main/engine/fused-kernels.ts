@@ -16,6 +16,9 @@
  *  - MotlabRowScale / MotlabRowScaleGrad: x·w_t with a different weight vector w_t for each run
  *    of rows (per-tower RMSNorm weights) and its gradients, the weights' summed over each run's
  *    rows in float32, row after row (as the scatter-add of a gathered weight would).
+ *  - MotlabHeadsGather: a row permutation fused with attention's regrouping by head
+ *    ([N, J·hd] rows in tower order ↔ [J, N, hd] in sequence order), a copy each way instead
+ *    of a gather plus a 4-D transpose.
  *  - MotlabSegmentLinear / MotlabSegmentLinearGradW (wasm only): y = x·W_tᵀ with a different
  *    weight W_t for each run of rows (a MoT tower's tokens), and its gradients — the same XNNPACK
  *    call per run as a split, per-tower matMuls and a concat would make, minus the split, the
@@ -551,6 +554,90 @@ export function fusedRowScale(x: tf.Tensor2D, ws: tf.Tensor[], sizes: number[]):
 }
 
 // ---------------------------------------------------------------------------------------------
+// Row permutation + regrouping by attention head.
+
+export const HEADS_GATHER_KERNEL = 'MotlabHeadsGather';
+
+/**
+ * toHeads: out[j, p, :] = x[idx[p], j·hd … (j+1)·hd] (x [n, heads·hd] → [heads, n, hd]);
+ * else:    out[r, j·hd …] = x[j, idx[r], :]          (x [heads, n, hd] → [n, heads·hd]).
+ */
+export function headsGatherInto(x: Float32Array, idx: Int32Array, heads: number, hd: number, toHeads: boolean, out: Float32Array): void {
+  const n = idx.length;
+  for (let p = 0; p < n; p++) {
+    const q = idx[p];
+    for (let j = 0; j < heads; j++) {
+      const [src, dst] = toHeads ? [(q * heads + j) * hd, (j * n + p) * hd] : [(j * n + q) * hd, (p * heads + j) * hd];
+      out.set(x.subarray(src, src + hd), dst);
+    }
+  }
+}
+
+function headsGatherShape(args: KernelArgs): { x: tf.TensorInfo; idx: tf.TensorInfo; heads: number; hd: number; toHeads: boolean; outShape: number[] } {
+  const x = args.inputs.x as tf.TensorInfo;
+  const idx = args.inputs.indices as tf.TensorInfo;
+  const { heads, toHeads } = args.attrs as unknown as { heads: number; toHeads: boolean };
+  const n = idx.shape[0];
+  const hd = toHeads ? x.shape[1] / heads : x.shape[2];
+  const ok = x.dtype === 'float32' && idx.dtype === 'int32' && idx.shape.length === 1 && Number.isInteger(hd) &&
+    (toHeads ? x.shape.length === 2 && x.shape[0] === n : x.shape.length === 3 && x.shape[0] === heads && x.shape[1] === n);
+  if (!ok) throw new Error(`${HEADS_GATHER_KERNEL}: x [${x.shape}] and indices [${idx.shape}] do not fit ${heads} heads`);
+  return { x, idx, heads, hd, toHeads: Boolean(toHeads), outShape: toHeads ? [heads, n, hd] : [n, heads * hd] };
+}
+
+function checkPermutationRange(idx: ArrayLike<number>): void {
+  for (let i = 0; i < idx.length; i++) if (!(idx[i] >= 0 && idx[i] < idx.length)) throw new Error(`${HEADS_GATHER_KERNEL}: index ${idx[i]} out of range`);
+}
+
+function headsGatherWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackend;
+  const { x, idx, heads, hd, toHeads, outShape } = headsGatherShape(args);
+  const out = backend.makeOutput(outShape, 'float32');
+  checkPermutationRange(backend.typedArrayFromHeap(idx));
+  const loops = fusedLoops(backend.wasm.asm?.memory);
+  const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  if (loops) loops.headsGather(at(x), at(out), at(idx), idx.shape[0], heads, hd, toHeads ? 1 : 0);
+  else headsGatherInto(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(idx) as Int32Array, heads, hd, toHeads,
+    backend.typedArrayFromHeap(out) as Float32Array);
+  return out;
+}
+
+function headsGatherCpu(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as CpuBackend;
+  const { x, idx, heads, hd, toHeads, outShape } = headsGatherShape(args);
+  const indices = backend.readSync(idx.dataId) as Int32Array;
+  checkPermutationRange(indices);
+  const out = new Float32Array(tf.util.sizeFromShape(outShape));
+  headsGatherInto(backend.readSync(x.dataId) as Float32Array, indices, heads, hd, toHeads, out);
+  return backend.makeTensorInfo(outShape, 'float32', out);
+}
+
+function headsGather(x: tf.Tensor, index: tf.Tensor1D, inverse: tf.Tensor1D, heads: number, toHeads: boolean): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [input] = args as [tf.Tensor];
+    const run = (t: tf.Tensor, idx: tf.Tensor1D, forward: boolean) =>
+      tf.engine().runKernel(HEADS_GATHER_KERNEL, { x: t, indices: idx }, { heads, toHeads: forward } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    // The gradient of a permutation is the inverse permutation, regrouped the other way.
+    return { value: run(input, index, toHeads), gradFunc: (dy: tf.Tensor) => run(dy, inverse, !toHeads) };
+  });
+  return op(x);
+}
+
+/**
+ * Rows x [N, heads·hd] permuted by `index` (row p of the result's second axis is x's row
+ * index[p]) and regrouped by head → [heads, N, hd]; `inverse` is index's inverse permutation.
+ * Null where the kernel is not registered.
+ */
+export function fusedRowsToHeads(x: tf.Tensor2D, index: tf.Tensor1D, inverse: tf.Tensor1D, heads: number): tf.Tensor3D | null {
+  return registered(HEADS_GATHER_KERNEL) ? (headsGather(x, index, inverse, heads, true) as tf.Tensor3D) : null;
+}
+
+/** The converse: y [heads, N, hd] → rows [N, heads·hd] with row r = y[:, index[r], :] concatenated. Null where not registered. */
+export function fusedHeadsToRows(y: tf.Tensor3D, index: tf.Tensor1D, inverse: tf.Tensor1D): tf.Tensor2D | null {
+  return registered(HEADS_GATHER_KERNEL) ? (headsGather(y, index, inverse, y.shape[0], false) as tf.Tensor2D) : null;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Register every kernel above for wasm and cpu (installTfjsFixes calls this). */
 export function registerFusedKernels(): void {
@@ -562,6 +649,7 @@ export function registerFusedKernels(): void {
     [ROPE_KERNEL, ropeWasm as tf.KernelFunc, ropeCpu as tf.KernelFunc],
     [ROW_SCALE_KERNEL, rowScaleWasm as tf.KernelFunc, rowScaleCpu as tf.KernelFunc],
     [ROW_SCALE_GRAD_KERNEL, rowScaleGradWasm as unknown as tf.KernelFunc, rowScaleGradCpu as unknown as tf.KernelFunc],
+    [HEADS_GATHER_KERNEL, headsGatherWasm as tf.KernelFunc, headsGatherCpu as tf.KernelFunc],
   ];
   const register = (kernelName: string, backendName: string, kernelFunc: tf.KernelFunc) => {
     if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);

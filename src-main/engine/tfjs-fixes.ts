@@ -48,7 +48,8 @@
  *     straight from the heap, Identity/same-dtype Cast share the buffer (reference-counted, as
  *     on cpu), and axis-0 gathers (embeddings, row permutations, MoE experts) copy whole rows —
  *     also on cpu, whose gather was as slow.
- *  6. Not fixes but our own fused kernels (fused-kernels.ts: AdamW, sums of squares, SwiGLU, RoPE),
+ *  6. Not fixes but our own fused kernels (fused-kernels.ts: AdamW, sums of squares, SwiGLU, RoPE,
+ *     per-tower row scale, row permutation + head regrouping, per-tower linear layers),
  *     registered here for wasm and cpu. On wasm they run a small SIMD module (wasm-simd.ts) on the
  *     backend's heap. That module's tiled SIMD transpose also replaces
  *     tfjs-wasm's `Transpose` for swaps of the last two axes (4–6× faster; the matMul fast path

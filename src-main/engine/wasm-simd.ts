@@ -61,6 +61,8 @@ const op = {
   if: [0x04, 0x40],
   else: [0x05],
   f32Const: (x: number) => [0x43, ...new Uint8Array(Float32Array.of(x).buffer)],
+  i32Load: [0x28, 2, 0],
+  memoryCopy: [0xfc, 0x0a, 0x00, 0x00],
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
   br: (depth: number) => [0x0c, ...uleb(depth)],
@@ -393,6 +395,49 @@ function rowScaleBody(backward: boolean): number[] {
   return [...vec(locals), ...code];
 }
 
+// --- headsGather(src, dst, idx, n, heads, hd, toHeads): permute rows and regroup them by head ----
+// toHeads:  dst[j, p, :] = src[idx[p], j·hd … (j+1)·hd]   (src [n, heads·hd] → dst [heads, n, hd])
+// else:     dst[r, j·hd …] = src[j, idx[r], :]            (src [heads, n, hd] → dst [n, heads·hd])
+
+function headsGatherBody(): number[] {
+  const [SRC, DST, IDX, N, J, HD, TO_HEADS] = [0, 1, 2, 3, 4, 5, 6];
+  const [p, j, q, rowB, chunkB, planeB] = [7, 8, 9, 10, 11, 12];
+  const locals = [[...uleb(6), I32]];
+  const mul = (a: number[], b: number[]) => [...a, ...b, ...op.i32Mul];
+  const add = (...xs: number[][]) => xs.reduce((acc, x, i) => (i === 0 ? x : [...acc, ...x, ...op.i32Add]), [] as number[]);
+  const inner = [
+    ...op.get(TO_HEADS), ...op.if,
+    ...add(op.get(DST), mul(op.get(j), op.get(planeB)), mul(op.get(p), op.get(chunkB))),
+    ...add(op.get(SRC), mul(op.get(q), op.get(rowB)), mul(op.get(j), op.get(chunkB))),
+    ...op.get(chunkB), ...op.memoryCopy,
+    ...op.else,
+    ...add(op.get(DST), mul(op.get(p), op.get(rowB)), mul(op.get(j), op.get(chunkB))),
+    ...add(op.get(SRC), mul(op.get(j), op.get(planeB)), mul(op.get(q), op.get(chunkB))),
+    ...op.get(chunkB), ...op.memoryCopy,
+    ...op.end,
+  ];
+  const counted = (v: number, end: number, body: number[]) => [
+    ...op.i32(0), ...op.set(v),
+    ...op.block, ...op.loop,
+    ...op.get(v), ...op.get(end), ...op.i32GeU, ...op.brIf(1),
+    ...body,
+    ...op.get(v), ...op.i32(1), ...op.i32Add, ...op.set(v),
+    ...op.br(0),
+    ...op.end, ...op.end,
+  ];
+  const code = [
+    ...op.get(HD), ...op.i32(2), ...op.i32Shl, ...op.set(chunkB),
+    ...mul(op.get(J), op.get(chunkB)), ...op.set(rowB),
+    ...mul(op.get(N), op.get(chunkB)), ...op.set(planeB),
+    ...counted(p, N, [
+      ...op.get(IDX), ...op.get(p), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.set(q),
+      ...counted(j, J, inner),
+    ]),
+    ...op.end,
+  ];
+  return [...vec(locals), ...code];
+}
+
 function moduleBytes(): Uint8Array {
   const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
   const body = (b: number[]) => [...uleb(b.length), ...b];
@@ -402,10 +447,11 @@ function moduleBytes(): Uint8Array {
       funcType([I32, I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, I32, I32, I32], []),
       funcType([I32, I32, I32, I32, I32, I32, I32, I32], [])])),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])), // memory, no minimum, no maximum
-    ...section(3, vec([[0], [1], [2], [3], [4], [5], [3], [4]])),
-    ...section(7, vec(['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope', 'rowScaleFwd', 'rowScaleBwd'].map((name, i) => [...str(name), 0x00, i]))),
+    ...section(3, vec([[0], [1], [2], [3], [4], [5], [3], [4], [4]])),
+    ...section(7, vec(['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope', 'rowScaleFwd', 'rowScaleBwd', 'headsGather']
+      .map((name, i) => [...str(name), 0x00, i]))),
     ...section(10, vec([adamBody(), sumSquaresBody(), transposeBody(), swigluFwdBody(), swigluBwdBody(), ropeBody(),
-      rowScaleBody(false), rowScaleBody(true)].map(body))),
+      rowScaleBody(false), rowScaleBody(true), headsGatherBody()].map(body))),
   ]);
 }
 
@@ -428,6 +474,8 @@ export interface FusedLoops {
   rowScaleFwd(x: number, w: number, out: number, rows: number, d: number): void;
   /** dx[r, :] = dy[r, :]·w and dw += dy[r, :]·x[r, :] (in float32, row after row). */
   rowScaleBwd(dy: number, x: number, w: number, dx: number, dw: number, rows: number, d: number): void;
+  /** Row permutation plus regrouping by head (see headsGatherBody); idx is an int32 array of n entries. */
+  headsGather(src: number, dst: number, idx: number, n: number, heads: number, hd: number, toHeads: number): void;
 }
 
 /** The parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */

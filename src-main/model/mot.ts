@@ -24,7 +24,7 @@ import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
-import { fusedRope, fusedRowScale, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
+import { fusedHeadsToRows, fusedRope, fusedRowScale, fusedRowsToHeads, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
 
 export type Params = Record<string, tf.Tensor>;
 
@@ -315,18 +315,27 @@ function rope<T extends tf.Tensor>(x: T, c: AttentionConstants): T {
   return tf.add(tf.mul(x, c.cos), tf.mul(rotated, c.sin)) as T;
 }
 
-/** softmax(q kᵀ/√hd + causal) v over the whole window; qkv [N, 3D] in sequence order → [N, D]. */
-function causalAttention(qkv: tf.Tensor2D, B: number, S: number, H: number, c: AttentionConstants): tf.Tensor2D {
+/**
+ * softmax(q kᵀ/√hd + causal) v over the whole window; qkv [N, 3D] and the result [N, D] in tower
+ * order. Attention needs sequence order and a head-major layout: with a permutation (MoT) both
+ * come from one fused copy each way where the engine has it, else a row gather and a transpose.
+ */
+function causalAttention(qkv: tf.Tensor2D, batch: PreparedBatch, H: number, c: AttentionConstants): tf.Tensor2D {
+  const { batchSize: B, seqLen: S, permutation: perm } = batch;
   const D = qkv.shape[1] / 3;
   const hd = D / H;
-  // [N, 3D] → [3H, B, S, hd]: one 4-D transpose for q, k and v, head-major so that the splits
-  // below are along axis 0 (contiguous, several times faster on wasm than inner-axis splits).
-  const heads = tf.transpose(tf.reshape(qkv, [B, S, 3 * H, hd]), [2, 0, 1, 3]);
+  // [N, 3D] → [3H, B, S, hd], head-major so that the splits below are along axis 0 (contiguous,
+  // several times faster on wasm than inner-axis splits).
+  const fusedIn = perm ? fusedRowsToHeads(qkv, perm.inverse, perm.order, 3 * H) : null;
+  const heads = fusedIn
+    ? tf.reshape(fusedIn, [3 * H, B, S, hd])
+    : tf.transpose(tf.reshape(toSequenceOrder(qkv, batch), [B, S, 3 * H, hd]), [2, 0, 1, 3]);
   const [qk, v] = tf.split(heads, [2 * H, H], 0);
   const [q, k] = tf.split(rope(qk, c), 2, 0).map((t) => tf.reshape(t, [H * B, S, hd]) as tf.Tensor3D);
   const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(hd)), k, false, true), c.mask);
   const out = tf.matMul(tf.softmax(scores), tf.reshape(v, [H * B, S, hd])); // [H·B, S, hd]
-  return tf.reshape(tf.transpose(tf.reshape(out, [H, B, S, hd]), [1, 2, 0, 3]), [B * S, D]);
+  const fusedOut = perm ? fusedHeadsToRows(tf.reshape(out, [H, B * S, hd]), perm.order, perm.inverse) : null;
+  return fusedOut ?? toTowerOrder(tf.reshape(tf.transpose(tf.reshape(out, [H, B, S, hd]), [1, 2, 0, 3]), [B * S, D]), batch);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,7 +351,6 @@ export interface ForwardOutput {
 /** The forward pass in tower order (computeLoss uses this directly; forward reorders). */
 function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureHidden: boolean): ForwardOutput {
   const { seq_len: S, n_heads: H, d_model: D } = config;
-  const B = batch.batchSize;
   const hd = D / H;
   const consts = attentionConstants(S, hd, config.rope_theta);
   const pre = config.norm_style === 'pre';
@@ -406,7 +414,7 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
       const qkNorm = (y: tf.Tensor2D, n: string): tf.Tensor2D => tf.reshape(rmsNorm(tf.reshape(y, perHead), w(n)), y.shape);
       return tf.concat([qkNorm(linear(x, w('wq')), 'q_norm'), qkNorm(linear(x, w('wk')), 'k_norm'), linear(x, w('wv'))], 1);
     });
-    const a = toTowerOrder(causalAttention(toSequenceOrder(qkv, batch), B, S, H, consts), batch);
+    const a = causalAttention(qkv, batch, H, consts);
     const woWeight = (t: number) => P(`${L}.attention.wo.${t}.weight`);
     const o = segmentLinear('attention', a, woWeight) ?? perTower('attention', a, (x, t) => linear(x, woWeight(t)));
     const u = tf.add<tf.Tensor2D>(h, pre ? o : norm(o, attnNorm));

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { fusedAdamW, fusedRope, fusedRowScale, fusedSegmentLinear, fusedSwiGLU, sumOfSquares, type AdamWAttrs } from '../../src-main/engine/fused-kernels.ts';
+import {
+  fusedAdamW, fusedHeadsToRows, fusedRope, fusedRowScale, fusedRowsToHeads, fusedSegmentLinear, fusedSwiGLU, sumOfSquares, type AdamWAttrs,
+} from '../../src-main/engine/fused-kernels.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;
@@ -266,6 +268,35 @@ describe('row scale (one weight vector per run of rows)', () => {
           start += sizes[t];
         }
       }
+    });
+  }
+});
+
+describe('row permutation fused with regrouping by head', () => {
+  for (const backend of BACKENDS) {
+    it(`equals gather + reshape + transpose both ways, with the inverse permutation as gradient, on ${backend}`, async () => {
+      await onBackend(backend);
+      for (const [n, heads, hd] of [[12, 6, 4], [7, 3, 5], [64, 12, 32]]) {
+        const order = Int32Array.from({ length: n }, (_, i) => i).sort(() => rng.uniform() - 0.5);
+        const inverse = new Int32Array(n);
+        order.forEach((p, r) => (inverse[p] = r));
+        const [idx, inv] = [tf.tensor1d(order, 'int32'), tf.tensor1d(inverse, 'int32')];
+        const x = tf.tensor2d(randn(n * heads * hd), [n, heads * hd]);
+        const y = tf.tensor3d(randn(heads * n * hd), [heads, n, hd]);
+        const toHeadsRef = (t: tf.Tensor) => tf.transpose(tf.reshape(tf.gather(t, idx), [n, heads, hd]), [1, 0, 2]);
+        const toRowsRef = (t: tf.Tensor) => tf.gather(tf.reshape(tf.transpose(t, [1, 0, 2]), [n, heads * hd]), idx);
+        const toHeads = (t: tf.Tensor) => fusedRowsToHeads(t as tf.Tensor2D, idx, inv, heads)!;
+        const toRows = (t: tf.Tensor) => fusedHeadsToRows(t as tf.Tensor3D, idx, inv)!;
+        assert.ok(fusedRowsToHeads(x, idx, inv, heads), `registered on ${backend}`);
+        await assertBitEqual(toHeads(x), toHeadsRef(x), `to heads ${n}×${heads}×${hd}`);
+        await assertBitEqual(toRows(y), toRowsRef(y), `to rows ${n}×${heads}×${hd}`);
+        const wH = tf.tensor3d(randn(heads * n * hd), [heads, n, hd]);
+        const wR = tf.tensor2d(randn(n * heads * hd), [n, heads * hd]);
+        await assertBitEqual(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toHeads(t), wH)))(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toHeadsRef(t), wH)))(x), 'to heads grad');
+        await assertBitEqual(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toRows(t), wR)))(y), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toRowsRef(t), wR)))(y), 'to rows grad');
+      }
+      const bad = tf.tensor1d([0, 5], 'int32');
+      assert.throws(() => fusedRowsToHeads(tf.zeros([2, 4]) as tf.Tensor2D, bad, bad, 2)!.dataSync(), /out of range/);
     });
   }
 });
