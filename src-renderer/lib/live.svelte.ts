@@ -49,3 +49,19 @@ export function coalesce(fn: () => Promise<void>, ms = 150): () => void {
   };
   return trigger;
 }
+
+/**
+ * Call `reload` after every reconnection (not the first connection): the server may have
+ * restarted or the network dropped, so a view re-reads what it shows. Call during component init.
+ */
+export function reloadOnReconnect(reload: () => void): void {
+  let seenGeneration = connection.generation;
+  $effect(() => {
+    const g = connection.generation;
+    if (g !== seenGeneration) {
+      const first = seenGeneration === 0;
+      seenGeneration = g;
+      if (!first) reload();
+    }
+  });
+}
