@@ -11,14 +11,7 @@ const config: Configuration = {
   productName: 'MoT Lab',
   copyright: 'MoT Lab contributors, MIT license',
   directories: { output: 'dist', buildResources: 'assets/icons' },
-  files: [
-    'package.json',
-    'dist-main/**/*',
-    'dist-renderer/**/*',
-    'assets/datasets/**/*',
-    'assets/icons/icon.png',
-    '!**/*.map',
-  ],
+  files: ['package.json', 'dist-main/**/*', 'dist-renderer/**/*', 'assets/datasets/**/*', 'assets/icons/icon.png', '!**/*.map'],
   extraMetadata: { main: 'dist-main/electron-main.cjs' },
   asar: true,
   asarUnpack: [

@@ -12,7 +12,8 @@ function cspMeta(): Plugin {
     name: 'motlab-csp',
     transformIndexHtml: {
       order: 'post',
-      handler: (html) => html.replace('<!--CSP-->', `<meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy('meta')}" />`),
+      handler: (html) =>
+        html.replace('<!--CSP-->', `<meta http-equiv="Content-Security-Policy" content="${contentSecurityPolicy('meta')}" />`),
     },
   };
 }

@@ -55,6 +55,8 @@ for (const c of cases) {
   const before = gflops(c, a, b);
   setWasmMatMulFastPath(true);
   const after = gflops(c, a, b);
-  console.log(`${c.name.padEnd(34)} ${before.toFixed(2).padStart(6)} ${after.toFixed(2).padStart(7)} ${(after / before).toFixed(1).padStart(6)}×`);
+  console.log(
+    `${c.name.padEnd(34)} ${before.toFixed(2).padStart(6)} ${after.toFixed(2).padStart(7)} ${(after / before).toFixed(1).padStart(6)}×`,
+  );
   tf.dispose([a, b]);
 }

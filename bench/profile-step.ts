@@ -74,8 +74,10 @@ const c0 = cpuMs();
 for (let i = 0; i < n; i++) step();
 const wallMs = (performance.now() - t0) / n;
 const stepCpu = (cpuMs() - c0) / n;
-console.log(`CPU ms/step ${stepCpu.toFixed(1)}: grads ${(phases.grads / n).toFixed(1)}, norms ${(phases.norms / n).toFixed(1)}, ` +
-  `AdamW ${(phases.optimizer / n).toFixed(1)}`);
+console.log(
+  `CPU ms/step ${stepCpu.toFixed(1)}: grads ${(phases.grads / n).toFixed(1)}, norms ${(phases.norms / n).toFixed(1)}, ` +
+    `AdamW ${(phases.optimizer / n).toFixed(1)}`,
+);
 const byKernel = new Map<string, { ms: number; count: number }>();
 const byShape = new Map<string, { ms: number; count: number }>();
 t0 = performance.now();
@@ -97,8 +99,10 @@ for (const k of info.kernels) {
   byShape.set(key, s);
   total += ms;
 }
-console.log(`${values.preset} ${values.size} on ${values.engine}: ${wallMs.toFixed(1)} ms/step unprofiled, ` +
-  `${profWall.toFixed(1)} profiled; kernels ${total.toFixed(1)} ms, ${(info.kernels.length / n).toFixed(0)} kernel calls/step`);
+console.log(
+  `${values.preset} ${values.size} on ${values.engine}: ${wallMs.toFixed(1)} ms/step unprofiled, ` +
+    `${profWall.toFixed(1)} profiled; kernels ${total.toFixed(1)} ms, ${(info.kernels.length / n).toFixed(0)} kernel calls/step`,
+);
 const top = Number(values.top);
 for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, top))
   console.log(`  ${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${e.count.toFixed(0).padStart(6)} calls`);

@@ -46,12 +46,33 @@ function oursMsPerStep(engine: string, preset: string, data: string): { ms: numb
   const [steps, warmup] = SLOW_ENGINES.has(engine) ? [2, 1] : [timedSteps, warmupSteps];
   const result = spawnSync(
     process.execPath,
-    [motlab, 'train', '--config', preset, '--size', values.size!, '--data', data, '--out', out, '--engine', engine,
-      '--steps', String(steps + warmup), '--eval-every', '100000', '--checkpoint-every', '100000'],
+    [
+      motlab,
+      'train',
+      '--config',
+      preset,
+      '--size',
+      values.size!,
+      '--data',
+      data,
+      '--out',
+      out,
+      '--engine',
+      engine,
+      '--steps',
+      String(steps + warmup),
+      '--eval-every',
+      '100000',
+      '--checkpoint-every',
+      '100000',
+    ],
     { encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`motlab train (${engine}, ${preset}) failed:\n${result.stderr}${result.stdout}`);
-  const records = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const records = readFileSync(path.join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const times = records.filter((r) => r.type === 'train' && r.step > warmup).map((r) => r.step_ms as number);
   const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
   return { ms: median(times), config: run.model, batch: run.training.batch_size };
@@ -64,8 +85,20 @@ function torchMsPerStep(config: unknown, batch: number): number | null {
   try {
     const out = execFileSync(
       python,
-      [path.join(repo, 'bench', 'torch_mot.py'), 'bench', '--config', cfg, '--batch', String(batch),
-        '--steps', String(timedSteps + warmupSteps), '--warmup', String(warmupSteps), '--threads', values['torch-threads']!],
+      [
+        path.join(repo, 'bench', 'torch_mot.py'),
+        'bench',
+        '--config',
+        cfg,
+        '--batch',
+        String(batch),
+        '--steps',
+        String(timedSteps + warmupSteps),
+        '--warmup',
+        String(warmupSteps),
+        '--threads',
+        values['torch-threads']!,
+      ],
       { encoding: 'utf8' },
     );
     return JSON.parse(out.trim().split('\n').at(-1)!).ms_per_step as number;
@@ -80,8 +113,12 @@ execFileSync(process.execPath, [motlab, 'data', 'synth', '--out', data, '--token
 
 const available = (await listEngines()).filter((e) => e.available).map((e) => e.name);
 const engines = values.engines ? values.engines.split(',') : available;
-console.log(`engines available here: ${available.join(', ')}; benchmarking ${engines.join(', ')}; ${values.size} presets ${presets.join(', ')}`);
-console.log(`${timedSteps} timed steps after ${warmupSteps} warm-up steps (cpu engine: 2 after 1); PyTorch threads = ${values['torch-threads']}\n`);
+console.log(
+  `engines available here: ${available.join(', ')}; benchmarking ${engines.join(', ')}; ${values.size} presets ${presets.join(', ')}`,
+);
+console.log(
+  `${timedSteps} timed steps after ${warmupSteps} warm-up steps (cpu engine: 2 after 1); PyTorch threads = ${values['torch-threads']}\n`,
+);
 
 const rows: { engine: string; preset: string; ours: number; torch: number | null }[] = [];
 const torchCache = new Map<string, number | null>();
@@ -90,7 +127,9 @@ for (const engine of engines) {
     const ours = oursMsPerStep(engine, preset, data);
     if (!torchCache.has(preset)) torchCache.set(preset, torchMsPerStep(ours.config, ours.batch));
     rows.push({ engine, preset, ours: ours.ms, torch: torchCache.get(preset)! });
-    console.log(`${engine.padEnd(15)} ${preset.padEnd(6)} ours ${ours.ms.toFixed(1)} ms/step   PyTorch ${torchCache.get(preset)?.toFixed(1) ?? 'n/a'} ms/step`);
+    console.log(
+      `${engine.padEnd(15)} ${preset.padEnd(6)} ours ${ours.ms.toFixed(1)} ms/step   PyTorch ${torchCache.get(preset)?.toFixed(1) ?? 'n/a'} ms/step`,
+    );
   }
 }
 

@@ -11,7 +11,17 @@ import { buildModelConfig, type PresetName, type SizeName } from '../src-main/mo
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
 import {
-  ADAMW_KERNEL, HEADS_GATHER_KERNEL, ROPE_KERNEL, ROW_SCALE_GRAD_KERNEL, ROW_SCALE_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL, SEGMENT_LINEAR_KERNEL, SUM_SQUARES_KERNEL, SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL, sumOfSquares,
+  ADAMW_KERNEL,
+  HEADS_GATHER_KERNEL,
+  ROPE_KERNEL,
+  ROW_SCALE_GRAD_KERNEL,
+  ROW_SCALE_KERNEL,
+  SEGMENT_LINEAR_GRAD_W_KERNEL,
+  SEGMENT_LINEAR_KERNEL,
+  SUM_SQUARES_KERNEL,
+  SWIGLU_GRAD_KERNEL,
+  SWIGLU_KERNEL,
+  sumOfSquares,
 } from '../src-main/engine/fused-kernels.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
 import { Rng } from '../src-main/util/rng.ts';
@@ -58,12 +68,25 @@ const toggles: Record<string, (on: boolean) => void> = {
 };
 const flag = values.ab!;
 if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);
-const variants = values.presets!.split(',').flatMap((p) => (flag ? [[p, false], [p, true]] : [[p, false]]) as [string, boolean][]);
+const variants = values.presets!.split(',').flatMap(
+  (p) =>
+    (flag
+      ? [
+          [p, false],
+          [p, true],
+        ]
+      : [[p, false]]) as [string, boolean][],
+);
 const models = variants.map(([preset, on]) => {
   const config = buildModelConfig(preset as PresetName, values.size as SizeName, dataset.spec);
   const params = new Map<string, tf.Variable>();
   for (const [name, t] of Object.entries(initParams(config, 1))) params.set(name, tf.variable(t, true, `${preset}${on}/${name}`));
-  const opt = new AdamW(new Map([...params].map(([n, v]) => [`${preset}${on}/${n}`, v])), { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 });
+  const opt = new AdamW(new Map([...params].map(([n, v]) => [`${preset}${on}/${n}`, v])), {
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weight_decay: 0.1,
+  });
   const rng = new Rng(7);
   const varList = [...params.values()];
   const names = [...params.keys()];
@@ -98,8 +121,10 @@ for (let i = 0; i < Number(values.steps); i++) for (const m of models) m.step();
 const base = median(models[0].times.total);
 for (const m of models) {
   const t = m.times;
-  console.log(`${m.preset.padEnd(12)} ${median(t.total).toFixed(1).padStart(7)} CPU ms/step (loss+grads ${median(t.grads).toFixed(1)}, ` +
-    `norms+AdamW ${median(t.rest).toFixed(1)})  ${(median(t.total) / base).toFixed(2)}× ${models[0].preset}, ` +
-    `median of paired ratios ${median(t.total.map((x, i) => x / models[0].times.total[i])).toFixed(2)}×, ` +
-    `min ${Math.min(...t.total).toFixed(1)} (${(Math.min(...t.total) / Math.min(...models[0].times.total)).toFixed(2)}×)`);
+  console.log(
+    `${m.preset.padEnd(12)} ${median(t.total).toFixed(1).padStart(7)} CPU ms/step (loss+grads ${median(t.grads).toFixed(1)}, ` +
+      `norms+AdamW ${median(t.rest).toFixed(1)})  ${(median(t.total) / base).toFixed(2)}× ${models[0].preset}, ` +
+      `median of paired ratios ${median(t.total.map((x, i) => x / models[0].times.total[i])).toFixed(2)}×, ` +
+      `min ${Math.min(...t.total).toFixed(1)} (${(Math.min(...t.total) / Math.min(...models[0].times.total)).toFixed(2)}×)`,
+  );
 }

@@ -19,7 +19,9 @@ function electronBinary(): string | null {
     const pathFile = join(pkgDir, 'path.txt');
     if (!existsSync(pathFile)) return null;
     const relative = readFileSync(pathFile, 'utf8').trim();
-    const full = process.env.ELECTRON_OVERRIDE_DIST_PATH ? join(process.env.ELECTRON_OVERRIDE_DIST_PATH, relative) : join(pkgDir, 'dist', relative);
+    const full = process.env.ELECTRON_OVERRIDE_DIST_PATH
+      ? join(process.env.ELECTRON_OVERRIDE_DIST_PATH, relative)
+      : join(pkgDir, 'dist', relative);
     return existsSync(full) ? full : null;
   } catch {
     return null;
@@ -33,7 +35,9 @@ if (electron) {
   const child = spawn(electron, [ROOT, ...process.argv.slice(2)], { stdio: 'inherit' });
   child.on('exit', (code) => process.exit(code ?? 0));
 } else {
-  console.log('The Electron binary is absent (not downloaded at install), so MoT Lab runs as `motlab serve`: open the URL below in a browser.');
+  console.log(
+    'The Electron binary is absent (not downloaded at install), so MoT Lab runs as `motlab serve`: open the URL below in a browser.',
+  );
   const { runServeCommand } = await import('../src-main/cli/commands/serve.ts');
   process.exitCode = await runServeCommand(process.argv.slice(2));
 }

@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { checkDataset } from '../data/check.ts';
 import { loadSplitTokens, modalityTable, type TokenArray } from '../data/dataset.ts';
 import {
-  decodeImageTokens, decodeSpeechUnits, documentMeta, decodeText, imageToUint8, loadFashionDataset, segmentDocuments, tokenStats,
+  decodeImageTokens,
+  decodeSpeechUnits,
+  documentMeta,
+  decodeText,
+  imageToUint8,
+  loadFashionDataset,
+  segmentDocuments,
+  tokenStats,
   type FashionDataset,
 } from '../data/fashion-tri/decode.ts';
 import { BOS, IMAGE_SIDE, SPECIALS, vocabLayout } from '../data/fashion-tri/vocab.ts';
@@ -19,7 +26,13 @@ import { splitFileName } from '../data/format.ts';
 import { decodeNpy, type NpyArray } from '../data/npy.ts';
 import { MotlabError } from '../util/errors.ts';
 import type {
-  DatasetDocument, DatasetInfo, DatasetOverview, DocumentPage, DocumentSegment, ModalityUsageStats, SplitOverview,
+  DatasetDocument,
+  DatasetInfo,
+  DatasetOverview,
+  DocumentPage,
+  DocumentSegment,
+  ModalityUsageStats,
+  SplitOverview,
 } from './types.ts';
 
 /** Tokens per browsed window of a dataset without a decoder. */
@@ -62,13 +75,23 @@ export function declaresFashionTri(raw: Raw): boolean {
   if (image.image_size !== IMAGE_SIDE || typeof speech.units !== 'number') return false;
   const expected = vocabLayout(speech.units).modalities;
   const mods = Array.isArray(raw.modalities) ? (raw.modalities as Raw[]) : [];
-  return mods.length === expected.length && expected.every((m, i) => mods[i].name === m.name && mods[i].start === m.start && mods[i].end === m.end);
+  return (
+    mods.length === expected.length &&
+    expected.every((m, i) => mods[i].name === m.name && mods[i].start === m.start && mods[i].end === m.end)
+  );
 }
 
 /** A cheap fingerprint of the files a dataset is read from: reload when any changes. */
 async function stampOf(dir: string, splits: string[]): Promise<string> {
   const files = ['dataset.json', ...splits.map(splitFileName)];
-  const parts = await Promise.all(files.map((f) => stat(join(dir, f)).then((s) => `${f}:${s.size}:${s.mtimeMs}`, () => `${f}:-`)));
+  const parts = await Promise.all(
+    files.map((f) =>
+      stat(join(dir, f)).then(
+        (s) => `${f}:${s.size}:${s.mtimeMs}`,
+        () => `${f}:-`,
+      ),
+    ),
+  );
   return parts.join('|');
 }
 
@@ -89,7 +112,16 @@ function usageOf(tokens: TokenArray, modalities: DatasetInfo['modalities']): Mod
       histogram = new Array<number>(Math.ceil(m.histogram.length / binWidth)).fill(0);
       m.histogram.forEach((c, i) => (histogram[Math.floor(i / binWidth)] += c));
     }
-    return { name: m.name, start: m.start, end: m.end, count: m.count, share: tokens.length ? m.count / tokens.length : 0, used: m.used, histogram, binWidth };
+    return {
+      name: m.name,
+      start: m.start,
+      end: m.end,
+      count: m.count,
+      share: tokens.length ? m.count / tokens.length : 0,
+      used: m.used,
+      histogram,
+      binWidth,
+    };
   });
 }
 
@@ -221,14 +253,25 @@ export class DatasetBrowser {
     for (let w = offset; w < Math.min(offset + count, total); w++) {
       const start = w * WINDOW_TOKENS;
       const end = Math.min(start + WINDOW_TOKENS, data.tokens.length);
-      documents.push({ index: w, token_range: [start, end], segments: modalityRuns(data.tokens, start, end, table, info.modalities), meta: null });
+      documents.push({
+        index: w,
+        token_range: [start, end],
+        segments: modalityRuns(data.tokens, start, end, table, info.modalities),
+        meta: null,
+      });
     }
     return { ...base, decoder: 'tokens', unit: 'window', total, documents };
   }
 }
 
 /** Consecutive tokens of one modality as one segment; ids no modality holds form "unknown" runs. */
-export function modalityRuns(tokens: TokenArray, start: number, end: number, table: Int32Array, modalities: DatasetInfo['modalities']): DocumentSegment[] {
+export function modalityRuns(
+  tokens: TokenArray,
+  start: number,
+  end: number,
+  table: Int32Array,
+  modalities: DatasetInfo['modalities'],
+): DocumentSegment[] {
   const which = (t: number): number => (t >= 0 && t < table.length ? table[t] : -1);
   const out: DocumentSegment[] = [];
   let s = start;
@@ -242,7 +285,13 @@ export function modalityRuns(tokens: TokenArray, start: number, end: number, tab
   return out;
 }
 
-function decodeFashionDocument(ds: FashionDataset, data: SplitData, n: number, shift: number, span: ReturnType<typeof segmentDocuments>[number]): DatasetDocument {
+function decodeFashionDocument(
+  ds: FashionDataset,
+  data: SplitData,
+  n: number,
+  shift: number,
+  span: ReturnType<typeof segmentDocuments>[number],
+): DatasetDocument {
   const segments = span.segments.map((seg): DocumentSegment => {
     const ids = data.tokens.subarray(shift + seg.start, shift + seg.end);
     const out: DocumentSegment = { modality: seg.modality, start: shift + seg.start, end: shift + seg.end, ids: Array.from(ids) };
@@ -253,7 +302,12 @@ function decodeFashionDocument(ds: FashionDataset, data: SplitData, n: number, s
     } else out.spectrogram = decodeSpeechUnits(ids, ds.speechCodebook, ds.nMels);
     return out;
   });
-  return { index: n, token_range: [shift + span.start, shift + span.end], segments, meta: data.index ? documentMeta(ds, data.index, n) : null };
+  return {
+    index: n,
+    token_range: [shift + span.start, shift + span.end],
+    segments,
+    meta: data.index ? documentMeta(ds, data.index, n) : null,
+  };
 }
 
 /** A row of `<split>.docs.npy` (columns: source_set, source_index, label, order, voice, speed). */

@@ -27,7 +27,11 @@ export const runNameSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'use 1–80 letters, digits, ".", "_" or "-", starting with a letter or digit');
 
 /** A positive whole number of `what`, with messages a person reads in the form. */
-const count = (what: string) => z.number({ error: `a number of ${what}` }).int(`a whole number of ${what}`).min(1, `at least 1 (${what})`);
+const count = (what: string) =>
+  z
+    .number({ error: `a number of ${what}` })
+    .int(`a whole number of ${what}`)
+    .min(1, `at least 1 (${what})`);
 
 const runRef = z.strictObject({ run: runNameSchema });
 const none = z.strictObject({});
@@ -39,7 +43,12 @@ export const getDatasetDocumentsSchema = z.strictObject({
   dataset: datasetName,
   split: z.string().regex(/^[a-z][a-z0-9_-]*$/, 'a split name such as "train" or "val"'),
   offset: z.number({ error: 'a number of documents' }).int('a whole number of documents').min(0, 'an offset ≥ 0').default(0),
-  count: z.number({ error: 'a number of documents' }).int('a whole number of documents').min(1, 'at least 1 document').max(50, 'at most 50 documents per page').default(8),
+  count: z
+    .number({ error: 'a number of documents' })
+    .int('a whole number of documents')
+    .min(1, 'at least 1 document')
+    .max(50, 'at most 50 documents per page')
+    .default(8),
 });
 
 export const startRunSchema = z.strictObject({
@@ -52,7 +61,12 @@ export const startRunSchema = z.strictObject({
   checkpointEvery: count('steps between checkpoints').optional(),
   evalEvery: count('steps between evaluations').optional(),
   engine: z.enum(ENGINE_NAMES).optional(),
-  seed: z.number().int('a whole number').min(0, 'a number ≥ 0').max(2 ** 31 - 1, 'below 2^31').optional(),
+  seed: z
+    .number()
+    .int('a whole number')
+    .min(0, 'a number ≥ 0')
+    .max(2 ** 31 - 1, 'below 2^31')
+    .optional(),
 });
 export type StartRunInput = z.infer<typeof startRunSchema>;
 

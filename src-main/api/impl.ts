@@ -47,7 +47,11 @@ export function modelKindOf(model: Partial<RunJson['model']> | undefined): strin
 /** Why a run has no run.json: the last line its training process printed. */
 async function neverStartedMessage(dir: string): Promise<string> {
   const log = await readFile(join(dir, 'train.log'), 'utf8').catch(() => '');
-  const last = log.trim().split('\n').filter((l) => l.trim()).at(-1);
+  const last = log
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim())
+    .at(-1);
   return last ? `Training did not start: ${last.trim()}` : 'run.json is missing: training never started (see train.log in the run folder)';
 }
 
@@ -181,7 +185,10 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       return s;
     }
     if (s.status === 'running' || s.status === 'paused')
-      throw new MotlabError('conflict', `Run "${name}" was started by another process (pid ${json?.pid}); it can only be stopped from here.`);
+      throw new MotlabError(
+        'conflict',
+        `Run "${name}" was started by another process (pid ${json?.pid}); it can only be stopped from here.`,
+      );
     throw new MotlabError('conflict', `Run "${name}" is not training (status: ${s.status}).`);
   }
 
@@ -282,7 +289,11 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     async exportMetrics({ run, format }) {
       const { records } = await readMetrics(await existingRun(run), 0);
       if (format === 'jsonl')
-        return { fileName: `${run}-metrics.jsonl`, mimeType: 'application/x-ndjson', text: records.map((r) => JSON.stringify(r) + '\n').join('') };
+        return {
+          fileName: `${run}-metrics.jsonl`,
+          mimeType: 'application/x-ndjson',
+          text: records.map((r) => JSON.stringify(r) + '\n').join(''),
+        };
       return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricRecord[]) };
     },
   };

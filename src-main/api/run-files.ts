@@ -5,7 +5,16 @@
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listCheckpoints, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, readRunJson, RUN_JSON, STATE_FILE, type RunJson } from '../checkpoints/run-folder.ts';
+import {
+  listCheckpoints,
+  METRICS_FILE,
+  MODEL_FILE,
+  OPTIMIZER_FILE,
+  readRunJson,
+  RUN_JSON,
+  STATE_FILE,
+  type RunJson,
+} from '../checkpoints/run-folder.ts';
 import type { CheckpointInfo, TrainRecord } from './types.ts';
 
 export type RunJsonRead = { ok: true; run: RunJson } | { ok: false; missing: boolean; message: string; raw: Partial<RunJson> | null };

@@ -11,7 +11,12 @@ import type { Envelope } from '../api/types.ts';
 export const IPC_CALL = 'motlab:call';
 export const IPC_EVENT = 'motlab:event';
 
-export function registerIpc(ipcMain: IpcMain, api: MotlabApi, isTrustedUrl: (url: string) => boolean, targets: () => WebContents[]): () => void {
+export function registerIpc(
+  ipcMain: IpcMain,
+  api: MotlabApi,
+  isTrustedUrl: (url: string) => boolean,
+  targets: () => WebContents[],
+): () => void {
   ipcMain.handle(IPC_CALL, async (event: IpcMainInvokeEvent, method: unknown, input: unknown): Promise<Envelope> => {
     const url = event.senderFrame?.url ?? '';
     // Only the top frame of our own page (a sub-frame has a parent).

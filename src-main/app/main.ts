@@ -50,7 +50,11 @@ function currentRun(): string | null {
 }
 
 async function openWorkspace(): Promise<void> {
-  const result = await dialog.showOpenDialog({ title: 'Open Workspace', properties: ['openDirectory', 'createDirectory'], defaultPath: api.workspacePath() });
+  const result = await dialog.showOpenDialog({
+    title: 'Open Workspace',
+    properties: ['openDirectory', 'createDirectory'],
+    defaultPath: api.workspacePath(),
+  });
   if (result.canceled || !result.filePaths[0]) return;
   try {
     await api.handlers.openWorkspace({ path: result.filePaths[0] });
@@ -62,10 +66,18 @@ async function openWorkspace(): Promise<void> {
 async function exportMetrics(): Promise<void> {
   const run = currentRun();
   if (!run) {
-    await dialog.showMessageBox({ type: 'info', message: 'Open a run first', detail: 'Export writes the metrics of the run shown in the window as CSV.' });
+    await dialog.showMessageBox({
+      type: 'info',
+      message: 'Open a run first',
+      detail: 'Export writes the metrics of the run shown in the window as CSV.',
+    });
     return;
   }
-  const result = await dialog.showSaveDialog({ title: 'Export Run Metrics', defaultPath: `${run}-metrics.csv`, filters: [{ name: 'CSV', extensions: ['csv'] }] });
+  const result = await dialog.showSaveDialog({
+    title: 'Export Run Metrics',
+    defaultPath: `${run}-metrics.csv`,
+    filters: [{ name: 'CSV', extensions: ['csv'] }],
+  });
   if (result.canceled || !result.filePath) return;
   try {
     const { text } = await api.handlers.exportMetrics({ run, format: 'csv' });

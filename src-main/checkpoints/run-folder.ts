@@ -104,7 +104,7 @@ async function completeLength(file: string): Promise<number> {
   try {
     const { size } = await handle.stat();
     const chunk = Buffer.alloc(64 * 1024);
-    for (let end = size; end > 0; ) {
+    for (let end = size; end > 0;) {
       const start = Math.max(0, end - chunk.length);
       const { bytesRead } = await handle.read(chunk, 0, end - start, start);
       const at = chunk.subarray(0, bytesRead).lastIndexOf(0x0a);
@@ -341,7 +341,14 @@ export async function listCheckpoints(runDir: string): Promise<{ step: number; d
     const dir = join(checkpointsDir, entry);
     // Our writer only ever renames complete directories into place; a directory copied by
     // hand might still lack files, and is not offered.
-    const complete = await Promise.all([MODEL_FILE, STATE_FILE].map((f) => stat(join(dir, f)).then((s) => s.isFile(), () => false)));
+    const complete = await Promise.all(
+      [MODEL_FILE, STATE_FILE].map((f) =>
+        stat(join(dir, f)).then(
+          (s) => s.isFile(),
+          () => false,
+        ),
+      ),
+    );
     if (complete.every(Boolean)) found.push({ step: Number(m[1]), dir });
   }
   return found.sort((a, b) => a.step - b.step);
@@ -378,10 +385,12 @@ export async function readModelFile(file: string): Promise<{ config: ModelConfig
     throw new MotlabError('invalid_checkpoint', `${file}: ${(e as Error).message}`);
   }
   const problems = tensorMismatches(config, tensors);
-  if (problems.length) throw new MotlabError('invalid_checkpoint', `${file}: tensors do not match the config in its metadata: ${problems.join('; ')}`);
+  if (problems.length)
+    throw new MotlabError('invalid_checkpoint', `${file}: tensors do not match the config in its metadata: ${problems.join('; ')}`);
   for (const [name, t] of Object.entries(tensors)) {
     for (let i = 0; i < t.data.length; i++) {
-      if (!Number.isFinite(t.data[i])) throw new MotlabError('invalid_checkpoint', `${file}: tensor ${name} holds a non-finite value at index ${i}`);
+      if (!Number.isFinite(t.data[i]))
+        throw new MotlabError('invalid_checkpoint', `${file}: tensor ${name} holds a non-finite value at index ${i}`);
     }
   }
   return { config, tensors };
@@ -416,7 +425,10 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
     throw new MotlabError('invalid_checkpoint', `${stateFile}: not a JSON object`);
   const s = state as Record<string, unknown>;
   if (s.step !== entry.step)
-    throw new MotlabError('invalid_checkpoint', `${stateFile}: step is ${JSON.stringify(s.step)}, but the directory is ${checkpointDirName(entry.step)}`);
+    throw new MotlabError(
+      'invalid_checkpoint',
+      `${stateFile}: step is ${JSON.stringify(s.step)}, but the directory is ${checkpointDirName(entry.step)}`,
+    );
   return { step: entry.step, dir: entry.dir, config, model, optimizer, state: s };
 }
 

@@ -32,7 +32,19 @@ export interface DecodedSafetensors {
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 const ITEM_SIZE: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -200,7 +212,11 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
     if (itemSize === undefined) return fail(`${where}: unsupported dtype ${JSON.stringify(dtype).slice(0, 40)}`);
     if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))
       return fail(`${where}: shape must be an array of non-negative integers`);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0))
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)
+    )
       return fail(`${where}: data_offsets must be two non-negative integers`);
     const [begin, end] = offsets as [number, number];
     if (end < begin) return fail(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
@@ -211,7 +227,9 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
     const dims = shape as number[];
     const bytesNeeded = dims.includes(0) ? 0 : dims.reduce((a, d) => a * d, itemSize);
     if (bytesNeeded !== span)
-      return fail(`${where}: shape ${describeShape(dims)} of ${dtype} needs ${Number.isSafeInteger(bytesNeeded) ? bytesNeeded : 'about ' + bytesNeeded.toExponential(3)} bytes, data_offsets span ${span}`);
+      return fail(
+        `${where}: shape ${describeShape(dims)} of ${dtype} needs ${Number.isSafeInteger(bytesNeeded) ? bytesNeeded : 'about ' + bytesNeeded.toExponential(3)} bytes, data_offsets span ${span}`,
+      );
     entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
 

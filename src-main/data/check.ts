@@ -48,7 +48,17 @@ const emptyIssue = (): TokenIssue => ({ count: 0, first: [] });
 
 function newSplitReport(dir: string, split: string): SplitReport {
   const file = path.join(dir, splitFileName(split));
-  return { split, file, dtype: null, tokens: 0, modalities: [], outOfVocab: emptyIssue(), outsideModalities: emptyIssue(), windows: {}, error: null };
+  return {
+    split,
+    file,
+    dtype: null,
+    tokens: 0,
+    modalities: [],
+    outOfVocab: emptyIssue(),
+    outsideModalities: emptyIssue(),
+    windows: {},
+    error: null,
+  };
 }
 
 function analyse(report: SplitReport, tokens: TokenArray, spec: DatasetSpec): void {
@@ -67,7 +77,11 @@ function analyse(report: SplitReport, tokens: TokenArray, spec: DatasetSpec): vo
     if (issue.first.length < MAX_POSITIONS) issue.first.push({ position: i, token: t });
     issue.count++;
   }
-  report.modalities = spec.modalities.map((m, i) => ({ name: m.name, count: counts[i], share: tokens.length ? counts[i] / tokens.length : 0 }));
+  report.modalities = spec.modalities.map((m, i) => ({
+    name: m.name,
+    count: counts[i],
+    share: tokens.length ? counts[i] / tokens.length : 0,
+  }));
   for (const s of CHECK_SEQ_LENS) report.windows[String(s)] = windowCount(tokens.length, s);
 }
 
@@ -88,7 +102,8 @@ export async function checkDataset(dir: string): Promise<DatasetReport> {
   }
   const spec = report.spec;
   if (!spec.splits.includes('train')) report.problems.push(`dataset.json: splits has no "train" split (have ${spec.splits.join(', ')})`);
-  if (!spec.splits.includes('val')) report.problems.push(`dataset.json: splits has no "val" split, so validation losses cannot be computed`);
+  if (!spec.splits.includes('val'))
+    report.problems.push(`dataset.json: splits has no "val" split, so validation losses cannot be computed`);
   for (const split of spec.splits) {
     const r = newSplitReport(dir, split);
     report.splits.push(r);
@@ -104,16 +119,20 @@ export async function checkDataset(dir: string): Promise<DatasetReport> {
     if (r.outOfVocab.count)
       report.problems.push(`${r.file}: ${r.outOfVocab.count} token id(s) outside [0, ${spec.vocab_size}): ${describeIssue(r.outOfVocab)}`);
     if (r.outsideModalities.count)
-      report.problems.push(`${r.file}: ${r.outsideModalities.count} token id(s) in no modality's range: ${describeIssue(r.outsideModalities)}`);
+      report.problems.push(
+        `${r.file}: ${r.outsideModalities.count} token id(s) in no modality's range: ${describeIssue(r.outsideModalities)}`,
+      );
     if (r.tokens < 2) report.problems.push(`${r.file}: ${r.tokens} token(s); a split needs at least 2`);
     for (const m of r.modalities) if (m.count === 0) report.warnings.push(`split "${split}" has no ${m.name} tokens`);
     const short = CHECK_SEQ_LENS.filter((s) => r.windows[String(s)] === 0);
-    if (short.length && r.tokens >= 2) report.warnings.push(`split "${split}" (${r.tokens} tokens) is too short for seq_len ${short.join(', ')}`);
+    if (short.length && r.tokens >= 2)
+      report.warnings.push(`split "${split}" (${r.tokens} tokens) is too short for seq_len ${short.join(', ')}`);
   }
   // Token files that dataset.json does not list are ignored by the lab: probably a typo.
   const listed = new Set(spec.splits.map(splitFileName));
   for (const f of readdirSync(dir)) {
-    if (f.endsWith('.tokens.npy') && !listed.has(f)) report.warnings.push(`${path.join(dir, f)} is not listed in dataset.json "splits" and is ignored`);
+    if (f.endsWith('.tokens.npy') && !listed.has(f))
+      report.warnings.push(`${path.join(dir, f)} is not listed in dataset.json "splits" and is ignored`);
   }
   report.ok = report.problems.length === 0;
   return report;
@@ -129,7 +148,14 @@ export function formatDatasetReport(report: DatasetReport): string {
     lines.push(`  modalities ${spec.modalities.map((m) => `${m.name} [${m.start}, ${m.end})`).join(', ')}`);
     const readable = report.splits.filter((s) => s.error === null);
     if (readable.length) {
-      const header = ['split', 'dtype', 'tokens', ...spec.modalities.map((m) => m.name), 'invalid', ...CHECK_SEQ_LENS.map((s) => `win@${s}`)];
+      const header = [
+        'split',
+        'dtype',
+        'tokens',
+        ...spec.modalities.map((m) => m.name),
+        'invalid',
+        ...CHECK_SEQ_LENS.map((s) => `win@${s}`),
+      ];
       const rows = readable.map((s) => [
         s.split,
         s.dtype ?? '?',

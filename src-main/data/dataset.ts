@@ -85,7 +85,7 @@ export async function loadDataset(dir: string): Promise<Dataset> {
     const tokens = await loadSplitTokens(file);
     const bad = findInvalidTokens(tokens, spec);
     if (bad) {
-      const where = bad.firstToken < 0 || bad.firstToken >= spec.vocab_size ? `outside [0, ${spec.vocab_size})` : 'in no modality\'s range';
+      const where = bad.firstToken < 0 || bad.firstToken >= spec.vocab_size ? `outside [0, ${spec.vocab_size})` : "in no modality's range";
       throw new MotlabError(
         'invalid_dataset',
         `${file}: ${bad.count} invalid token id(s); the first is ${bad.firstToken} at position ${bad.firstPosition} (${where}). ` +
@@ -152,7 +152,10 @@ export function modalityIds(tokens: ArrayLike<number>, modalities: readonly Moda
 }
 
 /** Token count per modality name (in the spec's order); tokens outside every range are not counted. */
-export function countTokensPerModality(tokens: ArrayLike<number>, spec: Pick<DatasetSpec, 'modalities' | 'vocab_size'>): Record<string, number> {
+export function countTokensPerModality(
+  tokens: ArrayLike<number>,
+  spec: Pick<DatasetSpec, 'modalities' | 'vocab_size'>,
+): Record<string, number> {
   const table = modalityTable(spec.modalities, spec.vocab_size);
   const counts = new Array<number>(spec.modalities.length).fill(0);
   for (let i = 0; i < tokens.length; i++) {
@@ -175,7 +178,10 @@ export interface Batch {
 export function sampleTrainBatch(tokens: ArrayLike<number>, seqLen: number, batchSize: number, rng: Rng): Batch {
   const starts = tokens.length - seqLen; // number of valid starts: 0 … len − seqLen − 1
   if (starts < 1)
-    throw new MotlabError('invalid_dataset', `The training split has ${tokens.length} tokens; a window of seq_len ${seqLen} needs at least ${seqLen + 1}`);
+    throw new MotlabError(
+      'invalid_dataset',
+      `The training split has ${tokens.length} tokens; a window of seq_len ${seqLen} needs at least ${seqLen + 1}`,
+    );
   const inputs = new Int32Array(batchSize * seqLen);
   const targets = new Int32Array(batchSize * seqLen);
   for (let b = 0; b < batchSize; b++) {

@@ -18,11 +18,13 @@ export const datasetSpecSchema = z
   .superRefine((d, ctx) => {
     d.modalities.forEach((m, i) => {
       if (m.end <= m.start) ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: 'must be greater than start' });
-      if (m.end > d.vocab_size) ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: `exceeds vocab_size (${d.vocab_size})` });
+      if (m.end > d.vocab_size)
+        ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: `exceeds vocab_size (${d.vocab_size})` });
       d.modalities.forEach((o, j) => {
         if (j > i && m.start < o.end && o.start < m.end)
           ctx.addIssue({ code: 'custom', path: ['modalities', j], message: `token range overlaps "${m.name}"` });
-        if (j > i && m.name === o.name) ctx.addIssue({ code: 'custom', path: ['modalities', j, 'name'], message: `duplicate modality "${m.name}"` });
+        if (j > i && m.name === o.name)
+          ctx.addIssue({ code: 'custom', path: ['modalities', j, 'name'], message: `duplicate modality "${m.name}"` });
       });
     });
   });

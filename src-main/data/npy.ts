@@ -18,7 +18,8 @@ const ALIASES: Record<string, NpyDtype> = { '<u2': '<u2', '<i4': '<i4', '<f4': '
 
 export function encodeNpy(array: NpyArray): Buffer {
   const expected = array.shape.reduce((a, b) => a * b, 1);
-  if (expected !== array.data.length) throw new Error(`npy: shape ${JSON.stringify(array.shape)} does not match ${array.data.length} values`);
+  if (expected !== array.data.length)
+    throw new Error(`npy: shape ${JSON.stringify(array.shape)} does not match ${array.data.length} values`);
   const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(', ')})`;
   let header = `{'descr': '${array.dtype}', 'fortran_order': False, 'shape': ${shape}, }`;
   // Pad so that magic(6) + version(2) + length(2) + header + '\n' is a multiple of 64.

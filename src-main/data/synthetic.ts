@@ -42,7 +42,26 @@ const SIZE_WORDS = [['small', 'little', 'tiny'], ['medium'], ['big', 'large', 'h
 const BACKGROUNDS = ['sky', 'grass', 'water', 'room', 'sand', 'snow'];
 const HPOS = ['left', 'middle', 'right'];
 const VPOS = ['top', 'centre', 'bottom'];
-const FUNCTION = ['a', 'the', 'is', 'on', 'in', 'at', 'with', 'and', 'of', 'there', 'this', 'near', 'side', 'scene', 'photo', 'shows', 'picture', 'it'];
+const FUNCTION = [
+  'a',
+  'the',
+  'is',
+  'on',
+  'in',
+  'at',
+  'with',
+  'and',
+  'of',
+  'there',
+  'this',
+  'near',
+  'side',
+  'scene',
+  'photo',
+  'shows',
+  'picture',
+  'it',
+];
 const VERBS = ['sits', 'stands', 'rests', 'floats', 'flies', 'waits', 'lies', 'glows', 'swims', 'parks', 'grows', 'rolls'];
 /** Filler words (adverbs, adjectives, comment words); Zipfian by list order. */
 const FILLERS = (
@@ -55,8 +74,22 @@ const FILLERS = (
 
 // ---- Vocabulary: ids 0..7 are specials, then every word once. ----
 const WORDS: string[] = [
-  '<pad>', '<bos>', '<eos>', '<boi>', '<eoi>', '<bosp>', '<eosp>', '.',
-  ...CLASSES, ...COLOURS, ...SIZE_WORDS.flat(), ...BACKGROUNDS, ...HPOS, ...VPOS, ...FUNCTION, ...VERBS,
+  '<pad>',
+  '<bos>',
+  '<eos>',
+  '<boi>',
+  '<eoi>',
+  '<bosp>',
+  '<eosp>',
+  '.',
+  ...CLASSES,
+  ...COLOURS,
+  ...SIZE_WORDS.flat(),
+  ...BACKGROUNDS,
+  ...HPOS,
+  ...VPOS,
+  ...FUNCTION,
+  ...VERBS,
 ];
 for (const f of FILLERS) if (!WORDS.includes(f)) WORDS.push(f);
 if (WORDS.length > TEXT_RANGE.end) throw new Error(`synthetic vocabulary has ${WORDS.length} words, text range holds ${TEXT_RANGE.end}`);
@@ -198,7 +231,20 @@ function caption(s: Scene, rng: Rng): number[] {
   const prep = id(['in', 'on', 'in', 'in', 'on', 'on'][s.bg]);
   const maybe = (p: number): number[] => (rng.uniform() < p ? [filler(rng)] : []);
   const [a, the, is, and, there, near, side, withW, of, photo, shows, scene, at, it] = [
-    'a', 'the', 'is', 'and', 'there', 'near', 'side', 'with', 'of', 'photo', 'shows', 'scene', 'at', 'it',
+    'a',
+    'the',
+    'is',
+    'and',
+    'there',
+    'near',
+    'side',
+    'with',
+    'of',
+    'photo',
+    'shows',
+    'scene',
+    'at',
+    'it',
   ].map(id);
   const hpos = id(HPOS[s.hpos]);
   const vpos = id(VPOS[s.vpos]);

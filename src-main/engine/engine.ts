@@ -41,12 +41,13 @@ const NODE_PKG = '@tensorflow/tfjs-node';
 const CUDA_NEEDS = 'an NVIDIA GPU with CUDA 11.2 and cuDNN 8.1';
 
 const INSTALL_HINT: Record<EngineName, string> = {
-  'tensorflow-gpu': `Install it with \`npm install ${GPU_PKG}\` (its install script downloads libtensorflow 2.9.1, ` +
+  'tensorflow-gpu':
+    `Install it with \`npm install ${GPU_PKG}\` (its install script downloads libtensorflow 2.9.1, ` +
     `so it needs internet access) on a machine with ${CUDA_NEEDS}; or use engine 'auto'.`,
-  tensorflow: `Install it with \`npm install ${NODE_PKG}\` (its install script downloads libtensorflow 2.9.1, ` +
+  tensorflow:
+    `Install it with \`npm install ${NODE_PKG}\` (its install script downloads libtensorflow 2.9.1, ` +
     `so it needs internet access); or use engine 'wasm' or 'auto'.`,
-  wasm: `Reinstall @tensorflow/tfjs-backend-wasm (or set MOTLAB_WASM_DIR to the folder holding its .wasm files); ` +
-    `or use engine 'cpu'.`,
+  wasm: `Reinstall @tensorflow/tfjs-backend-wasm (or set MOTLAB_WASM_DIR to the folder holding its .wasm files); ` + `or use engine 'cpu'.`,
   cpu: 'Reinstall @tensorflow/tfjs-backend-cpu.',
 };
 
@@ -69,7 +70,8 @@ const requireHere = createRequire(moduleBase());
  */
 export function wasmBinaryDir(): string {
   const override = process.env.MOTLAB_WASM_DIR;
-  const dir = override ? path.resolve(override)
+  const dir = override
+    ? path.resolve(override)
     : path.join(path.dirname(requireHere.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   return dir.endsWith(path.sep) ? dir : dir + path.sep;
 }
@@ -102,7 +104,8 @@ const nativeFailures = new Map<string, string>();
 
 function loadNative(pkg: string): { mod: TfNodeModule } | { reason: string } {
   if (nativeLoaded) {
-    return nativeLoaded.pkg === pkg ? { mod: nativeLoaded.mod }
+    return nativeLoaded.pkg === pkg
+      ? { mod: nativeLoaded.mod }
       : { reason: `${nativeLoaded.pkg} is already loaded in this process and ${pkg} cannot be loaded next to it` };
   }
   const failed = nativeFailures.get(pkg);
@@ -212,7 +215,9 @@ async function startWasm(): Promise<StartResult> {
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = getThreadsCount();
   // tfjs disables wasm threads when it detects Node, so this is 1 thread here.
-  return { detail: `tfjs-backend-wasm ${version_wasm}, wasm ${simd ? 'SIMD' : 'without SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}` };
+  return {
+    detail: `tfjs-backend-wasm ${version_wasm}, wasm ${simd ? 'SIMD' : 'without SIMD'}, ${threads} thread${threads === 1 ? '' : 's'}`,
+  };
 }
 
 async function startCpu(): Promise<StartResult> {
@@ -266,17 +271,23 @@ export async function listEngines(): Promise<EngineStatus[]> {
     if (failed) return { name, available: false, reason: failed };
     if (nativeLoaded?.pkg === GPU_PKG) {
       const gpu = loadedBackend?.isUsingGpuDevice === true;
-      return { name, available: gpu, reason: gpu ? `${GPU_PKG} loaded, CUDA GPU in use` : `${GPU_PKG} loaded but no usable GPU (needs ${CUDA_NEEDS})` };
+      return {
+        name,
+        available: gpu,
+        reason: gpu ? `${GPU_PKG} loaded, CUDA GPU in use` : `${GPU_PKG} loaded but no usable GPU (needs ${CUDA_NEEDS})`,
+      };
     }
     if (nativeLoaded) return { name, available: false, reason: `${nativeLoaded.pkg} is already loaded; restart to use ${GPU_PKG}` };
-    if (isInstalled(GPU_PKG)) return { name, available: true, reason: `${GPU_PKG} installed; needs ${CUDA_NEEDS} (checked when the engine starts)` };
+    if (isInstalled(GPU_PKG))
+      return { name, available: true, reason: `${GPU_PKG} installed; needs ${CUDA_NEEDS} (checked when the engine starts)` };
     return { name, available: false, reason: `${GPU_PKG} is not installed. ${INSTALL_HINT['tensorflow-gpu']}` };
   };
   const nodeStatus = (): EngineStatus => {
     const name = 'tensorflow';
     if (nativeLoaded) return { name, available: true, reason: `${nativeLoaded.pkg} loaded` };
     if (isInstalled(NODE_PKG) && !nativeFailures.has(NODE_PKG)) return { name, available: true, reason: `${NODE_PKG} installed` };
-    if (isInstalled(GPU_PKG) && !nativeFailures.has(GPU_PKG)) return { name, available: true, reason: `${GPU_PKG} installed (runs on the CPU when no GPU is usable)` };
+    if (isInstalled(GPU_PKG) && !nativeFailures.has(GPU_PKG))
+      return { name, available: true, reason: `${GPU_PKG} installed (runs on the CPU when no GPU is usable)` };
     return { name, available: false, reason: nativeFailures.get(NODE_PKG) ?? `${NODE_PKG} is not installed. ${INSTALL_HINT.tensorflow}` };
   };
   const wasmMissing = wasmFilesReason();
@@ -284,7 +295,11 @@ export async function listEngines(): Promise<EngineStatus[]> {
   return [
     gpuStatus(),
     nodeStatus(),
-    { name: 'wasm', available: wasmMissing === null, reason: wasmMissing ?? `tfjs-backend-wasm ${version_wasm}, ${simd ? 'SIMD' : 'no SIMD'}, single-threaded in Node` },
+    {
+      name: 'wasm',
+      available: wasmMissing === null,
+      reason: wasmMissing ?? `tfjs-backend-wasm ${version_wasm}, ${simd ? 'SIMD' : 'no SIMD'}, single-threaded in Node`,
+    },
     { name: 'cpu', available: true, reason: `tfjs-backend-cpu ${version_cpu}, pure JavaScript (slowest)` },
   ];
 }

@@ -26,7 +26,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedLoops } from './wasm-simd.ts';
-import { disposeView, tempView, transposeLast2, weightView, xnnMatMulRows, type CpuBackend, type KernelArgs, type WasmBackend } from './tfjs-fixes.ts';
+import {
+  disposeView,
+  tempView,
+  transposeLast2,
+  weightView,
+  xnnMatMulRows,
+  type CpuBackend,
+  type KernelArgs,
+  type WasmBackend,
+} from './tfjs-fixes.ts';
 
 // ---------------------------------------------------------------------------------------------
 // AdamW and per-tensor sums of squares (the optimizer step).
@@ -50,11 +59,29 @@ export interface AdamWAttrs {
 }
 
 /** The AdamW update in plain JS, rounding to float32 after every operation as the tf ops do. */
-export function adamwInto(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
-  pOut: Float32Array, mOut: Float32Array, vOut: Float32Array, a: AdamWAttrs): void {
+export function adamwInto(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  pOut: Float32Array,
+  mOut: Float32Array,
+  vOut: Float32Array,
+  a: AdamWAttrs,
+): void {
   const f = Math.fround;
-  const [scale, b1, c1, b2, c2, bc1, bc2, eps, decay, lr] =
-    [a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.decay, a.lr].map(f);
+  const [scale, b1, c1, b2, c2, bc1, bc2, eps, decay, lr] = [
+    a.scale,
+    a.beta1,
+    1 - a.beta1,
+    a.beta2,
+    1 - a.beta2,
+    a.bc1,
+    a.bc2,
+    a.eps,
+    a.decay,
+    a.lr,
+  ].map(f);
   for (let i = 0; i < p.length; i++) {
     const gs = f(g[i] * scale);
     const m2 = f(f(m[i] * b1) + f(gs * c1));
@@ -84,8 +111,26 @@ function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
   const loops = fusedLoops(backend.wasm.asm?.memory);
   if (loops) {
     const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
-    loops.adamw(at(p), at(g), at(m), at(v), at(outs[0]), at(outs[1]), at(outs[2]), n,
-      a.scale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.decay, a.lr);
+    loops.adamw(
+      at(p),
+      at(g),
+      at(m),
+      at(v),
+      at(outs[0]),
+      at(outs[1]),
+      at(outs[2]),
+      n,
+      a.scale,
+      a.beta1,
+      1 - a.beta1,
+      a.beta2,
+      1 - a.beta2,
+      a.bc1,
+      a.bc2,
+      a.eps,
+      a.decay,
+      a.lr,
+    );
   } else {
     const view = (t: tf.TensorInfo) => backend.typedArrayFromHeap(t) as Float32Array;
     adamwInto(view(p), view(g), view(m), view(v), view(outs[0]), view(outs[1]), view(outs[2]), a);
@@ -168,8 +213,14 @@ export function swigluInto(a: Float32Array, s: Float32Array, b: Float32Array, ou
 }
 
 /** The gradients of (a·s)·b, s = sigmoid(a), as tfjs's mul and sigmoid gradients compute them. */
-export function swigluGradInto(dy: Float32Array, a: Float32Array, s: Float32Array, b: Float32Array,
-  da: Float32Array, db: Float32Array): void {
+export function swigluGradInto(
+  dy: Float32Array,
+  a: Float32Array,
+  s: Float32Array,
+  b: Float32Array,
+  da: Float32Array,
+  db: Float32Array,
+): void {
   const f = Math.fround;
   for (let i = 0; i < a.length; i++) {
     const dsilu = f(dy[i] * b[i]);
@@ -182,23 +233,39 @@ function float32Inputs(args: KernelArgs, names: string[], kernel: string): tf.Te
   const ts = names.map((k) => args.inputs[k] as tf.TensorInfo);
   const n = tf.util.sizeFromShape(ts[0].shape);
   for (const t of ts) {
-    if (t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== n) throw new Error(`${kernel}: ${names.join(', ')} must be float32 tensors of one size`);
+    if (t.dtype !== 'float32' || tf.util.sizeFromShape(t.shape) !== n)
+      throw new Error(`${kernel}: ${names.join(', ')} must be float32 tensors of one size`);
   }
   return ts;
 }
 
 /** Run `outputs` float32 outputs shaped like `like` through the SIMD loop, or plain JS on heap views. */
-function wasmElementwise(backend: WasmBackend, inputs: tf.TensorInfo[], outputs: number, like: tf.TensorInfo,
-  simd: ((offsets: number[], n: number) => void) | null, js: (views: Float32Array[]) => void): tf.TensorInfo[] {
+function wasmElementwise(
+  backend: WasmBackend,
+  inputs: tf.TensorInfo[],
+  outputs: number,
+  like: tf.TensorInfo,
+  simd: ((offsets: number[], n: number) => void) | null,
+  js: (views: Float32Array[]) => void,
+): tf.TensorInfo[] {
   const outs = Array.from({ length: outputs }, () => backend.makeOutput(like.shape, 'float32'));
   const all = [...inputs, ...outs];
   const n = tf.util.sizeFromShape(like.shape);
-  if (simd) simd(all.map((t) => backend.dataIdMap.get(t.dataId).memoryOffset), n);
+  if (simd)
+    simd(
+      all.map((t) => backend.dataIdMap.get(t.dataId).memoryOffset),
+      n,
+    );
   else js(all.map((t) => backend.typedArrayFromHeap(t) as Float32Array));
   return outs;
 }
 
-function cpuElementwise(backend: CpuBackend, inputs: tf.TensorInfo[], outputs: number, js: (views: Float32Array[]) => void): tf.TensorInfo[] {
+function cpuElementwise(
+  backend: CpuBackend,
+  inputs: tf.TensorInfo[],
+  outputs: number,
+  js: (views: Float32Array[]) => void,
+): tf.TensorInfo[] {
   const ins = inputs.map((t) => backend.readSync(t.dataId) as Float32Array);
   const outs = Array.from({ length: outputs }, () => new Float32Array(ins[0].length));
   js([...ins, ...outs]);
@@ -219,11 +286,18 @@ function swigluGradWasm(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as WasmBackend;
   const ins = float32Inputs(args, ['dy', 'a', 's', 'b'], SWIGLU_GRAD_KERNEL);
   const loops = fusedLoops(backend.wasm.asm?.memory);
-  return wasmElementwise(backend, ins, 2, ins[1],
-    loops && (([dy, a, s, b, da, db], n) => loops.swigluBwd(dy, a, s, b, da, db, n)), swigluGradJs);
+  return wasmElementwise(
+    backend,
+    ins,
+    2,
+    ins[1],
+    loops && (([dy, a, s, b, da, db], n) => loops.swigluBwd(dy, a, s, b, da, db, n)),
+    swigluGradJs,
+  );
 }
 
-const swigluCpu = (args: KernelArgs) => cpuElementwise(args.backend as CpuBackend, float32Inputs(args, ['a', 's', 'b'], SWIGLU_KERNEL), 1, swigluJs)[0];
+const swigluCpu = (args: KernelArgs) =>
+  cpuElementwise(args.backend as CpuBackend, float32Inputs(args, ['a', 's', 'b'], SWIGLU_KERNEL), 1, swigluJs)[0];
 const swigluGradCpu = (args: KernelArgs) =>
   cpuElementwise(args.backend as CpuBackend, float32Inputs(args, ['dy', 'a', 's', 'b'], SWIGLU_GRAD_KERNEL), 2, swigluGradJs);
 
@@ -259,7 +333,15 @@ export const ROPE_KERNEL = 'MotlabRope';
  * x·cos + rotate_half(x)·sin with rotate_half(x) = [−x2, x1]; `inverse` gives the gradient,
  * dy·cos + rotate_halfᵀ(dy·sin).
  */
-export function ropeInto(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, seqLen: number, hd: number, inverse: boolean): void {
+export function ropeInto(
+  x: Float32Array,
+  cos: Float32Array,
+  sin: Float32Array,
+  out: Float32Array,
+  seqLen: number,
+  hd: number,
+  inverse: boolean,
+): void {
   const f = Math.fround;
   const h = hd / 2;
   for (let r = 0; r * hd < x.length; r++) {
@@ -278,13 +360,28 @@ export function ropeInto(x: Float32Array, cos: Float32Array, sin: Float32Array, 
   }
 }
 
-function ropeShape(args: KernelArgs): { x: tf.TensorInfo; cos: tf.TensorInfo; sin: tf.TensorInfo; seqLen: number; hd: number; inverse: boolean } {
+function ropeShape(args: KernelArgs): {
+  x: tf.TensorInfo;
+  cos: tf.TensorInfo;
+  sin: tf.TensorInfo;
+  seqLen: number;
+  hd: number;
+  inverse: boolean;
+} {
   const [x, cos, sin] = ['x', 'cos', 'sin'].map((k) => args.inputs[k] as tf.TensorInfo);
   const r = x.shape.length;
   const [seqLen, hd] = cos.shape;
-  if (r < 2 || x.shape[r - 2] !== seqLen || x.shape[r - 1] !== hd || hd % 2 !== 0 || sin.shape.join() !== cos.shape.join() ||
-    [x, cos, sin].some((t) => t.dtype !== 'float32'))
-    throw new Error(`${ROPE_KERNEL}: x [..., S, hd] and cos, sin [S, hd] (hd even) must be float32, got [${x.shape}], [${cos.shape}], [${sin.shape}]`);
+  if (
+    r < 2 ||
+    x.shape[r - 2] !== seqLen ||
+    x.shape[r - 1] !== hd ||
+    hd % 2 !== 0 ||
+    sin.shape.join() !== cos.shape.join() ||
+    [x, cos, sin].some((t) => t.dtype !== 'float32')
+  )
+    throw new Error(
+      `${ROPE_KERNEL}: x [..., S, hd] and cos, sin [S, hd] (hd even) must be float32, got [${x.shape}], [${cos.shape}], [${sin.shape}]`,
+    );
   return { x, cos, sin, seqLen, hd, inverse: Boolean((args.attrs ?? {}).inverse) };
 }
 
@@ -293,9 +390,14 @@ function ropeWasm(args: KernelArgs): tf.TensorInfo {
   const { x, cos, sin, seqLen, hd, inverse } = ropeShape(args);
   const loops = hd % 8 === 0 ? fusedLoops(backend.wasm.asm?.memory) : null;
   const rows = tf.util.sizeFromShape(x.shape) / hd;
-  return wasmElementwise(backend, [x, cos, sin], 1, x,
+  return wasmElementwise(
+    backend,
+    [x, cos, sin],
+    1,
+    x,
     loops && (([xo, c, s, out]) => loops.rope(xo, c, s, out, rows, seqLen, hd, inverse ? 1 : 0)),
-    ([xv, c, s, out]) => ropeInto(xv, c, s, out, seqLen, hd, inverse))[0];
+    ([xv, c, s, out]) => ropeInto(xv, c, s, out, seqLen, hd, inverse),
+  )[0];
 }
 
 function ropeCpu(args: KernelArgs): tf.TensorInfo {
@@ -346,8 +448,13 @@ function segmentLinearWasm(args: KernelArgs): tf.TensorInfo {
   const [wOut, wIn] = ws[0].shape;
   const k = mode === 'y' ? wIn : wOut;
   const n = mode === 'y' ? wOut : wIn;
-  if (x.shape.length !== 2 || inner !== k || rows !== sizes.reduce((a, b) => a + b, 0) ||
-    [x, ...ws].some((t) => t.dtype !== 'float32') || ws.some((w) => w.shape.join() !== ws[0].shape.join()))
+  if (
+    x.shape.length !== 2 ||
+    inner !== k ||
+    rows !== sizes.reduce((a, b) => a + b, 0) ||
+    [x, ...ws].some((t) => t.dtype !== 'float32') ||
+    ws.some((w) => w.shape.join() !== ws[0].shape.join())
+  )
     throw new Error(`${SEGMENT_LINEAR_KERNEL}: x [${x.shape}] does not fit weights [${ws[0].shape}] and runs ${sizes}`);
   const out = backend.makeOutput([rows, n], 'float32');
   const xOff = backend.dataIdMap.get(x.dataId).memoryOffset;
@@ -418,13 +525,22 @@ export function fusedSegmentLinear(x: tf.Tensor2D, ws: tf.Tensor[], sizes: numbe
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const [input, ...weights] = args.slice(0, -1) as tf.Tensor[];
     save([input, ...weights]);
-    const value = tf.engine().runKernel(SEGMENT_LINEAR_KERNEL, { x: input, ...weightsMap(weights) }, { sizes, mode: 'y' } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const value = tf
+      .engine()
+      .runKernel(SEGMENT_LINEAR_KERNEL, { x: input, ...weightsMap(weights) }, {
+        sizes,
+        mode: 'y',
+      } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, ...sw] = saved;
-        const dx = tf.engine().runKernel(SEGMENT_LINEAR_KERNEL, { x: dy, ...weightsMap(sw) }, { sizes, mode: 'dx' } as unknown as tf.NamedAttrMap) as tf.Tensor;
-        const dws = tf.engine().runKernel(SEGMENT_LINEAR_GRAD_W_KERNEL, { dy, x: sx }, { sizes } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const dx = tf
+          .engine()
+          .runKernel(SEGMENT_LINEAR_KERNEL, { x: dy, ...weightsMap(sw) }, { sizes, mode: 'dx' } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const dws = tf
+          .engine()
+          .runKernel(SEGMENT_LINEAR_GRAD_W_KERNEL, { dy, x: sx }, { sizes } as unknown as tf.NamedAttrMap) as tf.Tensor[];
         return [dx, ...dws];
       },
     };
@@ -448,8 +564,15 @@ export function rowScaleInto(x: Float32Array, ws: Float32Array[], sizes: number[
 }
 
 /** dx[r, :] = dy[r, :]·ws[t]; dws[t] (zeroed) += dy[r, :]·x[r, :], accumulated in float32 row after row. */
-export function rowScaleGradInto(dy: Float32Array, x: Float32Array, ws: Float32Array[], sizes: number[], d: number,
-  dx: Float32Array, dws: Float32Array[]): void {
+export function rowScaleGradInto(
+  dy: Float32Array,
+  x: Float32Array,
+  ws: Float32Array[],
+  sizes: number[],
+  d: number,
+  dx: Float32Array,
+  dws: Float32Array[],
+): void {
   const f = Math.fround;
   let r = 0;
   sizes.forEach((size, t) => {
@@ -468,8 +591,12 @@ function rowScaleShape(args: KernelArgs, xName: string): { x: tf.TensorInfo; ws:
   const x = args.inputs[xName] as tf.TensorInfo;
   const ws = segmentWeights(args, sizes.length);
   const d = x.shape[1];
-  if (x.shape.length !== 2 || x.shape[0] !== sizes.reduce((a, b) => a + b, 0) || ws.some((w) => w.shape.join() !== `${d}`) ||
-    [x, ...ws].some((t) => t.dtype !== 'float32'))
+  if (
+    x.shape.length !== 2 ||
+    x.shape[0] !== sizes.reduce((a, b) => a + b, 0) ||
+    ws.some((w) => w.shape.join() !== `${d}`) ||
+    [x, ...ws].some((t) => t.dtype !== 'float32')
+  )
     throw new Error(`${ROW_SCALE_KERNEL}: x [${x.shape}] does not fit weights [${ws[0]?.shape}] and runs ${sizes}`);
   return { x, ws, sizes, d };
 }
@@ -573,20 +700,32 @@ export function headsGatherInto(x: Float32Array, idx: Int32Array, heads: number,
   }
 }
 
-function headsGatherShape(args: KernelArgs): { x: tf.TensorInfo; idx: tf.TensorInfo; heads: number; hd: number; toHeads: boolean; outShape: number[] } {
+function headsGatherShape(args: KernelArgs): {
+  x: tf.TensorInfo;
+  idx: tf.TensorInfo;
+  heads: number;
+  hd: number;
+  toHeads: boolean;
+  outShape: number[];
+} {
   const x = args.inputs.x as tf.TensorInfo;
   const idx = args.inputs.indices as tf.TensorInfo;
   const { heads, toHeads } = args.attrs as unknown as { heads: number; toHeads: boolean };
   const n = idx.shape[0];
   const hd = toHeads ? x.shape[1] / heads : x.shape[2];
-  const ok = x.dtype === 'float32' && idx.dtype === 'int32' && idx.shape.length === 1 && Number.isInteger(hd) &&
+  const ok =
+    x.dtype === 'float32' &&
+    idx.dtype === 'int32' &&
+    idx.shape.length === 1 &&
+    Number.isInteger(hd) &&
     (toHeads ? x.shape.length === 2 && x.shape[0] === n : x.shape.length === 3 && x.shape[0] === heads && x.shape[1] === n);
   if (!ok) throw new Error(`${HEADS_GATHER_KERNEL}: x [${x.shape}] and indices [${idx.shape}] do not fit ${heads} heads`);
   return { x, idx, heads, hd, toHeads: Boolean(toHeads), outShape: toHeads ? [heads, n, hd] : [n, heads * hd] };
 }
 
 function checkPermutationRange(idx: ArrayLike<number>): void {
-  for (let i = 0; i < idx.length; i++) if (!(idx[i] >= 0 && idx[i] < idx.length)) throw new Error(`${HEADS_GATHER_KERNEL}: index ${idx[i]} out of range`);
+  for (let i = 0; i < idx.length; i++)
+    if (!(idx[i] >= 0 && idx[i] < idx.length)) throw new Error(`${HEADS_GATHER_KERNEL}: index ${idx[i]} out of range`);
 }
 
 function headsGatherWasm(args: KernelArgs): tf.TensorInfo {
@@ -597,8 +736,15 @@ function headsGatherWasm(args: KernelArgs): tf.TensorInfo {
   const loops = fusedLoops(backend.wasm.asm?.memory);
   const at = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
   if (loops) loops.headsGather(at(x), at(out), at(idx), idx.shape[0], heads, hd, toHeads ? 1 : 0);
-  else headsGatherInto(backend.typedArrayFromHeap(x) as Float32Array, backend.typedArrayFromHeap(idx) as Int32Array, heads, hd, toHeads,
-    backend.typedArrayFromHeap(out) as Float32Array);
+  else
+    headsGatherInto(
+      backend.typedArrayFromHeap(x) as Float32Array,
+      backend.typedArrayFromHeap(idx) as Int32Array,
+      heads,
+      hd,
+      toHeads,
+      backend.typedArrayFromHeap(out) as Float32Array,
+    );
   return out;
 }
 
@@ -616,7 +762,9 @@ function headsGather(x: tf.Tensor, index: tf.Tensor1D, inverse: tf.Tensor1D, hea
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input] = args as [tf.Tensor];
     const run = (t: tf.Tensor, idx: tf.Tensor1D, forward: boolean) =>
-      tf.engine().runKernel(HEADS_GATHER_KERNEL, { x: t, indices: idx }, { heads, toHeads: forward } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      tf
+        .engine()
+        .runKernel(HEADS_GATHER_KERNEL, { x: t, indices: idx }, { heads, toHeads: forward } as unknown as tf.NamedAttrMap) as tf.Tensor;
     // The gradient of a permutation is the inverse permutation, regrouped the other way.
     return { value: run(input, index, toHeads), gradFunc: (dy: tf.Tensor) => run(dy, inverse, !toHeads) };
   });

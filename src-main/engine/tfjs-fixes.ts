@@ -136,8 +136,7 @@ function unsortedSegmentSumWasm(args: KernelArgs): tf.TensorInfo {
   const { outShape, inner, numSegments } = segmentSumShape(args);
   const out = backend.makeOutput(outShape, x.dtype);
   // Views are taken after makeOutput: its malloc may grow (and detach) the wasm heap.
-  segmentSumInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(ids), inner,
-    backend.typedArrayFromHeap(out), numSegments);
+  segmentSumInto(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(ids), inner, backend.typedArrayFromHeap(out), numSegments);
   return out;
 }
 
@@ -167,15 +166,33 @@ export function setFastDataKernels(enabled: boolean): void {
   fastDataKernels = enabled;
 }
 
-type CBatchMatMul = (aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array,
-  bRank: number, transposeA: boolean, transposeB: boolean, outId: number) => void;
+type CBatchMatMul = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
+) => void;
 const cBatchMatMulByModule = new WeakMap<WasmModule, CBatchMatMul>();
 
 function cBatchMatMul(wasm: WasmModule): CBatchMatMul {
   let fn = cBatchMatMulByModule.get(wasm);
   if (!fn) {
-    fn = wasm.cwrap('BatchMatMul', null,
-      ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']) as CBatchMatMul;
+    fn = wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]) as CBatchMatMul;
     cBatchMatMulByModule.set(wasm, fn);
   }
   return fn;
@@ -288,7 +305,10 @@ export function transposeLast2(x: tf.TensorInfo, backend: WasmBackend, original?
     return kernel({ inputs: { x }, backend, attrs: { perm } }) as tf.TensorInfo;
   }
   const [rows, cols] = x.shape.slice(-2);
-  const out = backend.makeOutput(perm.map((p) => x.shape[p]), 'float32');
+  const out = backend.makeOutput(
+    perm.map((p) => x.shape[p]),
+    'float32',
+  );
   const xOff = backend.dataIdMap.get(x.dataId).memoryOffset;
   const outOff = backend.dataIdMap.get(out.dataId).memoryOffset;
   const bytes = 4 * rows * cols;
@@ -321,8 +341,12 @@ function makeWasmBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
     const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
     const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
     const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
-    tf.util.assert(k === kb, () => `Error in matMul: inner shapes (${k}) and (${kb}) of tensors with shapes ` +
-      `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    tf.util.assert(
+      k === kb,
+      () =>
+        `Error in matMul: inner shapes (${k}) and (${kb}) of tensors with shapes ` +
+        `${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+    );
     const outerA = a.shape.slice(0, -2);
     const outerB = b.shape.slice(0, -2);
     const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
@@ -360,8 +384,7 @@ function makeWasmBatchMatMul(original: tf.KernelFunc): tf.KernelFunc {
         const batchA = tf.util.sizeFromShape(outerA);
         const rows = batchA * m;
         const bId = transposeB ? view(bOff, k * n) : weightView(backend, b.dataId, bOff, k, n);
-        run(view(aOff, rows * k), shapeBytes([1, rows, k]), 3, bId, shapeBytes([1, k, n]), 3,
-          false, false, view(outOff, rows * n));
+        run(view(aOff, rows * k), shapeBytes([1, rows, k]), 3, bId, shapeBytes([1, k, n]), 3, false, false, view(outOff, rows * n));
       } else {
         const ia = broadcastBatchIndex(outer, outerA);
         const ib = broadcastBatchIndex(outer, outerB);
@@ -418,8 +441,13 @@ function makeGatherWasm(original: tf.KernelFunc): tf.KernelFunc {
     const backend = args.backend as WasmBackend;
     const out = backend.makeOutput(g.outShape, g.x.dtype);
     if (tf.util.sizeFromShape(g.outShape) === 0) return out;
-    gatherRowsInto(backend.typedArrayFromHeap(g.x), backend.typedArrayFromHeap(g.indices), g.inner,
-      backend.typedArrayFromHeap(out), g.x.shape[0]);
+    gatherRowsInto(
+      backend.typedArrayFromHeap(g.x),
+      backend.typedArrayFromHeap(g.indices),
+      g.inner,
+      backend.typedArrayFromHeap(out),
+      g.x.shape[0],
+    );
     return out;
   };
 }

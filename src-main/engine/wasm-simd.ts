@@ -102,19 +102,36 @@ interface Lanes {
   bytes: number;
 }
 const VEC: Lanes = { ...v, bytes: 16 };
-const SCALAR: Lanes = { load: op.f32Load, store: op.f32Store, add: op.f32Add, sub: op.f32Sub, mul: op.f32Mul, div: op.f32Div, sqrt: op.f32Sqrt, bytes: 4 };
+const SCALAR: Lanes = {
+  load: op.f32Load,
+  store: op.f32Store,
+  add: op.f32Add,
+  sub: op.f32Sub,
+  mul: op.f32Mul,
+  div: op.f32Div,
+  sqrt: op.f32Sqrt,
+  bytes: 4,
+};
 
 /**
  * `for (; i < end; i += lanes.bytes) body` where local `i` and `end` are byte offsets.
  */
 function loop(i: number, end: number, lanes: Lanes, body: number[]): number[] {
   return [
-    ...op.block, ...op.loop,
-    ...op.get(i), ...op.get(end), ...op.i32GeU, ...op.brIf(1),
+    ...op.block,
+    ...op.loop,
+    ...op.get(i),
+    ...op.get(end),
+    ...op.i32GeU,
+    ...op.brIf(1),
     ...body,
-    ...op.get(i), ...op.i32(lanes.bytes), ...op.i32Add, ...op.set(i),
+    ...op.get(i),
+    ...op.i32(lanes.bytes),
+    ...op.i32Add,
+    ...op.set(i),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
 }
 
@@ -140,26 +157,67 @@ function adamBody(): number[] {
   const splat = (name: (typeof ADAM_F)[number]) => endAll + 1 + ADAM_F.indexOf(name);
   const vTmp = endAll + 1 + ADAM_F.length; // gs, m', v' as v128
   const fTmp = vTmp + 3; // gs, m', v' as f32
-  const locals = [[...uleb(3), I32], [...uleb(ADAM_F.length + 3), V128], [...uleb(3), F32]];
+  const locals = [
+    [...uleb(3), I32],
+    [...uleb(ADAM_F.length + 3), V128],
+    [...uleb(3), F32],
+  ];
 
   const element = (lanes: Lanes, tmp: number, constant: (name: (typeof ADAM_F)[number]) => number[]) => {
     const at = (ptr: number) => [...op.get(ptr), ...op.get(i), ...op.i32Add];
     const [gs, m2, v2] = [tmp, tmp + 1, tmp + 2];
     return [
-      ...at(G), ...lanes.load, ...constant('scale'), ...lanes.mul, ...op.set(gs),
+      ...at(G),
+      ...lanes.load,
+      ...constant('scale'),
+      ...lanes.mul,
+      ...op.set(gs),
       // m' = m·b1 + gs·c1 → mOut
-      ...at(M), ...lanes.load, ...constant('b1'), ...lanes.mul, ...op.get(gs), ...constant('c1'), ...lanes.mul, ...lanes.add,
-      ...op.set(m2), ...at(MO), ...op.get(m2), ...lanes.store,
+      ...at(M),
+      ...lanes.load,
+      ...constant('b1'),
+      ...lanes.mul,
+      ...op.get(gs),
+      ...constant('c1'),
+      ...lanes.mul,
+      ...lanes.add,
+      ...op.set(m2),
+      ...at(MO),
+      ...op.get(m2),
+      ...lanes.store,
       // v' = v·b2 + (gs·gs)·c2 → vOut
-      ...at(Vv), ...lanes.load, ...constant('b2'), ...lanes.mul,
-      ...op.get(gs), ...op.get(gs), ...lanes.mul, ...constant('c2'), ...lanes.mul, ...lanes.add,
-      ...op.set(v2), ...at(VO), ...op.get(v2), ...lanes.store,
+      ...at(Vv),
+      ...lanes.load,
+      ...constant('b2'),
+      ...lanes.mul,
+      ...op.get(gs),
+      ...op.get(gs),
+      ...lanes.mul,
+      ...constant('c2'),
+      ...lanes.mul,
+      ...lanes.add,
+      ...op.set(v2),
+      ...at(VO),
+      ...op.get(v2),
+      ...lanes.store,
       // p' = p·decay − ((m'/bc1) / (sqrt(v'/bc2) + eps))·lr → pOut
       ...at(PO),
-      ...at(P), ...lanes.load, ...constant('decay'), ...lanes.mul,
-      ...op.get(m2), ...constant('bc1'), ...lanes.div,
-      ...op.get(v2), ...constant('bc2'), ...lanes.div, ...lanes.sqrt, ...constant('eps'), ...lanes.add,
-      ...lanes.div, ...constant('lr'), ...lanes.mul,
+      ...at(P),
+      ...lanes.load,
+      ...constant('decay'),
+      ...lanes.mul,
+      ...op.get(m2),
+      ...constant('bc1'),
+      ...lanes.div,
+      ...op.get(v2),
+      ...constant('bc2'),
+      ...lanes.div,
+      ...lanes.sqrt,
+      ...constant('eps'),
+      ...lanes.add,
+      ...lanes.div,
+      ...constant('lr'),
+      ...lanes.mul,
       ...lanes.sub,
       ...lanes.store,
     ];
@@ -167,11 +225,29 @@ function adamBody(): number[] {
 
   const code = [
     // endAll = n·4; endVec = (n & ~3)·4; i = 0 (locals start at zero)
-    ...op.get(ADAM_N), ...op.i32(2), ...op.i32Shl, ...op.set(endAll),
-    ...op.get(ADAM_N), ...op.i32(-4), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(endVec),
+    ...op.get(ADAM_N),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(endAll),
+    ...op.get(ADAM_N),
+    ...op.i32(-4),
+    ...op.i32And,
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(endVec),
     ...ADAM_F.flatMap((name) => [...op.get(fParam(name)), ...v.splat, ...op.set(splat(name))]),
-    ...loop(i, endVec, VEC, element(VEC, vTmp, (name) => op.get(splat(name)))),
-    ...loop(i, endAll, SCALAR, element(SCALAR, fTmp, (name) => op.get(fParam(name)))),
+    ...loop(
+      i,
+      endVec,
+      VEC,
+      element(VEC, vTmp, (name) => op.get(splat(name))),
+    ),
+    ...loop(
+      i,
+      endAll,
+      SCALAR,
+      element(SCALAR, fTmp, (name) => op.get(fParam(name))),
+    ),
     ...op.end,
   ];
   return [...vec(locals), ...code];
@@ -181,14 +257,28 @@ function adamBody(): number[] {
 
 function sumSquaresBody(): number[] {
   const [X, N, i, end, acc] = [0, 1, 2, 3, 4];
-  const locals = [[...uleb(2), I32], [...uleb(1), F32]];
+  const locals = [
+    [...uleb(2), I32],
+    [...uleb(1), F32],
+  ];
   const code = [
-    ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.set(end),
+    ...op.get(N),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(end),
     ...loop(i, end, SCALAR, [
       ...op.get(acc),
-      ...op.get(X), ...op.get(i), ...op.i32Add, ...op.f32Load,
-      ...op.get(X), ...op.get(i), ...op.i32Add, ...op.f32Load,
-      ...op.f32Mul, ...op.f32Add, ...op.set(acc),
+      ...op.get(X),
+      ...op.get(i),
+      ...op.i32Add,
+      ...op.f32Load,
+      ...op.get(X),
+      ...op.get(i),
+      ...op.i32Add,
+      ...op.f32Load,
+      ...op.f32Mul,
+      ...op.f32Add,
+      ...op.set(acc),
     ]),
     ...op.get(acc),
     ...op.end,
@@ -205,45 +295,113 @@ function transposeBody(): number[] {
   const [rows4, cols4, ib, jb, iEnd, jEnd, i, j, sAddr, dAddr, rowsB, colsB] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
   const [r0, r1, r2, r3, t0, t1, t2, t3] = [16, 17, 18, 19, 20, 21, 22, 23];
   const TILE = 32;
-  const locals = [[...uleb(12), I32], [...uleb(8), V128]];
+  const locals = [
+    [...uleb(12), I32],
+    [...uleb(8), V128],
+  ];
   const min = (a: number[], b: number[]) => [...a, ...b, ...a, ...b, ...op.i32LtU, ...op.select];
   /** for (v = from; v < end; v += step) body — all i32 locals. */
   const forLoop = (vr: number, from: number[], end: number[], step: number, body: number[]) => [
-    ...from, ...op.set(vr),
-    ...op.block, ...op.loop,
-    ...op.get(vr), ...end, ...op.i32GeU, ...op.brIf(1),
+    ...from,
+    ...op.set(vr),
+    ...op.block,
+    ...op.loop,
+    ...op.get(vr),
+    ...end,
+    ...op.i32GeU,
+    ...op.brIf(1),
     ...body,
-    ...op.get(vr), ...op.i32(step), ...op.i32Add, ...op.set(vr),
+    ...op.get(vr),
+    ...op.i32(step),
+    ...op.i32Add,
+    ...op.set(vr),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
-  const addr = (base: number, a: number, stride: number, b: number) =>
-    [...op.get(base), ...op.get(a), ...op.get(stride), ...op.i32Mul, ...op.get(b), ...op.i32Add, ...op.i32(2), ...op.i32Shl, ...op.i32Add];
-  const plus = (local: number, k: number, strideB: number) => [...op.get(local), ...(k ? [...op.get(strideB), ...op.i32(k), ...op.i32Mul, ...op.i32Add] : [])];
+  const addr = (base: number, a: number, stride: number, b: number) => [
+    ...op.get(base),
+    ...op.get(a),
+    ...op.get(stride),
+    ...op.i32Mul,
+    ...op.get(b),
+    ...op.i32Add,
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.i32Add,
+  ];
+  const plus = (local: number, k: number, strideB: number) => [
+    ...op.get(local),
+    ...(k ? [...op.get(strideB), ...op.i32(k), ...op.i32Mul, ...op.i32Add] : []),
+  ];
   const block4 = [
     // sAddr = src + (i·cols + j)·4 ; dAddr = dst + (j·rows + i)·4
-    ...addr(SRC, i, COLS, j), ...op.set(sAddr),
-    ...addr(DST, j, ROWS, i), ...op.set(dAddr),
+    ...addr(SRC, i, COLS, j),
+    ...op.set(sAddr),
+    ...addr(DST, j, ROWS, i),
+    ...op.set(dAddr),
     ...[r0, r1, r2, r3].flatMap((r, k) => [...plus(sAddr, k, colsB), ...v.load, ...op.set(r)]),
-    ...op.get(r0), ...op.get(r1), ...v.shuffle32([0, 4, 1, 5]), ...op.set(t0),
-    ...op.get(r0), ...op.get(r1), ...v.shuffle32([2, 6, 3, 7]), ...op.set(t1),
-    ...op.get(r2), ...op.get(r3), ...v.shuffle32([0, 4, 1, 5]), ...op.set(t2),
-    ...op.get(r2), ...op.get(r3), ...v.shuffle32([2, 6, 3, 7]), ...op.set(t3),
-    ...plus(dAddr, 0, rowsB), ...op.get(t0), ...op.get(t2), ...v.shuffle32([0, 1, 4, 5]), ...v.store,
-    ...plus(dAddr, 1, rowsB), ...op.get(t0), ...op.get(t2), ...v.shuffle32([2, 3, 6, 7]), ...v.store,
-    ...plus(dAddr, 2, rowsB), ...op.get(t1), ...op.get(t3), ...v.shuffle32([0, 1, 4, 5]), ...v.store,
-    ...plus(dAddr, 3, rowsB), ...op.get(t1), ...op.get(t3), ...v.shuffle32([2, 3, 6, 7]), ...v.store,
+    ...op.get(r0),
+    ...op.get(r1),
+    ...v.shuffle32([0, 4, 1, 5]),
+    ...op.set(t0),
+    ...op.get(r0),
+    ...op.get(r1),
+    ...v.shuffle32([2, 6, 3, 7]),
+    ...op.set(t1),
+    ...op.get(r2),
+    ...op.get(r3),
+    ...v.shuffle32([0, 4, 1, 5]),
+    ...op.set(t2),
+    ...op.get(r2),
+    ...op.get(r3),
+    ...v.shuffle32([2, 6, 3, 7]),
+    ...op.set(t3),
+    ...plus(dAddr, 0, rowsB),
+    ...op.get(t0),
+    ...op.get(t2),
+    ...v.shuffle32([0, 1, 4, 5]),
+    ...v.store,
+    ...plus(dAddr, 1, rowsB),
+    ...op.get(t0),
+    ...op.get(t2),
+    ...v.shuffle32([2, 3, 6, 7]),
+    ...v.store,
+    ...plus(dAddr, 2, rowsB),
+    ...op.get(t1),
+    ...op.get(t3),
+    ...v.shuffle32([0, 1, 4, 5]),
+    ...v.store,
+    ...plus(dAddr, 3, rowsB),
+    ...op.get(t1),
+    ...op.get(t3),
+    ...v.shuffle32([2, 3, 6, 7]),
+    ...v.store,
   ];
   const one = [...addr(DST, j, ROWS, i), ...addr(SRC, i, COLS, j), ...op.f32Load, ...op.f32Store];
   const code = [
-    ...op.get(ROWS), ...op.i32(-4), ...op.i32And, ...op.set(rows4),
-    ...op.get(COLS), ...op.i32(-4), ...op.i32And, ...op.set(cols4),
-    ...op.get(ROWS), ...op.i32(2), ...op.i32Shl, ...op.set(rowsB),
-    ...op.get(COLS), ...op.i32(2), ...op.i32Shl, ...op.set(colsB),
+    ...op.get(ROWS),
+    ...op.i32(-4),
+    ...op.i32And,
+    ...op.set(rows4),
+    ...op.get(COLS),
+    ...op.i32(-4),
+    ...op.i32And,
+    ...op.set(cols4),
+    ...op.get(ROWS),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(rowsB),
+    ...op.get(COLS),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(colsB),
     ...forLoop(ib, op.i32(0), op.get(rows4), TILE, [
-      ...min([...op.get(ib), ...op.i32(TILE), ...op.i32Add], op.get(rows4)), ...op.set(iEnd),
+      ...min([...op.get(ib), ...op.i32(TILE), ...op.i32Add], op.get(rows4)),
+      ...op.set(iEnd),
       ...forLoop(jb, op.i32(0), op.get(cols4), TILE, [
-        ...min([...op.get(jb), ...op.i32(TILE), ...op.i32Add], op.get(cols4)), ...op.set(jEnd),
+        ...min([...op.get(jb), ...op.i32(TILE), ...op.i32Add], op.get(cols4)),
+        ...op.set(jEnd),
         ...forLoop(i, op.get(ib), op.get(iEnd), 4, forLoop(j, op.get(jb), op.get(jEnd), 4, block4)),
       ]),
     ]),
@@ -273,14 +431,32 @@ function elementwiseBody(pointers: number, temps: number, body: (c: ElementwiseC
   const ones = N + 4; // v128
   const vTmp = N + 5;
   const fTmp = vTmp + temps;
-  const locals = [[...uleb(3), I32], [...uleb(1 + temps), V128], [...uleb(temps), F32]];
+  const locals = [
+    [...uleb(3), I32],
+    [...uleb(1 + temps), V128],
+    [...uleb(temps), F32],
+  ];
   const ctx = (lanes: Lanes, tmpBase: number, one: number[]): ElementwiseCtx => ({
-    lanes, one, tmp: (k) => tmpBase + k, at: (p) => [...op.get(p), ...op.get(i), ...op.i32Add],
+    lanes,
+    one,
+    tmp: (k) => tmpBase + k,
+    at: (p) => [...op.get(p), ...op.get(i), ...op.i32Add],
   });
-  return [...vec(locals),
-    ...op.get(N), ...op.i32(2), ...op.i32Shl, ...op.set(endAll),
-    ...op.get(N), ...op.i32(-4), ...op.i32And, ...op.i32(2), ...op.i32Shl, ...op.set(endVec),
-    ...op.f32Const(1), ...v.splat, ...op.set(ones),
+  return [
+    ...vec(locals),
+    ...op.get(N),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(endAll),
+    ...op.get(N),
+    ...op.i32(-4),
+    ...op.i32And,
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(endVec),
+    ...op.f32Const(1),
+    ...v.splat,
+    ...op.set(ones),
     ...loop(i, endVec, VEC, body(ctx(VEC, vTmp, op.get(ones)))),
     ...loop(i, endAll, SCALAR, body(ctx(SCALAR, fTmp, op.f32Const(1)))),
     ...op.end,
@@ -291,7 +467,16 @@ function elementwiseBody(pointers: number, temps: number, body: (c: ElementwiseC
 function swigluFwdBody(): number[] {
   const [A, S, B, OUT] = [0, 1, 2, 3];
   return elementwiseBody(4, 0, ({ lanes: l, at }) => [
-    ...at(OUT), ...at(A), ...l.load, ...at(S), ...l.load, ...l.mul, ...at(B), ...l.load, ...l.mul, ...l.store,
+    ...at(OUT),
+    ...at(A),
+    ...l.load,
+    ...at(S),
+    ...l.load,
+    ...l.mul,
+    ...at(B),
+    ...l.load,
+    ...l.mul,
+    ...l.store,
   ]);
 }
 
@@ -302,14 +487,40 @@ function swigluBwdBody(): number[] {
   return elementwiseBody(6, 4, ({ lanes: l, at, tmp, one }) => {
     const [dy, a, sg, dsilu] = [tmp(0), tmp(1), tmp(2), tmp(3)];
     return [
-      ...at(DY), ...l.load, ...op.set(dy),
-      ...at(A), ...l.load, ...op.set(a),
-      ...at(S), ...l.load, ...op.set(sg),
-      ...op.get(dy), ...at(B), ...l.load, ...l.mul, ...op.set(dsilu),
-      ...at(DB), ...op.get(dy), ...op.get(a), ...op.get(sg), ...l.mul, ...l.mul, ...l.store,
+      ...at(DY),
+      ...l.load,
+      ...op.set(dy),
+      ...at(A),
+      ...l.load,
+      ...op.set(a),
+      ...at(S),
+      ...l.load,
+      ...op.set(sg),
+      ...op.get(dy),
+      ...at(B),
+      ...l.load,
+      ...l.mul,
+      ...op.set(dsilu),
+      ...at(DB),
+      ...op.get(dy),
+      ...op.get(a),
+      ...op.get(sg),
+      ...l.mul,
+      ...l.mul,
+      ...l.store,
       ...at(DA),
-      ...op.get(dsilu), ...op.get(sg), ...l.mul,
-      ...op.get(dsilu), ...op.get(a), ...l.mul, ...op.get(sg), ...one, ...op.get(sg), ...l.sub, ...l.mul, ...l.mul,
+      ...op.get(dsilu),
+      ...op.get(sg),
+      ...l.mul,
+      ...op.get(dsilu),
+      ...op.get(a),
+      ...l.mul,
+      ...op.get(sg),
+      ...one,
+      ...op.get(sg),
+      ...l.sub,
+      ...l.mul,
+      ...l.mul,
       ...l.add,
       ...l.store,
     ];
@@ -323,43 +534,114 @@ function ropeBody(): number[] {
   const [X, COS, SIN, OUT, ROWS, SS, HD, INV] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [r, pos, j, halfB, rowB, xRow, tRow, oRow] = [8, 9, 10, 11, 12, 13, 14, 15];
   const [xa, xb, ca, cb, sa, sb] = [16, 17, 18, 19, 20, 21];
-  const locals = [[...uleb(8), I32], [...uleb(6), V128]];
+  const locals = [
+    [...uleb(8), I32],
+    [...uleb(6), V128],
+  ];
   const ld = (row: number, plusHalf: boolean, base = 0) => [
-    ...(base ? op.get(base) : []), ...op.get(row), ...(base ? op.i32Add : []), ...op.get(j), ...op.i32Add,
-    ...(plusHalf ? [...op.get(halfB), ...op.i32Add] : []), ...v.load,
+    ...(base ? op.get(base) : []),
+    ...op.get(row),
+    ...(base ? op.i32Add : []),
+    ...op.get(j),
+    ...op.i32Add,
+    ...(plusHalf ? [...op.get(halfB), ...op.i32Add] : []),
+    ...v.load,
   ];
   const st = (plusHalf: boolean) => [...op.get(oRow), ...op.get(j), ...op.i32Add, ...(plusHalf ? [...op.get(halfB), ...op.i32Add] : [])];
   const pair = (p: number, q: number) => [...op.get(p), ...op.get(q), ...v.mul];
   const rowBody = [
-    ...ld(xRow, false), ...op.set(xa), ...ld(xRow, true), ...op.set(xb),
-    ...ld(tRow, false, COS), ...op.set(ca), ...ld(tRow, true, COS), ...op.set(cb),
-    ...ld(tRow, false, SIN), ...op.set(sa), ...ld(tRow, true, SIN), ...op.set(sb),
-    ...op.get(INV), ...op.i32Eqz, ...op.if,
-    ...st(false), ...pair(xa, ca), ...pair(xb, sa), ...v.sub, ...v.store,
-    ...st(true), ...pair(xb, cb), ...pair(xa, sb), ...v.add, ...v.store,
+    ...ld(xRow, false),
+    ...op.set(xa),
+    ...ld(xRow, true),
+    ...op.set(xb),
+    ...ld(tRow, false, COS),
+    ...op.set(ca),
+    ...ld(tRow, true, COS),
+    ...op.set(cb),
+    ...ld(tRow, false, SIN),
+    ...op.set(sa),
+    ...ld(tRow, true, SIN),
+    ...op.set(sb),
+    ...op.get(INV),
+    ...op.i32Eqz,
+    ...op.if,
+    ...st(false),
+    ...pair(xa, ca),
+    ...pair(xb, sa),
+    ...v.sub,
+    ...v.store,
+    ...st(true),
+    ...pair(xb, cb),
+    ...pair(xa, sb),
+    ...v.add,
+    ...v.store,
     ...op.else,
-    ...st(false), ...pair(xa, ca), ...pair(xb, sb), ...v.add, ...v.store,
-    ...st(true), ...pair(xb, cb), ...pair(xa, sa), ...v.sub, ...v.store,
+    ...st(false),
+    ...pair(xa, ca),
+    ...pair(xb, sb),
+    ...v.add,
+    ...v.store,
+    ...st(true),
+    ...pair(xb, cb),
+    ...pair(xa, sa),
+    ...v.sub,
+    ...v.store,
     ...op.end,
   ];
   const code = [
-    ...op.get(HD), ...op.i32(1), ...op.i32Shl, ...op.set(halfB), // (hd/2)·4 bytes
-    ...op.get(HD), ...op.i32(2), ...op.i32Shl, ...op.set(rowB),
-    ...op.block, ...op.loop,
-    ...op.get(r), ...op.get(ROWS), ...op.i32GeU, ...op.brIf(1),
+    ...op.get(HD),
+    ...op.i32(1),
+    ...op.i32Shl,
+    ...op.set(halfB), // (hd/2)·4 bytes
+    ...op.get(HD),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(rowB),
+    ...op.block,
+    ...op.loop,
+    ...op.get(r),
+    ...op.get(ROWS),
+    ...op.i32GeU,
+    ...op.brIf(1),
     // xRow = x + r·rowB (offset into x and out); tRow = pos·rowB (offset into cos and sin)
-    ...op.get(r), ...op.get(rowB), ...op.i32Mul, ...op.set(tRow),
-    ...op.get(X), ...op.get(tRow), ...op.i32Add, ...op.set(xRow),
-    ...op.get(OUT), ...op.get(tRow), ...op.i32Add, ...op.set(oRow),
-    ...op.get(pos), ...op.get(rowB), ...op.i32Mul, ...op.set(tRow),
-    ...op.i32(0), ...op.set(j),
+    ...op.get(r),
+    ...op.get(rowB),
+    ...op.i32Mul,
+    ...op.set(tRow),
+    ...op.get(X),
+    ...op.get(tRow),
+    ...op.i32Add,
+    ...op.set(xRow),
+    ...op.get(OUT),
+    ...op.get(tRow),
+    ...op.i32Add,
+    ...op.set(oRow),
+    ...op.get(pos),
+    ...op.get(rowB),
+    ...op.i32Mul,
+    ...op.set(tRow),
+    ...op.i32(0),
+    ...op.set(j),
     ...loop(j, halfB, VEC, rowBody),
-    ...op.get(r), ...op.i32(1), ...op.i32Add, ...op.set(r),
+    ...op.get(r),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.set(r),
     // pos = (pos + 1) mod S
-    ...op.get(pos), ...op.i32(1), ...op.i32Add, ...op.set(pos),
-    ...op.get(pos), ...op.get(SS), ...op.i32GeU, ...op.if, ...op.i32(0), ...op.set(pos), ...op.end,
+    ...op.get(pos),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.set(pos),
+    ...op.get(pos),
+    ...op.get(SS),
+    ...op.i32GeU,
+    ...op.if,
+    ...op.i32(0),
+    ...op.set(pos),
+    ...op.end,
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
     ...op.end,
   ];
   return [...vec(locals), ...code];
@@ -376,20 +658,50 @@ function rowScaleBody(backward: boolean): number[] {
   const at = (ptr: number, row: boolean) => [...op.get(ptr), ...(row ? [...op.get(rowOff), ...op.i32Add] : []), ...op.get(j), ...op.i32Add];
   const body = backward
     ? [
-      ...at(P.DX, true), ...at(P.DY, true), ...v.load, ...at(P.W, false), ...v.load, ...v.mul, ...v.store,
-      ...at(P.DW, false), ...at(P.DW, false), ...v.load, ...at(P.DY, true), ...v.load, ...at(P.X, true), ...v.load, ...v.mul, ...v.add, ...v.store,
-    ]
+        ...at(P.DX, true),
+        ...at(P.DY, true),
+        ...v.load,
+        ...at(P.W, false),
+        ...v.load,
+        ...v.mul,
+        ...v.store,
+        ...at(P.DW, false),
+        ...at(P.DW, false),
+        ...v.load,
+        ...at(P.DY, true),
+        ...v.load,
+        ...at(P.X, true),
+        ...v.load,
+        ...v.mul,
+        ...v.add,
+        ...v.store,
+      ]
     : [...at(P.DX, true), ...at(P.X, true), ...v.load, ...at(P.W, false), ...v.load, ...v.mul, ...v.store];
   const code = [
-    ...op.get(P.D), ...op.i32(2), ...op.i32Shl, ...op.set(rowB),
-    ...op.block, ...op.loop,
-    ...op.get(r), ...op.get(P.ROWS), ...op.i32GeU, ...op.brIf(1),
-    ...op.get(r), ...op.get(rowB), ...op.i32Mul, ...op.set(rowOff),
-    ...op.i32(0), ...op.set(j),
+    ...op.get(P.D),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(rowB),
+    ...op.block,
+    ...op.loop,
+    ...op.get(r),
+    ...op.get(P.ROWS),
+    ...op.i32GeU,
+    ...op.brIf(1),
+    ...op.get(r),
+    ...op.get(rowB),
+    ...op.i32Mul,
+    ...op.set(rowOff),
+    ...op.i32(0),
+    ...op.set(j),
     ...loop(j, rowB, VEC, body),
-    ...op.get(r), ...op.i32(1), ...op.i32Add, ...op.set(r),
+    ...op.get(r),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.set(r),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
     ...op.end,
   ];
   return [...vec(locals), ...code];
@@ -406,31 +718,54 @@ function headsGatherBody(): number[] {
   const mul = (a: number[], b: number[]) => [...a, ...b, ...op.i32Mul];
   const add = (...xs: number[][]) => xs.reduce((acc, x, i) => (i === 0 ? x : [...acc, ...x, ...op.i32Add]), [] as number[]);
   const inner = [
-    ...op.get(TO_HEADS), ...op.if,
+    ...op.get(TO_HEADS),
+    ...op.if,
     ...add(op.get(DST), mul(op.get(j), op.get(planeB)), mul(op.get(p), op.get(chunkB))),
     ...add(op.get(SRC), mul(op.get(q), op.get(rowB)), mul(op.get(j), op.get(chunkB))),
-    ...op.get(chunkB), ...op.memoryCopy,
+    ...op.get(chunkB),
+    ...op.memoryCopy,
     ...op.else,
     ...add(op.get(DST), mul(op.get(p), op.get(rowB)), mul(op.get(j), op.get(chunkB))),
     ...add(op.get(SRC), mul(op.get(j), op.get(planeB)), mul(op.get(q), op.get(chunkB))),
-    ...op.get(chunkB), ...op.memoryCopy,
+    ...op.get(chunkB),
+    ...op.memoryCopy,
     ...op.end,
   ];
   const counted = (v: number, end: number, body: number[]) => [
-    ...op.i32(0), ...op.set(v),
-    ...op.block, ...op.loop,
-    ...op.get(v), ...op.get(end), ...op.i32GeU, ...op.brIf(1),
+    ...op.i32(0),
+    ...op.set(v),
+    ...op.block,
+    ...op.loop,
+    ...op.get(v),
+    ...op.get(end),
+    ...op.i32GeU,
+    ...op.brIf(1),
     ...body,
-    ...op.get(v), ...op.i32(1), ...op.i32Add, ...op.set(v),
+    ...op.get(v),
+    ...op.i32(1),
+    ...op.i32Add,
+    ...op.set(v),
     ...op.br(0),
-    ...op.end, ...op.end,
+    ...op.end,
+    ...op.end,
   ];
   const code = [
-    ...op.get(HD), ...op.i32(2), ...op.i32Shl, ...op.set(chunkB),
-    ...mul(op.get(J), op.get(chunkB)), ...op.set(rowB),
-    ...mul(op.get(N), op.get(chunkB)), ...op.set(planeB),
+    ...op.get(HD),
+    ...op.i32(2),
+    ...op.i32Shl,
+    ...op.set(chunkB),
+    ...mul(op.get(J), op.get(chunkB)),
+    ...op.set(rowB),
+    ...mul(op.get(N), op.get(chunkB)),
+    ...op.set(planeB),
     ...counted(p, N, [
-      ...op.get(IDX), ...op.get(p), ...op.i32(2), ...op.i32Shl, ...op.i32Add, ...op.i32Load, ...op.set(q),
+      ...op.get(IDX),
+      ...op.get(p),
+      ...op.i32(2),
+      ...op.i32Shl,
+      ...op.i32Add,
+      ...op.i32Load,
+      ...op.set(q),
       ...counted(j, J, inner),
     ]),
     ...op.end,
@@ -442,16 +777,53 @@ function moduleBytes(): Uint8Array {
   const funcType = (params: number[], results: number[]) => [0x60, ...vec(params.map((t) => [t])), ...vec(results.map((t) => [t]))];
   const body = (b: number[]) => [...uleb(b.length), ...b];
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([funcType(adamParams, []), funcType([I32, I32], [F32]), funcType([I32, I32, I32, I32], []),
-      funcType([I32, I32, I32, I32, I32], []), funcType([I32, I32, I32, I32, I32, I32, I32], []),
-      funcType([I32, I32, I32, I32, I32, I32, I32, I32], [])])),
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(
+      1,
+      vec([
+        funcType(adamParams, []),
+        funcType([I32, I32], [F32]),
+        funcType([I32, I32, I32, I32], []),
+        funcType([I32, I32, I32, I32, I32], []),
+        funcType([I32, I32, I32, I32, I32, I32, I32], []),
+        funcType([I32, I32, I32, I32, I32, I32, I32, I32], []),
+      ]),
+    ),
     ...section(2, vec([[...str('env'), ...str('memory'), 0x02, 0x00, 0x00]])), // memory, no minimum, no maximum
     ...section(3, vec([[0], [1], [2], [3], [4], [5], [3], [4], [4]])),
-    ...section(7, vec(['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope', 'rowScaleFwd', 'rowScaleBwd', 'headsGather']
-      .map((name, i) => [...str(name), 0x00, i]))),
-    ...section(10, vec([adamBody(), sumSquaresBody(), transposeBody(), swigluFwdBody(), swigluBwdBody(), ropeBody(),
-      rowScaleBody(false), rowScaleBody(true), headsGatherBody()].map(body))),
+    ...section(
+      7,
+      vec(
+        ['adamw', 'sumsq', 'transpose', 'swigluFwd', 'swigluBwd', 'rope', 'rowScaleFwd', 'rowScaleBwd', 'headsGather'].map((name, i) => [
+          ...str(name),
+          0x00,
+          i,
+        ]),
+      ),
+    ),
+    ...section(
+      10,
+      vec(
+        [
+          adamBody(),
+          sumSquaresBody(),
+          transposeBody(),
+          swigluFwdBody(),
+          swigluBwdBody(),
+          ropeBody(),
+          rowScaleBody(false),
+          rowScaleBody(true),
+          headsGatherBody(),
+        ].map(body),
+      ),
+    ),
   ]);
 }
 
@@ -459,8 +831,26 @@ function moduleBytes(): Uint8Array {
 
 export interface FusedLoops {
   /** Byte offsets into the memory; n elements; float arguments are rounded to float32. */
-  adamw(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number,
-    scale: number, b1: number, c1: number, b2: number, c2: number, bc1: number, bc2: number, eps: number, decay: number, lr: number): void;
+  adamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    pOut: number,
+    mOut: number,
+    vOut: number,
+    n: number,
+    scale: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    bc1: number,
+    bc2: number,
+    eps: number,
+    decay: number,
+    lr: number,
+  ): void;
   sumsq(x: number, n: number): number;
   /** dst[j·rows + i] = src[i·cols + j] (byte offsets; the two must not overlap). */
   transpose(src: number, dst: number, rows: number, cols: number): void;

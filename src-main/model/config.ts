@@ -35,64 +35,68 @@ export type MoeConfig = z.infer<typeof moeConfigSchema>;
 
 /** The fields, without the cross-field checks (used for partial overrides in config files). */
 export const modelConfigFieldsSchema = z.strictObject({
-    vocab_size: z.number().int().min(2),
-    d_model: z.number().int().min(2),
-    n_layers: z.number().int().min(1),
-    n_heads: z.number().int().min(1),
-    ffn_hidden: z.number().int().min(1),
-    seq_len: z.number().int().min(2),
-    norm_style: z.enum(['chameleon', 'pre']),
-    qk_norm: z.boolean(),
-    rope_theta: z.number().positive(),
-    modalities: z.array(modalitySchema).min(1).max(8),
-    towers: z.strictObject({ attention: towerAssignmentSchema, ffn: towerAssignmentSchema, norm: towerAssignmentSchema }),
-    moe: moeConfigSchema.optional(),
+  vocab_size: z.number().int().min(2),
+  d_model: z.number().int().min(2),
+  n_layers: z.number().int().min(1),
+  n_heads: z.number().int().min(1),
+  ffn_hidden: z.number().int().min(1),
+  seq_len: z.number().int().min(2),
+  norm_style: z.enum(['chameleon', 'pre']),
+  qk_norm: z.boolean(),
+  rope_theta: z.number().positive(),
+  modalities: z.array(modalitySchema).min(1).max(8),
+  towers: z.strictObject({ attention: towerAssignmentSchema, ffn: towerAssignmentSchema, norm: towerAssignmentSchema }),
+  moe: moeConfigSchema.optional(),
 });
 
 export const modelConfigSchema = modelConfigFieldsSchema.superRefine((c, ctx) => {
-    if (c.d_model % c.n_heads !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['n_heads'], message: `must divide d_model (${c.d_model})` });
-    } else if ((c.d_model / c.n_heads) % 2 !== 0) {
-      ctx.addIssue({ code: 'custom', path: ['n_heads'], message: 'head size d_model/n_heads must be even for RoPE' });
-    }
-    const names = c.modalities.map((m) => m.name);
-    c.modalities.forEach((m, i) => {
-      if (m.end <= m.start) ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: 'must be greater than start' });
-      if (m.end > c.vocab_size)
-        ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: `exceeds vocab_size (${c.vocab_size})` });
-      if (names.indexOf(m.name) !== i)
-        ctx.addIssue({ code: 'custom', path: ['modalities', i, 'name'], message: `duplicate modality "${m.name}"` });
-      c.modalities.forEach((o, j) => {
-        if (j > i && m.start < o.end && o.start < m.end)
-          ctx.addIssue({ code: 'custom', path: ['modalities', j], message: `token range overlaps "${m.name}"` });
-      });
+  if (c.d_model % c.n_heads !== 0) {
+    ctx.addIssue({ code: 'custom', path: ['n_heads'], message: `must divide d_model (${c.d_model})` });
+  } else if ((c.d_model / c.n_heads) % 2 !== 0) {
+    ctx.addIssue({ code: 'custom', path: ['n_heads'], message: 'head size d_model/n_heads must be even for RoPE' });
+  }
+  const names = c.modalities.map((m) => m.name);
+  c.modalities.forEach((m, i) => {
+    if (m.end <= m.start) ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: 'must be greater than start' });
+    if (m.end > c.vocab_size)
+      ctx.addIssue({ code: 'custom', path: ['modalities', i, 'end'], message: `exceeds vocab_size (${c.vocab_size})` });
+    if (names.indexOf(m.name) !== i)
+      ctx.addIssue({ code: 'custom', path: ['modalities', i, 'name'], message: `duplicate modality "${m.name}"` });
+    c.modalities.forEach((o, j) => {
+      if (j > i && m.start < o.end && o.start < m.end)
+        ctx.addIssue({ code: 'custom', path: ['modalities', j], message: `token range overlaps "${m.name}"` });
     });
-    for (const component of COMPONENTS) {
-      const groups = c.towers[component];
-      const seen = groups.flat();
-      for (const n of seen) {
-        if (!names.includes(n))
-          ctx.addIssue({ code: 'custom', path: ['towers', component], message: `unknown modality "${n}" (have ${names.join(', ')})` });
-      }
-      for (const n of names) {
-        const count = seen.filter((s) => s === n).length;
-        if (count !== 1)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['towers', component],
-            message: `modality "${n}" must be in exactly one tower (found in ${count})`,
-          });
-      }
-    }
-    if (c.moe) {
-      for (const t of c.moe.towers) {
-        if (t >= c.towers.ffn.length)
-          ctx.addIssue({ code: 'custom', path: ['moe', 'towers'], message: `ffn tower ${t} does not exist (${c.towers.ffn.length} ffn towers)` });
-      }
-      if (c.moe.routing === 'token_choice' && c.moe.top_k > c.moe.experts)
-        ctx.addIssue({ code: 'custom', path: ['moe', 'top_k'], message: `cannot exceed experts (${c.moe.experts})` });
-    }
   });
+  for (const component of COMPONENTS) {
+    const groups = c.towers[component];
+    const seen = groups.flat();
+    for (const n of seen) {
+      if (!names.includes(n))
+        ctx.addIssue({ code: 'custom', path: ['towers', component], message: `unknown modality "${n}" (have ${names.join(', ')})` });
+    }
+    for (const n of names) {
+      const count = seen.filter((s) => s === n).length;
+      if (count !== 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['towers', component],
+          message: `modality "${n}" must be in exactly one tower (found in ${count})`,
+        });
+    }
+  }
+  if (c.moe) {
+    for (const t of c.moe.towers) {
+      if (t >= c.towers.ffn.length)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['moe', 'towers'],
+          message: `ffn tower ${t} does not exist (${c.towers.ffn.length} ffn towers)`,
+        });
+    }
+    if (c.moe.routing === 'token_choice' && c.moe.top_k > c.moe.experts)
+      ctx.addIssue({ code: 'custom', path: ['moe', 'top_k'], message: `cannot exceed experts (${c.moe.experts})` });
+  }
+});
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
 
 export function parseModelConfig(value: unknown): ModelConfig {

@@ -136,7 +136,10 @@ export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: I
   const S = config.seq_len;
   const N = batchSize * S;
   if (inputs.length !== N || targets.length !== N)
-    throw new MotlabError('invalid_request', `a batch of ${batchSize}×${S} needs ${N} inputs and targets, got ${inputs.length} and ${targets.length}`);
+    throw new MotlabError(
+      'invalid_request',
+      `a batch of ${batchSize}×${S} needs ${N} inputs and targets, got ${inputs.length} and ${targets.length}`,
+    );
   const table = modalityLookup(config);
   const inputModality = modalitiesOf(inputs, table, 'input');
   const targetModality = modalitiesOf(targets, table, 'target');
@@ -159,9 +162,15 @@ export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: I
     masks[targetModality[p] * N + r] = 1;
     modalityCounts[targetModality[p]]++;
   });
-  const tokens = tf.tensor1d(Array.from(order, (p) => inputs[p]), 'int32');
+  const tokens = tf.tensor1d(
+    Array.from(order, (p) => inputs[p]),
+    'int32',
+  );
   const targetOneHot = tf.tidy(() => {
-    const ids = tf.tensor1d(Array.from(order, (p) => targets[p]), 'int32');
+    const ids = tf.tensor1d(
+      Array.from(order, (p) => targets[p]),
+      'int32',
+    );
     return tf.cast(tf.oneHot(ids, config.vocab_size), 'float32') as tf.Tensor2D;
   });
   const targetMasks = tf.tensor2d(masks, [M, N]);
@@ -222,13 +231,35 @@ function byTower(
   f: (rows: tf.Tensor2D, tower: number, positions: Int32Array) => tf.Tensor2D,
 ): tf.Tensor2D {
   if (segments.length === 1) return f(x, segments[0].tower, order);
-  const parts = tf.split(x, segments.map((s) => s.size), 0) as tf.Tensor2D[];
+  const parts = tf.split(
+    x,
+    segments.map((s) => s.size),
+    0,
+  ) as tf.Tensor2D[];
   const out: tf.Tensor2D[] = [];
   for (const tower of new Set(segments.map((s) => s.tower))) {
     const mine = segments.flatMap((s, i) => (s.tower === tower ? [i] : []));
-    const positions = Int32Array.from(mine.flatMap((i) => Array.from(order.subarray(segments[i].start, segments[i].start + segments[i].size))));
-    const y = f(mine.length === 1 ? parts[mine[0]] : tf.concat(mine.map((i) => parts[i]), 0), tower, positions);
-    const pieces = mine.length === 1 ? [y] : (tf.split(y, mine.map((i) => segments[i].size), 0) as tf.Tensor2D[]);
+    const positions = Int32Array.from(
+      mine.flatMap((i) => Array.from(order.subarray(segments[i].start, segments[i].start + segments[i].size))),
+    );
+    const y = f(
+      mine.length === 1
+        ? parts[mine[0]]
+        : tf.concat(
+            mine.map((i) => parts[i]),
+            0,
+          ),
+      tower,
+      positions,
+    );
+    const pieces =
+      mine.length === 1
+        ? [y]
+        : (tf.split(
+            y,
+            mine.map((i) => segments[i].size),
+            0,
+          ) as tf.Tensor2D[]);
     mine.forEach((i, j) => (out[i] = pieces[j]));
   }
   return tf.concat(out, 0);
@@ -368,7 +399,11 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
   const segmentLinear = (c: Component, x: tf.Tensor2D, weight: (t: number) => tf.Tensor): tf.Tensor2D | null => {
     const segs = segments[c];
     if (segs.length < 2 || new Set(segs.map((s) => s.tower)).size !== segs.length) return null;
-    return fusedSegmentLinear(x, segs.map((s) => weight(s.tower)), segs.map((s) => s.size));
+    return fusedSegmentLinear(
+      x,
+      segs.map((s) => weight(s.tower)),
+      segs.map((s) => s.size),
+    );
   };
   const segmentSwiglu = (x: tf.Tensor2D, w1: (t: number) => tf.Tensor, w2: (t: number) => tf.Tensor, w3: (t: number) => tf.Tensor) => {
     const a = segmentLinear('ffn', x, w1);
@@ -381,15 +416,24 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
   // weight — one fused kernel each way where the engine has it (each tower one run), else a
   // per-row weight gathered from the towers' stacked weights.
   const normTowers = [...new Set(segments.norm.map((s) => s.tower))];
-  const normRowWeight = normTowers.length > 1
-    ? tf.tensor1d(segments.norm.flatMap((s) => new Array<number>(s.size).fill(normTowers.indexOf(s.tower))), 'int32')
-    : null;
+  const normRowWeight =
+    normTowers.length > 1
+      ? tf.tensor1d(
+          segments.norm.flatMap((s) => new Array<number>(s.size).fill(normTowers.indexOf(s.tower))),
+          'int32',
+        )
+      : null;
   const norm = (x: tf.Tensor2D, name: (t: number) => string): tf.Tensor2D => {
     if (!normRowWeight) return rmsNorm(x, P(name(normTowers[0])));
     const unit = rmsNormalize(x);
-    const scaled = normTowers.length === segments.norm.length
-      ? fusedRowScale(unit, segments.norm.map((s) => P(name(s.tower))), segments.norm.map((s) => s.size))
-      : null;
+    const scaled =
+      normTowers.length === segments.norm.length
+        ? fusedRowScale(
+            unit,
+            segments.norm.map((s) => P(name(s.tower))),
+            segments.norm.map((s) => s.size),
+          )
+        : null;
     return scaled ?? tf.mul(unit, tf.gather(tf.stack(normTowers.map((t) => P(name(t)))), normRowWeight));
   };
 
@@ -406,14 +450,20 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
     // Attention: Q, K, V (and QK-norm) per attention tower; attention itself over the whole
     // window, in sequence order; the output projection per tower again.
     const attnIn = pre ? norm(h, attnNorm) : h;
-    const qkvWeight = (t: number) => tf.concat(['wq', 'wk', 'wv'].map((n) => P(`${L}.attention.${n}.${t}.weight`)), 0); // one matmul: [n, 3D]
-    const qkv = (!config.qk_norm ? segmentLinear('attention', attnIn, qkvWeight) : null) ?? perTower('attention', attnIn, (x, t) => {
-      const w = (n: string) => P(`${L}.attention.${n}.${t}.weight`);
-      if (!config.qk_norm) return linear(x, qkvWeight(t));
-      const perHead = [x.shape[0], H, hd];
-      const qkNorm = (y: tf.Tensor2D, n: string): tf.Tensor2D => tf.reshape(rmsNorm(tf.reshape(y, perHead), w(n)), y.shape);
-      return tf.concat([qkNorm(linear(x, w('wq')), 'q_norm'), qkNorm(linear(x, w('wk')), 'k_norm'), linear(x, w('wv'))], 1);
-    });
+    const qkvWeight = (t: number) =>
+      tf.concat(
+        ['wq', 'wk', 'wv'].map((n) => P(`${L}.attention.${n}.${t}.weight`)),
+        0,
+      ); // one matmul: [n, 3D]
+    const qkv =
+      (!config.qk_norm ? segmentLinear('attention', attnIn, qkvWeight) : null) ??
+      perTower('attention', attnIn, (x, t) => {
+        const w = (n: string) => P(`${L}.attention.${n}.${t}.weight`);
+        if (!config.qk_norm) return linear(x, qkvWeight(t));
+        const perHead = [x.shape[0], H, hd];
+        const qkNorm = (y: tf.Tensor2D, n: string): tf.Tensor2D => tf.reshape(rmsNorm(tf.reshape(y, perHead), w(n)), y.shape);
+        return tf.concat([qkNorm(linear(x, w('wq')), 'q_norm'), qkNorm(linear(x, w('wk')), 'k_norm'), linear(x, w('wv'))], 1);
+      });
     const a = causalAttention(qkv, batch, H, consts);
     const woWeight = (t: number) => P(`${L}.attention.wo.${t}.weight`);
     const o = segmentLinear('attention', a, woWeight) ?? perTower('attention', a, (x, t) => linear(x, woWeight(t)));
@@ -423,24 +473,28 @@ function run(config: ModelConfig, params: Params, batch: PreparedBatch, captureH
     const layerRouting: MoeRoutingStats[] = [];
     const ffnIn = pre ? norm(u, ffnNorm) : u;
     const ffnWeight = (n: string) => (t: number) => P(`${L}.feed_forward.${n}.${t}.weight`);
-    const ffnPerTower = () => perTower('ffn', ffnIn, (x, t, positions) => {
-      if (!moeTowers.has(t)) return swiglu(x, ffnWeight('w1')(t), ffnWeight('w2')(t), ffnWeight('w3')(t));
-      const expert = (rows: tf.Tensor2D, e: number) => {
-        const w = (n: string) => P(`${L}.feed_forward.experts.${t}.${e}.${n}.weight`);
-        return swiglu(rows, w('w1'), w('w2'), w('w3'));
-      };
-      const out = moeFfn(x, P(`${L}.feed_forward.router.${t}.weight`), expert, config.moe!, positions);
-      if (out.auxLoss) auxLosses.push(out.auxLoss);
-      layerRouting.push({ layer: l, tower: t, ...out.stats });
-      return out.y;
-    });
+    const ffnPerTower = () =>
+      perTower('ffn', ffnIn, (x, t, positions) => {
+        if (!moeTowers.has(t)) return swiglu(x, ffnWeight('w1')(t), ffnWeight('w2')(t), ffnWeight('w3')(t));
+        const expert = (rows: tf.Tensor2D, e: number) => {
+          const w = (n: string) => P(`${L}.feed_forward.experts.${t}.${e}.${n}.weight`);
+          return swiglu(rows, w('w1'), w('w2'), w('w3'));
+        };
+        const out = moeFfn(x, P(`${L}.feed_forward.router.${t}.weight`), expert, config.moe!, positions);
+        if (out.auxLoss) auxLosses.push(out.auxLoss);
+        layerRouting.push({ layer: l, tower: t, ...out.stats });
+        return out.y;
+      });
     const ffnOut = (moeTowers.size === 0 ? segmentSwiglu(ffnIn, ffnWeight('w1'), ffnWeight('w2'), ffnWeight('w3')) : null) ?? ffnPerTower();
     h = tf.add<tf.Tensor2D>(u, pre ? ffnOut : norm(ffnOut, ffnNorm));
     if (moeTowers.size > 0) routing.push({ layer: l, towers: layerRouting.sort((x, y) => x.tower - y.tower) });
     if (captureHidden) hidden.push(h);
   }
 
-  const logits = linear(norm(h, (t) => `norm.${t}.weight`), P('output.weight'));
+  const logits = linear(
+    norm(h, (t) => `norm.${t}.weight`),
+    P('output.weight'),
+  );
   const auxLoss = (auxLosses.length > 0 ? tf.addN(auxLosses) : tf.scalar(0)) as tf.Scalar;
   return { logits, auxLoss, routing, ...(captureHidden ? { hidden } : {}) };
 }

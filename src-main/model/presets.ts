@@ -62,10 +62,7 @@ function moe(routing: MoeConfig['routing'], towers: number[]): MoeConfig {
 }
 
 /** The tower layout and MoE settings of a preset for these modalities. */
-export function presetArchitecture(
-  preset: PresetName,
-  modalities: readonly Modality[],
-): Pick<ModelConfig, 'towers' | 'moe'> {
+export function presetArchitecture(preset: PresetName, modalities: readonly Modality[]): Pick<ModelConfig, 'towers' | 'moe'> {
   const names = modalities.map((m) => m.name);
   const shared: TowerAssignment = [names];
   const untied: TowerAssignment = names.map((n) => [n]);

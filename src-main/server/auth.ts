@@ -44,9 +44,7 @@ function cookieValue(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-export type AuthResult =
-  | { ok: true; tokenFromQuery: boolean }
-  | { ok: false; status: 401 | 403; message: string };
+export type AuthResult = { ok: true; tokenFromQuery: boolean } | { ok: false; status: 401 | 403; message: string };
 
 export function checkRequest(req: IncomingMessage, url: URL, policy: AuthPolicy): AuthResult {
   const host = req.headers.host ?? '';

@@ -65,7 +65,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     securityHeaders(res);
     const auth = checkRequest(req, url, policy);
     if (!auth.ok) {
-      if (url.pathname.startsWith(API_PREFIX)) return sendJson(res, auth.status, { ok: false, error: { code: 'unauthorized', message: auth.message } });
+      if (url.pathname.startsWith(API_PREFIX))
+        return sendJson(res, auth.status, { ok: false, error: { code: 'unauthorized', message: auth.message } });
       res.writeHead(auth.status, { 'content-type': 'text/plain; charset=utf-8' });
       return void res.end(auth.message + '\n');
     }
@@ -104,7 +105,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const url = new URL(req.url ?? '/', 'http://localhost');
     const auth = checkRequest(req, url, policy);
     if (url.pathname !== EVENTS_PATH || !auth.ok) {
-      const status = url.pathname !== EVENTS_PATH ? '404 Not Found' : auth.ok ? '' : `${auth.status} ${auth.status === 401 ? 'Unauthorized' : 'Forbidden'}`;
+      const status =
+        url.pathname !== EVENTS_PATH
+          ? '404 Not Found'
+          : auth.ok
+            ? ''
+            : `${auth.status} ${auth.status === 401 ? 'Unauthorized' : 'Forbidden'}`;
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }

@@ -51,7 +51,16 @@ export class AdamW {
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
         const decays = this.decays(p) && weight_decay > 0;
-        const fused = fusedAdamW(p, raw, m, v, { scale: gradScale, beta1, beta2, eps, bc1, bc2, decay: decays ? 1 - lr * weight_decay : 1, lr });
+        const fused = fusedAdamW(p, raw, m, v, {
+          scale: gradScale,
+          beta1,
+          beta2,
+          eps,
+          bc1,
+          bc2,
+          decay: decays ? 1 - lr * weight_decay : 1,
+          lr,
+        });
         if (fused) {
           m.assign(fused[1]);
           v.assign(fused[2]);
@@ -80,7 +89,10 @@ export class AdamW {
 
   loadStateTensors(tensors: Record<string, { shape: number[]; data: Float32Array }>, stepCount: number, source: string): void {
     for (const [name, p] of this.params) {
-      for (const [suffix, target] of [['exp_avg', this.m], ['exp_avg_sq', this.v]] as const) {
+      for (const [suffix, target] of [
+        ['exp_avg', this.m],
+        ['exp_avg_sq', this.v],
+      ] as const) {
         const t = tensors[`${name}.${suffix}`];
         if (!t) throw new Error(`${source}: optimizer state lacks ${name}.${suffix}`);
         if (t.shape.join(',') !== p.shape.join(','))

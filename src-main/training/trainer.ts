@@ -88,8 +88,7 @@ export interface TrainRunOptions {
 /** Which component/tower a parameter belongs to, for per-tower gradient norms ("ffn.image"). */
 export function towerGroupOf(config: ModelConfig, name: string): string {
   if (name === 'embed.weight' || name === 'output.weight') return name.split('.')[0];
-  const towerLabel = (component: 'attention' | 'ffn' | 'norm', t: number) =>
-    `${component}.${config.towers[component][t]?.join('+') ?? t}`;
+  const towerLabel = (component: 'attention' | 'ffn' | 'norm', t: number) => `${component}.${config.towers[component][t]?.join('+') ?? t}`;
   let m = /^layers\.\d+\.attention\.[a-z_]+\.(\d+)\.weight$/.exec(name);
   if (m) return towerLabel('attention', Number(m[1]));
   m = /^layers\.\d+\.(?:attention_norm|ffn_norm)\.(\d+)\.weight$/.exec(name) ?? /^norm\.(\d+)\.weight$/.exec(name);
@@ -126,7 +125,14 @@ export async function trainRun(options: TrainRunOptions): Promise<RunStatus> {
   const optimizer = new AdamW(params, tc);
   let dataRng = new Rng(tc.seed ^ 0x5eed1234);
   let state: TrainState = {
-    step: 0, tokens: 0, flops: 0, elapsed_s: 0, data_rng: dataRng.state(), seed: tc.seed, engine: engine.name, lr: 0,
+    step: 0,
+    tokens: 0,
+    flops: 0,
+    elapsed_s: 0,
+    data_rng: dataRng.state(),
+    seed: tc.seed,
+    engine: engine.name,
+    lr: 0,
   };
 
   if (options.resume && (await listCheckpoints(runDir)).length > 0) {
@@ -136,7 +142,8 @@ export async function trainRun(options: TrainRunOptions): Promise<RunStatus> {
       if (!t) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: model.safetensors lacks ${name}`);
       p.assign(tf.tensor(t.data, t.shape, 'float32'));
     }
-    if (!ckpt.optimizer) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: optimizer.safetensors is missing; cannot resume exactly`);
+    if (!ckpt.optimizer)
+      throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: optimizer.safetensors is missing; cannot resume exactly`);
     const saved = ckpt.state as unknown as TrainState;
     optimizer.loadStateTensors(ckpt.optimizer, saved.step, ckpt.dir);
     dataRng = new Rng(saved.data_rng);

@@ -5,9 +5,7 @@ import { MotlabError, type MotlabErrorCode } from './errors.ts';
 export function describeZodIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => {
-      const path = issue.path
-        .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
-        .join('');
+      const path = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
       return `${path || '(root)'}: ${issue.message}`;
     })
     .join('; ');

@@ -12,8 +12,6 @@ declare global {
 
 export const inElectron = typeof window !== 'undefined' && window.motlab !== undefined;
 
-export const api: MotlabClient = createApiClient(
-  window.motlab ? bridgeTransport(window.motlab) : httpTransport({ baseUrl: '' }),
-);
+export const api: MotlabClient = createApiClient(window.motlab ? bridgeTransport(window.motlab) : httpTransport({ baseUrl: '' }));
 
 export { ApiError } from '../../src-main/api/client.ts';

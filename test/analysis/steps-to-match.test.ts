@@ -24,8 +24,17 @@ async function fakeRun(name: string, preset: 'dense' | 'mot', curve: (step: numb
   mkdirSync(dir, { recursive: true });
   const now = new Date().toISOString();
   await writeRunJson(dir, {
-    name, created: now, updated: now, preset, size: 'tiny', model: buildModelConfig(preset, 'tiny', dataset),
-    training: TRAINING_DEFAULTS.tiny, dataset: { path: root, name: 'x' }, engine: 'wasm', seed: 0, status: 'completed',
+    name,
+    created: now,
+    updated: now,
+    preset,
+    size: 'tiny',
+    model: buildModelConfig(preset, 'tiny', dataset),
+    training: TRAINING_DEFAULTS.tiny,
+    dataset: { path: root, name: 'x' },
+    engine: 'wasm',
+    seed: 0,
+    status: 'completed',
   });
   const lines = [0, 100, 200, 300, 400].map((step) => {
     const l = curve(step);

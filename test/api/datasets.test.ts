@@ -148,7 +148,11 @@ function assertDocsMatch(page: DocumentPage, expected: PyDocs['docs']): void {
     assert.equal(doc.index, want.index);
     assert.deepEqual(doc.token_range, want.token_range);
     assert.deepEqual(doc.meta, want.meta);
-    assert.deepEqual(doc.segments.map((s) => s.modality), want.segments.map((s) => s.modality), `document ${want.index} order`);
+    assert.deepEqual(
+      doc.segments.map((s) => s.modality),
+      want.segments.map((s) => s.modality),
+      `document ${want.index} order`,
+    );
     doc.segments.forEach((s, j) => {
       const w = want.segments[j];
       assert.equal(s.start, w.start);
@@ -186,8 +190,15 @@ describe('dataset browser API', () => {
     assert.equal(datasets[0].name, 'fashion-tri');
     assert.equal(datasets[0].builtin, true);
     const builtinFlags = datasets.map((d) => d.builtin);
-    assert.deepEqual(builtinFlags, [...builtinFlags].sort((a, b) => Number(b) - Number(a)), 'built-ins before workspace datasets');
-    assert.ok(datasets.some((d) => d.name === 'example-synth' && !d.builtin), 'the example dataset is still offered');
+    assert.deepEqual(
+      builtinFlags,
+      [...builtinFlags].sort((a, b) => Number(b) - Number(a)),
+      'built-ins before workspace datasets',
+    );
+    assert.ok(
+      datasets.some((d) => d.name === 'example-synth' && !d.builtin),
+      'the example dataset is still offered',
+    );
     assert.equal((await client.getCatalog({})).defaults.dataset, 'fashion-tri');
   });
 
@@ -198,7 +209,10 @@ describe('dataset browser API', () => {
     assert.equal(o.unit, 'document');
     assert.deepEqual(o.problems, []);
     assert.equal(o.specialTokens['256'], '<bos>');
-    assert.deepEqual(o.splits.map((s) => s.split), ['train', 'val']);
+    assert.deepEqual(
+      o.splits.map((s) => s.split),
+      ['train', 'val'],
+    );
     for (const s of o.splits) {
       const want = expected[s.split];
       assert.equal(s.error, null);
@@ -258,10 +272,18 @@ describe('dataset browser API', () => {
     assert.equal(wide.binWidth, 3, '1500 ids in at most 512 bars');
     assert.equal(wide.histogram.length, 500);
     const h = expected.train.modalities[2].histogram;
-    assert.deepEqual(wide.histogram, Array.from({ length: 500 }, (_, i) => h[3 * i] + h[3 * i + 1] + h[3 * i + 2]));
+    assert.deepEqual(
+      wide.histogram,
+      Array.from({ length: 500 }, (_, i) => h[3 * i] + h[3 * i + 1] + h[3 * i + 2]),
+    );
     assert.deepEqual(train.modalities[0].histogram, expected.train.modalities[0].histogram);
 
-    const want = numpy<{ total: number; runs: { modality: string; start: number; end: number; ids: number[] }[] }>(WINDOW_PY, dir, 'train', '1');
+    const want = numpy<{ total: number; runs: { modality: string; start: number; end: number; ids: number[] }[] }>(
+      WINDOW_PY,
+      dir,
+      'train',
+      '1',
+    );
     const page = await client.getDatasetDocuments({ dataset: 'user', split: 'train', offset: 1, count: 2 });
     assert.equal(page.total, want.total);
     assert.deepEqual(page.documents[0].token_range, [256, 512]);
@@ -279,10 +301,7 @@ describe('dataset browser API', () => {
     const dir = join(ctx.workspace, 'datasets', 'stray');
     python(WRITE_USER_PY, dir, '600', '9');
     // Id 1600 is outside the vocabulary (1530): the check's problem, and an "unknown" run.
-    python(
-      `import numpy as np, sys\nt = np.load(sys.argv[1]); t[300] = 1600; np.save(sys.argv[1], t)`,
-      join(dir, 'train.tokens.npy'),
-    );
+    python(`import numpy as np, sys\nt = np.load(sys.argv[1]); t[300] = 1600; np.save(sys.argv[1], t)`, join(dir, 'train.tokens.npy'));
     const o = await client.getDatasetOverview({ dataset: 'stray' });
     assert.equal(o.problems.length, 1);
     assert.match(o.problems[0], /1 token id\(s\) outside \[0, 1530\): 1600 at 300/);

@@ -10,7 +10,9 @@ import { startServer, type RunningServer } from '../../src-main/server/server.ts
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
-export async function startTestServer(options: { host?: string; token?: string } = {}): Promise<{ server: RunningServer; workspace: string; cleanup(): Promise<void> }> {
+export async function startTestServer(
+  options: { host?: string; token?: string } = {},
+): Promise<{ server: RunningServer; workspace: string; cleanup(): Promise<void> }> {
   const workspace = mkdtempSync(join(tmpdir(), 'motlab-api-'));
   const server = await startServer({
     workspace,
@@ -72,7 +74,10 @@ export class EventLog {
     const seen = this.events.slice(from).find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; last events: ${JSON.stringify(this.events.slice(-3))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for ${what}; last events: ${JSON.stringify(this.events.slice(-3))}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         match,
         resolve: (e) => {
@@ -104,26 +109,27 @@ export interface RawResponse {
 }
 
 /** A raw HTTP request (node:http, so Host and Origin can be set freely). */
-export function raw(url: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+export function raw(
+  url: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: u.hostname, port: u.port, path, method: options.method ?? 'GET', headers: options.headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: RawResponse['json'] = null;
-          try {
-            json = JSON.parse(text) as RawResponse['json'];
-          } catch {
-            json = null;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-      },
-    );
+    const req = request({ host: u.hostname, port: u.port, path, method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: RawResponse['json'] = null;
+        try {
+          json = JSON.parse(text) as RawResponse['json'];
+        } catch {
+          json = null;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+    });
     req.on('error', reject);
     req.end(options.body);
   });

@@ -40,10 +40,16 @@ describe('server on 127.0.0.1', () => {
     const datasets = await client.listDatasets({});
     const example = datasets.find((d) => d.name === 'example-synth');
     assert.ok(example, `example dataset missing; notes: ${ctx.server.notes.join(' ')}`);
-    assert.deepEqual(example.modalities.map((m) => m.name), ['text', 'image', 'speech']);
+    assert.deepEqual(
+      example.modalities.map((m) => m.name),
+      ['text', 'image', 'speech'],
+    );
     assert.deepEqual(await client.listRuns({}), []);
     const catalog = await client.getCatalog({});
-    assert.deepEqual(catalog.presets.map((p) => p.name), [...PRESET_NAMES]);
+    assert.deepEqual(
+      catalog.presets.map((p) => p.name),
+      [...PRESET_NAMES],
+    );
     assert.equal(catalog.defaults.dataset !== undefined, true);
   });
 
@@ -94,7 +100,11 @@ describe('server on 127.0.0.1', () => {
     assert.equal(badJson.status, 400);
     assert.equal(badJson.json?.error?.message, 'Request body is not valid JSON');
 
-    const notJsonType = await raw(ctx.server.url, '/api/listRuns', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' });
+    const notJsonType = await raw(ctx.server.url, '/api/listRuns', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: '{}',
+    });
     assert.equal(notJsonType.status, 400);
 
     const get = await raw(ctx.server.url, '/api/listRuns');

@@ -24,8 +24,14 @@ after(async () => {
   await ctx.cleanup();
 });
 
-const isStatus = (status: RunStatus, run = RUN) => (e: ApiEvent): e is StatusEvent => e.type === 'run-status' && e.run === run && e.status === status;
-const isTrainMetrics = (run = RUN) => (e: ApiEvent): e is MetricsEvent => e.type === 'run-metrics' && e.run === run && e.record.type === 'train';
+const isStatus =
+  (status: RunStatus, run = RUN) =>
+  (e: ApiEvent): e is StatusEvent =>
+    e.type === 'run-status' && e.run === run && e.status === status;
+const isTrainMetrics =
+  (run = RUN) =>
+  (e: ApiEvent): e is MetricsEvent =>
+    e.type === 'run-metrics' && e.run === run && e.record.type === 'train';
 
 /** Independent safetensors header parse: 8-byte little-endian length, then JSON. */
 function safetensorsHeader(file: string): Record<string, { dtype?: string; shape?: number[] } & Record<string, unknown>> {
@@ -39,7 +45,16 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   const log = new EventLog(client);
   await connected(client);
 
-  const started = await client.startRun({ name: RUN, preset: 'mot', size: 'tiny', dataset: 'example-synth', steps: 5000, checkpointEvery: 1000, evalEvery: 1000, seed: 3 });
+  const started = await client.startRun({
+    name: RUN,
+    preset: 'mot',
+    size: 'tiny',
+    dataset: 'example-synth',
+    steps: 5000,
+    checkpointEvery: 1000,
+    evalEvery: 1000,
+    seed: 3,
+  });
   assert.equal(started.name, RUN);
   assert.equal(started.controllable, true);
 
@@ -69,13 +84,21 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   mark = log.events.length;
   await client.resumeRun({ run: RUN });
   await log.waitFor(isStatus('running'), mark, 'running again');
-  const after = await log.waitFor((e): e is MetricsEvent => isTrainMetrics()(e) && e.record.step > lastPausedStep, mark, 'a step after resume');
+  const after = await log.waitFor(
+    (e): e is MetricsEvent => isTrainMetrics()(e) && e.record.step > lastPausedStep,
+    mark,
+    'a step after resume',
+  );
   assert.equal(after.record.step, lastPausedStep + 1);
 
   // Stop: a checkpoint at the last step, status stopped.
   mark = log.events.length;
   await client.stopRun({ run: RUN });
-  const checkpointEvent = await log.waitFor((e): e is Extract<ApiEvent, { type: 'run-checkpoint' }> => e.type === 'run-checkpoint' && e.run === RUN, mark, 'checkpoint');
+  const checkpointEvent = await log.waitFor(
+    (e): e is Extract<ApiEvent, { type: 'run-checkpoint' }> => e.type === 'run-checkpoint' && e.run === RUN,
+    mark,
+    'checkpoint',
+  );
   await log.waitFor(isStatus('stopped'), mark, 'stopped');
 
   // Metrics on disk = metrics pushed (same steps, same numbers), read incrementally.
@@ -89,7 +112,10 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   assert.deepEqual((await client.readMetrics({ run: RUN, offset: half.nextOffset })).records, []);
 
   const checkpoints = await client.listCheckpoints({ run: RUN });
-  assert.deepEqual(checkpoints.map((c) => c.step), [lastStep]);
+  assert.deepEqual(
+    checkpoints.map((c) => c.step),
+    [lastStep],
+  );
   const ckpt = checkpoints[0];
   assert.equal(ckpt.hasOptimizer, true);
   assert.equal(ckpt.state?.step, lastStep);
@@ -117,7 +143,10 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   const done = await client.getRun({ run: RUN });
   assert.equal(done.status, 'completed');
   assert.equal(done.step, lastStep + 3);
-  const resumedSteps = log.events.slice(mark).filter(isTrainMetrics()).map((e) => e.record.step);
+  const resumedSteps = log.events
+    .slice(mark)
+    .filter(isTrainMetrics())
+    .map((e) => e.record.step);
   assert.deepEqual(resumedSteps, [lastStep + 1, lastStep + 2, lastStep + 3]);
 
   // CSV export has one row per record and a loss column per modality.
@@ -137,7 +166,15 @@ test('a training process that dies shows as interrupted and can be continued', {
   const log = new EventLog(client);
   await connected(client);
   const name = 'api-killed';
-  await client.startRun({ name, preset: 'dense', size: 'tiny', dataset: 'example-synth', steps: 5000, checkpointEvery: 2, evalEvery: 1000 });
+  await client.startRun({
+    name,
+    preset: 'dense',
+    size: 'tiny',
+    dataset: 'example-synth',
+    steps: 5000,
+    checkpointEvery: 2,
+    evalEvery: 1000,
+  });
   await log.waitFor((e) => e.type === 'run-checkpoint' && e.run === name, 0, 'a checkpoint');
   const runJson = JSON.parse(readFileSync(join(ctx.workspace, 'runs', name, 'run.json'), 'utf8')) as { pid: number; status: string };
   assert.equal(runJson.status, 'running');

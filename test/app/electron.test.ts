@@ -43,7 +43,10 @@ test('the window main.ts creates uses the secure options builder', () => {
   });
   assert.equal(windows.length, 1, 'exactly one BrowserWindow is created');
   const arg = windows[0].arguments?.[0];
-  assert.ok(arg && ts.isCallExpression(arg) && arg.expression.getText() === 'mainWindowOptions', 'new BrowserWindow(mainWindowOptions(...))');
+  assert.ok(
+    arg && ts.isCallExpression(arg) && arg.expression.getText() === 'mainWindowOptions',
+    'new BrowserWindow(mainWindowOptions(...))',
+  );
   // Nothing else in the app sets webPreferences by hand.
   for (const f of ['src-main/app/main.ts', 'src-main/app/ipc.ts', 'src-main/app/menu.ts', 'src-main/app/preload.ts'])
     assert.doesNotMatch(read(f), /webPreferences|nodeIntegration|contextIsolation|sandbox\s*:/, f);
@@ -75,8 +78,14 @@ test('main.ts denies new windows, foreign navigation, webviews and permissions, 
     assert.ok(returns.length > 0);
     for (const r of returns) assert.equal(r.replace(/\s/g, ''), "{action:'deny'}");
   }
-  const navigation = methodCalls(main, 'on').filter((c) => ts.isStringLiteral(c.arguments[0]) && ['will-navigate', 'will-redirect', 'will-attach-webview'].includes(c.arguments[0].text));
-  assert.deepEqual(navigation.map((c) => (c.arguments[0] as ts.StringLiteral).text).sort(), ['will-attach-webview', 'will-navigate', 'will-redirect']);
+  const navigation = methodCalls(main, 'on').filter(
+    (c) => ts.isStringLiteral(c.arguments[0]) && ['will-navigate', 'will-redirect', 'will-attach-webview'].includes(c.arguments[0].text),
+  );
+  assert.deepEqual(navigation.map((c) => (c.arguments[0] as ts.StringLiteral).text).sort(), [
+    'will-attach-webview',
+    'will-navigate',
+    'will-redirect',
+  ]);
   for (const c of navigation) assert.match(c.arguments[1].getText(), /preventDefault\(\)/);
   assert.match(source, /setPermissionRequestHandler\(\(_wc, _permission, callback\) => callback\(false\)\)/);
   assert.match(source, /setPermissionCheckHandler\(\(\) => false\)/);
@@ -90,7 +99,12 @@ test('the built page carries the strict CSP and has no inline code or styles', (
   const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html);
   assert.ok(meta, 'CSP meta tag present');
   assert.equal(meta[1], contentSecurityPolicy('meta'));
-  const directives = Object.fromEntries(meta[1].split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+  const directives = Object.fromEntries(
+    meta[1]
+      .split(';')
+      .map((d) => d.trim().split(/\s+/))
+      .map(([k, ...v]) => [k, v]),
+  );
   assert.deepEqual(directives['default-src'], ["'self'"]);
   assert.deepEqual(directives['script-src'], ["'self'"]);
   assert.deepEqual(directives['style-src'], ["'self'"]);
@@ -100,7 +114,11 @@ test('the built page carries the strict CSP and has no inline code or styles', (
     for (const v of values) assert.ok(["'self'", "'none'"].includes(v), `${name} allows ${v}`);
   assert.ok(!directives['script-src'].includes('data:'));
   assert.equal(contentSecurityPolicy('header'), `${contentSecurityPolicy('meta')}; frame-ancestors 'none'`);
-  assert.deepEqual(Object.keys(CSP_DIRECTIVES).filter((k) => k === 'frame-ancestors'), [], 'frame-ancestors is header-only');
+  assert.deepEqual(
+    Object.keys(CSP_DIRECTIVES).filter((k) => k === 'frame-ancestors'),
+    [],
+    'frame-ancestors is header-only',
+  );
 
   const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
   assert.ok(scripts.length >= 1);
@@ -124,7 +142,10 @@ test('the preload exposes only window.motlab {call, subscribe} on the channels i
   assert.equal((exposed[0].arguments[0] as ts.StringLiteral).text, 'motlab');
   const api = exposed[0].arguments[1];
   assert.ok(ts.isObjectLiteralExpression(api));
-  assert.deepEqual(api.properties.map((p) => p.name?.getText()), ['call', 'subscribe']);
+  assert.deepEqual(
+    api.properties.map((p) => p.name?.getText()),
+    ['call', 'subscribe'],
+  );
   assert.match(source, new RegExp(`const IPC_CALL = '${IPC_CALL}'`));
   assert.match(source, new RegExp(`const IPC_EVENT = '${IPC_EVENT}'`));
   assert.doesNotMatch(api.getText(), /ipcRenderer\s*[,}]/, 'ipcRenderer itself is not handed to the page');
@@ -143,7 +164,8 @@ test('electron.config.ts names the platform targets and packs tfjs natives outsi
   assert.ok(unpack.includes('**/*.node'));
   const files = electronConfig.files as string[];
   assert.ok(files.includes('dist-main/**/*') && files.includes('dist-renderer/**/*'));
-  for (const icon of [electronConfig.linux?.icon, electronConfig.mac?.icon, electronConfig.win?.icon]) assert.ok(icon && existsSync(join(ROOT, icon)), `${icon} exists`);
+  for (const icon of [electronConfig.linux?.icon, electronConfig.mac?.icon, electronConfig.win?.icon])
+    assert.ok(icon && existsSync(join(ROOT, icon)), `${icon} exists`);
   const pkg = JSON.parse(read('package.json')) as { main: string; scripts: Record<string, string> };
   assert.equal(pkg.main, 'dist-main/electron-main.cjs');
   assert.match(pkg.scripts.dist, /electron-builder --config electron\.config\.ts/);

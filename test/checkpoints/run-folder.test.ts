@@ -69,8 +69,18 @@ test('run.json: round trip, status updates, validation naming the field', async 
   const dir = freshDir();
   const now = new Date().toISOString();
   const run: RunJson = {
-    name: 'demo', created: now, preset: 'mot', size: 'tiny', model: tinyConfig(), training: TRAINING_DEFAULTS.tiny,
-    dataset: { path: '/data/x', name: 'x' }, engine: 'tfjs-wasm', seed: 3, status: 'running', pid: 1234, updated: now,
+    name: 'demo',
+    created: now,
+    preset: 'mot',
+    size: 'tiny',
+    model: tinyConfig(),
+    training: TRAINING_DEFAULTS.tiny,
+    dataset: { path: '/data/x', name: 'x' },
+    engine: 'tfjs-wasm',
+    seed: 3,
+    status: 'running',
+    pid: 1234,
+    updated: now,
   };
   await writeRunJson(dir, run);
   assert.deepEqual(await readRunJson(dir), run);
@@ -103,7 +113,10 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
   assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false });
   for (let step = 1; step <= 3; step++) await appendMetrics(dir, { step, loss: { all: 4 - step / 10 } });
   const first = await readMetrics(dir);
-  assert.deepEqual(first.records.map((r) => r.step), [1, 2, 3]);
+  assert.deepEqual(
+    first.records.map((r) => r.step),
+    [1, 2, 3],
+  );
   assert.equal(first.nextOffset, readFileSync(file).length);
   assert.deepEqual(await readMetrics(dir, first.nextOffset), { records: [], nextOffset: first.nextOffset, reset: false });
 
@@ -119,10 +132,16 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
 
   // Resume from step 2: later records go, the offset of a follower no longer fits → reset.
   await truncateMetricsAfterStep(dir, 2);
-  assert.deepEqual((await readMetrics(dir)).records.map((r) => r.step), [1, 2]);
+  assert.deepEqual(
+    (await readMetrics(dir)).records.map((r) => r.step),
+    [1, 2],
+  );
   const after = await readMetrics(dir, more.nextOffset);
   assert.equal(after.reset, true);
-  assert.deepEqual(after.records.map((r) => r.step), [1, 2]);
+  assert.deepEqual(
+    after.records.map((r) => r.step),
+    [1, 2],
+  );
 
   // A corrupt middle line is an error naming file and line.
   appendFileSync(file, 'not json\n{"step": 9}\n');
@@ -165,7 +184,10 @@ test('checkpoints: round trip, listing, latest, re-write of a step, deletion, te
   await writeCheckpoint(dir, 10, { model: m10, optimizer, state: { tokens: 1280, rng: [1, 2, 3, 4] }, config });
   await writeCheckpoint(dir, 20, { model: m20, optimizer: {}, state: { tokens: 2560 }, config });
   mkdirSync(join(dir, 'checkpoints', '.tmp-step-000030-999-abcd')); // an interrupted write
-  assert.deepEqual((await listCheckpoints(dir)).map((c) => c.step), [10, 20]);
+  assert.deepEqual(
+    (await listCheckpoints(dir)).map((c) => c.step),
+    [10, 20],
+  );
 
   const latest = await readCheckpoint(dir, 'latest');
   assert.equal(latest.step, 20);
@@ -185,7 +207,10 @@ test('checkpoints: round trip, listing, latest, re-write of a step, deletion, te
 
   await deleteCheckpoint(dir, 20);
   await deleteCheckpoint(dir, 20);
-  assert.deepEqual((await listCheckpoints(dir)).map((c) => c.step), [10]);
+  assert.deepEqual(
+    (await listCheckpoints(dir)).map((c) => c.step),
+    [10],
+  );
   await rejects(readCheckpoint(dir, 20), 'not_found', /no checkpoint at step 20 \(available steps: 10\)/);
   await rejects(readCheckpoint(freshDir(), 'latest'), 'not_found', /no checkpoint yet/);
 

@@ -92,14 +92,24 @@ print(json.dumps({k: {"shape": list(a.shape), "values": a.astype("<f8").ravel().
     assert.deepEqual(got.metadata, { who: 'python', n: '7' });
     assert.deepEqual(Object.keys(got.tensors).sort(), Object.keys(expected).sort());
     const dtypes: Record<string, string> = {
-      'w.f32': 'F32', 'w.f16': 'F16', 'w.bf16': 'BF16', 'ids.i32': 'I32', 'ids.i64': 'I64', 'bytes.u8': 'U8', 'w.f64': 'F64',
+      'w.f32': 'F32',
+      'w.f16': 'F16',
+      'w.bf16': 'BF16',
+      'ids.i32': 'I32',
+      'ids.i64': 'I64',
+      'bytes.u8': 'U8',
+      'w.f64': 'F64',
     };
     for (const [name, e] of Object.entries(expected)) {
       const t = got.tensors[name];
       assert.equal(t.dtype, dtypes[name]);
       assert.deepEqual(t.shape, e.shape, name);
       // Python's values are exact in float64; we hold float32.
-      assert.deepEqual(Array.from(t.data), e.values.map((v) => Math.fround(v)), name);
+      assert.deepEqual(
+        Array.from(t.data),
+        e.values.map((v) => Math.fround(v)),
+        name,
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -109,7 +119,8 @@ print(json.dumps({k: {"shape": list(a.shape), "values": a.astype("<f8").ravel().
 function expectInvalid(bytes: Uint8Array, pattern: RegExp): void {
   assert.throws(
     () => decodeSafetensors(bytes, 'bad.safetensors'),
-    (e: unknown) => e instanceof MotlabError && e.code === 'invalid_checkpoint' && e.message.startsWith('bad.safetensors: ') && pattern.test(e.message),
+    (e: unknown) =>
+      e instanceof MotlabError && e.code === 'invalid_checkpoint' && e.message.startsWith('bad.safetensors: ') && pattern.test(e.message),
   );
 }
 
@@ -188,7 +199,11 @@ test('fuzz: mutated and truncated files decode or throw MotlabError, never anyth
     }
     try {
       const r = decodeSafetensors(bytes, 'fuzz.safetensors');
-      for (const t of Object.values(r.tensors)) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1));
+      for (const t of Object.values(r.tensors))
+        assert.equal(
+          t.data.length,
+          t.shape.reduce((a, b) => a * b, 1),
+        );
       decoded++;
     } catch (e) {
       if (!(e instanceof MotlabError) || e.code !== 'invalid_checkpoint') {

@@ -26,7 +26,8 @@ if (skip) console.log(`\n#\n# SKIPPING PyTorch cross-checks: ${skip}; /usr/bin/p
 const root = mkdtempSync(join(tmpdir(), 'motlab-torch-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const runPython = (args: string[]): string => execFileSync(PYTHON, [SCRIPT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const runPython = (args: string[]): string =>
+  execFileSync(PYTHON, [SCRIPT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 const DATASET = {
   vocab_size: 48,
@@ -52,7 +53,10 @@ test('the PyTorch tensor table equals expectedTensorShapes, names and order, for
   writeFileSync(file, JSON.stringify(configs));
   const script = `import json, sys; sys.path.insert(0, sys.argv[1]); import torch_mot as tm
 print(json.dumps([list(tm.expected_shapes(tm.check_config(c)).items()) for c in json.load(open(sys.argv[2]))]))`;
-  const fromPython = JSON.parse(execFileSync(PYTHON, ['-c', script, join(SCRIPT, '..'), file], { encoding: 'utf8' })) as [string, number[]][][];
+  const fromPython = JSON.parse(execFileSync(PYTHON, ['-c', script, join(SCRIPT, '..'), file], { encoding: 'utf8' })) as [
+    string,
+    number[],
+  ][][];
   configs.forEach((c, i) => assert.deepEqual(fromPython[i], Object.entries(expectedTensorShapes(c)), `config ${i}`));
 });
 
@@ -95,7 +99,11 @@ test('PyTorch evaluates a lab-written checkpoint: windows, target counts, ln V f
     return counts;
   };
 
-  const presets = [['mot-moe', { qk_norm: true }], ['moe4x-topk', {}], ['mot-ffn', { norm_style: 'pre' }]] as const;
+  const presets = [
+    ['mot-moe', { qk_norm: true }],
+    ['moe4x-topk', {}],
+    ['mot-ffn', { norm_style: 'pre' }],
+  ] as const;
   const dirs: string[] = [];
   for (const [preset, overrides] of presets) {
     const c = config(preset, overrides);
@@ -115,12 +123,15 @@ test('PyTorch evaluates a lab-written checkpoint: windows, target counts, ln V f
     assert.equal(out.step, 7);
     assert.equal(out.windows, 5, 'stops when the split runs out');
     assert.deepEqual(out.targets, expectCounts(5));
-    for (const key of ['all', 'text', 'image', 'speech']) assert.ok(Number.isFinite(out.loss[key]) && out.loss[key] > 0, `${preset} ${key}`);
+    for (const key of ['all', 'text', 'image', 'speech'])
+      assert.ok(Number.isFinite(out.loss[key]) && out.loss[key] > 0, `${preset} ${key}`);
     // "all" is the target-weighted mean of the modality losses.
-    const weighted = (out.loss.text * out.targets.text + out.loss.image * out.targets.image + out.loss.speech * out.targets.speech) / out.targets.all;
+    const weighted =
+      (out.loss.text * out.targets.text + out.loss.image * out.targets.image + out.loss.speech * out.targets.speech) / out.targets.all;
     assert.ok(Math.abs(weighted - out.loss.all) < 1e-9);
     assert.equal(flat.step, 8);
-    for (const key of ['all', 'text', 'image', 'speech']) assert.ok(Math.abs(flat.loss[key] - Math.log(48)) < 1e-5, `uniform logits give ln V (${key})`);
+    for (const key of ['all', 'text', 'image', 'speech'])
+      assert.ok(Math.abs(flat.loss[key] - Math.log(48)) < 1e-5, `uniform logits give ln V (${key})`);
   });
   const three = JSON.parse(runPython(['eval', '--checkpoint', dirs[0], '--data', dataDir, '--windows', '3', '--json']));
   assert.equal(three.windows, 3);
@@ -128,7 +139,10 @@ test('PyTorch evaluates a lab-written checkpoint: windows, target counts, ln V f
 });
 
 test('the lab loads models written by PyTorch (torch_mot.py init)', { skip }, async () => {
-  for (const [preset, overrides] of [['mot', { qk_norm: true }], ['mot-moe', {}]] as const) {
+  for (const [preset, overrides] of [
+    ['mot', { qk_norm: true }],
+    ['mot-moe', {}],
+  ] as const) {
     const c = config(preset, overrides);
     const cfgFile = join(root, `init-${preset}.json`);
     writeFileSync(cfgFile, JSON.stringify(c));
@@ -138,7 +152,10 @@ test('the lab loads models written by PyTorch (torch_mot.py init)', { skip }, as
     assert.deepEqual(loaded, c);
     assert.deepEqual(Object.keys(tensors).sort(), Object.keys(expectedTensorShapes(c)).sort());
     const norm = tensors['norm.0.weight'].data;
-    assert.ok(norm.some((v) => v !== 1), 'norm noise reached the file');
+    assert.ok(
+      norm.some((v) => v !== 1),
+      'norm noise reached the file',
+    );
     const emb = tensors['embed.weight'].data;
     const mean = emb.reduce((a, b) => a + b, 0) / emb.length;
     const std = Math.sqrt(emb.reduce((a, b) => a + (b - mean) ** 2, 0) / emb.length);
@@ -151,7 +168,10 @@ test('eval reports a clear error for a dataset that does not match the checkpoin
   const dir = await writeCheckpoint(join(root, 'run-mismatch'), 1, { model: randomWeights(c, 1), optimizer: {}, state: {}, config: c });
   const dataDir = join(root, 'data-other');
   writeDataset(dataDir, [1, 2, 3]);
-  writeFileSync(join(dataDir, 'dataset.json'), JSON.stringify({ name: 'x', vocab_size: 64, modalities: DATASET.modalities, splits: ['val'] }));
+  writeFileSync(
+    join(dataDir, 'dataset.json'),
+    JSON.stringify({ name: 'x', vocab_size: 64, modalities: DATASET.modalities, splits: ['val'] }),
+  );
   const r = spawnSync(PYTHON, [SCRIPT, 'eval', '--checkpoint', dir, '--data', dataDir, '--json'], { encoding: 'utf8' });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /vocabulary or modalities differ/);

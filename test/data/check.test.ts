@@ -50,7 +50,10 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 
 test('a good dataset: counts, shares, windows, ok', async () => {
   const train = Array.from({ length: 1000 }, (_, i) => i % 18);
-  const dir = makeDataset(SPEC, { 'train.tokens.npy': i32(train), 'val.tokens.npy': { dtype: '<u2', shape: [40], data: new Uint16Array(40) } });
+  const dir = makeDataset(SPEC, {
+    'train.tokens.npy': i32(train),
+    'val.tokens.npy': { dtype: '<u2', shape: [40], data: new Uint16Array(40) },
+  });
   const r = await checkDataset(dir);
   assert.equal(r.ok, true, r.problems.join('; '));
   assert.deepEqual(r.problems, []);
@@ -58,7 +61,10 @@ test('a good dataset: counts, shares, windows, ok', async () => {
   assert.equal(t.dtype, 'int32');
   assert.equal(t.tokens, 1000);
   // i % 18 over 1000 = 55 full cycles + 0..9: text 0..7 → 55·8+8, image 8..13 → 55·6+2, speech → 55·4.
-  assert.deepEqual(t.modalities.map((m) => m.count), [448, 332, 220]);
+  assert.deepEqual(
+    t.modalities.map((m) => m.count),
+    [448, 332, 220],
+  );
   assert.ok(Math.abs(t.modalities[0].share - 0.448) < 1e-12);
   assert.deepEqual(t.windows, { '32': 31, '128': 7, '512': 1 });
   const v = r.splits.find((s) => s.split === 'val')!;
@@ -92,7 +98,10 @@ test('a broken dataset: every problem is reported, nothing throws', async () => 
     { position: 50, token: 30 },
   ]);
   assert.equal(t.outsideModalities.count, 2);
-  assert.deepEqual(t.outsideModalities.first.map((p) => p.position), [60, 61]);
+  assert.deepEqual(
+    t.outsideModalities.first.map((p) => p.position),
+    [60, 61],
+  );
   const all = r.problems.join('\n');
   assert.match(all, /no "val" split/);
   assert.match(all, /test\.tokens\.npy is missing/);

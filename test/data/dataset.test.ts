@@ -106,7 +106,10 @@ test('loadDataset reports the first bad token, its position and the count', asyn
   );
   const val = [1, 2, 3, 18];
   await rejects(
-    makeDataset(SPEC, { 'train.tokens.npy': u16(ramp(40)), 'val.tokens.npy': { dtype: '<i4', shape: [4], data: Int32Array.from([...val.slice(0, 2), -4, 18]) } }),
+    makeDataset(SPEC, {
+      'train.tokens.npy': u16(ramp(40)),
+      'val.tokens.npy': { dtype: '<i4', shape: [4], data: Int32Array.from([...val.slice(0, 2), -4, 18]) },
+    }),
     'invalid_dataset',
     /val\.tokens\.npy: 2 invalid token id\(s\); the first is -4 at position 2/,
   );
@@ -179,7 +182,8 @@ test('resolveDatasetDir: folders resolve, unknown names list the built-ins', () 
   assert.equal(resolveDatasetDir(dir), dir);
   assert.throws(
     () => resolveDatasetDir('no-such-dataset-xyz'),
-    (e: unknown) => e instanceof MotlabError && e.code === 'not_found' && /no-such-dataset-xyz/.test(e.message) && /built-ins: /.test(e.message),
+    (e: unknown) =>
+      e instanceof MotlabError && e.code === 'not_found' && /no-such-dataset-xyz/.test(e.message) && /built-ins: /.test(e.message),
   );
   for (const name of listBuiltinDatasets()) assert.ok(resolveDatasetDir(name).endsWith(join('assets', 'datasets', name)));
 });

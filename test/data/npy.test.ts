@@ -43,14 +43,23 @@ test('files written by numpy decode to the values numpy was given', () => {
   const u2 = decodeNpy(readFileSync(join(dir, 'u2.npy')));
   assert.equal(u2.dtype, '<u2');
   assert.deepEqual(u2.shape, [1000]);
-  assert.deepEqual(Array.from(u2.data), Array.from({ length: 1000 }, (_, i) => (i * 37) % 65521));
+  assert.deepEqual(
+    Array.from(u2.data),
+    Array.from({ length: 1000 }, (_, i) => (i * 37) % 65521),
+  );
   const i4 = decodeNpy(readFileSync(join(dir, 'i4.npy')));
   assert.equal(i4.dtype, '<i4');
   assert.deepEqual(i4.shape, [2, 3, 4]);
-  assert.deepEqual(Array.from(i4.data), Array.from({ length: 24 }, (_, i) => (i * -1000003) | 0));
+  assert.deepEqual(
+    Array.from(i4.data),
+    Array.from({ length: 24 }, (_, i) => (i * -1000003) | 0),
+  );
   const f4 = decodeNpy(readFileSync(join(dir, 'f4.npy')));
   assert.deepEqual(f4.shape, [3, 2]);
-  assert.deepEqual(Array.from(f4.data), Array.from({ length: 6 }, (_, i) => Math.fround(Math.fround(i / 8) - Math.fround(0.3))));
+  assert.deepEqual(
+    Array.from(f4.data),
+    Array.from({ length: 6 }, (_, i) => Math.fround(Math.fround(i / 8) - Math.fround(0.3))),
+  );
   const v2 = decodeNpy(readFileSync(join(dir, 'v2.npy')));
   assert.deepEqual(Array.from(v2.data), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
 });

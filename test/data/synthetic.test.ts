@@ -11,7 +11,12 @@ const root = mkdtempSync(join(tmpdir(), 'motlab-synth-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 const FILES = ['dataset.json', 'train.tokens.npy', 'val.tokens.npy'];
-const hashes = (dir: string): string[] => FILES.map((f) => createHash('sha256').update(readFileSync(join(dir, f))).digest('hex'));
+const hashes = (dir: string): string[] =>
+  FILES.map((f) =>
+    createHash('sha256')
+      .update(readFileSync(join(dir, f)))
+      .digest('hex'),
+  );
 
 // Special tokens as documented in the dataset description (text range).
 const BOS = 1;
@@ -43,7 +48,10 @@ test('same seed gives identical bytes; another seed differs; sizes follow the op
 
 test('modalities and segments are well formed', () => {
   const { spec, splits } = ds;
-  assert.deepEqual(spec.modalities.map((m) => m.name), ['text', 'image', 'speech']);
+  assert.deepEqual(
+    spec.modalities.map((m) => m.name),
+    ['text', 'image', 'speech'],
+  );
   const range = (name: string) => spec.modalities.find((m) => m.name === name)!;
   const [text, image, speech] = ['text', 'image', 'speech'].map(range);
   const t = splits.train;

@@ -20,79 +20,83 @@ async function stepShown(page: Page): Promise<number> {
   return Number(text.split('/')[0].replace(/[^\d]/g, '') || '0');
 }
 
-test('create a run from the form, watch it, stop it, see it in the runs list', { skip: missing && 'no Chromium', timeout: 240_000 }, async () => {
-  const page = await newPage('light');
-  await page.goto(e2e.url);
-  await page.getByText('No runs yet').waitFor();
-  await page.screenshot({ path: join(SHOTS, '01-empty-workspace.png') });
+test(
+  'create a run from the form, watch it, stop it, see it in the runs list',
+  { skip: missing && 'no Chromium', timeout: 240_000 },
+  async () => {
+    const page = await newPage('light');
+    await page.goto(e2e.url);
+    await page.getByText('No runs yet').waitFor();
+    await page.screenshot({ path: join(SHOTS, '01-empty-workspace.png') });
 
-  // The form validates with the API's schema before submitting.
-  await page.getByTestId('new-run').click();
-  await page.getByTestId('new-run-form').waitFor();
-  await page.getByTestId('dataset').selectOption('example-synth');
-  await page.getByTestId('preset').selectOption('mot');
-  await page.getByTestId('size-tiny').click();
-  await page.getByTestId('name').fill('e2e run');
-  await page.getByTestId('steps').fill('0');
-  await page.getByText(/use 1–80 letters/).waitFor();
-  await page.getByText('at least 1 (steps)').waitFor();
-  await page.screenshot({ path: join(SHOTS, '02-form-invalid.png') });
-  await page.getByTestId('start').click();
-  assert.match(page.url(), /#\/new$/, 'an invalid form is not submitted');
+    // The form validates with the API's schema before submitting.
+    await page.getByTestId('new-run').click();
+    await page.getByTestId('new-run-form').waitFor();
+    await page.getByTestId('dataset').selectOption('example-synth');
+    await page.getByTestId('preset').selectOption('mot');
+    await page.getByTestId('size-tiny').click();
+    await page.getByTestId('name').fill('e2e run');
+    await page.getByTestId('steps').fill('0');
+    await page.getByText(/use 1–80 letters/).waitFor();
+    await page.getByText('at least 1 (steps)').waitFor();
+    await page.screenshot({ path: join(SHOTS, '02-form-invalid.png') });
+    await page.getByTestId('start').click();
+    assert.match(page.url(), /#\/new$/, 'an invalid form is not submitted');
 
-  await page.getByTestId('name').fill('e2e-run');
-  await page.getByTestId('steps').fill('4000');
-  await page.screenshot({ path: join(SHOTS, '03-form.png') });
-  await page.getByTestId('start').click();
-  await page.waitForURL(/#\/run\/e2e-run$/);
+    await page.getByTestId('name').fill('e2e-run');
+    await page.getByTestId('steps').fill('4000');
+    await page.screenshot({ path: join(SHOTS, '03-form.png') });
+    await page.getByTestId('start').click();
+    await page.waitForURL(/#\/run\/e2e-run$/);
 
-  // Live progress: the step counter advances and the per-modality loss cards fill in.
-  await page.locator('[data-testid="run-status"] [data-status="running"]').waitFor({ timeout: 120_000 });
-  await waitUntil('step ≥ 2 is shown', async () => (await stepShown(page)) >= 2, 120_000);
-  const first = await stepShown(page);
-  await waitUntil('the step advances', async () => (await stepShown(page)) > first);
-  for (const m of ['all', 'text', 'image', 'speech']) await page.locator(`[data-modality="${m}"]`).waitFor();
-  await waitUntil('four loss curves are drawn', fourCurves(page));
-  assert.match((await page.getByTestId('loss-text').textContent()) ?? '', /^\d+\.\d+$/);
-  await page.screenshot({ path: join(SHOTS, '04-run-progress.png') });
+    // Live progress: the step counter advances and the per-modality loss cards fill in.
+    await page.locator('[data-testid="run-status"] [data-status="running"]').waitFor({ timeout: 120_000 });
+    await waitUntil('step ≥ 2 is shown', async () => (await stepShown(page)) >= 2, 120_000);
+    const first = await stepShown(page);
+    await waitUntil('the step advances', async () => (await stepShown(page)) > first);
+    for (const m of ['all', 'text', 'image', 'speech']) await page.locator(`[data-modality="${m}"]`).waitFor();
+    await waitUntil('four loss curves are drawn', fourCurves(page));
+    assert.match((await page.getByTestId('loss-text').textContent()) ?? '', /^\d+\.\d+$/);
+    await page.screenshot({ path: join(SHOTS, '04-run-progress.png') });
 
-  // Pause and resume from the page.
-  await page.getByTestId('pause').click();
-  await page.locator('[data-testid="run-status"] [data-status="paused"]').waitFor();
-  await page.getByTestId('resume').click();
-  await page.locator('[data-testid="run-status"] [data-status="running"]').waitFor();
+    // Pause and resume from the page.
+    await page.getByTestId('pause').click();
+    await page.locator('[data-testid="run-status"] [data-status="paused"]').waitFor();
+    await page.getByTestId('resume').click();
+    await page.locator('[data-testid="run-status"] [data-status="running"]').waitFor();
 
-  // Stop: the run writes a checkpoint and ends as 'stopped'.
-  await page.getByTestId('stop').click();
-  await page.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor({ timeout: 60_000 });
-  await page.getByTestId('checkpoints').waitFor();
-  const finalStep = await stepShown(page);
-  assert.ok(finalStep > first, `final step ${finalStep} after first seen ${first}`);
-  await page.getByTestId('continue').waitFor();
-  await page.screenshot({ path: join(SHOTS, '05-run-stopped.png'), fullPage: true });
+    // Stop: the run writes a checkpoint and ends as 'stopped'.
+    await page.getByTestId('stop').click();
+    await page.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor({ timeout: 60_000 });
+    await page.getByTestId('checkpoints').waitFor();
+    const finalStep = await stepShown(page);
+    assert.ok(finalStep > first, `final step ${finalStep} after first seen ${first}`);
+    await page.getByTestId('continue').waitFor();
+    await page.screenshot({ path: join(SHOTS, '05-run-stopped.png'), fullPage: true });
 
-  // Reopen: a fresh page (as after closing the window) lists the run in its final state.
-  await page.context().close();
-  const again = await newPage('light');
-  await again.goto(e2e.url);
-  const row = again.locator('tr[data-run="e2e-run"]');
-  await row.waitFor();
-  await row.locator('[data-status="stopped"]').waitFor();
-  assert.match((await row.locator('td.step').textContent()) ?? '', new RegExp(`^${finalStep.toLocaleString('en-US')}\\s*/\\s*4,000`));
-  assert.equal(await row.locator('.chip').count(), 4);
-  await again.screenshot({ path: join(SHOTS, '06-runs-list.png') });
+    // Reopen: a fresh page (as after closing the window) lists the run in its final state.
+    await page.context().close();
+    const again = await newPage('light');
+    await again.goto(e2e.url);
+    const row = again.locator('tr[data-run="e2e-run"]');
+    await row.waitFor();
+    await row.locator('[data-status="stopped"]').waitFor();
+    assert.match((await row.locator('td.step').textContent()) ?? '', new RegExp(`^${finalStep.toLocaleString('en-US')}\\s*/\\s*4,000`));
+    assert.equal(await row.locator('.chip').count(), 4);
+    await again.screenshot({ path: join(SHOTS, '06-runs-list.png') });
 
-  // The run page in the dark theme (the OS preference is followed).
-  const dark = await newPage('dark');
-  await dark.goto(`${e2e.url}#/run/e2e-run`);
-  await dark.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor();
-  await waitUntil('four loss curves are drawn (dark)', fourCurves(dark));
-  type Win = { getComputedStyle(e: unknown): { backgroundColor: string } };
-  const bg = await dark.locator('body').evaluate((el) => (globalThis as unknown as Win).getComputedStyle(el).backgroundColor);
-  assert.equal(bg, 'rgb(17, 19, 24)');
-  await dark.screenshot({ path: join(SHOTS, '07-run-dark.png'), fullPage: true });
-  await dark.context().close();
-  await again.context().close();
+    // The run page in the dark theme (the OS preference is followed).
+    const dark = await newPage('dark');
+    await dark.goto(`${e2e.url}#/run/e2e-run`);
+    await dark.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor();
+    await waitUntil('four loss curves are drawn (dark)', fourCurves(dark));
+    type Win = { getComputedStyle(e: unknown): { backgroundColor: string } };
+    const bg = await dark.locator('body').evaluate((el) => (globalThis as unknown as Win).getComputedStyle(el).backgroundColor);
+    assert.equal(bg, 'rgb(17, 19, 24)');
+    await dark.screenshot({ path: join(SHOTS, '07-run-dark.png'), fullPage: true });
+    await dark.context().close();
+    await again.context().close();
 
-  assert.deepEqual(e2e.consoleErrors, [], 'no console errors or CSP violations');
-});
+    assert.deepEqual(e2e.consoleErrors, [], 'no console errors or CSP violations');
+  },
+);

@@ -14,12 +14,23 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const CHROMIUM = process.env.MOTLAB_CHROMIUM ?? '/usr/bin/chromium';
 export const SHOTS = join(ROOT, 'test-results', 'e2e');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export const missing = !existsSync(CHROMIUM);
 if (missing) {
   const line = '!'.repeat(78);
-  console.warn(`${line}\n!! END-TO-END TESTS SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium, or set MOTLAB_CHROMIUM)\n${line}`);
+  console.warn(
+    `${line}\n!! END-TO-END TESTS SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium, or set MOTLAB_CHROMIUM)\n${line}`,
+  );
 }
 
 export interface E2E {
@@ -53,7 +64,9 @@ export function useServerAndBrowser(): E2E {
     if (missing) return;
     mkdirSync(SHOTS, { recursive: true });
     env.workspace = mkdtempSync(join(tmpdir(), 'motlab-e2e-'));
-    server = spawn(process.execPath, [join(ROOT, 'bin', 'motlab.mjs'), 'serve', '--workspace', env.workspace, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(process.execPath, [join(ROOT, 'bin', 'motlab.mjs'), 'serve', '--workspace', env.workspace, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     env.url = await new Promise<string>((resolvePromise, reject) => {
       const onData = (chunk: Buffer) => {

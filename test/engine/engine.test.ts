@@ -43,7 +43,9 @@ describe('initEngine', () => {
     const wasm = await initEngine('wasm');
     assert.deepEqual([wasm.name, tf.getBackend()], ['wasm', 'wasm']);
     // Gradients work on the chosen backend (tfjs-core's Node bundle registers none by itself).
-    const g = await tf.grad((x: tf.Tensor) => tf.sum(tf.mul(x, x)))(tf.tensor1d([1, -2, 3])).data();
+    const g = await tf
+      .grad((x: tf.Tensor) => tf.sum(tf.mul(x, x)))(tf.tensor1d([1, -2, 3]))
+      .data();
     assert.deepEqual(Array.from(g), [2, -4, 6]);
   });
 
@@ -56,8 +58,10 @@ describe('initEngine', () => {
       assert.match(e.message, /CUDA 11\.2 and cuDNN 8\.1/);
       return true;
     });
-    await assert.rejects(initEngine('tensorflow'), (e: unknown) =>
-      e instanceof MotlabError && e.code === 'engine_unavailable' && /npm install @tensorflow\/tfjs-node\b/.test(e.message));
+    await assert.rejects(
+      initEngine('tensorflow'),
+      (e: unknown) => e instanceof MotlabError && e.code === 'engine_unavailable' && /npm install @tensorflow\/tfjs-node\b/.test(e.message),
+    );
     assert.equal(tf.getBackend(), 'wasm', 'a failed attempt leaves the active backend alone');
   });
 
@@ -69,7 +73,10 @@ describe('initEngine', () => {
 describe('listEngines', () => {
   it('lists all four engines in preference order with a reason each', async () => {
     const engines = await listEngines();
-    assert.deepEqual(engines.map((e) => e.name), ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+    assert.deepEqual(
+      engines.map((e) => e.name),
+      ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
+    );
     assert.ok(engines.every((e) => e.reason.length > 0));
     assert.equal(engines[2].available, true);
     assert.equal(engines[3].available, true);
@@ -102,11 +109,19 @@ describe('wasm binaries', () => {
   it('a CJS bundle outside the project starts wasm when MOTLAB_WASM_DIR points at the binaries', async () => {
     const here = path.dirname(fileURLToPath(import.meta.url));
     const entry = path.join(tmp, 'entry.ts');
-    writeFileSync(entry, `import { initEngine } from ${JSON.stringify(path.resolve(here, '../../src-main/engine/engine.ts'))};\n` +
-      `initEngine('auto').then((info) => console.log(JSON.stringify(info)));\n`);
+    writeFileSync(
+      entry,
+      `import { initEngine } from ${JSON.stringify(path.resolve(here, '../../src-main/engine/engine.ts'))};\n` +
+        `initEngine('auto').then((info) => console.log(JSON.stringify(info)));\n`,
+    );
     const outfile = path.join(tmp, 'bundle.cjs');
     await build({
-      entryPoints: [entry], bundle: true, platform: 'node', format: 'cjs', outfile, logLevel: 'silent',
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      outfile,
+      logLevel: 'silent',
       nodePaths: [path.resolve(here, '../../node_modules')],
     });
     const run = (env: NodeJS.ProcessEnv) =>

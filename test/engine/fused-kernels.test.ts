@@ -7,7 +7,15 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
 import {
-  fusedAdamW, fusedHeadsToRows, fusedRope, fusedRowScale, fusedRowsToHeads, fusedSegmentLinear, fusedSwiGLU, sumOfSquares, type AdamWAttrs,
+  fusedAdamW,
+  fusedHeadsToRows,
+  fusedRope,
+  fusedRowScale,
+  fusedRowsToHeads,
+  fusedSegmentLinear,
+  fusedSwiGLU,
+  sumOfSquares,
+  type AdamWAttrs,
 } from '../../src-main/engine/fused-kernels.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
@@ -19,7 +27,8 @@ const randn = (n: number) => Float32Array.from({ length: n }, () => rng.normal()
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tol = 1e-4): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i] - expected[i]) <= tol * (1 + Math.abs(expected[i])))) assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
+    if (!(Math.abs(actual[i] - expected[i]) <= tol * (1 + Math.abs(expected[i]))))
+      assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
   }
 }
 
@@ -56,8 +65,14 @@ describe('fused optimizer kernels', () => {
           const step = 1 + rng.int(50);
           const lr = 3e-3 * (0.5 + rng.uniform());
           const a: AdamWAttrs = {
-            scale: rng.uniform() < 0.3 ? 1 : 0.5 * rng.uniform(), beta1: 0.9, beta2: 0.95, eps: 1e-8,
-            bc1: 1 - 0.9 ** step, bc2: 1 - 0.95 ** step, decay: decays ? 1 - lr * 0.1 : 1, lr,
+            scale: rng.uniform() < 0.3 ? 1 : 0.5 * rng.uniform(),
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            bc1: 1 - 0.9 ** step,
+            bc2: 1 - 0.95 ** step,
+            decay: decays ? 1 - lr * 0.1 : 1,
+            lr,
           };
           const p = tf.tensor1d(randn(n));
           const g = tf.tensor1d(randn(n).map((x) => x * 0.01));
@@ -67,7 +82,11 @@ describe('fused optimizer kernels', () => {
           assert.ok(fused, `the fused kernel is registered on ${backend}`);
           const ops = adamwOps(p, g, m, v, a, decays);
           for (let k = 0; k < 3; k++) {
-            assert.deepEqual(Array.from(await fused[k].data()), Array.from(await ops[k].data()), `${['p', 'm', 'v'][k]} n=${n} decay=${decays}`);
+            assert.deepEqual(
+              Array.from(await fused[k].data()),
+              Array.from(await ops[k].data()),
+              `${['p', 'm', 'v'][k]} n=${n} decay=${decays}`,
+            );
           }
           tf.dispose([p, g, m, v, ...fused, ...ops]);
         }
@@ -95,8 +114,16 @@ describe('fused SwiGLU gate and RoPE', () => {
   for (const backend of BACKENDS) {
     it(`SwiGLU gate (a·sigmoid(a))·b: value and gradients bit-identical to the tf ops on ${backend}`, async () => {
       await onBackend(backend);
-      for (const shape of [[1, 1], [3, 5], [16, 12], [37, 29]]) {
-        const a = tf.tensor(randn(size(shape)).map((x) => 3 * x), shape);
+      for (const shape of [
+        [1, 1],
+        [3, 5],
+        [16, 12],
+        [37, 29],
+      ]) {
+        const a = tf.tensor(
+          randn(size(shape)).map((x) => 3 * x),
+          shape,
+        );
         const b = tf.tensor(randn(size(shape)), shape);
         const w = tf.tensor(randn(size(shape)), shape);
         const ops = (x: tf.Tensor, y: tf.Tensor) => tf.mul(tf.mul(x, tf.sigmoid(x)), y);
@@ -122,19 +149,38 @@ describe('fused SwiGLU gate and RoPE', () => {
         const db = Array.from(av, (x, i) => wv[i] * x * sig(x));
         assertClose(await gaF.data(), da, `float64 d/da ${shape}`);
         assertClose(await gbF.data(), db, `float64 d/db ${shape}`);
-        assertClose(await ga2.data(), da.map((d, i) => d + bv[i]), `float64 d/da, two paths ${shape}`);
-        assertClose(await gb2.data(), db.map((d, i) => d + av[i]), `float64 d/db, two paths ${shape}`);
+        assertClose(
+          await ga2.data(),
+          da.map((d, i) => d + bv[i]),
+          `float64 d/da, two paths ${shape}`,
+        );
+        assertClose(
+          await gb2.data(),
+          db.map((d, i) => d + av[i]),
+          `float64 d/db, two paths ${shape}`,
+        );
       }
     });
 
     it(`RoPE: value and gradient bit-identical to x·cos + (x·R)·sin on ${backend} (SIMD and plain widths)`, async () => {
       await onBackend(backend);
-      for (const [lead, S, hd] of [[[2, 3], 5, 8], [[4], 7, 32], [[3], 4, 6], [[], 3, 16]] as const) {
+      for (const [lead, S, hd] of [
+        [[2, 3], 5, 8],
+        [[4], 7, 32],
+        [[3], 4, 6],
+        [[], 3, 16],
+      ] as const) {
         const shape = [...lead, S, hd];
         const h = hd / 2;
         const angle = (s: number, j: number) => s * Math.pow(10000, (-2 * (j % h)) / hd);
-        const cos = tf.tensor2d(Float32Array.from({ length: S * hd }, (_, i) => Math.cos(angle(Math.floor(i / hd), i % hd))), [S, hd]);
-        const sin = tf.tensor2d(Float32Array.from({ length: S * hd }, (_, i) => Math.sin(angle(Math.floor(i / hd), i % hd))), [S, hd]);
+        const cos = tf.tensor2d(
+          Float32Array.from({ length: S * hd }, (_, i) => Math.cos(angle(Math.floor(i / hd), i % hd))),
+          [S, hd],
+        );
+        const sin = tf.tensor2d(
+          Float32Array.from({ length: S * hd }, (_, i) => Math.sin(angle(Math.floor(i / hd), i % hd))),
+          [S, hd],
+        );
         const rot = new Float32Array(hd * hd);
         for (let j = 0; j < h; j++) {
           rot[(j + h) * hd + j] = -1;
@@ -149,8 +195,12 @@ describe('fused SwiGLU gate and RoPE', () => {
         const x = tf.tensor(randn(size(shape)), shape);
         const w = tf.tensor(randn(size(shape)), shape);
         // Bit-identity with arbitrary tables too (real ones repeat across the two halves, which would hide a mix-up).
-        for (const [c, sn] of [[cos, sin], [tf.tensor2d(randn(S * hd), [S, hd]), tf.tensor2d(randn(S * hd), [S, hd])]]) {
-          const opsT = (t: tf.Tensor) => tf.add(tf.mul(t, c), tf.mul(tf.reshape(tf.matMul(tf.reshape(t, [-1, hd]) as tf.Tensor2D, R), t.shape), sn));
+        for (const [c, sn] of [
+          [cos, sin],
+          [tf.tensor2d(randn(S * hd), [S, hd]), tf.tensor2d(randn(S * hd), [S, hd])],
+        ]) {
+          const opsT = (t: tf.Tensor) =>
+            tf.add(tf.mul(t, c), tf.mul(tf.reshape(tf.matMul(tf.reshape(t, [-1, hd]) as tf.Tensor2D, R), t.shape), sn));
           const fusedT = (t: tf.Tensor) => fusedRope(t, c, sn)!;
           await assertBitEqual(fusedT(x), opsT(x), `value ${shape}`);
           const gF = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedT(t), w)))(x);
@@ -177,7 +227,11 @@ describe('fused SwiGLU gate and RoPE', () => {
 describe('segment linear (one weight per run of rows)', () => {
   it('value and gradients are bit-identical to split, matMul per run, concat on wasm', async () => {
     await onBackend('wasm');
-    for (const [sizes, k, n] of [[[3, 7, 1], 5, 6], [[12], 8, 4], [[40, 1, 23], 33, 17]] as Array<[number[], number, number]>) {
+    for (const [sizes, k, n] of [
+      [[3, 7, 1], 5, 6],
+      [[12], 8, 4],
+      [[40, 1, 23], 33, 17],
+    ] as Array<[number[], number, number]>) {
       const rows = sizes.reduce((a, b) => a + b, 0);
       const x = tf.tensor2d(randn(rows * k), [rows, k]);
       const ws = sizes.map(() => tf.tensor2d(randn(n * k), [n, k]));
@@ -185,7 +239,10 @@ describe('segment linear (one weight per run of rows)', () => {
       const reference = (input: tf.Tensor2D, weights: tf.Tensor[]): tf.Tensor2D => {
         // (tfjs's SplitV gradient fails for a single piece, so one run is a plain matMul.)
         const parts = sizes.length === 1 ? [input] : tf.split(input, sizes, 0);
-        return tf.concat(parts.map((p, t) => tf.matMul(p as tf.Tensor2D, weights[t] as tf.Tensor2D, false, true)), 0) as tf.Tensor2D;
+        return tf.concat(
+          parts.map((p, t) => tf.matMul(p as tf.Tensor2D, weights[t] as tf.Tensor2D, false, true)),
+          0,
+        ) as tf.Tensor2D;
       };
       const fused = (input: tf.Tensor2D, weights: tf.Tensor[]): tf.Tensor2D => {
         const y = fusedSegmentLinear(input, weights, sizes);
@@ -193,7 +250,10 @@ describe('segment linear (one weight per run of rows)', () => {
         return y;
       };
       await assertBitEqual(fused(x, ws), reference(x, ws), `value ${sizes}`);
-      const loss = (f: typeof fused) => (...args: tf.Tensor[]) => tf.sum(tf.mul(f(args[0] as tf.Tensor2D, args.slice(1)), wOut));
+      const loss =
+        (f: typeof fused) =>
+        (...args: tf.Tensor[]) =>
+          tf.sum(tf.mul(f(args[0] as tf.Tensor2D, args.slice(1)), wOut));
       const gF = tf.grads(loss(fused))([x, ...ws]);
       const gR = tf.grads(loss(reference))([x, ...ws]);
       await assertBitEqual(gF[0], gR[0], `dx ${sizes}`);
@@ -203,9 +263,10 @@ describe('segment linear (one weight per run of rows)', () => {
       const expected = new Float64Array(rows * n);
       let start = 0;
       sizes.forEach((size, t) => {
-        for (let r = start; r < start + size; r++) for (let j = 0; j < n; j++) {
-          for (let p = 0; p < k; p++) expected[r * n + j] += xv[r * k + p] * wv[t][j * k + p];
-        }
+        for (let r = start; r < start + size; r++)
+          for (let j = 0; j < n; j++) {
+            for (let p = 0; p < k; p++) expected[r * n + j] += xv[r * k + p] * wv[t][j * k + p];
+          }
         start += size;
       });
       assertClose(await fused(x, ws).data(), expected, `float64 ${sizes}`);
@@ -220,12 +281,24 @@ describe('segment linear (one weight per run of rows)', () => {
     assert.deepEqual(Array.from(await grads[2].data()), new Array(8).fill(0));
     const [xv, w0, w2] = await Promise.all([x.data(), ws[0].data(), ws[2].data()]);
     // d/dW_t[j, p] = Σ over the run's rows of x[r, p]
-    assertClose(await grads[1].data(), Array.from({ length: 8 }, (_, i) => xv[i % 2]), 'dW0');
-    assertClose(await grads[3].data(), Array.from({ length: 8 }, (_, i) => xv[2 + (i % 2)] + xv[4 + (i % 2)]), 'dW2');
-    assertClose(await grads[0].data(), Array.from({ length: 6 }, (_, i) => {
-      const w = i < 2 ? w0 : w2;
-      return [0, 1, 2, 3].reduce((sum, j) => sum + w[j * 2 + (i % 2)], 0);
-    }), 'dx');
+    assertClose(
+      await grads[1].data(),
+      Array.from({ length: 8 }, (_, i) => xv[i % 2]),
+      'dW0',
+    );
+    assertClose(
+      await grads[3].data(),
+      Array.from({ length: 8 }, (_, i) => xv[2 + (i % 2)] + xv[4 + (i % 2)]),
+      'dW2',
+    );
+    assertClose(
+      await grads[0].data(),
+      Array.from({ length: 6 }, (_, i) => {
+        const w = i < 2 ? w0 : w2;
+        return [0, 1, 2, 3].reduce((sum, j) => sum + w[j * 2 + (i % 2)], 0);
+      }),
+      'dx',
+    );
   });
 
   it('is not registered on cpu (the model then splits and concatenates)', async () => {
@@ -238,20 +311,31 @@ describe('row scale (one weight vector per run of rows)', () => {
   for (const backend of BACKENDS) {
     it(`value and gradients are bit-identical to x · gather(stack(ws), tower of row) on ${backend} (SIMD and plain widths)`, async () => {
       await onBackend(backend);
-      for (const [sizes, d] of [[[3, 7, 1], 8], [[5, 2], 6], [[40, 1, 23], 128]] as Array<[number[], number]>) {
+      for (const [sizes, d] of [
+        [[3, 7, 1], 8],
+        [[5, 2], 6],
+        [[40, 1, 23], 128],
+      ] as Array<[number[], number]>) {
         const rows = sizes.reduce((a, b) => a + b, 0);
         const x = tf.tensor2d(randn(rows * d), [rows, d]);
         const ws = sizes.map(() => tf.tensor1d(randn(d)));
         const w = tf.tensor2d(randn(rows * d), [rows, d]);
-        const towerOfRow = tf.tensor1d(sizes.flatMap((s, t) => new Array<number>(s).fill(t)), 'int32');
-        const reference = (input: tf.Tensor2D, weights: tf.Tensor[]) => tf.mul(input, tf.gather(tf.stack(weights), towerOfRow)) as tf.Tensor2D;
+        const towerOfRow = tf.tensor1d(
+          sizes.flatMap((s, t) => new Array<number>(s).fill(t)),
+          'int32',
+        );
+        const reference = (input: tf.Tensor2D, weights: tf.Tensor[]) =>
+          tf.mul(input, tf.gather(tf.stack(weights), towerOfRow)) as tf.Tensor2D;
         const fused = (input: tf.Tensor2D, weights: tf.Tensor[]) => {
           const y = fusedRowScale(input, weights, sizes);
           assert.ok(y, `the row-scale kernels are registered on ${backend}`);
           return y;
         };
         await assertBitEqual(fused(x, ws), reference(x, ws), `value ${sizes}`);
-        const loss = (f: typeof fused) => (...args: tf.Tensor[]) => tf.sum(tf.mul(f(args[0] as tf.Tensor2D, args.slice(1)), w));
+        const loss =
+          (f: typeof fused) =>
+          (...args: tf.Tensor[]) =>
+            tf.sum(tf.mul(f(args[0] as tf.Tensor2D, args.slice(1)), w));
         const gF = tf.grads(loss(fused))([x, ...ws]);
         const gR = tf.grads(loss(reference))([x, ...ws]);
         for (let i = 0; i < gF.length; i++) await assertBitEqual(gF[i], gR[i], `gradient ${i} ${sizes}`);
@@ -276,7 +360,11 @@ describe('row permutation fused with regrouping by head', () => {
   for (const backend of BACKENDS) {
     it(`equals gather + reshape + transpose both ways, with the inverse permutation as gradient, on ${backend}`, async () => {
       await onBackend(backend);
-      for (const [n, heads, hd] of [[12, 6, 4], [7, 3, 5], [64, 12, 32]]) {
+      for (const [n, heads, hd] of [
+        [12, 6, 4],
+        [7, 3, 5],
+        [64, 12, 32],
+      ]) {
         const order = Int32Array.from({ length: n }, (_, i) => i).sort(() => rng.uniform() - 0.5);
         const inverse = new Int32Array(n);
         order.forEach((p, r) => (inverse[p] = r));
@@ -292,8 +380,16 @@ describe('row permutation fused with regrouping by head', () => {
         await assertBitEqual(toRows(y), toRowsRef(y), `to rows ${n}×${heads}×${hd}`);
         const wH = tf.tensor3d(randn(heads * n * hd), [heads, n, hd]);
         const wR = tf.tensor2d(randn(n * heads * hd), [n, heads * hd]);
-        await assertBitEqual(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toHeads(t), wH)))(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toHeadsRef(t), wH)))(x), 'to heads grad');
-        await assertBitEqual(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toRows(t), wR)))(y), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toRowsRef(t), wR)))(y), 'to rows grad');
+        await assertBitEqual(
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toHeads(t), wH)))(x),
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toHeadsRef(t), wH)))(x),
+          'to heads grad',
+        );
+        await assertBitEqual(
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toRows(t), wR)))(y),
+          tf.grad((t: tf.Tensor) => tf.sum(tf.mul(toRowsRef(t), wR)))(y),
+          'to rows grad',
+        );
       }
       const bad = tf.tensor1d([0, 5], 'int32');
       assert.throws(() => fusedRowsToHeads(tf.zeros([2, 4]) as tf.Tensor2D, bad, bad, 2)!.dataSync(), /out of range/);

@@ -138,10 +138,13 @@ describe('UnsortedSegmentSum kernel (linear time)', () => {
       const idx = Int32Array.from({ length: 4 * 2 }, () => rng.int(R));
       const w = randn(idx.length * C1 * C2);
       const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor2d(idx, [4, 2], 'int32')), tf.tensor(w, [4, 2, C1, C2]))))(
-        tf.tensor3d(randn(R * C1 * C2), [R, C1, C2]));
+        tf.tensor3d(randn(R * C1 * C2), [R, C1, C2]),
+      );
       const inner = C1 * C2;
       const expected = new Float32Array(R * inner);
-      idx.forEach((r, i) => { for (let j = 0; j < inner; j++) expected[r * inner + j] += w[i * inner + j]; });
+      idx.forEach((r, i) => {
+        for (let j = 0; j < inner; j++) expected[r * inner + j] += w[i * inner + j];
+      });
       assert.deepEqual(g.shape, [R, C1, C2]);
       assertClose(await g.data(), expected, 'gather axis 0 grad, 2-D indices');
     });
@@ -152,11 +155,14 @@ describe('UnsortedSegmentSum kernel (linear time)', () => {
       const idx = Int32Array.from({ length: 2 * 5 }, () => rng.int(N));
       const w = randn(A * 10 * C);
       const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.gather(x, tf.tensor2d(idx, [2, 5], 'int32'), 1), tf.tensor(w, [A, 2, 5, C]))))(
-        tf.tensor3d(randn(A * N * C), [A, N, C]));
+        tf.tensor3d(randn(A * N * C), [A, N, C]),
+      );
       const expected = new Float32Array(A * N * C);
-      for (let a = 0; a < A; a++) for (let p = 0; p < 10; p++) for (let c = 0; c < C; c++) {
-        expected[(a * N + idx[p]) * C + c] += w[(a * 10 + p) * C + c];
-      }
+      for (let a = 0; a < A; a++)
+        for (let p = 0; p < 10; p++)
+          for (let c = 0; c < C; c++) {
+            expected[(a * N + idx[p]) * C + c] += w[(a * 10 + p) * C + c];
+          }
       assertClose(await g.data(), expected, 'gather axis 1 grad');
     });
   }
@@ -175,7 +181,9 @@ describe('TopK and ScatterNd gradients', () => {
       }
       const w = randn(R * K);
       const f = (x: tf.Tensor) => tf.sum(tf.mul(tf.topk(x, K).values, tf.tensor2d(w, [R, K])));
-      const g = await tf.grad(f)(tf.tensor2d(xv, [R, N])).data();
+      const g = await tf
+        .grad(f)(tf.tensor2d(xv, [R, N]))
+        .data();
       const manual = new Float32Array(R * N);
       for (let r = 0; r < R; r++) {
         const order = Array.from({ length: N }, (_, i) => i).sort((p, q) => xv[r * N + q] - xv[r * N + p]);
@@ -200,10 +208,12 @@ describe('TopK and ScatterNd gradients', () => {
       await onBackend(backend);
       const xv = Float32Array.from([0.3, 2.0, -1.0, 1.5, 0.7, 0.1]);
       const w = Float32Array.from([1.0, -2.0]);
-      const g = await tf.grad((x: tf.Tensor) => {
-        const { indices } = tf.topk(x, 2);
-        return tf.sum(tf.mul(tf.gather(x, indices), tf.tensor1d(w)));
-      })(tf.tensor1d(xv)).data();
+      const g = await tf
+        .grad((x: tf.Tensor) => {
+          const { indices } = tf.topk(x, 2);
+          return tf.sum(tf.mul(tf.gather(x, indices), tf.tensor1d(w)));
+        })(tf.tensor1d(xv))
+        .data();
       // top-2 of xv: positions 1 (2.0) and 3 (1.5); the gathered values carry w.
       assertClose(g, [0, 1, 0, -2, 0, 0], 'gather(topk.indices) grad');
     });
@@ -212,11 +222,15 @@ describe('TopK and ScatterNd gradients', () => {
       await onBackend(backend);
       const idx = [[1], [3], [1], [0]];
       const w = randn(5 * 3);
-      const g = await tf.grad((u: tf.Tensor) =>
-        tf.sum(tf.mul(tf.scatterND(tf.tensor2d(idx, [4, 1], 'int32'), u, [5, 3]), tf.tensor2d(w, [5, 3]))))(
-        tf.tensor2d(randn(12), [4, 3])).data();
+      const g = await tf
+        .grad((u: tf.Tensor) => tf.sum(tf.mul(tf.scatterND(tf.tensor2d(idx, [4, 1], 'int32'), u, [5, 3]), tf.tensor2d(w, [5, 3]))))(
+          tf.tensor2d(randn(12), [4, 3]),
+        )
+        .data();
       const expected = new Float32Array(12);
-      idx.forEach(([r], i) => { for (let j = 0; j < 3; j++) expected[i * 3 + j] = w[r * 3 + j]; });
+      idx.forEach(([r], i) => {
+        for (let j = 0; j < 3; j++) expected[i * 3 + j] = w[r * 3 + j];
+      });
       assertClose(g, expected, 'scatterND grad');
     });
   }
@@ -235,7 +249,12 @@ describe('matMul: wasm fast path (all transpose and batch combinations)', () => 
     ['4-D leading broadcast', [1, 3], [2, 3], 6, 5, 4],
     ['m = n = k = 1', [3], [3], 1, 1, 1],
   ];
-  const combos = [[false, false], [true, false], [false, true], [true, true]] as const;
+  const combos = [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const;
 
   for (const [name, oa, ob, m, k, n] of cases) {
     it(`${name}: wasm (fast path and original) and cpu agree with a triple loop`, async () => {
@@ -303,7 +322,10 @@ describe('matMul: wasm fast path (all transpose and batch combinations)', () => 
     const b = tf.tensor(randn(2 * 3 * 8 * 5), [2, 3, 8, 5]);
     const tensors = tf.memory().numTensors;
     const dataIds = tf.backend().numDataIds();
-    for (const [tA, tB] of [[true, false], [false, false]] as const) {
+    for (const [tA, tB] of [
+      [true, false],
+      [false, false],
+    ] as const) {
       const x = tA ? a : tf.transpose(a, [0, 1, 3, 2]);
       const out = tf.matMul(x, b, tA, tB);
       out.dispose();
@@ -320,29 +342,45 @@ describe('gradient shape fixes', () => {
     it(`matMul gradient with broadcast batch dims has the inputs' shapes and values on ${backend}`, async () => {
       await onBackend(backend);
       const cases: Array<[number[], number[]]> = [
-        [[2, 3, 4, 5], [5, 6]],
-        [[2, 3, 4, 5], [1, 1, 5, 6]],
-        [[1, 3, 4, 5], [2, 3, 5, 6]],
-        [[3, 4, 5], [1, 5, 6]],
+        [
+          [2, 3, 4, 5],
+          [5, 6],
+        ],
+        [
+          [2, 3, 4, 5],
+          [1, 1, 5, 6],
+        ],
+        [
+          [1, 3, 4, 5],
+          [2, 3, 5, 6],
+        ],
+        [
+          [3, 4, 5],
+          [1, 5, 6],
+        ],
       ];
       for (const [aShape, bShape] of cases) {
         const a = randn(size(aShape));
         const b = randn(size(bShape));
         const ref = refMatMul(a, aShape, b, bShape, false, false);
         const w = randn(ref.out.length);
-        const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y), tf.tensor(w, ref.shape))))(
-          [tf.tensor(a, aShape), tf.tensor(b, bShape)]);
+        const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y), tf.tensor(w, ref.shape))))([
+          tf.tensor(a, aShape),
+          tf.tensor(b, bShape),
+        ]);
         // dA[ia] += W[o] · B[ib]ᵀ ; dB[ib] += A[ia]ᵀ · W[o], summed over broadcast copies.
         const { m, k, n } = ref;
         const da = new Float32Array(a.length);
         const db = new Float32Array(b.length);
         for (let o = 0; o < ref.out.length / (m * n); o++) {
           const [ia, ib] = ref.batchOf(o);
-          for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) {
-            const wv = w[(o * m + i) * n + j];
-            da[ia * m * k + i * k + p] += wv * b[ib * k * n + p * n + j];
-            db[ib * k * n + p * n + j] += a[ia * m * k + i * k + p] * wv;
-          }
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < n; j++)
+              for (let p = 0; p < k; p++) {
+                const wv = w[(o * m + i) * n + j];
+                da[ia * m * k + i * k + p] += wv * b[ib * k * n + p * n + j];
+                db[ib * k * n + p * n + j] += a[ia * m * k + i * k + p] * wv;
+              }
         }
         assert.deepEqual(ga.shape, aShape);
         assert.deepEqual(gb.shape, bShape);
@@ -353,12 +391,22 @@ describe('gradient shape fixes', () => {
 
     it(`cumsum gradient is right along axis 0 (non-square and square) and inner axes on ${backend}`, async () => {
       await onBackend(backend);
-      for (const shape of [[3, 4], [3, 3], [2, 3, 4]]) {
+      for (const shape of [
+        [3, 4],
+        [3, 3],
+        [2, 3, 4],
+      ]) {
         for (const axis of shape.length === 2 ? [0, 1] : [0, 1, 2]) {
-          for (const [exclusive, reverse] of [[false, false], [true, false], [false, true], [true, true]]) {
+          for (const [exclusive, reverse] of [
+            [false, false],
+            [true, false],
+            [false, true],
+            [true, true],
+          ]) {
             const w = randn(size(shape));
             const g = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.cumsum(x, axis, exclusive, reverse), tf.tensor(w, shape))))(
-              tf.tensor(randn(size(shape)), shape));
+              tf.tensor(randn(size(shape)), shape),
+            );
             assert.deepEqual(g.shape, shape);
             // y[r] collects x[i] for i ≤ r (<, ≥, > with exclusive / reverse) ⇒ dx[i] = Σ_r∈S(i) w[r].
             const st = strides(shape);
@@ -367,7 +415,7 @@ describe('gradient shape fixes', () => {
             for (let flat = 0; flat < expected.length; flat++) {
               const i = Math.floor(flat / st[axis]) % len;
               for (let r = 0; r < len; r++) {
-                const contributes = reverse ? (exclusive ? i > r : i >= r) : (exclusive ? i < r : i <= r);
+                const contributes = reverse ? (exclusive ? i > r : i >= r) : exclusive ? i < r : i <= r;
                 if (contributes) expected[flat] += w[flat + (r - i) * st[axis]];
               }
             }
@@ -380,8 +428,11 @@ describe('gradient shape fixes', () => {
     it(`where() with a mask computed inside the differentiated function works on ${backend}`, async () => {
       await onBackend(backend);
       const xv = Float32Array.from([-2, -0.5, 0.5, 3]);
-      const g = await tf.grad((x: tf.Tensor) =>
-        tf.sum(tf.where(tf.greater(x, tf.scalar(0)), tf.mul(x, tf.scalar(2)), tf.mul(x, tf.scalar(3)))))(tf.tensor1d(xv)).data();
+      const g = await tf
+        .grad((x: tf.Tensor) => tf.sum(tf.where(tf.greater(x, tf.scalar(0)), tf.mul(x, tf.scalar(2)), tf.mul(x, tf.scalar(3)))))(
+          tf.tensor1d(xv),
+        )
+        .data();
       assertClose(g, [3, 3, 2, 2], 'where grad');
     });
   }
@@ -415,12 +466,18 @@ describe('data movement kernels: row gather, slice, split, identity, cast', () =
           const idx = Int32Array.from({ length: size(iShape) }, () => rng.int(rows));
           const got = tf.gather(tf.tensor(x, xShape), tf.tensor(idx, iShape, 'int32'));
           const expected = new Float32Array(idx.length * inner);
-          idx.forEach((r, i) => { for (let j = 0; j < inner; j++) expected[i * inner + j] = x[r * inner + j]; });
+          idx.forEach((r, i) => {
+            for (let j = 0; j < inner; j++) expected[i * inner + j] = x[r * inner + j];
+          });
           assert.deepEqual(got.shape, [...iShape, ...xShape.slice(1)]);
           assert.deepEqual(Array.from(await got.data()), Array.from(expected), `gather ${xShape} by ${iShape}`);
         }
       }
-      const xi = tf.tensor2d(Int32Array.from({ length: 12 }, (_, i) => i * 3 - 7), [4, 3], 'int32');
+      const xi = tf.tensor2d(
+        Int32Array.from({ length: 12 }, (_, i) => i * 3 - 7),
+        [4, 3],
+        'int32',
+      );
       const gi = tf.gather(xi, tf.tensor1d([3, 0, 3], 'int32'));
       assert.equal(gi.dtype, 'int32');
       assert.deepEqual(Array.from(await gi.data()), [20, 23, 26, -7, -4, -1, 20, 23, 26]);
@@ -441,7 +498,11 @@ describe('data movement kernels: row gather, slice, split, identity, cast', () =
           const sz = shape.map((d, i) => (trial % 2 === 0 && i > 0 ? d - begin[i] : 1 + rng.int(d - begin[i])));
           const got = tf.slice(t, begin, sz);
           assert.deepEqual(got.shape, sz);
-          assert.deepEqual(Array.from(await got.data()), Array.from(refSlice(x, shape, begin, sz)), `slice ${shape} at ${begin} size ${sz}`);
+          assert.deepEqual(
+            Array.from(await got.data()),
+            Array.from(refSlice(x, shape, begin, sz)),
+            `slice ${shape} at ${begin} size ${sz}`,
+          );
         }
         for (let axis = 0; axis < shape.length; axis++) {
           const d = shape[axis];
@@ -460,15 +521,24 @@ describe('data movement kernels: row gather, slice, split, identity, cast', () =
 
     it(`transposes the last two axes like a plain loop (ragged sizes, batches, other perms) on ${backend}`, async () => {
       await onBackend(backend);
-      for (const shape of [[1, 1], [3, 5], [4, 8], [37, 70], [2, 3, 5, 6], [2, 0, 3]]) {
+      for (const shape of [
+        [1, 1],
+        [3, 5],
+        [4, 8],
+        [37, 70],
+        [2, 3, 5, 6],
+        [2, 0, 3],
+      ]) {
         const r = shape.length;
         const [rows, cols] = shape.slice(-2);
         const batch = size(shape.slice(0, -2));
         const x = randn(size(shape));
         const expected = new Float32Array(x.length);
-        for (let b = 0; b < batch; b++) for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) {
-          expected[b * rows * cols + j * rows + i] = x[b * rows * cols + i * cols + j];
-        }
+        for (let b = 0; b < batch; b++)
+          for (let i = 0; i < rows; i++)
+            for (let j = 0; j < cols; j++) {
+              expected[b * rows * cols + j * rows + i] = x[b * rows * cols + i * cols + j];
+            }
         const got = tf.transpose(tf.tensor(x, shape), [...Array(r - 2).keys(), r - 1, r - 2]);
         assert.deepEqual(got.shape, [...shape.slice(0, -2), cols, rows]);
         assert.deepEqual(Array.from(await got.data()), Array.from(expected), `transpose ${shape}`);
@@ -502,4 +572,3 @@ describe('data movement kernels: row gather, slice, split, identity, cast', () =
     });
   }
 });
-

@@ -52,7 +52,8 @@ before(async () => {
   await buildFashionTri({ outDir: dirB, ...opts });
 });
 
-const json = (dir: string): Record<string, unknown> => JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as Record<string, unknown>;
+const json = (dir: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(dir, 'dataset.json'), 'utf8')) as Record<string, unknown>;
 const tokensOf = (dir: string, split: string): Uint16Array => decodeNpy(readFileSync(join(dir, `${split}.tokens.npy`))).data as Uint16Array;
 const indexOf = (dir: string, split: string): { rows: number; cols: number; data: Uint16Array } => {
   const a = decodeNpy(readFileSync(join(dir, `${split}.docs.npy`)));
@@ -62,16 +63,34 @@ const indexOf = (dir: string, split: string): { rows: number; cols: number; data
 test('same seed → byte-identical files', { skip }, () => {
   const files = readdirSync(dirA).sort();
   assert.deepEqual(files, readdirSync(dirB).sort());
-  for (const f of ['dataset.json', 'train.tokens.npy', 'val.tokens.npy', 'train.docs.npy', 'val.docs.npy', 'image_codebook.npy', 'speech_codebook.npy'])
+  for (const f of [
+    'dataset.json',
+    'train.tokens.npy',
+    'val.tokens.npy',
+    'train.docs.npy',
+    'val.docs.npy',
+    'image_codebook.npy',
+    'speech_codebook.npy',
+  ])
     assert.ok(files.includes(f), `${f} written`);
   for (const f of files) assert.equal(sha(readFileSync(join(dirA, f))), sha(readFileSync(join(dirB, f))), `${f} differs between builds`);
 });
 
 test('dataset.json follows the lab format; every token lies in a declared range', { skip }, () => {
   const spec = datasetSpecSchema.parse(json(dirA));
-  assert.deepEqual(spec.modalities.map((m) => m.name), ['text', 'image', 'speech']);
+  assert.deepEqual(
+    spec.modalities.map((m) => m.name),
+    ['text', 'image', 'speech'],
+  );
   assert.deepEqual(spec.splits, ['train', 'val']);
-  assert.deepEqual(spec.modalities.map((m) => [m.start, m.end]), [[0, 262], [262, 518], [518, 646]]);
+  assert.deepEqual(
+    spec.modalities.map((m) => [m.start, m.end]),
+    [
+      [0, 262],
+      [262, 518],
+      [518, 646],
+    ],
+  );
   for (const split of spec.splits) {
     const tokens = tokensOf(dirA, split);
     const docs = segmentDocuments(tokens);
@@ -79,16 +98,23 @@ test('dataset.json follows the lab format; every token lies in a declared range'
     for (const d of docs) {
       for (const s of d.segments) {
         const m = spec.modalities.find((x) => x.name === s.modality)!;
-        for (let i = s.start; i < s.end; i++) assert.ok(tokens[i] >= m.start && tokens[i] < m.end, `${split}[${i}]=${tokens[i]} in ${m.name} segment`);
+        for (let i = s.start; i < s.end; i++)
+          assert.ok(tokens[i] >= m.start && tokens[i] < m.end, `${split}[${i}]=${tokens[i]} in ${m.name} segment`);
         if (s.modality === 'image') assert.equal(s.end - s.start, 49);
       }
     }
     assert.equal(docs[docs.length - 1].end, tokens.length, 'the stream is whole documents');
     const stats = readSplitStats(dirA, split);
     assert.equal(stats.out_of_range, 0);
-    assert.equal(stats.modalities.reduce((a, m) => a + m.count, 0), tokens.length);
+    assert.equal(
+      stats.modalities.reduce((a, m) => a + m.count, 0),
+      tokens.length,
+    );
     const declared = (json(dirA).stats as Record<string, Record<string, number>>)[split];
-    assert.deepEqual([declared.text, declared.image, declared.speech], stats.modalities.map((m) => m.count));
+    assert.deepEqual(
+      [declared.text, declared.image, declared.speech],
+      stats.modalities.map((m) => m.count),
+    );
   }
 });
 
@@ -102,7 +128,10 @@ test('no image is in both splits (sha256 of the source pixels)', { skip }, () =>
   const val = hashes('val');
   assert.equal(new Set(train).size, train.length, 'each training image used once');
   assert.equal(new Set(val).size, val.length, 'each val image used once');
-  assert.deepEqual(val.filter((h) => train.includes(h)), []);
+  assert.deepEqual(
+    val.filter((h) => train.includes(h)),
+    [],
+  );
 });
 
 test('held-out images: tokens are the nearest codes and decode within the MSE bound', { skip }, () => {
@@ -116,13 +145,16 @@ test('held-out images: tokens are the nearest codes and decode within the MSE bo
     const src = pixelsOf(t10k, d.meta!.source_index);
     // Nearest code per 4×4 patch, brute force here.
     for (let p = 0; p < 49; p++) {
-      const patch = Array.from({ length: 16 }, (_, k) => src[(Math.floor(p / 7) * 4 + Math.floor(k / 4)) * 28 + (p % 7) * 4 + (k % 4)] / 255);
+      const patch = Array.from(
+        { length: 16 },
+        (_, k) => src[(Math.floor(p / 7) * 4 + Math.floor(k / 4)) * 28 + (p % 7) * 4 + (k % 4)] / 255,
+      );
       let best = 0;
       let bestD = Infinity;
       for (let c = 0; c < 256; c++) {
         let dist = 0;
         for (let k = 0; k < 16; k++) dist += (patch[k] - codebook[c * 16 + k]) ** 2;
-        if (dist < bestD) (bestD = dist), (best = c);
+        if (dist < bestD) ((bestD = dist), (best = c));
       }
       assert.equal(d.image_codes[p], best, `doc ${d.index} patch ${p}`);
     }
@@ -136,7 +168,9 @@ test('held-out images: tokens are the nearest codes and decode within the MSE bo
 });
 
 test('decoded documents are valid and JSON-serialisable; captions match the pixels', { skip }, () => {
-  const spec = json(dirA) as { caption_attributes: { object_threshold: number; thresholds: { brightness: [number, number]; size: [number, number][] } } };
+  const spec = json(dirA) as {
+    caption_attributes: { object_threshold: number; thresholds: { brightness: [number, number]; size: [number, number][] } };
+  };
   const { object_threshold: thr, thresholds } = spec.caption_attributes;
   const train = sourceImages('train');
   const docs = readDocuments(dirA, 'train', 1000);
@@ -147,7 +181,10 @@ test('decoded documents are valid and JSON-serialisable; captions match the pixe
   let checked = 0;
   for (const d of docs) {
     assert.ok(d.order.length >= 2);
-    if (d.image) assert.ok(d.image.length === 28 && d.image.every((r) => r.length === 28 && r.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)));
+    if (d.image)
+      assert.ok(
+        d.image.length === 28 && d.image.every((r) => r.length === 28 && r.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)),
+      );
     if (d.spectrogram) {
       assert.ok(d.spectrogram.length > 5 && d.spectrogram.every((f) => f.length === 32 && f.every(Number.isFinite)));
       assert.equal(d.meta!.voice !== null, true);
@@ -162,29 +199,37 @@ test('decoded documents are valid and JSON-serialisable; captions match the pixe
     const level = (v: number, [a, b]: [number, number]): number => (v < a ? 0 : v < b ? 1 : 2);
     const said = (words: RegExp[]): number => words.findIndex((w) => w.test(d.caption!));
     const b = said([/\bdark\b/, /\b(mid-grey|grey|medium in tone)\b/, /\b(light|pale|bright)\b/]);
-    if (b >= 0) assert.equal(b, level(brightness, thresholds.brightness), `"${d.caption}" brightness ${brightness}`), checked++;
-    const s = said([/\b(small|slim|on the small side)\b/, /\b(medium-sized|of medium size|average in size)\b/, /\b(large|big|wide|filling the frame)\b/]);
-    if (s >= 0) assert.equal(s, level(size, thresholds.size[d.meta!.label]), `"${d.caption}" size ${size}`), checked++;
+    if (b >= 0) (assert.equal(b, level(brightness, thresholds.brightness), `"${d.caption}" brightness ${brightness}`), checked++);
+    const s = said([
+      /\b(small|slim|on the small side)\b/,
+      /\b(medium-sized|of medium size|average in size)\b/,
+      /\b(large|big|wide|filling the frame)\b/,
+    ]);
+    if (s >= 0) (assert.equal(s, level(size, thresholds.size[d.meta!.label]), `"${d.caption}" size ${size}`), checked++);
   }
   assert.ok(checked > 50, `${checked} attribute words checked`);
 });
 
-test('missing inputs give errors that name the package to install', { skip: haveSource ? false : 'needs dataset-fashion-mnist' }, async () => {
-  const out = join(root, 'bad');
-  if (haveSpeech)
-    await assert.rejects(buildFashionTri({ outDir: out, sourceDir: join(root, 'nowhere'), trainImages: 10 }), (e: unknown) => {
-      assert.ok(e instanceof MotlabError);
-      assert.match(e.message, /apt-get install dataset-fashion-mnist/);
-      return true;
-    });
-  const path = process.env.PATH;
-  process.env.PATH = join(root, 'empty-path'); // espeak-ng cannot be found
-  try {
-    await assert.rejects(buildFashionTri({ outDir: out, trainImages: 10 }), /apt-get install espeak-ng/);
-  } finally {
-    process.env.PATH = path;
-  }
-  assert.equal(await runFashionBuildCommand(['fashion-tri', '--images', 'x', '--out', out]), 2);
-  assert.equal(await runFashionBuildCommand(['--images', '10']), 2, '--out is required');
-  assert.equal(existsSync(out), false, 'nothing written on error');
-});
+test(
+  'missing inputs give errors that name the package to install',
+  { skip: haveSource ? false : 'needs dataset-fashion-mnist' },
+  async () => {
+    const out = join(root, 'bad');
+    if (haveSpeech)
+      await assert.rejects(buildFashionTri({ outDir: out, sourceDir: join(root, 'nowhere'), trainImages: 10 }), (e: unknown) => {
+        assert.ok(e instanceof MotlabError);
+        assert.match(e.message, /apt-get install dataset-fashion-mnist/);
+        return true;
+      });
+    const path = process.env.PATH;
+    process.env.PATH = join(root, 'empty-path'); // espeak-ng cannot be found
+    try {
+      await assert.rejects(buildFashionTri({ outDir: out, trainImages: 10 }), /apt-get install espeak-ng/);
+    } finally {
+      process.env.PATH = path;
+    }
+    assert.equal(await runFashionBuildCommand(['fashion-tri', '--images', 'x', '--out', out]), 2);
+    assert.equal(await runFashionBuildCommand(['--images', '10']), 2, '--out is required');
+    assert.equal(existsSync(out), false, 'nothing written on error');
+  },
+);

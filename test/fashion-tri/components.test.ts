@@ -32,7 +32,8 @@ test('fft matches a direct DFT', () => {
 });
 
 test('resampling 22050 → 16000 Hz reproduces a 1 kHz sine and removes a 10 kHz one', () => {
-  const tone = (f: number, rate: number, n: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin((2 * Math.PI * f * i) / rate));
+  const tone = (f: number, rate: number, n: number): Float32Array =>
+    Float32Array.from({ length: n }, (_, i) => Math.sin((2 * Math.PI * f * i) / rate));
   const y = resample(tone(1000, 22050, 22050), 22050, 16000);
   assert.equal(y.length, 16000);
   const expected = tone(1000, 16000, 16000);
@@ -55,7 +56,10 @@ test('log-mel of a pure tone peaks in the band whose centre is nearest the tone'
   const mel = (h: number): number => 2595 * Math.log10(1 + h / 700);
   const lo = mel(DEFAULT_MEL.f_min);
   const hi = mel(DEFAULT_MEL.f_max);
-  const centres = Array.from({ length: DEFAULT_MEL.n_mels }, (_, m) => 700 * (10 ** ((lo + ((hi - lo) * (m + 1)) / (DEFAULT_MEL.n_mels + 1)) / 2595) - 1));
+  const centres = Array.from(
+    { length: DEFAULT_MEL.n_mels },
+    (_, m) => 700 * (10 ** ((lo + ((hi - lo) * (m + 1)) / (DEFAULT_MEL.n_mels + 1)) / 2595) - 1),
+  );
   const nearest = centres.reduce((best, c, m) => (Math.abs(c - f) < Math.abs(centres[best] - f) ? m : best), 0);
   const row = Array.from(data.subarray(5 * DEFAULT_MEL.n_mels, 6 * DEFAULT_MEL.n_mels));
   const argmax = row.indexOf(Math.max(...row));
@@ -82,7 +86,10 @@ test('parseWav reads a hand-written streamed 16-bit WAV', () => {
   samples.forEach((s, i) => body.writeInt16LE(s, 2 * i));
   const wav = parseWav(Buffer.concat([header, body]));
   assert.equal(wav.sampleRate, 22050);
-  assert.deepEqual(Array.from(wav.samples), samples.map((s) => s / 32768));
+  assert.deepEqual(
+    Array.from(wav.samples),
+    samples.map((s) => s / 32768),
+  );
 });
 
 test('k-means finds well-separated clusters; assignNearest is brute-force nearest', () => {
@@ -108,7 +115,7 @@ test('k-means finds well-separated clusters; assignNearest is brute-force neares
     for (let c = 0; c < 4; c++) {
       let d = 0;
       for (let j = 0; j < 3; j++) d += (data[3 * i + j] - centers[3 * c + j]) ** 2;
-      if (d < bestD) (bestD = d), (best = c);
+      if (d < bestD) ((bestD = d), (best = c));
     }
     assert.equal(assign[i], best);
   }
@@ -122,20 +129,41 @@ test('segmentDocuments splits a hand-built stream by its markers', () => {
   const sp = [SPEECH_START + 3, SPEECH_START + 7];
   const stream = [
     42, // junk before the first <bos> is skipped
-    BOS, ...text('a coat.'), BOI, ...img, EOI, EOS,
-    BOS, BOSP, ...sp, EOSP, BOI, ...img, EOI, ...text('hi'), EOS,
-    BOS, BOI, ...img.slice(0, 5), // truncated last document
+    BOS,
+    ...text('a coat.'),
+    BOI,
+    ...img,
+    EOI,
+    EOS,
+    BOS,
+    BOSP,
+    ...sp,
+    EOSP,
+    BOI,
+    ...img,
+    EOI,
+    ...text('hi'),
+    EOS,
+    BOS,
+    BOI,
+    ...img.slice(0, 5), // truncated last document
   ];
   const docs = segmentDocuments(stream);
   assert.equal(docs.length, 3);
-  assert.deepEqual(docs.map((d) => d.segments.map((s) => s.modality)), [['text', 'image'], ['speech', 'image', 'text'], ['image']]);
+  assert.deepEqual(
+    docs.map((d) => d.segments.map((s) => s.modality)),
+    [['text', 'image'], ['speech', 'image', 'text'], ['image']],
+  );
   assert.equal(decodeText(stream.slice(docs[0].segments[0].start, docs[0].segments[0].end)), 'a coat.');
   assert.deepEqual(stream.slice(docs[1].segments[0].start, docs[1].segments[0].end), sp);
   assert.equal(docs[2].segments[0].end - docs[2].segments[0].start, 5);
   assert.equal(segmentDocuments(stream, 1, 1)[0].start, docs[1].start);
   const stats = tokenStats(stream, vocabLayout(8).modalities);
-    // text range: junk 42; doc 1: <bos> 7 bytes <boi> <eoi> <eos>; doc 2: <bos> <bosp> <eosp> <boi> <eoi> 2 bytes <eos>; doc 3: <bos> <boi>
-  assert.deepEqual(stats.modalities.map((m) => m.count), [1 + 11 + 8 + 2, 49 * 2 + 5, 2]);
+  // text range: junk 42; doc 1: <bos> 7 bytes <boi> <eoi> <eos>; doc 2: <bos> <bosp> <eosp> <boi> <eoi> 2 bytes <eos>; doc 3: <bos> <boi>
+  assert.deepEqual(
+    stats.modalities.map((m) => m.count),
+    [1 + 11 + 8 + 2, 49 * 2 + 5, 2],
+  );
   assert.equal(stats.documents, 3);
   assert.equal(stats.modalities[2].histogram[3], 1);
 });
@@ -149,7 +177,10 @@ test('decoders: text with specials, image codebook lookup, speech centroids', ()
   for (let y = 0; y < 28; y++)
     for (let x = 0; x < 28; x++) assert.equal(img[y * 28 + x], y >= 4 && y < 8 && x >= 4 && x < 8 ? 1 : 0, `pixel ${x},${y}`);
   const speechBook = Float32Array.from([1, 2, 3, 4, 5, 6]);
-  assert.deepEqual(decodeSpeechUnits([SPEECH_START + 2, SPEECH_START], speechBook, 2), [[5, 6], [1, 2]]);
+  assert.deepEqual(decodeSpeechUnits([SPEECH_START + 2, SPEECH_START], speechBook, 2), [
+    [5, 6],
+    [1, 2],
+  ]);
 });
 
 test('captions are lowercase ASCII and name the class', () => {
@@ -158,7 +189,21 @@ test('captions are lowercase ASCII and name the class', () => {
     for (let k = 0; k < 30; k++) {
       const c = makeCaption(label, { brightness: rng.int(3) as 0, size: rng.int(3) as 0, horizontal: 1, vertical: 2, contrast: 0 }, rng);
       assert.match(c, /^[a-z0-9 ,.;'-]+$/);
-      const names = [['t-shirt', 'top', 'tee'], ['trousers', 'pants'], ['pullover', 'sweater', 'jumper'], ['dress'], ['coat', 'jacket'], ['sandal'], ['shirt'], ['sneaker', 'trainer', 'running shoe'], ['bag'], ['boot']][label];
-      assert.ok(names.some((n) => c.includes(n)), `"${c}" names class ${label}`);
+      const names = [
+        ['t-shirt', 'top', 'tee'],
+        ['trousers', 'pants'],
+        ['pullover', 'sweater', 'jumper'],
+        ['dress'],
+        ['coat', 'jacket'],
+        ['sandal'],
+        ['shirt'],
+        ['sneaker', 'trainer', 'running shoe'],
+        ['bag'],
+        ['boot'],
+      ][label];
+      assert.ok(
+        names.some((n) => c.includes(n)),
+        `"${c}" names class ${label}`,
+      );
     }
 });

@@ -42,7 +42,12 @@ test('shipped fashion-tri: valid spec, under 8 MB, counts match dataset.json', (
     assert.deepEqual({ documents: stats.documents, tokens: stats.tokens, text, image, speech }, spec.stats[split]);
     assert.equal(segmentDocuments(tokens.data).length, spec.stats[split].documents);
     assert.equal(npy(`${split}.docs.npy`).shape[0], spec.stats[split].documents);
-    if (split === 'train') assert.deepEqual(stats.modalities.slice(1).map((m) => m.used), [256, 128], 'every code and unit used');
+    if (split === 'train')
+      assert.deepEqual(
+        stats.modalities.slice(1).map((m) => m.used),
+        [256, 128],
+        'every code and unit used',
+      );
   }
 });
 
@@ -51,13 +56,20 @@ test('shipped fashion-tri: no image in both splits', { skip: noSource }, () => {
   const hashes = (split: string): Set<string> => {
     const ix = npy(`${split}.docs.npy`);
     const cols = ix.shape[1];
-    return new Set(Array.from({ length: ix.shape[0] }, (_, r) => sha(sets[ix.data[r * cols]].subarray(ix.data[r * cols + 1] * 784, (ix.data[r * cols + 1] + 1) * 784))));
+    return new Set(
+      Array.from({ length: ix.shape[0] }, (_, r) =>
+        sha(sets[ix.data[r * cols]].subarray(ix.data[r * cols + 1] * 784, (ix.data[r * cols + 1] + 1) * 784)),
+      ),
+    );
   };
   const train = hashes('train');
   const val = hashes('val');
   assert.equal(train.size, spec.stats.train.documents);
   assert.equal(val.size, spec.stats.val.documents);
-  assert.deepEqual([...val].filter((h) => train.has(h)), []);
+  assert.deepEqual(
+    [...val].filter((h) => train.has(h)),
+    [],
+  );
 });
 
 test('shipped fashion-tri: val images decode within the stated error', { skip: noSource }, () => {

@@ -50,7 +50,10 @@ it('MoE: experts, router, top-k and capacity-weighted active parameters', () => 
   const top2 = { ...topk, moe: { ...topk.moe!, top_k: 2 } };
   assert.equal(parameterCounts(top2).activePerToken, 2 * (attention + router + 2 * ffn + norms) + 16 + embed);
   const cf2 = tinyConfig('moe4x');
-  assert.equal(parameterCounts({ ...cf2, moe: { ...cf2.moe!, capacity_factor: 2 } }).activePerToken, 2 * (attention + router + 2 * ffn + norms) + 16 + embed);
+  assert.equal(
+    parameterCounts({ ...cf2, moe: { ...cf2.moe!, capacity_factor: 2 } }).activePerToken,
+    2 * (attention + router + 2 * ffn + norms) + 16 + embed,
+  );
   // MoE in the text tower only: text tokens use the router, others do not.
   const hybrid = parameterCounts(tinyConfig('mot-moe'));
   assert.equal(hybrid.activePerModality.text, 2 * (attention + router + ffn + norms) + 16 + embed);

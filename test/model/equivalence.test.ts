@@ -99,7 +99,10 @@ it('permuting tower order together with tower weights gives identical outputs', 
     const y = runModel(permuted, b, inputs, targets);
     assert.ok(maxAbsDiff(x.logits, y.logits) < 1e-6);
     assert.ok(Math.abs(x.loss - y.loss) < 1e-6);
-    assert.deepEqual(x.modalityLoss.map((l) => l!.toFixed(5)), y.modalityLoss.map((l) => l!.toFixed(5)));
+    assert.deepEqual(
+      x.modalityLoss.map((l) => l!.toFixed(5)),
+      y.modalityLoss.map((l) => l!.toFixed(5)),
+    );
   } finally {
     disposeAll(a);
     disposeAll(b);
@@ -119,7 +122,10 @@ for (const engine of ['cpu', 'wasm'] as const) {
       const config = tinyConfig(preset, { qk_norm: true });
       // Every tower t of a component gets a copy of the dense tower 0.
       const copied = Object.fromEntries(
-        Object.keys(randomWeights(config, 0)).map((name) => [name, denseWeights[name.replace(/\.\d+\.weight$/, '.0.weight')] ?? denseWeights[name]]),
+        Object.keys(randomWeights(config, 0)).map((name) => [
+          name,
+          denseWeights[name.replace(/\.\d+\.weight$/, '.0.weight')] ?? denseWeights[name],
+        ]),
       );
       const params = toTensors(copied);
       try {

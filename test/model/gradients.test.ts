@@ -78,7 +78,16 @@ it('MoT + token-choice MoE (top-2, renormalised, capacity drops, aux + z-loss): 
   const base = tinyConfig('mot');
   const config: ModelConfig = {
     ...base,
-    moe: { experts: 3, routing: 'token_choice', top_k: 2, capacity_factor: 0.8, renormalize: true, aux_loss: 0.1, z_loss: 0.01, towers: [0, 1] },
+    moe: {
+      experts: 3,
+      routing: 'token_choice',
+      top_k: 2,
+      capacity_factor: 0.8,
+      renormalize: true,
+      aux_loss: 0.1,
+      z_loss: 0.01,
+      towers: [0, 1],
+    },
   };
   checkGradients(
     config,
@@ -100,7 +109,12 @@ it('expert-choice MoE (MoE-4x): router and experts', async () => {
   await useBackend('cpu');
   checkGradients(
     tinyConfig('moe4x'),
-    ['layers.0.feed_forward.router.0.weight', 'layers.1.feed_forward.router.0.weight', 'layers.1.feed_forward.experts.0.3.w1.weight', 'layers.0.attention.wq.0.weight'],
+    [
+      'layers.0.feed_forward.router.0.weight',
+      'layers.1.feed_forward.router.0.weight',
+      'layers.1.feed_forward.experts.0.3.w1.weight',
+      'layers.0.attention.wq.0.weight',
+    ],
     13,
   );
 });

@@ -32,7 +32,17 @@ function skewedInputs(seed: number) {
 }
 
 function moeConfig(over: Partial<MoeConfig>): MoeConfig {
-  return { experts: E, routing: 'token_choice', top_k: 1, capacity_factor: 1, renormalize: false, aux_loss: 0.01, z_loss: 0.001, towers: [0], ...over };
+  return {
+    experts: E,
+    routing: 'token_choice',
+    top_k: 1,
+    capacity_factor: 1,
+    renormalize: false,
+    aux_loss: 0.01,
+    z_loss: 0.001,
+    towers: [0],
+    ...over,
+  };
 }
 
 function run(x: number[][], router: number[][], moe: MoeConfig) {
@@ -45,7 +55,10 @@ function run(x: number[][], router: number[][], moe: MoeConfig) {
 }
 
 function argsortDesc(values: number[]): number[] {
-  return values.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, i]) => i);
+  return values
+    .map((v, i) => [v, i] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .map(([, i]) => i);
 }
 
 it('token-choice top-1: capacity ceil(cf·n·k/E), first come first served, dropped rows are zero', async () => {
@@ -120,7 +133,9 @@ it('expert-choice: each expert takes its top ceil(cf·n/E) tokens; tokens may ge
   const capacity = Math.ceil(n / E);
   const experts: number[][] = Array.from({ length: n }, () => []);
   for (let e = 0; e < E; e++) {
-    argsortDesc(p.map((pi) => pi[e])).slice(0, capacity).forEach((i) => experts[i].push(e));
+    argsortDesc(p.map((pi) => pi[e]))
+      .slice(0, capacity)
+      .forEach((i) => experts[i].push(e));
   }
   const got = run(x, router, moe);
   got.y.forEach((row, i) => {

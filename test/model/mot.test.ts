@@ -6,7 +6,18 @@ import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import { computeLoss, forward, initParams, prepareBatch } from '../../src-main/model/mot.ts';
 import { MotlabError } from '../../src-main/util/errors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
-import { BATCH, disposeAll, maxAbsDiff, randomWeights, randomWindows, runModel, tinyConfig, toRef, toTensors, useBackend } from './helpers.ts';
+import {
+  BATCH,
+  disposeAll,
+  maxAbsDiff,
+  randomWeights,
+  randomWindows,
+  runModel,
+  tinyConfig,
+  toRef,
+  toTensors,
+  useBackend,
+} from './helpers.ts';
 import { referenceForward } from './reference.ts';
 
 function std(values: ArrayLike<number>): number {
@@ -32,10 +43,14 @@ it('initParams: the contract names and shapes, seeded values, norms 1, scaled re
     for (const [name, shape] of Object.entries(shapes)) assert.deepEqual(params[name].shape, shape, name);
     for (const name of Object.keys(params)) {
       assert.deepEqual(params[name].dataSync(), again[name].dataSync(), `${name} is reproducible`);
-      if (!/norm\.\d+\.weight$/.test(name)) assert.notDeepEqual(params[name].dataSync(), other[name].dataSync(), `${name} depends on the seed`);
+      if (!/norm\.\d+\.weight$/.test(name))
+        assert.notDeepEqual(params[name].dataSync(), other[name].dataSync(), `${name} depends on the seed`);
     }
     for (const name of ['layers.0.attention_norm.1.weight', 'layers.3.attention.q_norm.2.weight', 'norm.0.weight']) {
-      assert.ok(params[name].dataSync().every((v) => v === 1), name);
+      assert.ok(
+        params[name].dataSync().every((v) => v === 1),
+        name,
+      );
     }
     const near = (name: string, want: number) => {
       const got = std(params[name].dataSync());
@@ -69,10 +84,16 @@ it('prepareBatch: modalities from a lookup table, rows in tower order, dispose f
   const modality = (t: number) => (t < 10 ? 0 : t < 18 ? 1 : 2);
   const tower = (p: number) => (modality(inputs[p]) === 0 ? 0 : 1); // text | image+speech
   assert.deepEqual(Array.from(batch.inputModality), Array.from(inputs, modality));
-  assert.deepEqual(batch.modalityCounts, [0, 1, 2].map((m) => Array.from(targets).filter((t) => modality(t) === m).length));
+  assert.deepEqual(
+    batch.modalityCounts,
+    [0, 1, 2].map((m) => Array.from(targets).filter((t) => modality(t) === m).length),
+  );
   // The order is a permutation sorted by tower, then position.
   const order = Array.from(batch.order);
-  assert.deepEqual([...order].sort((a, b) => a - b), [...Array(inputs.length).keys()]);
+  assert.deepEqual(
+    [...order].sort((a, b) => a - b),
+    [...Array(inputs.length).keys()],
+  );
   const expected = [...Array(inputs.length).keys()].sort((a, b) => tower(a) - tower(b) || a - b);
   assert.deepEqual(order, expected);
   for (const component of ['attention', 'ffn', 'norm'] as const) {
@@ -82,7 +103,10 @@ it('prepareBatch: modalities from a lookup table, rows in tower order, dispose f
       { tower: 1, start: textRows, size: inputs.length - textRows },
     ]);
   }
-  assert.deepEqual(Array.from(batch.tokens.dataSync()), order.map((p) => inputs[p]));
+  assert.deepEqual(
+    Array.from(batch.tokens.dataSync()),
+    order.map((p) => inputs[p]),
+  );
   assert.deepEqual(Array.from(batch.permutation!.order.dataSync()), order);
   const inverse = batch.permutation!.inverse.dataSync();
   order.forEach((p, r) => assert.equal(inverse[p], r));
@@ -104,7 +128,16 @@ it('towers that are not contiguous in tower order (non-nested assignments) still
   const config: ModelConfig = {
     ...base,
     towers: { attention: [['text'], ['image'], ['speech']], ffn: [['text', 'speech'], ['image']], norm: [['text'], ['image', 'speech']] },
-    moe: { experts: 3, routing: 'token_choice', top_k: 1, capacity_factor: 0.7, renormalize: false, aux_loss: 0.05, z_loss: 0.01, towers: [0] },
+    moe: {
+      experts: 3,
+      routing: 'token_choice',
+      top_k: 1,
+      capacity_factor: 0.7,
+      renormalize: false,
+      aux_loss: 0.05,
+      z_loss: 0.01,
+      towers: [0],
+    },
   };
   const weights = randomWeights(config, 31);
   const { inputs, targets } = randomWindows(config, 8);
@@ -112,7 +145,10 @@ it('towers that are not contiguous in tower order (non-nested assignments) still
   assert.equal(batch.segments.ffn.filter((s) => s.tower === 0).length, 2, 'ffn tower 0 is split in two runs');
   batch.dispose();
   const ref = referenceForward(config, toRef(weights), inputs, targets, BATCH);
-  assert.ok(ref.routing.some((r) => r.dropped.length > 0), 'capacity drops happen');
+  assert.ok(
+    ref.routing.some((r) => r.dropped.length > 0),
+    'capacity drops happen',
+  );
   const params = toTensors(weights);
   try {
     const got = runModel(config, params, inputs, targets);
@@ -129,7 +165,10 @@ it('prepareBatch rejects tokens outside every modality range and wrong lengths',
   const { inputs, targets } = randomWindows(config, 8);
   const bad = Int32Array.from(inputs);
   bad[5] = 27;
-  assert.throws(() => prepareBatch(config, bad, targets, BATCH), (e: unknown) => e instanceof MotlabError && e.code === 'invalid_dataset' && /position 5/.test(e.message));
+  assert.throws(
+    () => prepareBatch(config, bad, targets, BATCH),
+    (e: unknown) => e instanceof MotlabError && e.code === 'invalid_dataset' && /position 5/.test(e.message),
+  );
   assert.throws(() => prepareBatch(config, inputs.subarray(1), targets, BATCH), MotlabError);
 });
 

@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BATCH, disposeAll, maxAbsDiff, modelKinds, randomWeights, randomWindows, runModel, toRef, toTensors, useBackend } from './helpers.ts';
+import {
+  BATCH,
+  disposeAll,
+  maxAbsDiff,
+  modelKinds,
+  randomWeights,
+  randomWindows,
+  runModel,
+  toRef,
+  toTensors,
+  useBackend,
+} from './helpers.ts';
 import { referenceForward } from './reference.ts';
 
 for (const engine of ['cpu', 'wasm'] as const) {
@@ -37,9 +48,16 @@ for (const engine of ['cpu', 'wasm'] as const) {
             assert.equal(gotMoe[j].layer, r.layer);
             assert.equal(gotMoe[j].tower, r.tower);
             assert.equal(gotMoe[j].capacity, r.capacity);
-            assert.deepEqual(gotMoe[j].tokensPerExpert, r.kept.map((k) => k.length));
+            assert.deepEqual(
+              gotMoe[j].tokensPerExpert,
+              r.kept.map((k) => k.length),
+            );
           });
-          if (kind.includes('drops')) assert.ok(ref.routing.some((r) => r.dropped.length > 0), 'the config drops tokens');
+          if (kind.includes('drops'))
+            assert.ok(
+              ref.routing.some((r) => r.dropped.length > 0),
+              'the config drops tokens',
+            );
         } finally {
           disposeAll(params);
         }

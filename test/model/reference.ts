@@ -256,7 +256,14 @@ export function referenceForward(
       const positions = [...Array(N).keys()].filter((i) => tF[i] === t);
       if (positions.length === 0) continue;
       if (config.moe?.towers.includes(t)) {
-        const r = moe(config, params, L, t, positions.map((i) => xf[i]), positions);
+        const r = moe(
+          config,
+          params,
+          L,
+          t,
+          positions.map((i) => xf[i]),
+          positions,
+        );
         positions.forEach((i, j) => (f[i] = r.out[j]));
         aux += r.aux;
         routing.push({ layer: l, tower: t, kept: r.kept, dropped: r.dropped, capacity: r.capacity });

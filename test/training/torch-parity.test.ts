@@ -34,14 +34,31 @@ function assertClose(ours: Loss, theirs: Loss, what: string): void {
 }
 
 function torchEval(checkpointDir: string, windows: number): { step: number; windows: number; loss: Loss } {
-  const out = execFileSync(PYTHON, [TORCH_SCRIPT, 'eval', '--checkpoint', checkpointDir, '--data', data, '--windows', String(windows), '--json'], {
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    PYTHON,
+    [TORCH_SCRIPT, 'eval', '--checkpoint', checkpointDir, '--data', data, '--windows', String(windows), '--json'],
+    {
+      encoding: 'utf8',
+    },
+  );
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
 function labEval(runDir: string, windows: number): { step: number; windows: number; loss: Loss } {
-  const r = motlab(['eval', '--run', runDir, '--checkpoint', 'latest', '--data', data, '--windows', String(windows), '--json', '--engine', 'wasm']);
+  const r = motlab([
+    'eval',
+    '--run',
+    runDir,
+    '--checkpoint',
+    'latest',
+    '--data',
+    data,
+    '--windows',
+    String(windows),
+    '--json',
+    '--engine',
+    'wasm',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim());
 }
@@ -52,7 +69,24 @@ const CASES: { name: string; config: object }[] = [
   { name: 'mot-ffn', config: { preset: 'mot-ffn' } },
   { name: 'mot-text-isolated, pre-norm, qk-norm', config: { preset: 'mot-text-isolated', model: { norm_style: 'pre', qk_norm: true } } },
   { name: 'moe4x (expert choice)', config: { preset: 'moe4x' } },
-  { name: 'moe4x-topk (token choice, capacity)', config: { preset: 'moe4x-topk', model: { moe: { experts: 4, routing: 'token_choice', top_k: 2, capacity_factor: 0.75, renormalize: true, aux_loss: 0.01, z_loss: 0.001, towers: [0] } } } },
+  {
+    name: 'moe4x-topk (token choice, capacity)',
+    config: {
+      preset: 'moe4x-topk',
+      model: {
+        moe: {
+          experts: 4,
+          routing: 'token_choice',
+          top_k: 2,
+          capacity_factor: 0.75,
+          renormalize: true,
+          aux_loss: 0.01,
+          z_loss: 0.001,
+          towers: [0],
+        },
+      },
+    },
+  },
   { name: 'mot-moe', config: { preset: 'mot-moe' } },
 ];
 
@@ -60,7 +94,10 @@ for (const c of CASES) {
   test(`lab-trained ${c.name}: motlab eval equals PyTorch to 1e-4`, { skip }, () => {
     const slug = c.name.replace(/[^a-z0-9]+/g, '-');
     const file = path.join(root, `${slug}.json`);
-    writeFileSync(file, JSON.stringify({ size: 'tiny', ...c.config, training: { steps: 3, checkpoint_every: 3, eval_every: 3, lr: 0.01 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ size: 'tiny', ...c.config, training: { steps: 3, checkpoint_every: 3, eval_every: 3, lr: 0.01 } }),
+    );
     const runDir = path.join(root, slug);
     const r = motlab(['train', '--config', file, '--data', data, '--out', runDir, '--engine', 'wasm']);
     assert.equal(r.status, 0, r.stderr);
@@ -75,8 +112,16 @@ for (const c of CASES) {
 test('a model written by PyTorch evaluates the same in the lab', { skip }, () => {
   const spec = JSON.parse(readFileSync(path.join(data, 'dataset.json'), 'utf8'));
   const config = {
-    vocab_size: spec.vocab_size, d_model: 32, n_layers: 2, n_heads: 4, ffn_hidden: 48, seq_len: 24,
-    norm_style: 'chameleon', qk_norm: true, rope_theta: 500, modalities: spec.modalities,
+    vocab_size: spec.vocab_size,
+    d_model: 32,
+    n_layers: 2,
+    n_heads: 4,
+    ffn_hidden: 48,
+    seq_len: 24,
+    norm_style: 'chameleon',
+    qk_norm: true,
+    rope_theta: 500,
+    modalities: spec.modalities,
     towers: { attention: [['text'], ['image', 'speech']], ffn: [['text'], ['image'], ['speech']], norm: [['text', 'image', 'speech']] },
   };
   const cfgFile = path.join(root, 'torch-config.json');

@@ -27,7 +27,11 @@ test('same seed and engine give identical losses; a different seed does not', ()
   const a = path.join(root, 'repro-a');
   const b = path.join(root, 'repro-b');
   const c = path.join(root, 'repro-c');
-  for (const [dir, seed] of [[a, '7'], [b, '7'], [c, '8']] as const) {
+  for (const [dir, seed] of [
+    [a, '7'],
+    [b, '7'],
+    [c, '8'],
+  ] as const) {
     const r = train(dir, ['--steps', '6', '--seed', seed]);
     assert.equal(r.status, 0, r.stderr);
   }
@@ -63,7 +67,10 @@ test('a run killed with SIGKILL mid-run resumes to the losses of the uninterrupt
   assert.equal(got.size, 24);
   for (const [step, loss] of expected) assert.equal(got.get(step), loss, `step ${step}`);
   // Validation records too, exactly once per evaluated step.
-  const evals = (dir: string) => metricsOf(dir).filter((r) => r.type === 'eval').map((r) => [r.step, (r.loss as { all: number }).all]);
+  const evals = (dir: string) =>
+    metricsOf(dir)
+      .filter((r) => r.type === 'eval')
+      .map((r) => [r.step, (r.loss as { all: number }).all]);
   assert.deepEqual(evals(killed), evals(full));
   const run = JSON.parse(readFileSync(path.join(killed, 'run.json'), 'utf8'));
   assert.equal(run.status, 'completed');
@@ -77,8 +84,14 @@ test('gradient accumulation of 2×4 windows trains like one batch of 8 (dense mo
     return file;
   };
   const common = ['--data', data, '--engine', 'wasm'];
-  assert.equal(motlab(['train', '--config', cfg(path.join(root, 'a1.json'), { batch_size: 8, grad_accum: 1 }), '--out', one, ...common]).status, 0);
-  assert.equal(motlab(['train', '--config', cfg(path.join(root, 'a2.json'), { batch_size: 4, grad_accum: 2 }), '--out', two, ...common]).status, 0);
+  assert.equal(
+    motlab(['train', '--config', cfg(path.join(root, 'a1.json'), { batch_size: 8, grad_accum: 1 }), '--out', one, ...common]).status,
+    0,
+  );
+  assert.equal(
+    motlab(['train', '--config', cfg(path.join(root, 'a2.json'), { batch_size: 4, grad_accum: 2 }), '--out', two, ...common]).status,
+    0,
+  );
   // Same crops in the same order (one RNG draw per row), same mean gradient: same trajectory.
   for (const [step, loss] of trainLosses(one)) assert.ok(Math.abs(trainLosses(two).get(step)! - loss) < 1e-4, `step ${step}`);
 });
@@ -86,7 +99,10 @@ test('gradient accumulation of 2×4 windows trains like one batch of 8 (dense mo
 test('a non-finite loss stops the run, names the problem and keeps the last good checkpoint', () => {
   const out = path.join(root, 'nan');
   const file = path.join(root, 'nan.json');
-  writeFileSync(file, JSON.stringify({ preset: 'mot', size: 'tiny', training: { lr: 1e30, warmup_steps: 0, checkpoint_every: 1, steps: 10, grad_clip: 0 } }));
+  writeFileSync(
+    file,
+    JSON.stringify({ preset: 'mot', size: 'tiny', training: { lr: 1e30, warmup_steps: 0, checkpoint_every: 1, steps: 10, grad_clip: 0 } }),
+  );
   const r = motlab(['train', '--config', file, '--data', data, '--out', out, '--engine', 'wasm']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /Training stopped at step \d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity)/);
@@ -103,8 +119,13 @@ test('bad configs are refused with the field and the reason, and create nothing'
     [{ preset: 'mot', model: { n_heads: 3 } }, /n_heads: must divide d_model \(32\)/],
     [{ preset: 'mot', trainng: {} }, /Unrecognized key.*"trainng"/],
     [{ preset: 'mot', training: { lr: -1 } }, /training\.lr/],
-    [{ preset: 'mot', model: { towers: { attention: [['text']], ffn: [['text', 'image', 'speech']], norm: [['text', 'image', 'speech']] } } },
-      /towers\.attention: modality "image" must be in exactly one tower/],
+    [
+      {
+        preset: 'mot',
+        model: { towers: { attention: [['text']], ffn: [['text', 'image', 'speech']], norm: [['text', 'image', 'speech']] } },
+      },
+      /towers\.attention: modality "image" must be in exactly one tower/,
+    ],
     [{ preset: 'nonsense' }, /preset/],
   ];
   cases.forEach(([content, message], i) => {
@@ -118,9 +139,15 @@ test('bad configs are refused with the field and the reason, and create nothing'
   });
   const notJson = path.join(root, 'broken.json');
   writeFileSync(notJson, '{"preset": "mot",');
-  assert.match(motlab(['train', '--config', notJson, '--data', data, '--out', path.join(root, 'x')]).stderr, /cannot read config file .*broken\.json/);
+  assert.match(
+    motlab(['train', '--config', notJson, '--data', data, '--out', path.join(root, 'x')]).stderr,
+    /cannot read config file .*broken\.json/,
+  );
   assert.match(motlab(['train', '--config', 'mot', '--data', path.join(root, 'missing'), '--out', path.join(root, 'y')]).stderr, /missing/);
-  assert.match(motlab(['train', '--config', 'mot', '--data', data, '--out', path.join(root, 'z'), '--engine', 'tensorflow-gpu']).stderr, /CUDA 11\.2/);
+  assert.match(
+    motlab(['train', '--config', 'mot', '--data', data, '--out', path.join(root, 'z'), '--engine', 'tensorflow-gpu']).stderr,
+    /CUDA 11\.2/,
+  );
 });
 
 test('an existing run is never overwritten without --resume', () => {
@@ -139,7 +166,10 @@ test('without --data a run trains on the built-in fashion-tri dataset', () => {
   assert.equal(r.status, 0, r.stderr);
   const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
   assert.equal(run.dataset.name, 'fashion-tri');
-  assert.deepEqual(run.model.modalities.map((m: { name: string }) => m.name), ['text', 'image', 'speech']);
+  assert.deepEqual(
+    run.model.modalities.map((m: { name: string }) => m.name),
+    ['text', 'image', 'speech'],
+  );
 });
 
 test('a training child whose parent dies keeps training and completes', async () => {

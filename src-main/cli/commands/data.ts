@@ -24,7 +24,12 @@ class UsageError extends Error {}
 function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(args: string[], options: T, positionals: number) {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals > 0, strict: true });
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: positionals > 0,
+      strict: true,
+    });
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message.split('. To specify')[0] : String(e));
   }
@@ -40,7 +45,11 @@ function integer(value: string | undefined, flag: string, min: number): number |
 }
 
 async function synth(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { out: { type: 'string' }, tokens: { type: 'string' }, seed: { type: 'string' }, 'val-fraction': { type: 'string' } }, 0);
+  const { values } = parse(
+    argv,
+    { out: { type: 'string' }, tokens: { type: 'string' }, seed: { type: 'string' }, 'val-fraction': { type: 'string' } },
+    0,
+  );
   if (values.help) {
     console.log(USAGE);
     return 0;
@@ -51,7 +60,8 @@ async function synth(argv: string[]): Promise<number> {
   let valFraction: number | undefined;
   if (values['val-fraction'] !== undefined) {
     valFraction = Number(values['val-fraction']);
-    if (!(valFraction > 0 && valFraction < 1)) throw new UsageError(`--val-fraction must be between 0 and 1, got "${values['val-fraction']}"`);
+    if (!(valFraction > 0 && valFraction < 1))
+      throw new UsageError(`--val-fraction must be between 0 and 1, got "${values['val-fraction']}"`);
   }
   const out = path.resolve(values.out as string);
   await writeSyntheticDataset(out, { tokens, seed, valFraction });

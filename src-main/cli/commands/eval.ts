@@ -48,7 +48,10 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const dataset = await loadDataset(resolveDatasetDir(dataArg));
   const tokens = dataset.splits[values.split];
   if (!tokens)
-    throw new MotlabError('invalid_dataset', `${dataset.dir} has no split "${values.split}" (it has ${Object.keys(dataset.splits).join(', ')})`);
+    throw new MotlabError(
+      'invalid_dataset',
+      `${dataset.dir} has no split "${values.split}" (it has ${Object.keys(dataset.splits).join(', ')})`,
+    );
   const params: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(checkpoint.model)) params[name] = tf.tensor(t.data, t.shape, 'float32');
   const result = evaluateLoss(checkpoint.config, params, tokens, windows);
@@ -57,7 +60,9 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   if (values.json) {
     console.log(JSON.stringify({ step: checkpoint.step, windows: result.windows, loss: result.loss }));
   } else {
-    console.log(`checkpoint step ${checkpoint.step} on ${dataset.spec.name}/${values.split}, ${result.windows} windows, engine ${engine.name}`);
+    console.log(
+      `checkpoint step ${checkpoint.step} on ${dataset.spec.name}/${values.split}, ${result.windows} windows, engine ${engine.name}`,
+    );
     console.log(formatLosses(result.loss));
   }
   return 0;

@@ -40,7 +40,9 @@ export async function runInfoCommand(argv: string[]): Promise<number> {
     console.log(`${run.name}: ${run.preset ?? 'custom'} ${run.size ?? ''} — ${run.status}${run.message ? ` (${run.message})` : ''}`);
     console.log(`engine ${run.engine}; dataset ${run.dataset.name} (${run.dataset.path})`);
     console.log(`parameters: ${p.total.toLocaleString()} total, ${p.activePerToken.toLocaleString()} active per token`);
-    console.log(`FLOPs per token: ${info.flops_per_token.train.toExponential(3)} (train), ${info.flops_per_token.forward.toExponential(3)} (forward)`);
+    console.log(
+      `FLOPs per token: ${info.flops_per_token.train.toExponential(3)} (train), ${info.flops_per_token.forward.toExponential(3)} (forward)`,
+    );
     console.log(`checkpoints: ${checkpoints.map((c) => c.step).join(', ') || 'none'}`);
   }
   return 0;

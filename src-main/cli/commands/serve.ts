@@ -38,7 +38,8 @@ export async function serveFromArgs(argv: string[]): Promise<RunningServer | nul
     return null;
   }
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MotlabError('invalid_request', `--port must be 0–65535, got "${values.port}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new MotlabError('invalid_request', `--port must be 0–65535, got "${values.port}"`);
   const staticDir = join(APP_ROOT, 'dist-renderer');
   if (!existsSync(join(staticDir, 'index.html'))) {
     console.log('motlab serve: building the UI (first run)…');
@@ -59,7 +60,9 @@ export async function serveFromArgs(argv: string[]): Promise<RunningServer | nul
   console.log(`MoT Lab: workspace ${server.api.workspacePath()}`);
   for (const note of server.notes) console.log(`  note: ${note}`);
   // A wildcard bind is reached through the machine's name, not 0.0.0.0.
-  const shown = ['0.0.0.0', '::'].includes(server.host) ? server.openUrl.replace(/\/\/(0\.0\.0\.0|\[::\])/, `//${hostname()}`) : server.openUrl;
+  const shown = ['0.0.0.0', '::'].includes(server.host)
+    ? server.openUrl.replace(/\/\/(0\.0\.0\.0|\[::\])/, `//${hostname()}`)
+    : server.openUrl;
   console.log(`MoT Lab is serving at ${shown}`);
   if (server.token) console.log('  (the token is required from other machines; open that URL once, the browser then keeps a cookie)');
   return server;

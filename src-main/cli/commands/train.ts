@@ -69,7 +69,10 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       throw new MotlabError('invalid_config', `--seed cannot change on --resume (the run was started with seed ${run.seed})`);
     const training = parseOrThrow(
       trainingConfigSchema,
-      { ...run.training, ...definedOnly({ steps: overrides.steps, checkpoint_every: overrides.checkpoint_every, eval_every: overrides.eval_every }) },
+      {
+        ...run.training,
+        ...definedOnly({ steps: overrides.steps, checkpoint_every: overrides.checkpoint_every, eval_every: overrides.eval_every }),
+      },
       'training settings',
     );
     await writeRunJson(runDir, { ...run, training, updated: new Date().toISOString() });

@@ -143,7 +143,8 @@ export function parseWav(bytes: Buffer): { sampleRate: number; samples: Float32A
       const channels = bytes.readUInt16LE(pos + 10);
       sampleRate = bytes.readUInt32LE(pos + 12);
       const bits = bytes.readUInt16LE(pos + 22);
-      if (format !== 1 || channels !== 1 || bits !== 16) throw new Error(`WAV is format ${format}, ${channels} channels, ${bits} bits; expected mono 16-bit PCM`);
+      if (format !== 1 || channels !== 1 || bits !== 16)
+        throw new Error(`WAV is format ${format}, ${channels} channels, ${bits} bits; expected mono 16-bit PCM`);
     } else if (id === 'data') {
       if (!sampleRate) throw new Error('WAV data before fmt chunk');
       // A streamed WAV has a placeholder size: read to the end of what arrived.

@@ -19,8 +19,22 @@ import { CLASS_NAMES, DEFAULT_SOURCE_DIR, imagePixels, loadFashionSet, type Fash
 import { assignNearest, kmeans } from './kmeans.ts';
 import { checkSpeechTools, espeakVersion, SPEEDS, synthesizeMany, VOICES } from './speech.ts';
 import {
-  BOI, BOS, BOSP, EOI, EOS, EOSP, IMAGE_CODES, IMAGE_START, PATCH, PATCH_DIM, PATCHES_PER_IMAGE, PATCHES_PER_SIDE,
-  SPECIALS, SPEECH_START, vocabLayout, type ModalityName,
+  BOI,
+  BOS,
+  BOSP,
+  EOI,
+  EOS,
+  EOSP,
+  IMAGE_CODES,
+  IMAGE_START,
+  PATCH,
+  PATCH_DIM,
+  PATCHES_PER_IMAGE,
+  PATCHES_PER_SIDE,
+  SPECIALS,
+  SPEECH_START,
+  vocabLayout,
+  type ModalityName,
 } from './vocab.ts';
 
 /** Document layouts and how often each is drawn. */
@@ -197,9 +211,9 @@ export async function buildFashionTri(options: FashionBuildOptions): Promise<Fas
   for (let s = 0; s < frameCount; s++) {
     const g = all ? s : speechRng.int(totalFrames);
     let u = 0; // utterance holding global frame g (binary search over start offsets)
-    for (let lo = 0, hi = starts.length - 1; lo <= hi; ) {
+    for (let lo = 0, hi = starts.length - 1; lo <= hi;) {
       const mid = (lo + hi) >> 1;
-      if (starts[mid] <= g) (u = mid), (lo = mid + 1);
+      if (starts[mid] <= g) ((u = mid), (lo = mid + 1));
       else hi = mid - 1;
     }
     const f = g - starts[u];
@@ -269,7 +283,8 @@ function datasetSpec(
     description:
       'Fashion-MNIST images as 49 tokens of a 4x4-patch k-means codebook, captions (class + attributes measured on the pixels) ' +
       'as UTF-8 bytes, and the captions spoken by espeak-ng as k-means units of 40 ms log-mel frames, interleaved in varied orders.',
-    license: 'MIT (Fashion-MNIST, Zalando SE 2017); speech synthesised with espeak-ng (GPL-3.0-or-later program; its output audio is not covered by the GPL)',
+    license:
+      'MIT (Fashion-MNIST, Zalando SE 2017); speech synthesised with espeak-ng (GPL-3.0-or-later program; its output audio is not covered by the GPL)',
     tokenizers: {
       text: { type: 'bytes', encoding: 'utf-8', specials: Object.fromEntries(SPECIALS.map((s, i) => [s, 256 + i])) },
       image: {
@@ -281,7 +296,11 @@ function datasetSpec(
         patch_order: 'row-major patches, row-major pixels within a patch',
         pixel_range: [0, 1],
         codes: IMAGE_CODES,
-        kmeans: { init: 'k-means++', lloyd_iterations: o.iterations, sample_patches: Math.min(MAX_PATCH_SAMPLE, o.trainImages * PATCHES_PER_IMAGE) },
+        kmeans: {
+          init: 'k-means++',
+          lloyd_iterations: o.iterations,
+          sample_patches: Math.min(MAX_PATCH_SAMPLE, o.trainImages * PATCHES_PER_IMAGE),
+        },
       },
       speech: {
         type: 'logmel_kmeans',

@@ -113,12 +113,24 @@ const NOUNS: string[][] = [
 /** Words for each level: adjectives go before the noun, predicates after "is" or a comma. */
 const WORDS: Record<Attribute, { adj: string[][]; pred: string[][] }> = {
   brightness: {
-    adj: [['dark', 'dark-toned'], ['grey', 'mid-grey'], ['light', 'pale', 'bright']],
-    pred: [['dark', 'dark in tone'], ['mid-grey', 'medium in tone'], ['light', 'pale', 'bright']],
+    adj: [
+      ['dark', 'dark-toned'],
+      ['grey', 'mid-grey'],
+      ['light', 'pale', 'bright'],
+    ],
+    pred: [
+      ['dark', 'dark in tone'],
+      ['mid-grey', 'medium in tone'],
+      ['light', 'pale', 'bright'],
+    ],
   },
   size: {
     adj: [['small', 'slim'], ['medium-sized'], ['large', 'big', 'wide']],
-    pred: [['small', 'on the small side'], ['of medium size', 'average in size'], ['large', 'big', 'filling the frame']],
+    pred: [
+      ['small', 'on the small side'],
+      ['of medium size', 'average in size'],
+      ['large', 'big', 'filling the frame'],
+    ],
   },
   horizontal: {
     adj: [[], [], []],
@@ -138,7 +150,11 @@ const WORDS: Record<Attribute, { adj: string[][]; pred: string[][] }> = {
   },
   contrast: {
     adj: [['plain', 'smooth'], [], ['patterned', 'high-contrast', 'textured']],
-    pred: [['plain', 'low in contrast', 'smooth'], ['lightly textured', 'moderately detailed'], ['patterned', 'high in contrast', 'textured']],
+    pred: [
+      ['plain', 'low in contrast', 'smooth'],
+      ['lightly textured', 'moderately detailed'],
+      ['patterned', 'high in contrast', 'textured'],
+    ],
   },
 };
 

@@ -47,7 +47,8 @@ export async function runFashionBuildCommand(argv: string[]): Promise<number> {
     if (!values.out) throw new MotlabError('invalid_request', `--out DIR is required\n${FASHION_BUILD_USAGE}`);
     const trainImages = positiveInt(values.images, '--images');
     const valImages =
-      positiveInt(values['val-images'], '--val-images') ?? (trainImages !== undefined ? Math.max(1, Math.ceil(trainImages / 10)) : undefined);
+      positiveInt(values['val-images'], '--val-images') ??
+      (trainImages !== undefined ? Math.max(1, Math.ceil(trainImages / 10)) : undefined);
     const seedText = values.seed;
     const seed = seedText === undefined ? undefined : Number(seedText);
     if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0))
@@ -61,7 +62,13 @@ export async function runFashionBuildCommand(argv: string[]): Promise<number> {
       seed,
       speechUnits: positiveInt(values.units, '--units'),
       concurrency: positiveInt(values.concurrency, '--concurrency'),
-      command: ['motlab', 'data', 'build', 'fashion-tri', ...args.filter((_, i) => args[i - 1] !== '--out' && args[i] !== '--out' && !args[i].startsWith('--out='))].join(' '),
+      command: [
+        'motlab',
+        'data',
+        'build',
+        'fashion-tri',
+        ...args.filter((_, i) => args[i - 1] !== '--out' && args[i] !== '--out' && !args[i].startsWith('--out=')),
+      ].join(' '),
       log: (m) => console.log(m),
     });
     for (const split of ['train', 'val'] as const) {

@@ -10,8 +10,22 @@ import { decodeNpy, type NpyArray } from '../npy.ts';
 import { parseOrThrow } from '../../util/validate.ts';
 import { MotlabError } from '../../util/errors.ts';
 import {
-  BOI, BOS, BOSP, EOI, EOS, EOSP, IMAGE_SIDE, IMAGE_START, PATCH, PATCH_DIM, PATCHES_PER_IMAGE, PATCHES_PER_SIDE,
-  SPEECH_START, TEXT_END, specialName, type ModalityName,
+  BOI,
+  BOS,
+  BOSP,
+  EOI,
+  EOS,
+  EOSP,
+  IMAGE_SIDE,
+  IMAGE_START,
+  PATCH,
+  PATCH_DIM,
+  PATCHES_PER_IMAGE,
+  PATCHES_PER_SIDE,
+  SPEECH_START,
+  TEXT_END,
+  specialName,
+  type ModalityName,
 } from './vocab.ts';
 
 /** Text tokens → string: bytes decoded as UTF-8, special tokens written as their names. */
@@ -144,8 +158,10 @@ export function loadFashionDataset(dir: string): FashionDataset {
   const spec = parseOrThrow(datasetSpecSchema, raw, specPath, 'invalid_dataset');
   const image = readNpy(join(dir, 'image_codebook.npy'));
   const speech = readNpy(join(dir, 'speech_codebook.npy'));
-  if (image.dtype !== '<f4' || image.shape[1] !== PATCH_DIM) throw new MotlabError('invalid_dataset', `${dir}/image_codebook.npy must be float32 [codes, ${PATCH_DIM}]`);
-  if (speech.dtype !== '<f4' || speech.shape.length !== 2) throw new MotlabError('invalid_dataset', `${dir}/speech_codebook.npy must be float32 [units, mels]`);
+  if (image.dtype !== '<f4' || image.shape[1] !== PATCH_DIM)
+    throw new MotlabError('invalid_dataset', `${dir}/image_codebook.npy must be float32 [codes, ${PATCH_DIM}]`);
+  if (speech.dtype !== '<f4' || speech.shape.length !== 2)
+    throw new MotlabError('invalid_dataset', `${dir}/speech_codebook.npy must be float32 [units, mels]`);
   const docs = (raw.documents ?? {}) as { orders?: ModalityName[][] };
   const tok = (raw.tokenizers ?? {}) as { speech?: { voices?: string[] } };
   return {
@@ -162,7 +178,8 @@ export function loadFashionDataset(dir: string): FashionDataset {
 
 export function readSplitTokens(dir: string, split: string): Uint16Array | Int32Array {
   const arr = readNpy(join(dir, splitFileName(split)));
-  if (arr.dtype !== '<u2' && arr.dtype !== '<i4') throw new MotlabError('invalid_dataset', `${dir}/${splitFileName(split)} must hold uint16 or int32 tokens`);
+  if (arr.dtype !== '<u2' && arr.dtype !== '<i4')
+    throw new MotlabError('invalid_dataset', `${dir}/${splitFileName(split)} must hold uint16 or int32 tokens`);
   return arr.data;
 }
 

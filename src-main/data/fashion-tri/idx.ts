@@ -10,18 +10,7 @@ import { MotlabError } from '../../util/errors.ts';
 
 export const DEFAULT_SOURCE_DIR = '/usr/share/datasets/fashion-mnist';
 
-export const CLASS_NAMES = [
-  't-shirt',
-  'trousers',
-  'pullover',
-  'dress',
-  'coat',
-  'sandal',
-  'shirt',
-  'sneaker',
-  'bag',
-  'ankle boot',
-] as const;
+export const CLASS_NAMES = ['t-shirt', 'trousers', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'] as const;
 
 export interface FashionSet {
   /** n × 784 pixels, row-major, 0..255. */
@@ -55,7 +44,10 @@ export function loadFashionSet(sourceDir: string, set: SourceSet): FashionSet {
   const images = readIdx(join(sourceDir, `${set}-images-idx3-ubyte.gz`), 0x00000803);
   const labels = readIdx(join(sourceDir, `${set}-labels-idx1-ubyte.gz`), 0x00000801);
   if (images.dims[1] !== 28 || images.dims[2] !== 28 || images.dims[0] !== labels.dims[0])
-    throw new MotlabError('invalid_dataset', `${sourceDir}: ${set} images ${images.dims.join('×')} do not match ${labels.dims[0]} labels of 28×28`);
+    throw new MotlabError(
+      'invalid_dataset',
+      `${sourceDir}: ${set} images ${images.dims.join('×')} do not match ${labels.dims[0]} labels of 28×28`,
+    );
   return { pixels: images.data, labels: labels.data, count: images.dims[0] };
 }
 

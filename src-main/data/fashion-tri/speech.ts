@@ -11,7 +11,18 @@ import { MotlabError } from '../../util/errors.ts';
 import { parseWav, resample } from './audio.ts';
 
 /** Voices shipped with Debian's espeak-ng-data (the mbrola ones need extra packages). */
-export const VOICES = ['en-us', 'en-gb', 'en-gb-scotland', 'en-029', 'en-us-nyc', 'en-gb-x-rp', 'en-us+f3', 'en+f2', 'en-us+m3', 'en+m5'] as const;
+export const VOICES = [
+  'en-us',
+  'en-gb',
+  'en-gb-scotland',
+  'en-029',
+  'en-us-nyc',
+  'en-gb-x-rp',
+  'en-us+f3',
+  'en+f2',
+  'en-us+m3',
+  'en+m5',
+] as const;
 export const SPEEDS = [130, 155, 180] as const;
 
 export function checkSpeechTools(): void {
@@ -36,7 +47,9 @@ export function speechToolsAvailable(): boolean {
 
 /** The espeak-ng version line, recorded in dataset.json (other versions give other audio). */
 export function espeakVersion(): string {
-  return spawnSync('espeak-ng', ['--version'], { encoding: 'utf8' }).stdout.trim().split(/\s+Data at:/)[0];
+  return spawnSync('espeak-ng', ['--version'], { encoding: 'utf8' })
+    .stdout.trim()
+    .split(/\s+Data at:/)[0];
 }
 
 export interface SpeechJob {
@@ -57,7 +70,8 @@ class EspeakWorker {
   private err = '';
 
   constructor(readonly dir: string) {
-    const script = 'T=$(printf "\\t"); while IFS="$T" read -r id voice speed text; do ' +
+    const script =
+      'T=$(printf "\\t"); while IFS="$T" read -r id voice speed text; do ' +
       'espeak-ng -w "$0/$id.wav" -v "$voice" -s "$speed" "$text"; echo "$id $?"; done';
     this.proc = spawn('sh', ['-c', script, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stdout.on('data', (c: Buffer) => {

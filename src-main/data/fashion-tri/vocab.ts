@@ -52,5 +52,4 @@ export function vocabLayout(speechUnits: number): VocabLayout {
   };
 }
 
-export const specialName = (token: number): Special | undefined =>
-  token >= 256 && token < TEXT_END ? SPECIALS[token - 256] : undefined;
+export const specialName = (token: number): Special | undefined => (token >= 256 && token < TEXT_END ? SPECIALS[token - 256] : undefined);
