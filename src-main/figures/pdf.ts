@@ -26,10 +26,11 @@ import {
   placeText,
   pointRuns,
   pointsAsRaster,
+  requireFigureSize,
   symbolOutline,
   type Paint,
 } from './shapes.ts';
-import { DEFAULT_RASTER_DPI, requireFigureSize, requireRasterDpi } from './svg.ts';
+import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';
 
 export interface PdfOptions {
   /** Resolution of embedded raster layers, in dots per inch (default 300). */
@@ -170,8 +171,8 @@ class PdfWriter {
 }
 
 export function geometryToPdf(geometry: ChartGeometry, options: PdfOptions = {}): Promise<Buffer> {
-  const rasterDpi = options.rasterDpi ?? DEFAULT_RASTER_DPI;
-  requireRasterDpi(rasterDpi);
+  const rasterDpi = options.rasterDpi ?? DEFAULT_FIGURE_DPI;
+  requireDpi(rasterDpi);
   requireFigureSize(geometry);
   const fonts = figureFontBytes();
   const doc = new PDFDocument({

@@ -7,8 +7,7 @@ import { renderAsync } from '@resvg/resvg-js';
 import { MotlabError } from '../util/errors.ts';
 import { figureFontFiles } from './fonts.ts';
 import { withResolution } from './png-codec.ts';
-
-export const DEFAULT_PNG_DPI = 300;
+import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';
 
 export interface PngOptions {
   /** Dots per inch (default 300; 600 for line art). */
@@ -33,9 +32,8 @@ export function svgSizeInPoints(svg: string): { width: number; height: number } 
 }
 
 export async function svgToPng(svg: string, options: PngOptions = {}): Promise<Buffer> {
-  const dpi = options.dpi ?? DEFAULT_PNG_DPI;
-  if (!(dpi > 0) || !Number.isFinite(dpi) || dpi > 2400)
-    throw new MotlabError('invalid_request', `PNG export: dpi ${dpi} is not between 1 and 2400`);
+  const dpi = options.dpi ?? DEFAULT_FIGURE_DPI;
+  requireDpi(dpi);
   const size = svgSizeInPoints(svg);
   const pixels = pngPixelSize(size.width, size.height, dpi);
   // resvg rounds a scaled size its own way (sometimes up): sizing the root in pixels, with the

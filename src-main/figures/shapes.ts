@@ -28,6 +28,14 @@ export function requireFinite(mark: { kind: string; key?: string }, values: Reco
   }
 }
 
+/** Checks the figure's size: positive and finite, in points. */
+export function requireFigureSize(geometry: { width: number; height: number }): void {
+  const { width, height } = geometry;
+  if (!(width > 0) || !(height > 0) || !Number.isFinite(width) || !Number.isFinite(height)) {
+    throw new MotlabError('invalid_request', `figure export: the figure size ${width} × ${height} pt is not a positive size`);
+  }
+}
+
 export interface Box {
   x: number;
   y: number;

@@ -5,7 +5,7 @@
  * is also what the PDF and PNG writers draw, so all formats show the same marks.
  */
 import type { ChartGeometry, Mark } from '../common/charts/marks.ts';
-import { MotlabError } from '../util/errors.ts';
+import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';
 import { hexOf, parseColour } from './colour.ts';
 import { rasteriseCells, rasterisePoints, type RasterLayer } from './raster.ts';
 import {
@@ -20,13 +20,11 @@ import {
   placeText,
   pointRuns,
   pointsAsRaster,
+  requireFigureSize,
   symbolOutline,
   type Box,
   type Paint,
 } from './shapes.ts';
-
-/** Default resolution of embedded raster layers (big point clouds and cell grids). */
-export const DEFAULT_RASTER_DPI = 300;
 
 export interface SvgOptions {
   /** Resolution of embedded raster layers, in dots per inch (default 300). */
@@ -234,23 +232,10 @@ class SvgWriter {
   }
 }
 
-/** Checks the figure's size: positive and finite, in points. */
-export function requireFigureSize(geometry: { width: number; height: number }): void {
-  const { width, height } = geometry;
-  if (!(width > 0) || !(height > 0) || !Number.isFinite(width) || !Number.isFinite(height)) {
-    throw new MotlabError('invalid_request', `figure export: the figure size ${width} × ${height} pt is not a positive size`);
-  }
-}
-
-export function requireRasterDpi(dpi: number): void {
-  if (!(dpi > 0) || !Number.isFinite(dpi) || dpi > 2400)
-    throw new MotlabError('invalid_request', `figure export: dpi ${dpi} is not between 1 and 2400`);
-}
-
 /** The figure as a standalone SVG document (UTF-8 text). */
 export function geometryToSvg(geometry: ChartGeometry, options: SvgOptions = {}): string {
-  const rasterDpi = options.rasterDpi ?? DEFAULT_RASTER_DPI;
-  requireRasterDpi(rasterDpi);
+  const rasterDpi = options.rasterDpi ?? DEFAULT_FIGURE_DPI;
+  requireDpi(rasterDpi);
   requireFigureSize(geometry);
   return new SvgWriter(rasterDpi).document(geometry);
 }
