@@ -2,8 +2,15 @@
  * Hand-built chart geometries for the exporter's tests and bench: every mark kind, laid out
  * here by plain arithmetic (not by the chart functions), at a paper preset's size in points.
  */
-import type { ChartGeometry, Mark, PlotFrame, TextMark } from '../../src-main/common/charts/marks.ts';
-import { chartTheme, categoricalColor, LINE_DASHES, MARKER_SHAPES, type ChartTheme } from '../../src-main/common/palette.ts';
+import type { ChartGeometry, ChartSize, Mark, PlotFrame, TextMark } from '../../src-main/common/charts/marks.ts';
+import { categoricalColor, LINE_DASHES, MARKER_SHAPES, type ChartTheme } from '../../src-main/common/palette.ts';
+import { figureSize, figureTheme, resolveFigureSettings } from '../../src-main/figures/presets.ts';
+
+const column = resolveFigureSettings({ preset: 'icml-column' });
+const full = resolveFigureSettings({ preset: 'icml-full' });
+export const COLUMN_SIZE = figureSize(column);
+export const FULL_SIZE = figureSize(full);
+export const EXPORT_THEME = figureTheme(column);
 
 export const HOSTILE_TITLE = 'Run <a href="http://x">&amp; "quotes" \'apos\' & <script>';
 
@@ -117,7 +124,7 @@ function frameOf(id: string, f: Frame, xDomain: [number, number], yDomain: [numb
 }
 
 /** Loss curves: three runs (colour) × two modalities (dash), a gap in one run, markers, a legend, a bold title with markup characters. */
-export function lossCurves(width = 234, height = 144.61, theme = chartTheme('light')): ChartGeometry {
+export function lossCurves({ width, height }: ChartSize = COLUMN_SIZE, theme: ChartTheme = EXPORT_THEME): ChartGeometry {
   const frame = { x: 36, y: 18, width: width - 36 - 62, height: height - 18 - 30 };
   const steps = 120;
   const sx = (s: number) => frame.x + (s / steps) * frame.width;
@@ -216,7 +223,12 @@ export function lossCurves(width = 234, height = 144.61, theme = chartTheme('lig
 }
 
 /** A PCA-like cloud of `n` points in three modality clusters (a raster layer beyond 20,000). */
-export function pointCloud(n: number, width = 234, height = 144.61, theme = chartTheme('light'), seed = 7): ChartGeometry {
+export function pointCloud(
+  n: number,
+  { width, height }: ChartSize = COLUMN_SIZE,
+  theme: ChartTheme = EXPORT_THEME,
+  seed = 7,
+): ChartGeometry {
   const frame = { x: 36, y: 10, width: width - 46, height: height - 10 - 30 };
   const random = seeded(seed);
   const x = new Float32Array(n);
@@ -269,7 +281,12 @@ function viridis(t: number): string {
 }
 
 /** A heatmap of rows × columns cells (vector rects when few, one image when many), with a colour bar. */
-export function heatmap(rows: number, columns: number, width = 234, height = 144.61, theme = chartTheme('light')): ChartGeometry {
+export function heatmap(
+  rows: number,
+  columns: number,
+  { width, height }: ChartSize = COLUMN_SIZE,
+  theme: ChartTheme = EXPORT_THEME,
+): ChartGeometry {
   const frame = { x: 36, y: 10, width: width - 36 - 40, height: height - 10 - 30 };
   const colours: string[] = [];
   const tableRows: (number | string)[][] = [];
@@ -300,7 +317,7 @@ export function heatmap(rows: number, columns: number, width = 234, height = 144
 }
 
 /** A 2×2 grid of small clipped panels (pca-grid-like): groups with clips, lines leaving the clip, filled areas, every symbol shape. */
-export function panelGrid(width = 486, height = 300.35, theme = chartTheme('light')): ChartGeometry {
+export function panelGrid({ width, height }: ChartSize = FULL_SIZE, theme: ChartTheme = EXPORT_THEME): ChartGeometry {
   const marks: Mark[] = [];
   const frames: PlotFrame[] = [];
   const random = seeded(3);
