@@ -9,6 +9,7 @@
  * marks with pdfkit directly takes ~0.03 ms. Both writers take their decisions from shapes.ts,
  * and the tests compare this PDF, rendered by poppler, with the SVG rendered by resvg.
  */
+import { deflateSync } from 'node:zlib';
 import PDFDocument from 'pdfkit';
 import type { ChartGeometry, Mark } from '../common/charts/marks.ts';
 import { hexOf, parseColour } from './colour.ts';
@@ -59,10 +60,70 @@ function paintPath(doc: Doc, paint: Paint, lineJoin: 'round' | 'miter'): void {
   else if (stroke) doc.stroke();
 }
 
+/** Distance of a cubic Bézier quarter circle's control points, as a fraction of the radius. */
+const KAPPA = (4 / 3) * (Math.SQRT2 - 1);
+
+/** PDF path operators of a circle (four Béziers), coordinates to 0.001 pt. */
+function circlePath(x: number, y: number, r: number): string {
+  const k = r * KAPPA;
+  const n = (v: number) => String(Math.round(v * 1000) / 1000);
+  const [x0, x1, x2, x3, x4] = [x - r, x - k, x, x + k, x + r].map(n);
+  const [y0, y1, y2, y3, y4] = [y - r, y - k, y, y + k, y + r].map(n);
+  return `${x4} ${y2} m ${x4} ${y3} ${x3} ${y4} ${x2} ${y4} c ${x1} ${y4} ${x0} ${y3} ${x0} ${y2} c ${x0} ${y1} ${x1} ${y0} ${x2} ${y0} c ${x3} ${y0} ${x4} ${y1} ${x4} ${y2} c`;
+}
+
 function polyline(doc: Doc, points: readonly (readonly [number, number])[], closed: boolean): void {
   doc.moveTo(points[0][0], points[0][1]);
   for (let i = 1; i < points.length; i++) doc.lineTo(points[i][0], points[i][1]);
   if (closed) doc.closePath();
+}
+
+/** The pdfkit internals useFigureFonts relies on (pdfkit 0.17). */
+interface PdfkitFontInternals {
+  _font?: { font?: object; constructor: unknown };
+  _fontFamilies?: Record<string, unknown>;
+  _fontCount?: number;
+}
+type EmbeddedFontClass = new (doc: Doc, font: object, id: string) => unknown;
+
+/** Parsed fonts shared by every PDF of the process, or null when pdfkit's internals are not as expected. */
+let parsedFonts: { EmbeddedFont: EmbeddedFontClass; regular: object; bold: object } | null | undefined;
+
+/**
+ * Registers the shipped fonts with a document. pdfkit parses a font anew for each document and
+ * fontkit's table decoding then dominates a small figure's PDF (~85 ms of ~110 here), so the
+ * parsed fontkit fonts are kept for the process and wrapped in a fresh EmbeddedFont (its own
+ * subset) per document. If pdfkit's internals ever differ, fonts are simply registered per document.
+ */
+function useFigureFonts(doc: Doc): void {
+  const fonts = figureFontBytes();
+  doc.registerFont(REGULAR, fonts.regular);
+  doc.registerFont(BOLD, fonts.bold);
+  if (parsedFonts === undefined) {
+    parsedFonts = null;
+    try {
+      const probe = new PDFDocument({ font: fonts.regular as unknown as string }) as unknown as Doc & PdfkitFontInternals;
+      const regular = probe._font;
+      probe.registerFont(BOLD, fonts.bold).font(BOLD);
+      const bold = probe._font;
+      if (
+        regular?.font &&
+        bold?.font &&
+        typeof regular.constructor === 'function' &&
+        probe._fontFamilies &&
+        typeof probe._fontCount === 'number'
+      ) {
+        parsedFonts = { EmbeddedFont: regular.constructor as EmbeddedFontClass, regular: regular.font, bold: bold.font };
+      }
+    } catch {
+      parsedFonts = null;
+    }
+  }
+  const internals = doc as unknown as PdfkitFontInternals;
+  if (parsedFonts && internals._fontFamilies && typeof internals._fontCount === 'number') {
+    internals._fontFamilies[REGULAR] = new parsedFonts.EmbeddedFont(doc, parsedFonts.regular, `F${++internals._fontCount}`);
+    internals._fontFamilies[BOLD] = new parsedFonts.EmbeddedFont(doc, parsedFonts.bold, `F${++internals._fontCount}`);
+  }
 }
 
 class PdfWriter {
@@ -71,8 +132,34 @@ class PdfWriter {
     private readonly rasterDpi: number,
   ) {}
 
+  private images = 0;
+
+  /**
+   * A raster layer as an RGB image with its alpha as a soft mask, both deflated here: pdfkit's
+   * own image() would decode a PNG in JavaScript just to split the alpha out again.
+   */
   private image(layer: RasterLayer): void {
-    this.doc.image(layer.png, layer.x, layer.y, { width: layer.width, height: layer.height });
+    const { rgba, pixelWidth: w, pixelHeight: h } = layer;
+    const rgb = Buffer.alloc(w * h * 3);
+    const alpha = Buffer.alloc(w * h);
+    for (let p = 0; p < w * h; p++) {
+      rgb[p * 3] = rgba[p * 4];
+      rgb[p * 3 + 1] = rgba[p * 4 + 1];
+      rgb[p * 3 + 2] = rgba[p * 4 + 2];
+      alpha[p] = rgba[p * 4 + 3];
+    }
+    const doc = this.doc;
+    const imageDictionary = { Type: 'XObject', Subtype: 'Image', Width: w, Height: h, BitsPerComponent: 8, Filter: 'FlateDecode' };
+    const mask = doc.ref({ ...imageDictionary, ColorSpace: 'DeviceGray' });
+    mask.end(deflateSync(alpha));
+    const image = doc.ref({ ...imageDictionary, ColorSpace: 'DeviceRGB', SMask: mask });
+    image.end(deflateSync(rgb));
+    const name = `Raster${++this.images}`;
+    (doc.page as unknown as { xobjects: Record<string, unknown> }).xobjects[name] = image;
+    // Image space is the unit square, y up; the page's user space has y down.
+    doc.save().transform(layer.width, 0, 0, -layer.height, layer.x, layer.y + layer.height);
+    doc.addContent(`/${name} Do`);
+    doc.restore();
   }
 
   private clipTo(box: { x: number; y: number; width: number; height: number }): void {
@@ -138,8 +225,11 @@ class PdfWriter {
         for (const run of pointRuns(mark)) {
           if (run.alpha <= 0) continue;
           doc.fillColor(run.colour, run.alpha);
-          // One fill per dot: overlapping dots darken, as in the SVG and on screen.
-          for (let i = 0; i < run.x.length; i++) doc.circle(run.x[i], run.y[i], mark.radius).fill();
+          // One fill per dot (overlapping dots darken, as in the SVG and on screen), written as
+          // content directly: through pdfkit's path calls this costs 10× more.
+          const chunk: string[] = [];
+          for (let i = 0; i < run.x.length; i++) chunk.push(circlePath(run.x[i], run.y[i], mark.radius) + ' f');
+          doc.addContent(chunk.join('\n'));
         }
         doc.restore();
         return;
@@ -174,13 +264,10 @@ export function geometryToPdf(geometry: ChartGeometry, options: PdfOptions = {})
   const rasterDpi = options.rasterDpi ?? DEFAULT_FIGURE_DPI;
   requireDpi(rasterDpi);
   requireFigureSize(geometry);
-  const fonts = figureFontBytes();
   const doc = new PDFDocument({
     size: [geometry.width, geometry.height],
     margin: 0,
     compress: true,
-    // Starting on the figure font keeps pdfkit's default Helvetica out of the file.
-    font: fonts.regular as unknown as string,
     info: {
       Title: cleanText(geometry.title),
       Creator: 'MoT Lab',
@@ -188,8 +275,7 @@ export function geometryToPdf(geometry: ChartGeometry, options: PdfOptions = {})
       CreationDate: options.creationDate ?? new Date(),
     },
   });
-  doc.registerFont(REGULAR, fonts.regular);
-  doc.registerFont(BOLD, fonts.bold);
+  useFigureFonts(doc);
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('data', (chunk: Buffer) => chunks.push(chunk));

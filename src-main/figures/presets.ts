@@ -71,7 +71,7 @@ const FONT_RANGE_PT = [3, 48] as const;
 
 function inRange(name: string, value: number, [lo, hi]: readonly [number, number], unit: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi) {
-    throw invalid(`${name} ${JSON.stringify(value)} is not between ${lo} and ${hi}${unit}`);
+    throw invalid(`${name} ${typeof value === 'number' ? value : JSON.stringify(value)} is not between ${lo} and ${hi}${unit}`);
   }
   return value;
 }

@@ -1,11 +1,10 @@
 /**
  * Raster layers for marks too numerous to stay vector: big point clouds and big cell grids become
- * one PNG each, drawn here (no canvas in Node) and embedded in the SVG as a data: URI, so the
- * same layer reaches SVG, PDF and PNG. Axes and text stay vector.
+ * one image each, drawn here (no canvas in Node): the SVG embeds it as a PNG data: URI (and so
+ * does the PNG export, through resvg), the PDF as an image with a soft mask. Axes and text stay vector.
  */
 import type { CellGridMark, PointCloudMark } from '../common/charts/marks.ts';
 import { parseColour } from './colour.ts';
-import { encodePng } from './png-codec.ts';
 
 /**
  * Most pixels one raster layer may have (64 MB of working memory for a point layer): a larger
@@ -14,8 +13,8 @@ import { encodePng } from './png-codec.ts';
 export const MAX_RASTER_PIXELS = 4_000_000;
 
 export interface RasterLayer {
-  png: Buffer;
-  /** Pixel size of the PNG. */
+  /** Straight (not premultiplied) RGBA, row-major from the top. */
+  rgba: Uint8Array;
   pixelWidth: number;
   pixelHeight: number;
   /** Where it goes, in user units (points). */
@@ -93,7 +92,7 @@ export function rasterisePoints(mark: PointCloudMark, dpi: number): RasterLayer 
     rgba[k + 3] = Math.round(a * 255);
   }
   return {
-    png: encodePng(rgba, w, h, { dpi }),
+    rgba,
     pixelWidth: w,
     pixelHeight: h,
     x: clip.x,
@@ -137,7 +136,7 @@ export function rasteriseCells(mark: CellGridMark, dpi: number): RasterLayer {
   const x = Math.min(mark.x, mark.x + mark.width);
   const y = Math.min(mark.y, mark.y + mark.height);
   return {
-    png: encodePng(rgba, w, h, { dpi }),
+    rgba,
     pixelWidth: w,
     pixelHeight: h,
     x,

@@ -7,6 +7,7 @@
 import type { ChartGeometry, Mark } from '../common/charts/marks.ts';
 import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';
 import { hexOf, parseColour } from './colour.ts';
+import { encodePng } from './png-codec.ts';
 import { rasteriseCells, rasterisePoints, type RasterLayer } from './raster.ts';
 import {
   badMark,
@@ -137,7 +138,7 @@ class SvgWriter {
     return (
       `<image x="${num(layer.x)}" y="${num(layer.y)}" width="${num(layer.width)}" height="${num(layer.height)}" preserveAspectRatio="none"` +
       (pixelated ? ' image-rendering="optimizeSpeed"' : '') +
-      ` xlink:href="data:image/png;base64,${layer.png.toString('base64')}"/>`
+      ` xlink:href="data:image/png;base64,${encodePng(layer.rgba, layer.pixelWidth, layer.pixelHeight).toString('base64')}"/>`
     );
   }
 
