@@ -18,7 +18,7 @@ import { readDocuments, readSplitStats, segmentDocuments } from '../../src-main/
 import { speechToolsAvailable } from '../../src-main/data/fashion-tri/speech.ts';
 import { datasetSpecSchema } from '../../src-main/data/format.ts';
 import { decodeNpy } from '../../src-main/data/npy.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 
 const SOURCE = '/usr/share/datasets/fashion-mnist';
 const haveSource = existsSync(join(SOURCE, 'train-images-idx3-ubyte.gz'));

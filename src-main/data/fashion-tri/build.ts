@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Rng } from '../../util/rng.ts';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from '../format.ts';
 import { encodeNpy } from '../npy.ts';
-import { parseOrThrow } from '../../util/validate.ts';
+import { parseOrThrow } from '../../common/validate.ts';
 import { DEFAULT_MEL, logMel } from './audio.ts';
 import { attributeLevels, fitThresholds, makeCaption, measureImage, OBJECT_THRESHOLD, type CaptionThresholds } from './captions.ts';
 import { CLASS_NAMES, DEFAULT_SOURCE_DIR, imagePixels, loadFashionSet, type FashionSet } from './idx.ts';
