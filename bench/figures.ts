@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import type { ChartGeometry } from '../src-main/common/charts/marks.ts';
 import { exportFigure } from '../src-main/figures/export.ts';
-import { FIGURE_FORMATS, type FigureFormat } from '../src-main/figures/presets.ts';
+import { FIGURE_FORMATS, type FigureFormat } from '../src-main/common/views.ts';
 import { heatmap, lossCurves, panelGrid, pointCloud } from '../test/figures/fixtures.ts';
 
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '3' } } });

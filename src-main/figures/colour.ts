@@ -3,7 +3,7 @@
  * opacity attribute (what LaTeX's SVG tools, Inkscape, svg-to-pdfkit and resvg all read the
  * same way), and the raster layers need the channels.
  */
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 
 export interface Rgba {
   r: number;

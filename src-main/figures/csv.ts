@@ -1,11 +1,12 @@
 /**
  * The data behind a figure: its PlottedTable as CSV (RFC 4180: header row first, CRLF, quoting
  * where needed, numbers in shortest round-trip form, gaps as empty fields), and the JSON sidecar
- * (view state + export settings) that regenerates the figure.
+ * (view state + figure options) that regenerates the figure.
  */
 import type { PlottedTable } from '../common/charts/marks.ts';
-import { MotlabError } from '../util/errors.ts';
-import { FIGURE_FORMATS, requireDpi, resolveFigureSettings, settingsInput, type FigureFormat, type FigureSettings } from './presets.ts';
+import { MotlabError } from '../common/errors.ts';
+import { viewStateSchema, type FigureOptions, type ViewState } from '../common/views.ts';
+import { figureLayout, parseFigureOptions } from './presets.ts';
 
 function csvField(value: number | string | null): string {
   if (value === null || value === undefined) return '';
@@ -38,59 +39,66 @@ export function tableToCsv(table: PlottedTable): string {
 export const FIGURE_SIDECAR_FORMAT = 'motlab-figure';
 export const FIGURE_SIDECAR_VERSION = 1;
 
-/** How the figure was exported, beside the view state (the sidecar's `export`). */
-export interface FigureExportSettings extends FigureSettings {
-  format: FigureFormat;
-  /** PNG resolution, and that of raster layers in SVG and PDF. */
-  dpi: number;
-  /** EMA smoothing weight of the curves (null when the view has no smoothing). */
+/** What regenerates a figure: the view's state and the figure options (`motlab figure --spec`). */
+export interface FigureSpec {
+  view: ViewState;
+  figure: FigureOptions;
+}
+
+/** The JSON written beside every exported figure: its spec, plus what was drawn, for the reader. */
+export interface FigureSidecar extends FigureSpec {
+  format: typeof FIGURE_SIDECAR_FORMAT;
+  version: typeof FIGURE_SIDECAR_VERSION;
+  /** The size drawn, in inches (the preset's width; height from WxH or the aspect). */
+  size: { widthInches: number; heightInches: number };
+  /** EMA smoothing weight of the curves, null for views without smoothing. */
   smoothing: number | null;
 }
 
-export interface FigureSidecar {
-  format: typeof FIGURE_SIDECAR_FORMAT;
-  version: typeof FIGURE_SIDECAR_VERSION;
-  /** The view's state (runs, checkpoints, layers, …), as the view defines it. */
-  view: unknown;
-  export: FigureExportSettings;
+function parseView(input: unknown, source: string): ViewState {
+  const parsed = viewStateSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+    throw new MotlabError('invalid_request', `${source}: the view state is not valid (${issues})`);
+  }
+  return parsed.data;
 }
 
-/** Throws unless `value` survives JSON unchanged (no NaN, Infinity, functions, bigints, cycles). */
-function requireJsonable(value: unknown, path: string, seen: Set<object>): void {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new MotlabError('invalid_request', `figure sidecar: ${path} is ${value}, which JSON cannot hold`);
-    return;
-  }
-  if (typeof value !== 'object')
-    throw new MotlabError('invalid_request', `figure sidecar: ${path} is a ${typeof value}, which JSON cannot hold`);
-  if (seen.has(value)) throw new MotlabError('invalid_request', `figure sidecar: ${path} refers back to itself`);
-  seen.add(value);
-  if (Array.isArray(value)) value.forEach((v, i) => requireJsonable(v, `${path}[${i}]`, seen));
-  else {
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) requireJsonable(v, `${path}.${k}`, seen);
-  }
-  seen.delete(value);
-}
-
-/** The sidecar JSON (pretty-printed, trailing newline). */
-export function figureSidecarJson(view: unknown, settings: FigureExportSettings): string {
-  const sidecar: FigureSidecar = { format: FIGURE_SIDECAR_FORMAT, version: FIGURE_SIDECAR_VERSION, view, export: settings };
-  requireJsonable(sidecar, 'sidecar', new Set());
+/** The sidecar JSON (pretty-printed, trailing newline); view and options are checked first. */
+export function figureSidecarJson(view: ViewState, figure: FigureOptions): string {
+  const spec = { view: parseView(view, 'figure sidecar'), figure: parseFigureOptions(figure, 'figure sidecar') };
+  const layout = figureLayout(spec.figure);
+  const sidecar: FigureSidecar = {
+    format: FIGURE_SIDECAR_FORMAT,
+    version: FIGURE_SIDECAR_VERSION,
+    ...spec,
+    size: { widthInches: layout.widthInches, heightInches: layout.heightInches },
+    smoothing: 'smoothing' in spec.view ? spec.view.smoothing : null,
+  };
   return JSON.stringify(sidecar, null, 2) + '\n';
 }
 
-/** Reads a sidecar written by figureSidecarJson; `source` (a file path) names it in errors. */
-export function readFigureSidecar(text: string, source: string): FigureSidecar {
+/**
+ * Reads a figure spec: a sidecar written by figureSidecarJson, or a bare view state (as the app
+ * saves it; figure options then take their defaults). `source` (a file path) names it in errors.
+ */
+export function readFigureSpec(text: string, source: string): FigureSpec {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new MotlabError('invalid_request', `${source}: not a figure sidecar (invalid JSON: ${(error as Error).message})`);
+    throw new MotlabError('invalid_request', `${source}: not a figure spec (invalid JSON: ${(error as Error).message})`);
   }
-  const o = parsed as Partial<FigureSidecar> | null;
-  if (!o || typeof o !== 'object' || o.format !== FIGURE_SIDECAR_FORMAT) {
-    throw new MotlabError('invalid_request', `${source}: not a figure sidecar (no "format": "${FIGURE_SIDECAR_FORMAT}")`);
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new MotlabError('invalid_request', `${source}: not a figure spec (a JSON object with a view state was expected)`);
+  }
+  const o = parsed as Record<string, unknown>;
+  if (o.format === undefined && 'kind' in o) return { view: parseView(o, source), figure: parseFigureOptions({}, source) };
+  if (o.format !== FIGURE_SIDECAR_FORMAT) {
+    throw new MotlabError(
+      'invalid_request',
+      `${source}: not a figure spec (neither a view state nor "format": "${FIGURE_SIDECAR_FORMAT}")`,
+    );
   }
   if (o.version !== FIGURE_SIDECAR_VERSION) {
     throw new MotlabError(
@@ -98,32 +106,5 @@ export function readFigureSidecar(text: string, source: string): FigureSidecar {
       `${source}: figure sidecar version ${JSON.stringify(o.version)} is not ${FIGURE_SIDECAR_VERSION}`,
     );
   }
-  const e = o.export as Partial<FigureExportSettings> | undefined;
-  if (!e || typeof e !== 'object' || typeof e.preset !== 'string') {
-    throw new MotlabError('invalid_request', `${source}: figure sidecar has no "export" settings with a preset`);
-  }
-  if (!(FIGURE_FORMATS as readonly unknown[]).includes(e.format)) {
-    throw new MotlabError(
-      'invalid_request',
-      `${source}: figure sidecar format ${JSON.stringify(e.format)} is not one of ${FIGURE_FORMATS.join(', ')}`,
-    );
-  }
-  if (!('view' in o)) throw new MotlabError('invalid_request', `${source}: figure sidecar has no "view"`);
-  let settings: FigureSettings;
-  try {
-    settings = resolveFigureSettings(settingsInput(e as FigureSettings));
-    requireDpi(e.dpi as number);
-  } catch (error) {
-    throw new MotlabError('invalid_request', `${source}: ${(error as Error).message}`);
-  }
-  const smoothing = e.smoothing ?? null;
-  if (smoothing !== null && (typeof smoothing !== 'number' || !(smoothing >= 0 && smoothing < 1))) {
-    throw new MotlabError('invalid_request', `${source}: figure sidecar smoothing ${JSON.stringify(smoothing)} is not a weight in [0, 1)`);
-  }
-  return {
-    format: FIGURE_SIDECAR_FORMAT,
-    version: FIGURE_SIDECAR_VERSION,
-    view: o.view,
-    export: { ...settings, format: e.format as FigureFormat, dpi: e.dpi as number, smoothing },
-  };
+  return { view: parseView(o.view, source), figure: parseFigureOptions(o.figure, source) };
 }

@@ -4,11 +4,12 @@
  * the CSV of what was plotted.
  */
 import type { ChartGeometry } from '../common/charts/marks.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import { tableToCsv } from './csv.ts';
 import { geometryToPdf } from './pdf.ts';
 import { svgToPng } from './png.ts';
-import { DEFAULT_FIGURE_DPI, FIGURE_FORMATS, type FigureFormat } from './presets.ts';
+import { FIGURE_FORMATS, type FigureFormat } from '../common/views.ts';
+import { DEFAULT_FIGURE_DPI } from './presets.ts';
 import { geometryToSvg } from './svg.ts';
 
 export interface ExportFigureOptions {

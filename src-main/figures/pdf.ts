@@ -20,15 +20,14 @@ import {
   cellRects,
   cellsAsRaster,
   cleanText,
-  lineIsArea,
   lineRuns,
-  normalisedBox,
+  checkedBox,
   paintOf,
   placeText,
   pointRuns,
   pointsAsRaster,
   requireFigureSize,
-  symbolOutline,
+  symbolDrawing,
   type Paint,
 } from './shapes.ts';
 import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';
@@ -72,10 +71,9 @@ function circlePath(x: number, y: number, r: number): string {
   return `${x4} ${y2} m ${x4} ${y3} ${x3} ${y4} ${x2} ${y4} c ${x1} ${y4} ${x0} ${y3} ${x0} ${y2} c ${x0} ${y1} ${x1} ${y0} ${x2} ${y0} c ${x3} ${y0} ${x4} ${y1} ${x4} ${y2} c`;
 }
 
-function polyline(doc: Doc, points: readonly (readonly [number, number])[], closed: boolean): void {
+function polyline(doc: Doc, points: readonly (readonly [number, number])[]): void {
   doc.moveTo(points[0][0], points[0][1]);
   for (let i = 1; i < points.length; i++) doc.lineTo(points[i][0], points[i][1]);
-  if (closed) doc.closePath();
 }
 
 /** The pdfkit internals useFigureFonts relies on (pdfkit 0.17). */
@@ -174,13 +172,14 @@ class PdfWriter {
         const paint = paintOf(mark);
         if (!runs.length || (!paint.fill && !paint.stroke)) return;
         doc.save();
-        for (const run of runs) polyline(doc, run, lineIsArea(mark));
+        // As in the SVG, a filled line (an area) is closed by the fill itself.
+        for (const run of runs) polyline(doc, run);
         paintPath(doc, paint, 'round');
         doc.restore();
         return;
       }
       case 'rect': {
-        const box = normalisedBox(mark, mark);
+        const box = checkedBox(mark, mark);
         const paint = paintOf(mark);
         if (!paint.fill && !paint.stroke) return;
         doc.save();
@@ -190,12 +189,10 @@ class PdfWriter {
         return;
       }
       case 'symbol': {
-        const outline = symbolOutline(mark);
-        const paint = paintOf(mark);
+        const { d, paint } = symbolDrawing(mark);
         if (!paint.fill && !paint.stroke) return;
         doc.save();
-        if (outline.kind === 'circle') doc.circle(outline.cx, outline.cy, outline.r);
-        else polyline(doc, outline.points, true);
+        doc.path(d);
         paintPath(doc, paint, 'miter');
         doc.restore();
         return;
@@ -214,7 +211,7 @@ class PdfWriter {
       }
       case 'points': {
         const raster = pointsAsRaster(mark);
-        const clip = normalisedBox(mark, mark.clip, 'clip ');
+        const clip = checkedBox(mark, mark.clip, 'clip ');
         if (clip.width === 0 || clip.height === 0 || mark.x.length === 0) return;
         if (raster) {
           this.image(rasterisePoints(mark, this.rasterDpi));
@@ -247,7 +244,7 @@ class PdfWriter {
         return;
       }
       case 'group': {
-        const clip = mark.clip && normalisedBox(mark, mark.clip, 'clip ');
+        const clip = mark.clip && checkedBox(mark, mark.clip, 'clip ');
         doc.save();
         if (clip) this.clipTo(clip);
         for (const child of mark.marks) this.mark(child);

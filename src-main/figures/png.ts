@@ -4,7 +4,7 @@
  * dpi (pHYs) so it opens at its true size.
  */
 import { renderAsync } from '@resvg/resvg-js';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import { figureFontFiles } from './fonts.ts';
 import { withResolution } from './png-codec.ts';
 import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';

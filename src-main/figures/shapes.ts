@@ -1,6 +1,6 @@
 /**
  * What each mark becomes in a figure, decided once for both writers (svg.ts and pdf.ts): paint
- * with opacity folded into colours, line runs split at gaps, symbol outlines, text baselines,
+ * with opacity folded into colours, line runs split at gaps, symbols, text baselines,
  * cell rects, and when a cloud or grid becomes a raster layer. Bad marks fail here, naming the mark.
  */
 import {
@@ -11,7 +11,9 @@ import {
   type SymbolMark,
   type TextMark,
 } from '../common/charts/marks.ts';
-import { MotlabError } from '../util/errors.ts';
+import { isOpenSymbol, symbolPath } from '../common/charts/paths.ts';
+import { MotlabError } from '../common/errors.ts';
+import { MARKER_SHAPES } from '../common/palette.ts';
 import { hexOf, parseColour } from './colour.ts';
 
 /** Beyond this many cells a CellGridMark is one embedded image instead of one rect per cell. */
@@ -43,15 +45,10 @@ export interface Box {
   height: number;
 }
 
-/** A box with non-negative width and height (a negative width means it extends left). */
-export function normalisedBox(mark: { kind: string; key?: string }, box: Box, what = ''): Box {
+/** A checked box; a negative width or height counts as 0 (nothing drawn), as on screen. */
+export function checkedBox(mark: { kind: string; key?: string }, box: Box, what = ''): Box {
   requireFinite(mark, { [`${what}x`]: box.x, [`${what}y`]: box.y, [`${what}width`]: box.width, [`${what}height`]: box.height });
-  return {
-    x: Math.min(box.x, box.x + box.width),
-    y: Math.min(box.y, box.y + box.height),
-    width: Math.abs(box.width),
-    height: Math.abs(box.height),
-  };
+  return { x: box.x, y: box.y, width: Math.max(0, box.width), height: Math.max(0, box.height) };
 }
 
 export interface Paint {
@@ -95,94 +92,32 @@ export function lineRuns(mark: LineMark): [number, number][][] {
   return runs;
 }
 
-/** A filled line is an area (band, histogram): each run closes on itself. */
-export function lineIsArea(mark: LineMark): boolean {
-  return mark.fill !== undefined && mark.fill !== 'none';
-}
-
-export type SymbolOutline = { kind: 'circle'; cx: number; cy: number; r: number } | { kind: 'polygon'; points: [number, number][] };
-
 /**
- * A symbol's outline: size is the circle's radius and the other shapes' half-extent (triangle:
- * circumradius). Cross and plus are filled outlines with arms a third of the size thick, so fill
- * and stroke mean what they mean for every other shape.
+ * A symbol as the screen draws it (common/charts/paths.ts): the same path data, closed shapes
+ * filled and stroked as asked, cross and plus (open shapes) stroked in their stroke colour or,
+ * without one, their fill colour, 1 pt wide unless the mark says otherwise.
  */
-export function symbolOutline(mark: SymbolMark): SymbolOutline {
+export function symbolDrawing(mark: SymbolMark): { d: string; paint: Paint } {
   requireFinite(mark, { x: mark.x, y: mark.y, size: mark.size });
-  const { x, y } = mark;
-  const s = Math.abs(mark.size);
-  switch (mark.shape) {
-    case 'circle':
-      return { kind: 'circle', cx: x, cy: y, r: s };
-    case 'square':
-      return {
-        kind: 'polygon',
-        points: [
-          [x - s, y - s],
-          [x + s, y - s],
-          [x + s, y + s],
-          [x - s, y + s],
-        ],
-      };
-    case 'triangle': {
-      const h = s * Math.sin(Math.PI / 3);
-      return {
-        kind: 'polygon',
-        points: [
-          [x, y - s],
-          [x + h, y + s / 2],
-          [x - h, y + s / 2],
-        ],
-      };
-    }
-    case 'diamond':
-      return {
-        kind: 'polygon',
-        points: [
-          [x, y - s],
-          [x + s, y],
-          [x, y + s],
-          [x - s, y],
-        ],
-      };
-    case 'plus':
-    case 'cross': {
-      const t = s / 3;
-      const outline: [number, number][] = [
-        [-t, -s],
-        [t, -s],
-        [t, -t],
-        [s, -t],
-        [s, t],
-        [t, t],
-        [t, s],
-        [-t, s],
-        [-t, t],
-        [-s, t],
-        [-s, -t],
-        [-t, -t],
-      ];
-      const angle = mark.shape === 'cross' ? Math.PI / 4 : 0;
-      const cos = Math.cos(angle);
-      const sin = Math.sin(angle);
-      return { kind: 'polygon', points: outline.map(([u, v]) => [x + u * cos - v * sin, y + u * sin + v * cos]) };
-    }
-    default:
-      throw badMark(mark, `has an unknown shape "${String((mark as { shape: unknown }).shape)}"`);
-  }
+  if (!MARKER_SHAPES.includes(mark.shape)) throw badMark(mark, `has an unknown shape "${String(mark.shape)}"`);
+  const d = symbolPath(mark.shape, mark.x, mark.y, Math.abs(mark.size));
+  const paint = isOpenSymbol(mark.shape)
+    ? paintOf({ stroke: mark.stroke ?? mark.fill, strokeWidth: mark.strokeWidth, opacity: mark.opacity })
+    : paintOf({ ...mark, strokeWidth: mark.strokeWidth ?? 1 });
+  return { d, paint };
 }
 
 /**
- * Where DejaVu Sans (the shipped figure font) puts a text's top, middle and bottom relative to its
- * alphabetic baseline, in em: lowercase ascender 1556/2048, half the cap height 1493/2048,
- * descender 483/2048. Both writers place the baseline themselves, because `dominant-baseline`
- * is read differently by resvg, pdf tools and LaTeX's SVG importers.
+ * How far below a text's y its alphabetic baseline goes, in em, for each TextMark baseline: what
+ * the screen's dominant-baseline (hanging, central, text-after-edge) does with DejaVu Sans, as
+ * measured in Chromium (getBBox). Figures place the baseline themselves, because resvg, PDF and
+ * LaTeX's SVG importers each read dominant-baseline differently, or not at all.
  */
-const BASELINE_SHIFT_EM = { top: 0.76, middle: 0.365, bottom: -0.236, alphabetic: 0 } as const;
+const BASELINE_SHIFT_EM = { top: 0.744, middle: 0.345, bottom: -0.24, alphabetic: 0 } as const;
 
 /** Characters XML 1.0 forbids (C0 controls except tab/newline/CR, lone surrogates, U+FFFE/FFFF). */
-// eslint-disable-next-line no-control-regex
 const XML_INVALID =
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** User text (run names in titles) with the characters XML cannot hold replaced by U+FFFD. */

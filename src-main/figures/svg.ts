@@ -5,6 +5,7 @@
  * is also what the PDF and PNG writers draw, so all formats show the same marks.
  */
 import type { ChartGeometry, Mark } from '../common/charts/marks.ts';
+import { linePath, round2 } from '../common/charts/paths.ts';
 import { DEFAULT_FIGURE_DPI, requireDpi } from './presets.ts';
 import { hexOf, parseColour } from './colour.ts';
 import { encodePng } from './png-codec.ts';
@@ -14,15 +15,14 @@ import {
   cellRects,
   cellsAsRaster,
   cleanText,
-  lineIsArea,
   lineRuns,
-  normalisedBox,
+  checkedBox,
   paintOf,
   placeText,
   pointRuns,
   pointsAsRaster,
   requireFigureSize,
-  symbolOutline,
+  symbolDrawing,
   type Box,
   type Paint,
 } from './shapes.ts';
@@ -37,56 +37,8 @@ export function escapeXml(text: string): string {
   return cleanText(text).replace(/[&<>"']/g, (c) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[c]};`);
 }
 
-/** A coordinate in points, to 0.01 pt, shortest form ("12.5", "-0.25", "3"). */
-function num(value: number): string {
-  const r = Math.round(value * 100) / 100;
-  return r === 0 ? '0' : String(r);
-}
-
-/** As num, without the leading zero ("-.25"): path data only, where every byte counts. */
-function pathNum(hundredths: number): string {
-  const s = num(hundredths / 100);
-  return s.startsWith('0.') ? s.slice(1) : s.startsWith('-0.') ? '-' + s.slice(2) : s;
-}
-
-/** Numbers of path data with separators only where needed ("1.5-2 .3" needs none before "-"). */
-function joinPathNumbers(numbers: string[]): string {
-  let out = '';
-  for (let i = 0; i < numbers.length; i++) {
-    const n = numbers[i];
-    if (i > 0) {
-      const previous = numbers[i - 1];
-      const needsSpace = !(n.startsWith('-') || (n.startsWith('.') && previous.includes('.')));
-      if (needsSpace) out += ' ';
-    }
-    out += n;
-  }
-  return out;
-}
-
-/**
- * Path data of polylines: an absolute M per run, then relative l steps computed from the rounded
- * absolute positions (so rounding never accumulates).
- */
-function polylinePath(runs: (readonly (readonly [number, number])[])[], closed = false): string {
-  let d = '';
-  for (const run of runs) {
-    let px = Math.round(run[0][0] * 100);
-    let py = Math.round(run[0][1] * 100);
-    d += `M${joinPathNumbers([pathNum(px), pathNum(py)])}`;
-    const steps: string[] = [];
-    for (let i = 1; i < run.length; i++) {
-      const x = Math.round(run[i][0] * 100);
-      const y = Math.round(run[i][1] * 100);
-      steps.push(pathNum(x - px), pathNum(y - py));
-      px = x;
-      py = y;
-    }
-    if (steps.length) d += 'l' + joinPathNumbers(steps);
-    if (closed) d += 'z';
-  }
-  return d;
-}
+/** A coordinate or length in points, to 0.01 pt: the screen's rounding (common/charts/paths.ts). */
+const num = round2;
 
 function paintAttributes(paint: Paint): string {
   let out = '';
@@ -149,17 +101,16 @@ class SvgWriter {
         if (!runs.length) return '';
         // Round joins where the line has any (two-point ticks and grid lines have none).
         const joins = runs.some((run) => run.length > 2) ? ' stroke-linejoin="round"' : '';
-        return `<path d="${polylinePath(runs, lineIsArea(mark))}"${paintAttributes(paintOf(mark))}${joins}/>`;
+        // The screen's path data; a filled line (an area) is closed by the fill itself.
+        return `<path d="${linePath(mark.points)}"${paintAttributes(paintOf(mark))}${joins}/>`;
       }
       case 'rect': {
-        const box = normalisedBox(mark, mark);
+        const box = checkedBox(mark, mark);
         return `<rect x="${num(box.x)}" y="${num(box.y)}" width="${num(box.width)}" height="${num(box.height)}"${paintAttributes(paintOf(mark))}/>`;
       }
       case 'symbol': {
-        const outline = symbolOutline(mark);
-        const paint = paintAttributes(paintOf(mark));
-        if (outline.kind === 'circle') return `<circle cx="${num(outline.cx)}" cy="${num(outline.cy)}" r="${num(outline.r)}"${paint}/>`;
-        return `<path d="${polylinePath([outline.points], true)}"${paint}/>`;
+        const { d, paint } = symbolDrawing(mark);
+        return `<path d="${d}"${paintAttributes(paint)}/>`;
       }
       case 'text': {
         const t = placeText(mark);
@@ -173,7 +124,7 @@ class SvgWriter {
       }
       case 'points': {
         const raster = pointsAsRaster(mark);
-        const clip = normalisedBox(mark, mark.clip, 'clip ');
+        const clip = checkedBox(mark, mark.clip, 'clip ');
         if (clip.width === 0 || clip.height === 0 || mark.x.length === 0) return '';
         if (raster) return this.image(rasterisePoints(mark, this.rasterDpi), false);
         // One <circle> per colour in <defs>, one <use> per dot (~44 bytes, whatever the colour order).
@@ -196,7 +147,7 @@ class SvgWriter {
         return out + '</g>';
       }
       case 'group': {
-        const clip = mark.clip && normalisedBox(mark, mark.clip, 'clip ');
+        const clip = mark.clip && checkedBox(mark, mark.clip, 'clip ');
         const body = mark.marks.map((m) => this.mark(m)).join('');
         if (!clip) return body;
         return `<g clip-path="url(#${this.clipId(clip)})">${body}</g>`;

@@ -4,13 +4,12 @@
  */
 import type { ChartGeometry, ChartSize, Mark, PlotFrame, TextMark } from '../../src-main/common/charts/marks.ts';
 import { categoricalColor, LINE_DASHES, MARKER_SHAPES, type ChartTheme } from '../../src-main/common/palette.ts';
-import { figureSize, figureTheme, resolveFigureSettings } from '../../src-main/figures/presets.ts';
+import { figureLayout, parseFigureOptions } from '../../src-main/figures/presets.ts';
 
-const column = resolveFigureSettings({ preset: 'icml-column' });
-const full = resolveFigureSettings({ preset: 'icml-full' });
-export const COLUMN_SIZE = figureSize(column);
-export const FULL_SIZE = figureSize(full);
-export const EXPORT_THEME = figureTheme(column);
+const column = figureLayout(parseFigureOptions({ preset: 'icml-column' }));
+export const COLUMN_SIZE = column.size;
+export const FULL_SIZE = figureLayout(parseFigureOptions({ preset: 'icml-full' })).size;
+export const EXPORT_THEME = column.theme;
 
 export const HOSTILE_TITLE = 'Run <a href="http://x">&amp; "quotes" \'apos\' & <script>';
 

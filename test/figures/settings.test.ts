@@ -1,120 +1,112 @@
 /**
- * Figure settings (presets → theme and size in points), the JSON sidecar that regenerates a
+ * Figure options (presets → theme and size in points), the JSON sidecar that regenerates a
  * figure, and the raster layers' pixels. Expected sizes are hand arithmetic: inches × 72.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CellGridMark } from '../../src-main/common/charts/marks.ts';
 import { FIGURE_FONT_FAMILY } from '../../src-main/common/palette.ts';
-import { figureSidecarJson, readFigureSidecar, type FigureExportSettings } from '../../src-main/figures/csv.ts';
+import { viewStateSchema } from '../../src-main/common/views.ts';
+import { figureSidecarJson, readFigureSpec } from '../../src-main/figures/csv.ts';
 import { exportFigure } from '../../src-main/figures/export.ts';
-import { figureSize, figureTheme, parseFigureSize, resolveFigureSettings } from '../../src-main/figures/presets.ts';
+import { DEFAULT_FIGURE_DPI, figureLayout, parseFigureOptions, parseFigureSize, requireDpi } from '../../src-main/figures/presets.ts';
 import { rasteriseCells } from '../../src-main/figures/raster.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { lossCurves } from './fixtures.ts';
 import { pixel } from './images.ts';
 
-describe('presets', () => {
+describe('figure options → layout', () => {
+  const layout = (input: unknown) => figureLayout(parseFigureOptions(input));
+
   test('venue widths in points, height 0.618 × width by default', () => {
     const expected: Record<string, [number, number]> = {
-      'icml-column': [234, 144.612], // 3.25 in
+      'icml-column': [234, 144.612], // 3.25 in × 72; 3.25 × 0.618 = 2.0085 in
       'icml-full': [486, 300.348], // 6.75 in
       neurips: [396, 244.728], // 5.5 in
       'ieee-column': [252, 155.736], // 3.5 in
-      'ieee-full': [515.52, 318.591], // 7.16 in; 4.42488 in rounds to 4.4249
+      'ieee-full': [515.52, 318.5928], // 7.16 in; 4.42488 in kept to 4.4249
     };
     for (const [preset, [width, height]] of Object.entries(expected)) {
-      const size = figureSize(resolveFigureSettings({ preset }));
-      assert.ok(Math.abs(size.width - width) < 1e-9 && Math.abs(size.height - height) < 0.01, `${preset}: ${size.width} × ${size.height}`);
+      const { size } = layout({ preset });
+      assert.ok(Math.abs(size.width - width) < 1e-9 && Math.abs(size.height - height) < 1e-9, `${preset}: ${size.width} × ${size.height}`);
     }
   });
 
   test('custom WxH sizes in inches, and aspect for presets', () => {
     assert.deepEqual(parseFigureSize('4x2.5'), { widthInches: 4, heightInches: 2.5 });
-    assert.deepEqual(parseFigureSize(' 3.3in × 2in '), { widthInches: 3.3, heightInches: 2 });
-    assert.deepEqual(figureSize(resolveFigureSettings({ preset: '4x2.5' })), { width: 288, height: 180 });
-    assert.deepEqual(figureSize(resolveFigureSettings({ preset: 'neurips', aspect: 0.5 })), { width: 396, height: 198 });
+    assert.deepEqual(layout({ preset: '4x2.5' }).size, { width: 288, height: 180 });
+    assert.deepEqual(layout({ preset: '4x2.5', aspect: 2 }).size, { width: 288, height: 180 }); // WxH gives its height
+    assert.deepEqual(layout({ preset: 'neurips', aspect: 0.5 }).size, { width: 396, height: 198 });
   });
 
-  test('bad settings say what is allowed', () => {
-    const rejects = (input: Parameters<typeof resolveFigureSettings>[0], pattern: RegExp) =>
+  test('bad options say which field and what is wrong', () => {
+    const rejects = (input: unknown, pattern: RegExp) =>
       assert.throws(
-        () => resolveFigureSettings(input),
+        () => parseFigureOptions(input, 'view.json'),
         (e: MotlabError) => e instanceof MotlabError && e.code === 'invalid_request' && pattern.test(e.message),
       );
-    rejects(
-      { preset: 'nature' },
-      /size "nature" is neither a preset \(icml-column, icml-full, neurips, ieee-column, ieee-full\) nor a custom size WxH/,
-    );
-    rejects({ preset: '0x2' }, /width 0 is not between 0.5 and 40 in/);
-    rejects({ preset: '4x2', aspect: 0.5 }, /gives the height already/);
-    rejects({ aspect: Number.NaN }, /aspect NaN is not between/);
-    rejects({ fontSize: 1 }, /font size 1 is not between 3 and 48 pt/);
-    rejects({ palette: 'jet' }, /palette "jet" is not one of okabe-ito, tableau-10, greyscale/);
-    rejects({ legend: 'left' }, /legend position "left" is not one of right, top, bottom, none/);
+    rejects({ preset: 'nature' }, /^view.json: preset: a size preset or WxH in inches/);
+    rejects({ fontSize: 1 }, /fontSize:/);
+    rejects({ palette: 'jet' }, /palette:/);
+    rejects({ legend: 'left' }, /legend:/);
+    rejects({ dpi: 5000 }, /dpi:/);
+    rejects({ colour: 'red' }, /colour/);
+    assert.throws(() => parseFigureSize('0x2'), /neither a preset .* nor a positive WxH/);
+    assert.throws(() => requireDpi(0), /dpi 0/);
   });
 
-  test('the theme: light, shipped font, 8 pt labels and 7 pt ticks unless asked otherwise', () => {
-    const theme = figureTheme(resolveFigureSettings({}));
+  test('the theme: light, shipped font, 8 pt labels and 7 pt ticks by default', () => {
+    const { theme, legend, title } = layout({});
     assert.equal(theme.name, 'light');
     assert.equal(theme.background, '#ffffff');
     assert.equal(theme.fontFamily, FIGURE_FONT_FAMILY);
-    assert.equal(theme.fontSize, 8);
-    assert.equal(theme.tickFontSize, 7);
-    assert.equal(theme.palette, 'okabe-ito');
-    const bigger = figureTheme(resolveFigureSettings({ fontSize: 10, palette: 'greyscale' }));
-    assert.deepEqual([bigger.fontSize, bigger.tickFontSize, bigger.palette], [10, 9, 'greyscale']);
+    assert.deepEqual([theme.fontSize, theme.tickFontSize, theme.palette], [8, 7, 'okabe-ito']);
+    assert.deepEqual([legend, title], ['top', false]);
+    const bigger = layout({ fontSize: 10, palette: 'greyscale', legend: 'right', title: true });
+    assert.deepEqual(
+      [bigger.theme.fontSize, bigger.theme.tickFontSize, bigger.theme.palette, bigger.legend, bigger.title],
+      [10, 9, 'greyscale', 'right', true],
+    );
+    assert.equal(DEFAULT_FIGURE_DPI, 300);
   });
 });
 
-describe('sidecar', () => {
-  const settings = (): FigureExportSettings => ({
-    ...resolveFigureSettings({ preset: 'ieee-full', palette: 'tableau-10', legend: 'top' }),
-    format: 'pdf',
-    dpi: 600,
-    smoothing: 0.6,
+describe('sidecar and spec', () => {
+  const view = () => viewStateSchema.parse({ kind: 'losses', runs: ['runs/a', 'runs/b "quoted"'], smoothing: 0.8, logY: true });
+  const figure = () => parseFigureOptions({ preset: 'ieee-full', palette: 'tableau-10', legend: 'right', format: 'png', dpi: 600 });
+
+  test('round trip: the sidecar reads back as the spec that was written, with the size and smoothing shown', () => {
+    const json = figureSidecarJson(view(), figure());
+    const sidecar = JSON.parse(json);
+    assert.equal(sidecar.format, 'motlab-figure');
+    assert.deepEqual(sidecar.size, { widthInches: 7.16, heightInches: 4.4249 });
+    assert.equal(sidecar.smoothing, 0.8);
+    assert.deepEqual(readFigureSpec(json, 'fig.json'), { view: view(), figure: figure() });
+    const pca = viewStateSchema.parse({ kind: 'pca', run: 'runs/a', layer: 2 });
+    assert.equal(JSON.parse(figureSidecarJson(pca, figure())).smoothing, null);
   });
 
-  test('round trip: the view state and export settings come back as written', () => {
-    const view = {
-      kind: 'losses',
-      runs: ['runs/a', 'runs/b "quoted"'],
-      modalities: ['text', 'image'],
-      xAxis: 'step',
-      logY: false,
-      range: [0, 1200],
-    };
-    const json = figureSidecarJson(view, settings());
-    const read = readFigureSidecar(json, 'fig.json');
-    assert.deepEqual(read.view, view);
-    assert.deepEqual(read.export, settings());
-    assert.equal(JSON.parse(json).format, 'motlab-figure');
-    const custom = { ...resolveFigureSettings({ preset: '4.2x3.1' }), format: 'svg' as const, dpi: 300, smoothing: null };
-    assert.deepEqual(readFigureSidecar(figureSidecarJson({}, custom), 'x.json').export, custom);
+  test('a bare view state (as the app saves it) is a spec with default figure options', () => {
+    const spec = readFigureSpec(JSON.stringify({ kind: 'towers', run: 'runs/mot' }), 'view.json');
+    assert.equal(spec.view.kind, 'towers');
+    assert.deepEqual(spec.figure, parseFigureOptions({}));
   });
 
-  test('state JSON cannot hold exactly is refused when writing', () => {
-    assert.throws(() => figureSidecarJson({ range: [0, Number.NaN] }, settings()), /sidecar.view.range\[1\] is NaN/);
-    const cycle: Record<string, unknown> = {};
-    cycle.self = cycle;
-    assert.throws(() => figureSidecarJson(cycle, settings()), /refers back to itself/);
-    assert.throws(() => figureSidecarJson({ n: BigInt(1) }, settings()), /is a bigint/);
-  });
-
-  test('a corrupt or foreign file is an error naming it', () => {
+  test('a corrupt, foreign or invalid file is an error naming it and the problem', () => {
     const bad = (text: string, pattern: RegExp) =>
       assert.throws(
-        () => readFigureSidecar(text, '/tmp/view.json'),
-        (e: MotlabError) => e.code === 'invalid_request' && pattern.test(e.message),
+        () => readFigureSpec(text, '/tmp/view.json'),
+        (e: MotlabError) => e.code === 'invalid_request' && e.message.startsWith('/tmp/view.json: ') && pattern.test(e.message),
       );
-    bad('{"format": "motlab-fig', /^\/tmp\/view.json: not a figure sidecar \(invalid JSON/);
-    bad('[1, 2]', /not a figure sidecar \(no "format": "motlab-figure"\)/);
-    const ok = JSON.parse(figureSidecarJson({}, settings()));
+    bad('{"format": "motlab-fig', /not a figure spec \(invalid JSON/);
+    bad('[1, 2]', /not a figure spec/);
+    bad('{"hello": 1}', /neither a view state nor "format": "motlab-figure"/);
+    const ok = JSON.parse(figureSidecarJson(view(), figure()));
     bad(JSON.stringify({ ...ok, version: 2 }), /version 2 is not 1/);
-    bad(JSON.stringify({ ...ok, export: { ...ok.export, format: 'gif' } }), /format "gif" is not one of pdf, svg, png, csv/);
-    bad(JSON.stringify({ ...ok, export: { ...ok.export, palette: 'jet' } }), /palette "jet"/);
-    bad(JSON.stringify({ ...ok, export: { ...ok.export, dpi: -3 } }), /dpi -3 is not between 1 and 2400/);
-    bad(JSON.stringify({ ...ok, export: { ...ok.export, smoothing: 1.5 } }), /smoothing 1.5 is not a weight/);
+    bad(JSON.stringify({ ...ok, figure: { ...ok.figure, palette: 'jet' } }), /palette:/);
+    bad(JSON.stringify({ ...ok, figure: { ...ok.figure, dpi: -3 } }), /dpi:/);
+    bad(JSON.stringify({ ...ok, view: { ...ok.view, smoothing: 1.5 } }), /the view state is not valid \(smoothing: smoothing ≤ 0.999\)/);
+    bad(JSON.stringify({ ...ok, view: { kind: 'nope' } }), /the view state is not valid/);
   });
 });
 
