@@ -1,6 +1,6 @@
 /**
  * Figure export checked with the tools papers are made with: poppler (pdffonts, pdfinfo,
- * pdftoppm, pdftotext) on the PDF, Python's expat on the SVG, resvg's own rendering of an
+ * pdftoppm, pdftotext) on the PDF, xmllint and Python's expat on the SVG, resvg's own rendering of an
  * independent all-vector SVG against our raster layers, Python's csv module on the CSV.
  */
 import assert from 'node:assert/strict';
@@ -167,7 +167,10 @@ describe('SVG', () => {
     test(`${name}: well-formed XML, self-contained, size in inches`, async () => {
       const geometry = make();
       const svg = await exportFigure(geometry, { format: 'svg' });
-      const found = inspectSvg(save('figure.svg', svg));
+      const file = save('figure.svg', svg);
+      // libxml2's strict parser, without network access; it prints nothing for a well-formed file.
+      assert.equal(execFileSync('xmllint', ['--noout', '--nonet', file], { encoding: 'utf8' }), '');
+      const found = inspectSvg(file);
       assert.deepEqual(found.problems, []);
       for (const ref of found.refs) assert.ok(ref.startsWith('#') || ref.startsWith('data:image/png;base64,'), `reference ${ref}`);
       assert.equal(found.title, geometry.title);

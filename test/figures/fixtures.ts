@@ -122,6 +122,20 @@ function frameOf(id: string, f: Frame, xDomain: [number, number], yDomain: [numb
   return { id, ...f, xDomain, yDomain, xScale: 'linear', yScale: 'linear' };
 }
 
+/** A legend's 12 pt line sample. */
+function legendSwatch(x: number, y: number, stroke: string, strokeWidth: number, dash?: readonly number[]): Mark {
+  return {
+    kind: 'line',
+    points: [
+      [x, y],
+      [x + 12, y],
+    ],
+    stroke,
+    strokeWidth,
+    dash,
+  };
+}
+
 /** Loss curves: three runs (colour) × two modalities (dash), a gap in one run, markers, a legend, a bold title with markup characters. */
 export function lossCurves({ width, height }: ChartSize = COLUMN_SIZE, theme: ChartTheme = EXPORT_THEME): ChartGeometry {
   const frame = { x: 36, y: 18, width: width - 36 - 62, height: height - 18 - 30 };
@@ -192,30 +206,13 @@ export function lossCurves({ width, height }: ChartSize = COLUMN_SIZE, theme: Ch
   const lx = frame.x + frame.width + 6;
   for (let run = 0; run < 3; run++) {
     const ly = frame.y + 4 + run * 11;
-    marks.push({
-      kind: 'line',
-      points: [
-        [lx, ly],
-        [lx + 12, ly],
-      ],
-      stroke: categoricalColor(run),
-      strokeWidth: theme.lineWidth,
-    });
+    marks.push(legendSwatch(lx, ly, categoricalColor(run), theme.lineWidth));
     marks.push({ kind: 'symbol', x: lx + 6, y: ly, size: 1.8, shape: MARKER_SHAPES[run + 1], fill: categoricalColor(run) });
     marks.push(text(theme, lx + 15, ly, `run ${run}`, 'start', 'middle', theme.tickFontSize));
   }
   for (let modality = 0; modality < 2; modality++) {
     const ly = frame.y + 40 + modality * 11;
-    marks.push({
-      kind: 'line',
-      points: [
-        [lx, ly],
-        [lx + 12, ly],
-      ],
-      stroke: theme.foreground,
-      strokeWidth: theme.lineWidth,
-      dash: LINE_DASHES[modality],
-    });
+    marks.push(legendSwatch(lx, ly, theme.foreground, theme.lineWidth, LINE_DASHES[modality]));
     marks.push(text(theme, lx + 15, ly, modality ? 'image' : 'text', 'start', 'middle', theme.tickFontSize));
   }
   return { width, height, theme, marks, frames: [frameOf('main', frame, [0, steps], [1, 5])], table, title: HOSTILE_TITLE };
