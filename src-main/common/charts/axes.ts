@@ -138,13 +138,14 @@ function logTicks(domain: [number, number], count: number): { values: number[]; 
   return { values: kept, labels: kept.map((v) => format('.3~g')(v)), minor: [] };
 }
 
-/** Keeps labels in order while each clears the previous kept one by `gap`. */
-function thin(ticks: Tick[], extent: (t: Tick) => number, gap: number): Tick[] {
+/** Keeps labels in order while each clears the previous kept one by `gap` and stays within `bounds`. */
+function thin(ticks: Tick[], extent: (t: Tick) => number, gap: number, bounds: readonly [number, number] = [-Infinity, Infinity]): Tick[] {
   const kept: Tick[] = [];
   let end = -Infinity;
   const ordered = [...ticks].sort((a, b) => a.position - b.position);
   for (const t of ordered) {
     const half = extent(t) / 2;
+    if (t.position - half < bounds[0] || t.position + half > bounds[1]) continue;
     if (t.position - half >= end + gap) {
       kept.push(t);
       end = t.position + half;
@@ -173,7 +174,6 @@ export function numericAxis(
   return { kind, domain, range, map: (v) => scale(v), ticks: kept, minor: t.minor.map((v) => scale(v)) };
 }
 
-/** Equal bands, one per category, ticks at band centres; labels thinned (x) or shortened (y) to fit. */
 export interface CategoryAxis {
   labels: readonly string[];
   range: [number, number];
@@ -183,18 +183,28 @@ export interface CategoryAxis {
   ticks: Tick[];
 }
 
+/**
+ * Equal bands, one per category, ticks at band centres. x labels are shortened to their band
+ * when bands are wide enough for a few characters (otherwise thinned), and reach at most
+ * `overhang` beyond the range; y labels are shortened to maxLabelWidth.
+ */
 export function categoryAxis(
   labels: readonly string[],
   range: [number, number],
   theme: ChartTheme,
   orientation: 'x' | 'y',
   maxLabelWidth = Infinity,
+  overhang = 0,
 ): CategoryAxis {
   const band = (range[1] - range[0]) / Math.max(1, labels.length);
   const centre = (i: number): number => range[0] + (i + 0.5) * band;
   const fs = theme.tickFontSize;
-  const ticks = labels.map((label, i) => ({ value: i, position: centre(i), label: fitText(label, fs, maxLabelWidth) }));
-  const kept = orientation === 'x' ? thin(ticks, (tick) => textWidth(tick.label, fs), fs * 0.6) : thin(ticks, () => fs, fs * 0.2);
+  const width = orientation === 'x' && band >= fs * 2.5 ? Math.min(maxLabelWidth, band * 0.95) : maxLabelWidth;
+  const ticks = labels.map((label, i) => ({ value: i, position: centre(i), label: fitText(label, fs, width) }));
+  const kept =
+    orientation === 'x'
+      ? thin(ticks, (tick) => textWidth(tick.label, fs), fs * 0.6, [range[0] - overhang, range[1] + overhang])
+      : thin(ticks, () => fs, fs * 0.2);
   return { labels, range, band, centre, ticks: kept };
 }
 

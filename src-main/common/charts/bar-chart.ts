@@ -61,7 +61,7 @@ export function barChart(data: BarChartData, size: ChartSize, theme: ChartTheme,
     bottom: xAxisHeight(theme),
   });
   const yAxis = numericAxis('linear', yDomain, [frame.y + frame.height, frame.y], theme, 'y');
-  const xAxis = categoryAxis(data.categories, [frame.x, frame.x + frame.width], theme, 'x');
+  const xAxis = categoryAxis(data.categories, [frame.x, frame.x + frame.width], theme, 'x', Infinity, theme.tickFontSize * 0.5);
 
   const marks: Mark[] = [...page.marks, ...axisMarks(frame, { ticks: xAxis.ticks, grid: false }, { ticks: yAxis.ticks }, theme)];
   const groupWidth = xAxis.band * 0.8;

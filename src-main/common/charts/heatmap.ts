@@ -63,15 +63,16 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
   const region = inset(page.region, { top: 0, right: barWidth + (withBar ? spacing(theme) : 0), bottom: titleSpace, left: titleSpace });
   const maxRowLabel = region.width / 4;
   const probe = categoryAxis(data.rows, [0, 1], theme, 'y', maxRowLabel);
-  const lastColumn = data.columns.at(-1) ?? '';
+  // Room for half a column label beyond the frame's right edge.
+  const overhang = Math.min(textWidth(data.columns.at(-1) ?? '', theme.tickFontSize), region.width / 4) / 2;
   const [frame] = panelFrames(region, theme, 1, {
     columns: 1,
     titled: false,
     left: () => yAxisWidth(probe.ticks, theme),
-    right: textWidth(lastColumn, theme.tickFontSize) / 2,
+    right: overhang,
     bottom: xAxisHeight(theme),
   });
-  const xAxis = categoryAxis(data.columns, [frame.x, frame.x + frame.width], theme, 'x');
+  const xAxis = categoryAxis(data.columns, [frame.x, frame.x + frame.width], theme, 'x', Infinity, overhang);
   const values = data.columnValues;
   if (values && values.length === nColumns && nColumns >= 2 && values[nColumns - 1] > values[0]) {
     const numeric = numericAxis('linear', [values[0], values[nColumns - 1]], [xAxis.centre(0), xAxis.centre(nColumns - 1)], theme, 'x');
@@ -132,7 +133,7 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
     marks.push(
       ...colourBarMarks(
         {
-          x: frame.x + frame.width + spacing(theme) + textWidth(lastColumn, theme.tickFontSize) / 2,
+          x: frame.x + frame.width + spacing(theme) + overhang,
           y: frame.y,
           width: barWidth,
           height: frame.height,
