@@ -127,7 +127,9 @@ export function lossModalities(records: readonly MetricsRecord[]): string[] {
 export function lossCurves(records: readonly MetricsRecord[], source: CurveSource, axis: CurveAxis): LossCurve[] {
   const trainRecords = records.filter((r): r is TrainRecord => r.type === 'train');
   const chosen: (TrainRecord | EvalRecord)[] =
-    source.kind === 'train' ? trainRecords : records.filter((r): r is EvalRecord => r.type === 'eval' && r.split === source.split);
+    source.kind === 'train'
+      ? trainRecords
+      : records.filter((r): r is EvalRecord => r.type === 'eval' && (r.split ?? 'val') === source.split);
   const byStep = new Map<number, TrainRecord | EvalRecord>();
   for (const r of chosen) byStep.set(r.step, r);
   const ordered = [...byStep.values()].sort((a, b) => a.step - b.step);

@@ -170,7 +170,7 @@ export function numericAxis(
   const t = kind === 'log' ? logTicks(domain, count) : { ...linearTicks(domain, count), minor: [] as number[] };
   const ticks = t.values.map((value, i) => ({ value, position: scale(value), label: t.labels[i] }));
   const fs = theme.tickFontSize;
-  const kept = orientation === 'x' ? thin(ticks, (tick) => textWidth(tick.label, fs), fs * 0.6) : thin(ticks, () => fs, fs * 0.3);
+  const kept = orientation === 'x' ? thin(ticks, (tick) => textWidth(tick.label, fs), fs * 0.4) : thin(ticks, () => fs, fs * 0.3);
   return { kind, domain, range, map: (v) => scale(v), ticks: kept, minor: t.minor.map((v) => scale(v)) };
 }
 
@@ -203,7 +203,7 @@ export function categoryAxis(
   const ticks = labels.map((label, i) => ({ value: i, position: centre(i), label: fitText(label, fs, width) }));
   const kept =
     orientation === 'x'
-      ? thin(ticks, (tick) => textWidth(tick.label, fs), fs * 0.6, [range[0] - overhang, range[1] + overhang])
+      ? thin(ticks, (tick) => textWidth(tick.label, fs), fs * 0.4, [range[0] - overhang, range[1] + overhang])
       : thin(ticks, () => fs, fs * 0.2);
   return { labels, range, band, centre, ticks: kept };
 }

@@ -7,7 +7,7 @@ import { categoricalColor, type ChartTheme } from '../palette.ts';
 import { axisMarks, axisTitleMarks, axisTitleSpace, categoryAxis, numericAxis, numericDomain, xAxisHeight, yAxisWidth } from './axes.ts';
 import { inset, text } from './geometry.ts';
 import { insideLegend, type LegendEntry } from './legend.ts';
-import { pageLayout, panelFrames, shownTitle, type ChartOptions } from './layout.ts';
+import { pageLayout, panelFrames, shownTitle, type ChartOptions, chartGeometry, plotFrame } from './layout.ts';
 import type { ChartGeometry, ChartSize, Mark } from './marks.ts';
 import { finiteOrNull } from './table.ts';
 
@@ -105,26 +105,15 @@ export function barChart(data: BarChartData, size: ChartSize, theme: ChartTheme,
     if (group) marks.push(group);
   }
   marks.push(...axisTitleMarks(page.region, frame, theme, data.xTitle ?? null, data.yTitle));
-  return {
-    width: size.width,
-    height: size.height,
+  return chartGeometry(
+    size,
     theme,
+    options,
     marks,
-    frames: [
-      {
-        id: 'plot',
-        ...frame,
-        xDomain: [0, data.categories.length],
-        yDomain,
-        xScale: 'linear',
-        yScale: 'linear',
-        xCategories: [...data.categories],
-      },
-    ],
-    table: {
+    [plotFrame('plot', frame, [0, data.categories.length], yDomain, { xCategories: [...data.categories] })],
+    {
       columns: [data.xTitle ?? 'category', ...data.series.map((s) => s.label)],
       rows: data.categories.map((c, k) => [c, ...data.series.map((s) => finiteOrNull(s.values[k]))]),
     },
-    title: options.title ?? '',
-  };
+  );
 }

@@ -9,7 +9,7 @@ import type { ChartTheme, SequentialScaleName } from '../palette.ts';
 import { axisMarks, axisTitleMarks, axisTitleSpace, categoryAxis, numericAxis, numericDomain, xAxisHeight, yAxisWidth } from './axes.ts';
 import { colourBarMarks, colourBarWidth, contrastText, sequentialColour, unitPosition } from './colour.ts';
 import { inset, text } from './geometry.ts';
-import { pageLayout, panelFrames, shownTitle, spacing, type ChartOptions } from './layout.ts';
+import { pageLayout, panelFrames, shownTitle, spacing, type ChartOptions, chartGeometry, plotFrame } from './layout.ts';
 import type { ChartGeometry, ChartSize, Mark } from './marks.ts';
 import { finiteOrNull } from './table.ts';
 import { textWidth } from './text.ts';
@@ -144,24 +144,12 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
         data.valueTitle,
       ),
     );
-  return {
-    width: size.width,
-    height: size.height,
+  return chartGeometry(
+    size,
     theme,
+    options,
     marks,
-    frames: [
-      {
-        id: 'plot',
-        ...frame,
-        xDomain: [0, nColumns],
-        yDomain: [nRows, 0],
-        xScale: 'linear',
-        yScale: 'linear',
-        xCategories: [...data.columns],
-        yCategories: [...data.rows],
-      },
-    ],
-    table: { columns: [data.yTitle, ...data.columns], rows: data.rows.map((label, r) => [label, ...data.values[r].map(finiteOrNull)]) },
-    title: options.title ?? '',
-  };
+    [plotFrame('plot', frame, [0, nColumns], [nRows, 0], { xCategories: [...data.columns], yCategories: [...data.rows] })],
+    { columns: [data.yTitle, ...data.columns], rows: data.rows.map((label, r) => [label, ...data.values[r].map(finiteOrNull)]) },
+  );
 }

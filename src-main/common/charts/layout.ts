@@ -6,7 +6,7 @@
 import type { ChartTheme } from '../palette.ts';
 import { legendGroup, measureLegend, type LegendEntry, type LegendPosition } from './legend.ts';
 import { inset, text, type Box } from './geometry.ts';
-import type { ChartSize, Mark } from './marks.ts';
+import type { ChartGeometry, ChartSize, Mark, PlotFrame, PlottedTable } from './marks.ts';
 import { fitText } from './text.ts';
 
 /** Space between blocks (title, legend, plots) and around the chart's edge. */
@@ -119,4 +119,27 @@ export interface ChartOptions {
 /** The title to draw, or null. */
 export function shownTitle(options: ChartOptions): string | null {
   return options.title && options.showTitle !== false ? options.title : null;
+}
+
+/** The finished chart. */
+export function chartGeometry(
+  size: ChartSize,
+  theme: ChartTheme,
+  options: ChartOptions,
+  marks: Mark[],
+  frames: PlotFrame[],
+  table: PlottedTable,
+): ChartGeometry {
+  return { width: size.width, height: size.height, theme, marks, frames, table, title: options.title ?? '' };
+}
+
+/** A plot frame for hover and zoom: its box, domains and scales (linear unless given). */
+export function plotFrame(
+  id: string,
+  box: Box,
+  xDomain: [number, number],
+  yDomain: [number, number],
+  extra: Partial<PlotFrame> = {},
+): PlotFrame {
+  return { id, x: box.x, y: box.y, width: box.width, height: box.height, xDomain, yDomain, xScale: 'linear', yScale: 'linear', ...extra };
 }

@@ -9,7 +9,7 @@ import { numericAxis, numericDomain, type NumericAxis } from './axes.ts';
 import { colourBarMarks, colourBarWidth, sequentialRamp, unitPosition } from './colour.ts';
 import { inset, text, union, type Box } from './geometry.ts';
 import { insideLegend, type LegendEntry } from './legend.ts';
-import { pageLayout, panelFrames, shownTitle, spacing, type ChartOptions } from './layout.ts';
+import { pageLayout, panelFrames, shownTitle, spacing, type ChartOptions, chartGeometry, plotFrame } from './layout.ts';
 import type { ChartGeometry, ChartSize, Mark, PlotFrame, PointCloudMark } from './marks.ts';
 import { fitText } from './text.ts';
 import { xyChart } from './xy.ts';
@@ -311,7 +311,7 @@ export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, o
           { key: 'caption' },
         ),
       );
-      plotFrames.push({ id: `cell:${r}:${k}`, ...frame, xDomain, yDomain, xScale: 'linear', yScale: 'linear' });
+      plotFrames.push(plotFrame(`cell:${r}:${k}`, frame, xDomain, yDomain));
       rows.push(...cloudRows(cell, cloud.plotted, [data.rows[r], data.columns[k]]));
     }),
   );
@@ -365,13 +365,8 @@ export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, o
     );
   }
   const colourColumn = c?.kind === 'value' ? c.label : 'category';
-  return {
-    width: size.width,
-    height: size.height,
-    theme,
-    marks,
-    frames: plotFrames,
-    table: { columns: [data.rowTitle ?? 'row', data.columnTitle ?? 'column', 'x', 'y', colourColumn], rows },
-    title: options.title ?? '',
-  };
+  return chartGeometry(size, theme, options, marks, plotFrames, {
+    columns: [data.rowTitle ?? 'row', data.columnTitle ?? 'column', 'x', 'y', colourColumn],
+    rows,
+  });
 }

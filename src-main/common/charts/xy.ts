@@ -17,7 +17,7 @@ import {
 } from './axes.ts';
 import { inset, union, type Box } from './geometry.ts';
 import { insideLegend, type LegendEntry } from './legend.ts';
-import { pageLayout, panelFrames, panelTitle, shownTitle, type ChartOptions } from './layout.ts';
+import { pageLayout, panelFrames, panelTitle, shownTitle, type ChartOptions, chartGeometry, plotFrame } from './layout.ts';
 import { drawnPoints, lineMarks, type PlotLine } from './lines.ts';
 import type { ChartGeometry, ChartSize, Mark, PlotFrame, PlottedTable } from './marks.ts';
 import { textWidth } from './text.ts';
@@ -133,7 +133,7 @@ export function xyChart(
     const inside = [...(panel.legend ?? []), ...(position === 'inside' && i === 0 ? legend : [])];
     const group = insideLegend(inside, theme, frame, drawnPoints(data));
     if (group) marks.push(group);
-    plotFrames.push({ id: panel.id, ...frame, xDomain, yDomain: yDomains[i], xScale: axes.xScale, yScale: axes.yScale });
+    plotFrames.push(plotFrame(panel.id, frame, xDomain, yDomains[i], { xScale: axes.xScale, yScale: axes.yScale }));
   });
   if (frames.length > 0) {
     const all = union(frames);
@@ -141,7 +141,7 @@ export function xyChart(
     if (axes.aside)
       marks.push(...axes.aside.marks({ x: all.x + all.width + right + asideGap, y: all.y, width: axes.aside.width, height: all.height }));
   }
-  return { width: size.width, height: size.height, theme, marks, frames: plotFrames, table, title: options.title ?? '' };
+  return chartGeometry(size, theme, options, marks, plotFrames, table);
 }
 
 /** Domains widened about their centres so a data unit is as long in x as in y within `frame`. */
