@@ -4,8 +4,9 @@
  * the full-resolution series, display down-sampling that keeps every bucket's extremes, and
  * the final / best loss per modality. Pure functions over plain data (no Node, no tfjs).
  */
-import type { EvalRecord, MetricsRecord, TrainRecord } from '../training/metrics.ts';
-import { MotlabError } from '../util/errors.ts';
+import type { EvalRecord, MetricsRecord, TrainRecord } from '../common/metrics.ts';
+import { MotlabError } from '../common/errors.ts';
+import type { XAxis } from '../common/views.ts';
 
 /** TensorBoard's default smoothing weight. */
 export const DEFAULT_SMOOTHING = 0.6;
@@ -49,18 +50,15 @@ export function smoothEma(values: ArrayLike<number | null>, weight: number = DEF
 // ---------------------------------------------------------------------------------------------
 // X axes
 
-export type CurveAxis = 'steps' | 'tokens' | 'flops' | 'wall';
-export const CURVE_AXES: readonly CurveAxis[] = ['steps', 'tokens', 'flops', 'wall'];
-
 /** Axis titles; "wall" is training time, which excludes pauses and evaluation. */
-export const CURVE_AXIS_TITLES: Record<CurveAxis, string> = {
+export const X_AXIS_TITLES: Record<XAxis, string> = {
   steps: 'step',
   tokens: 'tokens',
   flops: 'training FLOPs',
   wall: 'training time (s)',
 };
 
-function trainRecordX(record: TrainRecord, axis: CurveAxis): number {
+function trainRecordX(record: TrainRecord, axis: XAxis): number {
   switch (axis) {
     case 'steps':
       return record.step;
@@ -79,7 +77,7 @@ function trainRecordX(record: TrainRecord, axis: CurveAxis): number {
  * the origin of every axis (nothing trained yet); steps beyond the last record extrapolate with
  * the last interval's rate.
  */
-export function stepToAxis(trainRecords: readonly TrainRecord[], axis: CurveAxis): (step: number) => number {
+export function stepToAxis(trainRecords: readonly TrainRecord[], axis: XAxis): (step: number) => number {
   if (axis === 'steps') return (step) => step;
   const anchors = new Map<number, number>([[0, 0]]);
   for (const r of trainRecords) anchors.set(r.step, trainRecordX(r, axis));
@@ -124,7 +122,7 @@ export function lossModalities(records: readonly MetricsRecord[]): string[] {
  * later record wins, since the run continued from it. Every modality of any record gets a curve
  * (all gaps where the source never measured it), so train and eval panels line up.
  */
-export function lossCurves(records: readonly MetricsRecord[], source: CurveSource, axis: CurveAxis): LossCurve[] {
+export function lossCurves(records: readonly MetricsRecord[], source: CurveSource, axis: XAxis): LossCurve[] {
   const trainRecords = records.filter((r): r is TrainRecord => r.type === 'train');
   const chosen: (TrainRecord | EvalRecord)[] =
     source.kind === 'train'

@@ -8,9 +8,8 @@
  *     agreement between two checkpoints.
  * Entropies and information are in nats unless a field says bits. Pure functions (no Node, no tfjs).
  */
-import type { MoeRoutingStats } from '../model/moe.ts';
-import type { MetricsRecord } from '../training/metrics.ts';
-import { MotlabError } from '../util/errors.ts';
+import type { MetricsRecord, MoeRoutingStats } from '../common/metrics.ts';
+import { MotlabError } from '../common/errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Known quantities

@@ -4,7 +4,7 @@
  * between two towers' weights or activations, tabulated per layer × checkpoint × tower pair.
  * Pure float64 arithmetic over row-major arrays (no Node, no tfjs).
  */
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 
 /** A row-major matrix: `rows` examples (or output units) × `columns` features. */
 export interface Matrix {

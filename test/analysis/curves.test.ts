@@ -9,7 +9,7 @@ import {
   stepToAxis,
   summarizeLosses,
 } from '../../src-main/analysis/curves.ts';
-import type { EvalRecord, MetricsRecord, TrainRecord } from '../../src-main/training/metrics.ts';
+import type { EvalRecord, MetricsRecord, TrainRecord } from '../../src-main/common/metrics.ts';
 
 const close = (a: number | null, b: number, tol = 1e-12): void => assert.ok(a !== null && Math.abs(a - b) <= tol, `${a} ≠ ${b}`);
 

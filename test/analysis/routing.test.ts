@@ -15,8 +15,7 @@ import {
   routingOverTraining,
   type TokenRouting,
 } from '../../src-main/analysis/routing.ts';
-import type { MoeRoutingStats } from '../../src-main/model/moe.ts';
-import type { MetricsRecord } from '../../src-main/training/metrics.ts';
+import type { MetricsRecord, MoeRoutingStats } from '../../src-main/common/metrics.ts';
 
 const close = (a: number, b: number, tol = 1e-12): void => assert.ok(Math.abs(a - b) <= tol, `${a} ≠ ${b}`);
 

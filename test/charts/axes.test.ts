@@ -38,13 +38,19 @@ test('log axis: labelled ticks at the powers of ten, minor ticks at 2…9 ×, po
   assert.equal(axis.minor.length, 5 + 8 + 8 + 8 + 1);
   const wide = numericAxis('log', [1e-6, 1e6], [0, 400], theme, 'x');
   assert.ok(wide.ticks.every((t) => Number.isInteger(Math.log10(t.value))));
-  assert.ok(wide.ticks.some((t) => t.label === '10⁻⁶' || t.label === '10⁶'), wide.ticks.map((t) => t.label).join(' '));
+  assert.ok(
+    wide.ticks.some((t) => t.label === '10⁻⁶' || t.label === '10⁶'),
+    wide.ticks.map((t) => t.label).join(' '),
+  );
 });
 
 test('tick labels never overlap, whatever the axis length', () => {
   for (const length of [40, 90, 200, 600]) {
     const axis = numericAxis('linear', [0, 123456], [0, length], theme, 'x');
-    const boxes = axis.ticks.map((t) => [t.position - textWidth(t.label, theme.tickFontSize) / 2, t.position + textWidth(t.label, theme.tickFontSize) / 2]);
+    const boxes = axis.ticks.map((t) => [
+      t.position - textWidth(t.label, theme.tickFontSize) / 2,
+      t.position + textWidth(t.label, theme.tickFontSize) / 2,
+    ]);
     for (let i = 1; i < boxes.length; i++) assert.ok(boxes[i][0] > boxes[i - 1][1], `length ${length}: ${axis.ticks.map((t) => t.label)}`);
     assert.ok(axis.ticks.length >= 1);
   }

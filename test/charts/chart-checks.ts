@@ -72,10 +72,12 @@ export function assertWellFormedSvg(charts: readonly ChartGeometry[]): void {
     'for s in json.load(sys.stdin):',
     '    root = ET.fromstring(s)',
     "    refs = [el.tag for el in root.iter() if any(k.endswith('href') for k in el.attrib)]",
-    "    out.append([root.tag, len(list(root.iter())), refs])",
+    '    out.append([root.tag, len(list(root.iter())), refs])',
     'print(json.dumps(out))',
   ].join('\n');
-  const parsed = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(svgs), maxBuffer: 1 << 28 }).toString()) as [string, number, string[]][];
+  const parsed = JSON.parse(
+    execFileSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(svgs), maxBuffer: 1 << 28 }).toString(),
+  ) as [string, number, string[]][];
   parsed.forEach(([tag, elements, refs], i) => {
     assert.equal(tag, '{http://www.w3.org/2000/svg}svg', `chart ${i}`);
     assert.ok(elements > 5, `chart ${i} has ${elements} elements`);

@@ -1,7 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chartTheme, modalityColor } from '../../src-main/common/palette.ts';
-import { barChart, heatmap, LEGEND_POSITIONS, pcaGrid, RECT_CELL_LIMIT, scatterChart, stepMatchChart, type ChartGeometry, type ScatterData } from '../../src-main/common/charts/index.ts';
+import {
+  barChart,
+  heatmap,
+  LEGEND_POSITIONS,
+  pcaGrid,
+  RECT_CELL_LIMIT,
+  scatterChart,
+  stepMatchChart,
+  type ChartGeometry,
+  type ScatterData,
+} from '../../src-main/common/charts/index.ts';
 import { matchSteps } from '../../src-main/analysis/step-matching.ts';
 import { assertDeterministic, assertInside, assertWellFormedSvg, byKind, texts } from './chart-checks.ts';
 
@@ -50,7 +60,11 @@ test('step matching: one marker per matched point, the fit line through the orig
 
 test('a run that never matches says so in its legend and draws no fit line', () => {
   const never = steps.map((step) => ({ step, loss: 1e9 + step }));
-  const g = stepMatchChart({ reference: 'dense', panels: [{ modality: 'speech', runs: [{ run: 'mot', fit: matchSteps(reference, never) }] }] }, column, theme);
+  const g = stepMatchChart(
+    { reference: 'dense', panels: [{ modality: 'speech', runs: [{ run: 'mot', fit: matchSteps(reference, never) }] }] },
+    column,
+    theme,
+  );
   assert.ok(texts(g, 'legend:').some((t) => t.text === 's: never matched'));
   assert.equal(byKind(g, 'line').filter((l) => l.key === 'mot:speech:fit').length, 0);
   assertInside(g);
@@ -121,7 +135,11 @@ test('scatter coloured by a value: viridis from its minimum to its maximum and a
 test('PCA grid: rows × columns panels, labels on the edges, one legend, every point in the table', () => {
   const rows = ['layer 1', 'layer 4', 'layer 8'];
   const columns = ['4%', '50%', '100%'];
-  const g = pcaGrid({ rows, columns, cells: rows.map((_, r) => columns.map((_, c) => cloud(90, r + c))), rowTitle: 'layer', columnTitle: 'checkpoint' }, full, theme);
+  const g = pcaGrid(
+    { rows, columns, cells: rows.map((_, r) => columns.map((_, c) => cloud(90, r + c))), rowTitle: 'layer', columnTitle: 'checkpoint' },
+    full,
+    theme,
+  );
   assert.equal(g.frames.length, 9);
   assert.equal(byKind(g, 'points').length, 9);
   assert.deepEqual(
@@ -189,7 +207,11 @@ test('heatmap: cells coloured from the minimum (viridis start) to the maximum (e
     [0, 0.5],
     [1, null],
   ];
-  const g = heatmap({ rows: ['expert 0', 'expert 1'], columns: ['text', 'image'], values, xTitle: 'modality', yTitle: 'expert', valueTitle: 'share' }, column, theme);
+  const g = heatmap(
+    { rows: ['expert 0', 'expert 1'], columns: ['text', 'image'], values, xTitle: 'modality', yTitle: 'expert', valueTitle: 'share' },
+    column,
+    theme,
+  );
   const cell = (r: number, c: number) => byKind(g, 'rect').find((m) => m.key === `cell:${r}:${c}`)!;
   assert.equal(cell(0, 0).fill, '#440154');
   assert.equal(cell(1, 0).fill, '#fde725');
@@ -219,7 +241,15 @@ test('a big heatmap is one cell grid with numeric step ticks', () => {
   const values = Array.from({ length: experts }, (_, e) => Array.from({ length: stepCount }, (_, s) => (e + s) % 7));
   const stepsOf = Array.from({ length: stepCount }, (_, s) => (s + 1) * 10);
   const g = heatmap(
-    { rows: values.map((_, e) => `${e}`), columns: stepsOf.map(String), columnValues: stepsOf, values, xTitle: 'step', yTitle: 'expert', valueTitle: 'load' },
+    {
+      rows: values.map((_, e) => `${e}`),
+      columns: stepsOf.map(String),
+      columnValues: stepsOf,
+      values,
+      xTitle: 'step',
+      yTitle: 'expert',
+      valueTitle: 'load',
+    },
     full,
     theme,
     { scale: 'cividis' },
@@ -231,7 +261,10 @@ test('a big heatmap is one cell grid with numeric step ticks', () => {
   // Round, evenly spaced step values (1, 2 or 5 × 10^k apart) within the logged steps.
   const ticks = texts(g, 'tick-x').map((t) => Number(t.text.replace('k', 'e3')));
   const gap = ticks[1] - ticks[0];
-  assert.ok(ticks.every((v, i) => i === 0 || v - ticks[i - 1] === gap), ticks.join(' '));
+  assert.ok(
+    ticks.every((v, i) => i === 0 || v - ticks[i - 1] === gap),
+    ticks.join(' '),
+  );
   assert.ok([1, 2, 5].includes(gap / Math.pow(10, Math.floor(Math.log10(gap)))), `gap ${gap}`);
   assert.ok(ticks[0] >= 10 && ticks.at(-1)! <= stepsOf.at(-1)!);
   assertInside(g);
@@ -246,9 +279,42 @@ function everyChart(name: 'light' | 'dark', legend: (typeof LEGEND_POSITIONS)[nu
   return [
     stepMatchChart(stepData, full, t, options),
     scatterChart(cloud(500), column, t, options),
-    pcaGrid({ rows: ['a', 'b'], columns: ['1', '2'], cells: [[cloud(50), null], [cloud(50), cloud(50, 1)]] }, full, t, options),
-    barChart({ categories: ['PC1', 'PC2', 'PC3'], series: [{ label: 'explained variance', values: [0.5, 0.3, 0.1] }], yTitle: 'ratio' }, column, t, options),
-    heatmap({ rows: ['0', '1', '2'], columns: ['1000', '2000'], values: [[0.9, 0.8], [0.7, 0.5], [0.95, 0.2]], xTitle: 'checkpoint', yTitle: 'layer', valueTitle: 'CKA' }, column, t, options),
+    pcaGrid(
+      {
+        rows: ['a', 'b'],
+        columns: ['1', '2'],
+        cells: [
+          [cloud(50), null],
+          [cloud(50), cloud(50, 1)],
+        ],
+      },
+      full,
+      t,
+      options,
+    ),
+    barChart(
+      { categories: ['PC1', 'PC2', 'PC3'], series: [{ label: 'explained variance', values: [0.5, 0.3, 0.1] }], yTitle: 'ratio' },
+      column,
+      t,
+      options,
+    ),
+    heatmap(
+      {
+        rows: ['0', '1', '2'],
+        columns: ['1000', '2000'],
+        values: [
+          [0.9, 0.8],
+          [0.7, 0.5],
+          [0.95, 0.2],
+        ],
+        xTitle: 'checkpoint',
+        yTitle: 'layer',
+        valueTitle: 'CKA',
+      },
+      column,
+      t,
+      options,
+    ),
   ];
 }
 

@@ -76,7 +76,10 @@ test('colour by run, dash by modality, raw faint under smoothed; greyscale keeps
   assert.notEqual(denseText.stroke, motImage.stroke);
   assert.equal(line(g, 'dense · image:smoothed').stroke, denseText.stroke);
   assert.equal(denseText.dash, undefined); // modality 0: solid
-  assert.deepEqual(motImage.dash, LINE_DASHES[1].map((d) => d * theme.lineWidth));
+  assert.deepEqual(
+    motImage.dash,
+    LINE_DASHES[1].map((d) => d * theme.lineWidth),
+  );
   assert.equal(line(g, 'dense · text:raw').opacity, 0.25);
   const grey = lineChart(data, size, chartTheme('light', { palette: 'greyscale' }));
   const greyLines = byKind(grey, 'line').filter((l) => l.key?.endsWith(':smoothed'));
@@ -154,7 +157,11 @@ test('every legend position keeps marks inside the chart, at column and full wid
 test('multiLine: one legend entry per series, markers at points, whole-number layer ticks', () => {
   const g = multiLine(
     {
-      series: ['dense', 'mot', 'moe'].map((label, k) => ({ label, x: [0, 1, 2, 3, 4, 5], y: [0.3, 0.4, k === 2 ? null : 0.5, 0.6, 0.7, 0.8 - 0.1 * k] })),
+      series: ['dense', 'mot', 'moe'].map((label, k) => ({
+        label,
+        x: [0, 1, 2, 3, 4, 5],
+        y: [0.3, 0.4, k === 2 ? null : 0.5, 0.6, 0.7, 0.8 - 0.1 * k],
+      })),
       xTitle: 'layer',
       yTitle: 'probe accuracy',
     },

@@ -4,9 +4,9 @@
  * person can look at it (resvg renders it to PNG).
  */
 import type { ChartGeometry, Mark } from '../../src-main/common/charts/marks.ts';
+import { isOpenSymbol, linePath, round2 as n, symbolPath } from '../../src-main/common/charts/paths.ts';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const n = (v: number): string => (Math.round(v * 100) / 100).toString();
 
 function style(m: { stroke?: string; fill?: string; strokeWidth?: number; dash?: readonly number[]; opacity?: number }): string {
   const parts = [`fill="${m.fill ?? 'none'}"`];
@@ -14,23 +14,6 @@ function style(m: { stroke?: string; fill?: string; strokeWidth?: number; dash?:
   if (m.dash && m.dash.length > 0) parts.push(`stroke-dasharray="${m.dash.map(n).join(' ')}"`);
   if (m.opacity !== undefined) parts.push(`opacity="${n(m.opacity)}"`);
   return parts.join(' ');
-}
-
-function symbolPath(shape: string, x: number, y: number, r: number): string {
-  switch (shape) {
-    case 'square':
-      return `M${n(x - r)},${n(y - r)}h${n(2 * r)}v${n(2 * r)}h${n(-2 * r)}Z`;
-    case 'triangle':
-      return `M${n(x)},${n(y - r)}L${n(x + r)},${n(y + r)}L${n(x - r)},${n(y + r)}Z`;
-    case 'diamond':
-      return `M${n(x)},${n(y - r)}L${n(x + r)},${n(y)}L${n(x)},${n(y + r)}L${n(x - r)},${n(y)}Z`;
-    case 'cross':
-      return `M${n(x - r)},${n(y - r)}L${n(x + r)},${n(y + r)}M${n(x + r)},${n(y - r)}L${n(x - r)},${n(y + r)}`;
-    case 'plus':
-      return `M${n(x - r)},${n(y)}H${n(x + r)}M${n(x)},${n(y - r)}V${n(y + r)}`;
-    default:
-      return `M${n(x - r)},${n(y)}a${n(r)},${n(r)} 0 1,0 ${n(2 * r)},0a${n(r)},${n(r)} 0 1,0 ${n(-2 * r)},0Z`;
-  }
 }
 
 const BASELINE: Record<string, string> = {
@@ -45,23 +28,12 @@ export function toSvg(g: ChartGeometry): string {
   const defs: string[] = [];
   const draw = (m: Mark): string => {
     switch (m.kind) {
-      case 'line': {
-        let d = '';
-        let pen = false;
-        for (const p of m.points) {
-          if (!p) {
-            pen = false;
-            continue;
-          }
-          d += `${pen ? 'L' : 'M'}${n(p[0])},${n(p[1])}`;
-          pen = true;
-        }
-        return `<path d="${d}" ${style({ ...m, fill: undefined })}/>`;
-      }
+      case 'line':
+        return `<path d="${linePath(m.points)}" ${style({ ...m, fill: undefined })}/>`;
       case 'rect':
         return `<rect x="${n(m.x)}" y="${n(m.y)}" width="${n(m.width)}" height="${n(m.height)}" ${style(m)}/>`;
       case 'symbol': {
-        const open = m.shape === 'cross' || m.shape === 'plus';
+        const open = isOpenSymbol(m.shape);
         return `<path d="${symbolPath(m.shape, m.x, m.y, m.size)}" ${style(open ? { stroke: m.fill ?? m.stroke, strokeWidth: m.size / 2, opacity: m.opacity } : m)}/>`;
       }
       case 'text': {

@@ -2,6 +2,7 @@
  * Grouped bars: categories along x, one bar per series in each group (final loss per modality
  * and model, explained variance per component). Bars start at zero; missing values leave a gap.
  */
+import { MotlabError } from '../errors.ts';
 import { format } from 'd3-format';
 import { categoricalColor, type ChartTheme } from '../palette.ts';
 import { axisMarks, axisTitleMarks, axisTitleSpace, categoryAxis, numericAxis, numericDomain, xAxisHeight, yAxisWidth } from './axes.ts';
@@ -37,7 +38,7 @@ export interface BarChartOptions extends ChartOptions {
 export function barChart(data: BarChartData, size: ChartSize, theme: ChartTheme, options: BarChartOptions = {}): ChartGeometry {
   for (const s of data.series) {
     if (s.values.length !== data.categories.length)
-      throw new RangeError(`bar series ${s.label}: ${s.values.length} values for ${data.categories.length} categories`);
+      throw new MotlabError('invalid_request', `bar series ${s.label}: ${s.values.length} values for ${data.categories.length} categories`);
   }
   const colourOf = (i: number): string => data.series[i].colour ?? categoricalColor(i, theme.palette);
   const legend: LegendEntry[] =

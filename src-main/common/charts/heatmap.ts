@@ -4,6 +4,7 @@
  * rectangles (crisp in vector output, annotated with their values when they fit); large ones
  * one CellGridMark.
  */
+import { MotlabError } from '../errors.ts';
 import { format } from 'd3-format';
 import type { ChartTheme, SequentialScaleName } from '../palette.ts';
 import { axisMarks, axisTitleMarks, axisTitleSpace, categoryAxis, numericAxis, numericDomain, xAxisHeight, yAxisWidth } from './axes.ts';
@@ -50,7 +51,7 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
   const nRows = data.rows.length;
   const nColumns = data.columns.length;
   if (data.values.length !== nRows || data.values.some((row) => row.length !== nColumns)) {
-    throw new RangeError(`heatmap: values must be ${nRows} rows × ${nColumns} columns`);
+    throw new MotlabError('invalid_request', `heatmap: values must be ${nRows} rows × ${nColumns} columns`);
   }
   const scale = options.scale ?? 'viridis';
   const domain = options.domain

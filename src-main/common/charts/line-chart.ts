@@ -5,6 +5,7 @@
  * override for zoom. And multiLine: a few labelled curves (separability or drift over layers or
  * training) with markers.
  */
+import { MotlabError } from '../errors.ts';
 import { categoricalColor, LINE_DASHES, MARKER_SHAPES, type ChartTheme } from '../palette.ts';
 import { drawable, type ScaleKind } from './axes.ts';
 import { sequentialColour } from './colour.ts';
@@ -73,7 +74,10 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
   const series = data.series.filter((s) => modalities.includes(s.modality));
   for (const s of series) {
     if (s.x.length !== s.raw.length || (s.smoothed && s.smoothed.length !== s.x.length)) {
-      throw new RangeError(`series ${seriesName(s)}: ${s.x.length} x values, ${s.raw.length} raw, ${s.smoothed?.length ?? 0} smoothed`);
+      throw new MotlabError(
+        'invalid_request',
+        `series ${seriesName(s)}: ${s.x.length} x values, ${s.raw.length} raw, ${s.smoothed?.length ?? 0} smoothed`,
+      );
     }
   }
   const runs = unique(series.map((s) => s.run));

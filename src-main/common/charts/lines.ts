@@ -3,6 +3,7 @@
  * projection through the axes, gaps for missing values, clipping to the frame, optional
  * markers; and which points of a series are visible in an x domain (for the plotted table).
  */
+import { MotlabError } from '../errors.ts';
 import type { MarkerShape } from '../palette.ts';
 import { drawable, type NumericAxis } from './axes.ts';
 import { clipPolyline, contains, type Box } from './geometry.ts';
@@ -27,7 +28,7 @@ export interface PlotLine {
  * cannot be drawn (x ≤ 0 on a log axis, e.g. step 0) is left out without breaking the line.
  */
 export function project(x: ArrayLike<number>, y: ArrayLike<number | null>, xAxis: NumericAxis, yAxis: NumericAxis): (Point | null)[] {
-  if (x.length !== y.length) throw new RangeError(`a series has ${x.length} x values and ${y.length} y values`);
+  if (x.length !== y.length) throw new MotlabError('invalid_request', `a series has ${x.length} x values and ${y.length} y values`);
   const points: (Point | null)[] = [];
   for (let i = 0; i < x.length; i++) {
     if (!drawable(x[i], xAxis.kind)) continue;

@@ -4,6 +4,7 @@
  * modalityColor) or by a continuous value (viridis / cividis with a colour bar). Explained
  * variance goes into the axis titles.
  */
+import { MotlabError } from '../errors.ts';
 import { modalityColor, type ChartTheme, type SequentialScaleName } from '../palette.ts';
 import { numericAxis, numericDomain, type NumericAxis } from './axes.ts';
 import { colourBarMarks, colourBarWidth, sequentialRamp, unitPosition } from './colour.ts';
@@ -57,12 +58,14 @@ export interface ScatterOptions extends ChartOptions {
 const STEPS = 254; // ramp colours; index 254 is the colour of missing values
 
 function pointCount(data: ScatterData): number {
-  if (data.x.length !== data.y.length) throw new RangeError(`scatter: ${data.x.length} x values and ${data.y.length} y values`);
+  if (data.x.length !== data.y.length)
+    throw new MotlabError('invalid_request', `scatter: ${data.x.length} x values and ${data.y.length} y values`);
   const n = data.x.length;
   const c = data.colour;
   const length = c.kind === 'category' ? c.index.length : c.values.length;
-  if (length !== n) throw new RangeError(`scatter: ${length} colour entries for ${n} points`);
-  if (c.kind === 'category' && c.labels.length > 254) throw new RangeError(`scatter: ${c.labels.length} categories (at most 254)`);
+  if (length !== n) throw new MotlabError('invalid_request', `scatter: ${length} colour entries for ${n} points`);
+  if (c.kind === 'category' && c.labels.length > 254)
+    throw new MotlabError('invalid_request', `scatter: ${c.labels.length} categories (at most 254)`);
   return n;
 }
 
@@ -83,7 +86,7 @@ function colouring(c: PointColouring, theme: ChartTheme): { colours: string[]; i
       indexOf: (i) => {
         const k = c.index[i];
         if (!(Number.isInteger(k) && k >= 0 && k < colours.length))
-          throw new RangeError(`scatter: point ${i} has category ${k} (have ${colours.length})`);
+          throw new MotlabError('invalid_request', `scatter: point ${i} has category ${k} (have ${colours.length})`);
         return k;
       },
     };
@@ -241,7 +244,7 @@ export type PcaGridOptions = Omit<ScatterOptions, 'xDomain' | 'yDomain'>;
  */
 export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, options: PcaGridOptions = {}): ChartGeometry {
   if (data.cells.length !== data.rows.length || data.cells.some((row) => row.length !== data.columns.length)) {
-    throw new RangeError(`PCA grid: cells must be ${data.rows.length} rows × ${data.columns.length} columns`);
+    throw new MotlabError('invalid_request', `PCA grid: cells must be ${data.rows.length} rows × ${data.columns.length} columns`);
   }
   const present = data.cells.flat().filter((cell): cell is ScatterData => cell !== null);
   const first = present[0]?.colour;
