@@ -51,28 +51,24 @@ export function contains(box: Box, x: number, y: number, slack = 1e-6): boolean 
   return x >= box.x - slack && x <= box.x + box.width + slack && y >= box.y - slack && y <= box.y + box.height + slack;
 }
 
+const WHOLE: [number, number] = [0, 1];
+
 /** The part of segment a→b inside the box (Liang–Barsky) as parameters [t0, t1], or null. */
 function clipSegment(a: Point, b: Point, box: Box): [number, number] | null {
   const dx = b[0] - a[0];
   const dy = b[1] - a[1];
   let t0 = 0;
   let t1 = 1;
-  const edges: [number, number][] = [
-    [-dx, a[0] - box.x],
-    [dx, box.x + box.width - a[0]],
-    [-dy, a[1] - box.y],
-    [dy, box.y + box.height - a[1]],
-  ];
-  for (const [p, q] of edges) {
-    if (p === 0) {
-      if (q < 0) return null;
-      continue;
-    }
+  // Each edge: p·t ≤ q keeps the point inside.
+  const edge = (p: number, q: number): boolean => {
+    if (p === 0) return q >= 0;
     const t = q / p;
     if (p < 0) t0 = Math.max(t0, t);
     else t1 = Math.min(t1, t);
-    if (t0 > t1) return null;
-  }
+    return t0 <= t1;
+  };
+  if (!edge(-dx, a[0] - box.x) || !edge(dx, box.x + box.width - a[0]) || !edge(-dy, a[1] - box.y) || !edge(dy, box.y + box.height - a[1]))
+    return null;
   return [t0, t1];
 }
 
@@ -102,7 +98,7 @@ export function clipPolyline(points: readonly (Point | null)[], box: Box): (Poin
       }
       continue;
     }
-    const t = clipSegment(prev, p, box);
+    const t = contains(box, prev[0], prev[1], 0) && contains(box, p[0], p[1], 0) ? WHOLE : clipSegment(prev, p, box);
     if (t === null) {
       breakRun();
       continue;

@@ -131,7 +131,7 @@ export function xyChart(
     const data = [...panel.lines.flatMap((line) => lineMarks(line, frame, xAxis, yAxis)), ...(panel.draw?.(frame, xAxis, yAxis) ?? [])];
     marks.push({ kind: 'group', clip: { ...frame }, marks: data, key: `data:${panel.id}` });
     const inside = [...(panel.legend ?? []), ...(position === 'inside' && i === 0 ? legend : [])];
-    const group = insideLegend(inside, theme, frame, drawnPoints(data));
+    const group = inside.length > 0 ? insideLegend(inside, theme, frame, drawnPoints(data)) : null;
     if (group) marks.push(group);
     plotFrames.push(plotFrame(panel.id, frame, xDomain, yDomains[i], { xScale: axes.xScale, yScale: axes.yScale }));
   });
