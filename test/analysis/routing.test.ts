@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import {
   affinityMatrix,
   consecutiveSameExpert,
@@ -16,6 +19,7 @@ import {
   type TokenRouting,
 } from '../../src-main/analysis/routing.ts';
 import type { MetricsRecord, MoeRoutingStats } from '../../src-main/common/metrics.ts';
+import { metricsOf, motlab } from '../training/helpers.ts';
 
 const close = (a: number, b: number, tol = 1e-12): void => assert.ok(Math.abs(a - b) <= tol, `${a} ≠ ${b}`);
 
@@ -203,4 +207,55 @@ test('routing agreement between checkpoints and dropped rates by modality and po
     ['0–2', '3–4', '5–7', '8–9'],
   );
   assert.throws(() => droppedByPosition(r, 2, 5), /token 5 at position 5/);
+});
+
+test('on a real tiny MoE run: statistics agree with what the router recorded, shares and drops add up', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'motlab-routing-'));
+  try {
+    const out = path.join(root, 'run');
+    const r = motlab([
+      'train',
+      '--config',
+      'moe4x-topk',
+      '--size',
+      'tiny',
+      '--out',
+      out,
+      '--steps',
+      '3',
+      '--eval-every',
+      '3',
+      '--checkpoint-every',
+      '3',
+      '--engine',
+      'wasm',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const records = metricsOf(out) as unknown as MetricsRecord[];
+    const { moe } = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')).model as {
+      moe: { aux_loss: number; z_loss: number; top_k: number };
+    };
+    const series = routingOverTraining(records, { auxLoss: moe.aux_loss, zLoss: moe.z_loss });
+    const train = records.filter((x) => x.type === 'train');
+    assert.equal(series.length, train[0].moe!.length); // one MoE tower per layer
+    for (const s of series) {
+      assert.deepEqual(s.steps, [1, 2, 3]);
+      assert.equal(s.experts, 4);
+      s.steps.forEach((step, i) => {
+        const recorded = train.find((x) => x.step === step)!.moe!.find((l) => l.layer === s.layer)!.towers[0];
+        close(s.loadBalance[i], recorded.loadBalance, 1e-9); // the model's own E·Σ f·P
+        close(s.auxLoss[i], moe.aux_loss * recorded.loadBalance, 1e-9);
+        close(
+          s.load.reduce((sum, row) => sum + row[i], 0),
+          1,
+          1e-12,
+        );
+        // Every choice is kept or dropped: kept + dropped = tokens · k.
+        close(s.droppedRate[i] * recorded.tokens * moe.top_k, recorded.dropped, 1e-9);
+        assert.ok(s.routerEntropy[i] > 0 && s.routerEntropy[i] <= Math.log(4) + 1e-12);
+      });
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
