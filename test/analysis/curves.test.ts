@@ -1,8 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   downsampleIndices,
   EmaSmoother,
@@ -13,7 +10,7 @@ import {
   summarizeLosses,
 } from '../../src-main/analysis/curves.ts';
 import type { EvalRecord, MetricsRecord, TrainRecord } from '../../src-main/common/metrics.ts';
-import { metricsOf, motlab } from '../training/helpers.ts';
+import { withTinyRun } from './tiny-run.ts';
 
 const close = (a: number | null, b: number, tol = 1e-12): void => assert.ok(a !== null && Math.abs(a - b) <= tol, `${a} ≠ ${b}`);
 
@@ -182,33 +179,9 @@ test('final and best losses per modality (best on the smoothed curve)', () => {
 });
 
 test('on a real tiny run: curves per modality on every x axis, evaluations placed at their training step', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'motlab-curves-'));
-  try {
-    const out = path.join(root, 'run');
-    const r = motlab([
-      'train',
-      '--config',
-      'dense',
-      '--size',
-      'tiny',
-      '--out',
-      out,
-      '--steps',
-      '4',
-      '--eval-every',
-      '2',
-      '--checkpoint-every',
-      '4',
-      '--engine',
-      'wasm',
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-    const records = metricsOf(out) as unknown as MetricsRecord[];
+  withTinyRun('dense', 4, 2, ({ records, model }) => {
     const train = records.filter((x): x is TrainRecord => x.type === 'train');
-    const modalities = [
-      'all',
-      ...JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')).model.modalities.map((m: { name: string }) => m.name),
-    ];
+    const modalities = ['all', ...(model.modalities as { name: string }[]).map((m) => m.name)];
     const tokens = lossCurves(records, { kind: 'train' }, 'tokens');
     assert.deepEqual(
       tokens.map((c) => c.modality),
@@ -224,7 +197,5 @@ test('on a real tiny run: curves per modality on every x axis, evaluations place
     const [summary] = summarizeLosses(evalFlops, 0);
     assert.equal(summary.finalStep, 4);
     assert.equal(summary.bestLoss, Math.min(...(evalFlops[0].loss as number[])));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });

@@ -1,9 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
   affinityMatrix,
   consecutiveSameExpert,
@@ -19,7 +16,7 @@ import {
   type TokenRouting,
 } from '../../src-main/analysis/routing.ts';
 import type { MetricsRecord, MoeRoutingStats } from '../../src-main/common/metrics.ts';
-import { metricsOf, motlab } from '../training/helpers.ts';
+import { withTinyRun } from './tiny-run.ts';
 
 const close = (a: number, b: number, tol = 1e-12): void => assert.ok(Math.abs(a - b) <= tol, `${a} ≠ ${b}`);
 
@@ -210,31 +207,8 @@ test('routing agreement between checkpoints and dropped rates by modality and po
 });
 
 test('on a real tiny MoE run: statistics agree with what the router recorded, shares and drops add up', () => {
-  const root = mkdtempSync(path.join(tmpdir(), 'motlab-routing-'));
-  try {
-    const out = path.join(root, 'run');
-    const r = motlab([
-      'train',
-      '--config',
-      'moe4x-topk',
-      '--size',
-      'tiny',
-      '--out',
-      out,
-      '--steps',
-      '3',
-      '--eval-every',
-      '3',
-      '--checkpoint-every',
-      '3',
-      '--engine',
-      'wasm',
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-    const records = metricsOf(out) as unknown as MetricsRecord[];
-    const { moe } = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')).model as {
-      moe: { aux_loss: number; z_loss: number; top_k: number };
-    };
+  withTinyRun('moe4x-topk', 3, 3, ({ records, model }) => {
+    const moe = model.moe as { aux_loss: number; z_loss: number; top_k: number };
     const series = routingOverTraining(records, { auxLoss: moe.aux_loss, zLoss: moe.z_loss });
     const train = records.filter((x) => x.type === 'train');
     assert.equal(series.length, train[0].moe!.length); // one MoE tower per layer
@@ -255,7 +229,5 @@ test('on a real tiny MoE run: statistics agree with what the router recorded, sh
         assert.ok(s.routerEntropy[i] > 0 && s.routerEntropy[i] <= Math.log(4) + 1e-12);
       });
     }
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  });
 });
