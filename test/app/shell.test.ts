@@ -16,6 +16,7 @@ import { IPC_CALL } from '../../src-main/app/ipc.ts';
 import { bridgeTransport, createApiClient, type MotlabBridge, type MotlabClient } from '../../src-main/common/api/client.ts';
 import type { ApiEvent, Envelope } from '../../src-main/common/api/types.ts';
 import { contentSecurityPolicy } from '../../src-main/common/csp.ts';
+import { UI_COLOURS } from '../../src-main/common/palette.ts';
 import { createElectronStandIn, loadWithElectron, type ElectronStandIn, type StandInWindow } from './electron-standin.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -113,6 +114,7 @@ test(
       assert.equal(prefs.allowRunningInsecureContent, false);
       assert.equal(prefs.preload, join(ROOT, 'dist-main', 'preload.cjs'));
       assert.equal(options.show, false, 'hidden until ready-to-show (no white flash)');
+      assert.equal(options.backgroundColor, UI_COLOURS.light.bg, "the theme's background (the OS is in light mode)");
       assert.deepEqual(loadedFiles, [RENDERER_INDEX]);
       assert.deepEqual(loadedUrls, [], 'no remote page is ever loaded');
       // file:// has no response headers: the page's own meta tag carries the policy.
