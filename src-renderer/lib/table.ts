@@ -7,9 +7,9 @@ export interface Column<Row> {
   numeric?: boolean;
   /** The cell as plain text; columns without it are drawn by the table's `cell` snippet. */
   text?: (row: Row) => string;
-  /** Global classes on the column's cells (th and td): 'muted', 'nowrap', 'mono', 'small'. */
+  /** Global classes on the column's cells (not its heading): 'muted', 'mono', 'small', 'strong'. */
   class?: string;
-  /** This column takes the width the others leave. */
+  /** This column takes the width the others leave, and wraps (the others keep to one line). */
   grow?: boolean;
   /** Tooltip of the column heading. */
   title?: string;
