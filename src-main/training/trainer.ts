@@ -20,7 +20,6 @@ import {
   truncateMetricsAfterStep,
   updateRunStatus,
   writeCheckpoint,
-  type RunJson,
 } from '../checkpoints/run-folder.ts';
 import { MotlabError } from '../common/errors.ts';
 import { Rng, type RngState } from '../util/rng.ts';
