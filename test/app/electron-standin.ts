@@ -52,10 +52,10 @@ export class StandInWebContents extends EventEmitter {
 
   constructor() {
     super();
-    const wc = this;
+    const currentUrl = () => this.url;
     this.mainFrame = {
       get url() {
-        return wc.url;
+        return currentUrl();
       },
       parent: null,
     };
@@ -133,8 +133,8 @@ export function createElectronStandIn(appPath: string) {
   const readyPromise = new Promise<void>((r) => (markReady = r));
   let markQuit!: () => void;
   const quitPromise = new Promise<void>((r) => (markQuit = r));
-  /** The window whose preload is being run (its require('electron') gets the renderer half). */
-  let loadingPreloadFor: StandInBrowserWindow | null = null;
+  /** The page whose preload is being run (its require('electron') gets the renderer half). */
+  let loadingPreloadFor: StandInWebContents | null = null;
   const nodeRequire = createRequire(import.meta.url);
 
   class StandInApp extends EventEmitter {
@@ -212,7 +212,7 @@ export function createElectronStandIn(appPath: string) {
       this.webContents.rendererListeners.clear();
       for (const k of Object.keys(this.webContents.exposed)) delete this.webContents.exposed[k];
       delete nodeRequire.cache[preload];
-      loadingPreloadFor = this;
+      loadingPreloadFor = this.webContents;
       try {
         nodeRequire(preload);
       } finally {
@@ -274,8 +274,7 @@ export function createElectronStandIn(appPath: string) {
     }
   }
 
-  function rendererHalf(win: StandInBrowserWindow) {
-    const wc = win.webContents;
+  function rendererHalf(wc: StandInWebContents) {
     return {
       contextBridge: {
         exposeInMainWorld(key: string, api: unknown) {
