@@ -3,6 +3,7 @@
  * legend, title, format, dpi) → what a chart function takes for a figure: the light theme in
  * the shipped font, and the size in points (1 user unit = 1 pt in figures).
  */
+import type { ChartOptions } from '../common/charts/layout.ts';
 import type { ChartSize } from '../common/charts/marks.ts';
 import { MotlabError } from '../common/errors.ts';
 import { FIGURE_FONT_FAMILY, chartTheme, type CategoricalPaletteName, type ChartTheme } from '../common/palette.ts';
@@ -48,10 +49,10 @@ export function parseFigureSize(preset: string): { widthInches: number; heightIn
 export interface FigureLayout {
   size: ChartSize;
   theme: ChartTheme;
+  /** Spread into the chart's options: `chart(data, size, theme, { ...options, title })`. */
+  options: Required<Pick<ChartOptions, 'showTitle' | 'legend'>>;
   widthInches: number;
   heightInches: number;
-  legend: FigureOptions['legend'];
-  title: boolean;
 }
 
 export function figureLayout(options: FigureOptions): FigureLayout {
@@ -66,10 +67,9 @@ export function figureLayout(options: FigureOptions): FigureLayout {
       tickFontSize: options.fontSize - TICK_FONT_STEP_PT,
       palette: options.palette as CategoricalPaletteName,
     }),
+    options: { showTitle: options.title, legend: options.legend },
     widthInches: size.widthInches,
     heightInches,
-    legend: options.legend,
-    title: options.title,
   };
 }
 

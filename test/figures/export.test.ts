@@ -22,6 +22,7 @@ import { linePath } from '../../src-main/common/charts/paths.ts';
 import { exportFigure } from '../../src-main/figures/export.ts';
 import { figureFontFiles } from '../../src-main/figures/fonts.ts';
 import { MotlabError } from '../../src-main/common/errors.ts';
+import { smallRunFigureSet } from './chart-figures.ts';
 import { COLUMN_SIZE, EXPORT_THEME, FULL_SIZE, HOSTILE_TITLE, heatmap, lossCurves, panelGrid, pointCloud } from './fixtures.ts';
 import { blockDifference, decodePng, inkFraction, overWhite, pngInfo, renderPdf, type Image } from './images.ts';
 
@@ -292,6 +293,99 @@ describe('SVG', () => {
       overWhite(decodePng(new Resvg(svg, { fitTo: { mode: 'width', value: 488 }, font: { loadSystemFonts: false } }).render().asPng()));
     const d = blockDifference(render(await exportFigure({ ...geometry, marks: [cells] }, { format: 'svg' })), render(reference), BLOCK);
     assert.ok(d.mean < 1 && d.max < 20, `raster vs vector cells: mean ${d.mean.toFixed(2)}, max ${d.max.toFixed(1)}`);
+  });
+});
+
+describe('figures drawn by the chart functions (common/charts)', () => {
+  const set = smallRunFigureSet({ title: true });
+  const pick = ['losses', 'step-match', 'pca-grid', 'pca-all-tokens', 'routing-long', 'towers'];
+  for (const { name, geometry } of set.filter((f) => pick.includes(f.name))) {
+    test(`${name}: PDF fonts and size, PDF ≈ PNG, SVG well-formed, CSV = plotted table`, async () => {
+      const file = save(`${name}.pdf`, await exportFigure(geometry, { format: 'pdf' }));
+      for (const row of execFileSync('pdffonts', [file], { encoding: 'utf8' }).trim().split('\n').slice(2)) {
+        assert.match(row, /\bDejaVuSans(-Bold)?\s+CID TrueType\s+Identity-H\s+yes\s+yes\s+yes\b/, row);
+      }
+      const size = /Page size:\s+([\d.]+) x ([\d.]+) pts/.exec(execFileSync('pdfinfo', [file], { encoding: 'utf8' }))!;
+      assert.ok(Math.abs(Number(size[1]) - geometry.width) < 0.01 && Math.abs(Number(size[2]) - geometry.height) < 0.01);
+      const { pdf, png } = await pdfAndPngAt150(geometry);
+      const d = blockDifference(pdf, png, BLOCK);
+      assert.ok(
+        d.mean < MAX_MEAN_BLOCK_DIFFERENCE && d.max < MAX_BLOCK_DIFFERENCE,
+        `poppler vs resvg: mean ${d.mean.toFixed(2)}, max ${d.max.toFixed(1)} at ${d.maxAt}`,
+      );
+      assert.equal(
+        execFileSync('xmllint', ['--noout', '--nonet', save(`${name}.svg`, await exportFigure(geometry, { format: 'svg' }))], {
+          encoding: 'utf8',
+        }),
+        '',
+      );
+      const header = (await exportFigure(geometry, { format: 'csv' })).split('\r\n')[0];
+      assert.equal(header, geometry.table.columns.map((c) => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(','));
+    });
+  }
+
+  test('the losses CSV has raw and smoothed columns for every run and modality', async () => {
+    const losses = set.find((f) => f.name === 'losses')!.geometry;
+    const header = (await exportFigure(losses, { format: 'csv' })).split('\r\n')[0].split(',');
+    for (const run of ['dense', 'mot', 'mot-ffn', 'moe-4x']) {
+      for (const modality of ['text', 'image', 'speech']) {
+        assert.ok(
+          header.some((c) => c.includes(run) && c.includes(modality) && /raw/.test(c)),
+          `${run} ${modality} raw in ${header.join(' | ')}`,
+        );
+        assert.ok(
+          header.some((c) => c.includes(run) && c.includes(modality) && /EMA|smooth/.test(c)),
+          `${run} ${modality} smoothed`,
+        );
+      }
+    }
+  });
+});
+
+describe('cell grids without seams', () => {
+  /** Lightest pixel strictly inside a box (in points) of an image rendered at 150 dpi. */
+  function lightestInside(image: Image, box: { x: number; y: number; width: number; height: number }): number {
+    let max = 0;
+    const s = 150 / 72;
+    for (let y = Math.ceil(box.y * s) + 2; y < Math.floor((box.y + box.height) * s) - 2; y++) {
+      for (let x = Math.ceil(box.x * s) + 2; x < Math.floor((box.x + box.width) * s) - 2; x++) {
+        const i = (y * image.width + x) * 4;
+        max = Math.max(max, image.rgba[i], image.rgba[i + 1], image.rgba[i + 2]);
+      }
+    }
+    return max;
+  }
+
+  test('one-colour grids render as one flat colour in PDF and PNG (control: abutting rects do show seams)', async () => {
+    const box = { x: 20.3, y: 15.7, width: 181.1, height: 97.9 }; // fractional on purpose
+    const colour = '#336699'; // brightest channel 0x99 = 153
+    const grid: ChartGeometry = {
+      width: COLUMN_SIZE.width,
+      height: COLUMN_SIZE.height,
+      theme: EXPORT_THEME,
+      frames: [],
+      table: { columns: ['x'], rows: [] },
+      title: 'grid',
+      marks: [{ kind: 'cells', ...box, columns: 23, rows: 17, colours: Array(23 * 17).fill(colour) }],
+    };
+    const { pdf, png } = await pdfAndPngAt150(grid);
+    assert.ok(lightestInside(pdf, box) <= 155, `PDF: lightest ${lightestInside(pdf, box)}`);
+    assert.ok(lightestInside(png, box) <= 155, `PNG: lightest ${lightestInside(png, box)}`);
+    const rects: Mark[] = [];
+    for (let r = 0; r < 17; r++) {
+      for (let c = 0; c < 23; c++) {
+        rects.push({
+          kind: 'rect',
+          x: box.x + (c * box.width) / 23,
+          y: box.y + (r * box.height) / 17,
+          width: box.width / 23,
+          height: box.height / 17,
+          fill: colour,
+        });
+      }
+    }
+    const seams = await pdfAndPngAt150({ ...grid, marks: rects });
+    assert.ok(lightestInside(seams.png, box) > 160, 'abutting rects leave light seams (why cellRects overlaps)');
   });
 });
 

@@ -56,17 +56,15 @@ describe('figure options → layout', () => {
   });
 
   test('the theme: light, shipped font, 8 pt labels and 7 pt ticks by default', () => {
-    const { theme, legend, title } = layout({});
+    const { theme, options } = layout({});
     assert.equal(theme.name, 'light');
     assert.equal(theme.background, '#ffffff');
     assert.equal(theme.fontFamily, FIGURE_FONT_FAMILY);
     assert.deepEqual([theme.fontSize, theme.tickFontSize, theme.palette], [8, 7, 'okabe-ito']);
-    assert.deepEqual([legend, title], ['top', false]);
+    assert.deepEqual(options, { legend: 'top', showTitle: false });
     const bigger = layout({ fontSize: 10, palette: 'greyscale', legend: 'right', title: true });
-    assert.deepEqual(
-      [bigger.theme.fontSize, bigger.theme.tickFontSize, bigger.theme.palette, bigger.legend, bigger.title],
-      [10, 9, 'greyscale', 'right', true],
-    );
+    assert.deepEqual([bigger.theme.fontSize, bigger.theme.tickFontSize, bigger.theme.palette], [10, 9, 'greyscale']);
+    assert.deepEqual(bigger.options, { legend: 'right', showTitle: true });
     assert.equal(DEFAULT_FIGURE_DPI, 300);
   });
 });
