@@ -76,7 +76,7 @@ function polyline(doc: Doc, points: readonly (readonly [number, number])[]): voi
   for (let i = 1; i < points.length; i++) doc.lineTo(points[i][0], points[i][1]);
 }
 
-/** The pdfkit internals useFigureFonts relies on (pdfkit 0.17). */
+/** The pdfkit internals newFigureDocument relies on (pdfkit 0.17). */
 interface PdfkitFontInternals {
   _font?: { font?: object; constructor: unknown };
   _fontFamilies?: Record<string, unknown>;
@@ -84,44 +84,55 @@ interface PdfkitFontInternals {
 }
 type EmbeddedFontClass = new (doc: Doc, font: object, id: string) => unknown;
 
+type ParsedFonts = { EmbeddedFont: EmbeddedFontClass; regular: object; bold: object };
+
 /** Parsed fonts shared by every PDF of the process, or null when pdfkit's internals are not as expected. */
-let parsedFonts: { EmbeddedFont: EmbeddedFontClass; regular: object; bold: object } | null | undefined;
+let parsedFonts: ParsedFonts | null | undefined;
+
+function sharedParsedFonts(): ParsedFonts | null {
+  if (parsedFonts !== undefined) return parsedFonts;
+  parsedFonts = null;
+  try {
+    const fonts = figureFontBytes();
+    const probe = new PDFDocument({ font: fonts.regular as unknown as string }) as unknown as Doc & PdfkitFontInternals;
+    const regular = probe._font;
+    probe.registerFont(BOLD, fonts.bold).font(BOLD);
+    const bold = probe._font;
+    if (
+      regular?.font &&
+      bold?.font &&
+      typeof regular.constructor === 'function' &&
+      probe._fontFamilies &&
+      typeof probe._fontCount === 'number'
+    ) {
+      parsedFonts = { EmbeddedFont: regular.constructor as EmbeddedFontClass, regular: regular.font, bold: bold.font };
+    }
+  } catch {
+    parsedFonts = null;
+  }
+  return parsedFonts;
+}
 
 /**
- * Registers the shipped fonts with a document. pdfkit parses a font anew for each document and
- * fontkit's table decoding then dominates a small figure's PDF (~85 ms of ~110 here), so the
- * parsed fontkit fonts are kept for the process and wrapped in a fresh EmbeddedFont (its own
- * subset) per document. If pdfkit's internals ever differ, fonts are simply registered per document.
+ * A document with the shipped fonts registered as REGULAR and BOLD. pdfkit parses a font anew for
+ * each document and fontkit's table decoding then dominates a small figure's PDF (~85 ms of ~110
+ * here), so the parsed fontkit fonts are kept for the process and wrapped in a fresh EmbeddedFont
+ * (its own subset) per document; if pdfkit's internals ever differ, each document parses its own.
+ * The document has no default font: pdfkit's, Helvetica, is read from a file beside pdfkit's code
+ * (which a bundler does not copy) and would never be drawn anyway.
  */
-function useFigureFonts(doc: Doc): void {
+function newFigureDocument(options: PDFKit.PDFDocumentOptions): Doc {
   const fonts = figureFontBytes();
+  const parsed = sharedParsedFonts();
+  const doc = new PDFDocument({ ...options, font: (parsed ? null : fonts.regular) as unknown as string });
   doc.registerFont(REGULAR, fonts.regular);
   doc.registerFont(BOLD, fonts.bold);
-  if (parsedFonts === undefined) {
-    parsedFonts = null;
-    try {
-      const probe = new PDFDocument({ font: fonts.regular as unknown as string }) as unknown as Doc & PdfkitFontInternals;
-      const regular = probe._font;
-      probe.registerFont(BOLD, fonts.bold).font(BOLD);
-      const bold = probe._font;
-      if (
-        regular?.font &&
-        bold?.font &&
-        typeof regular.constructor === 'function' &&
-        probe._fontFamilies &&
-        typeof probe._fontCount === 'number'
-      ) {
-        parsedFonts = { EmbeddedFont: regular.constructor as EmbeddedFontClass, regular: regular.font, bold: bold.font };
-      }
-    } catch {
-      parsedFonts = null;
-    }
-  }
   const internals = doc as unknown as PdfkitFontInternals;
-  if (parsedFonts && internals._fontFamilies && typeof internals._fontCount === 'number') {
-    internals._fontFamilies[REGULAR] = new parsedFonts.EmbeddedFont(doc, parsedFonts.regular, `F${++internals._fontCount}`);
-    internals._fontFamilies[BOLD] = new parsedFonts.EmbeddedFont(doc, parsedFonts.bold, `F${++internals._fontCount}`);
+  if (parsed && internals._fontFamilies && typeof internals._fontCount === 'number') {
+    internals._fontFamilies[REGULAR] = new parsed.EmbeddedFont(doc, parsed.regular, `F${++internals._fontCount}`);
+    internals._fontFamilies[BOLD] = new parsed.EmbeddedFont(doc, parsed.bold, `F${++internals._fontCount}`);
   }
+  return doc;
 }
 
 class PdfWriter {
@@ -261,7 +272,7 @@ export function geometryToPdf(geometry: ChartGeometry, options: PdfOptions = {})
   const rasterDpi = options.rasterDpi ?? DEFAULT_FIGURE_DPI;
   requireDpi(rasterDpi);
   requireFigureSize(geometry);
-  const doc = new PDFDocument({
+  const doc = newFigureDocument({
     size: [geometry.width, geometry.height],
     margin: 0,
     compress: true,
@@ -272,7 +283,6 @@ export function geometryToPdf(geometry: ChartGeometry, options: PdfOptions = {})
       CreationDate: options.creationDate ?? new Date(),
     },
   });
-  useFigureFonts(doc);
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('data', (chunk: Buffer) => chunks.push(chunk));

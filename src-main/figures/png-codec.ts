@@ -46,7 +46,7 @@ function physChunk(dpi: number): Buffer {
  * PNG filter (None or Up) with the smaller sum of absolute bytes, the usual heuristic; Up turns
  * the repeated rows of upscaled heatmap cells into zeros.
  */
-export function encodePng(rgba: Uint8Array, width: number, height: number, options: { dpi?: number } = {}): Buffer {
+export function encodePng(rgba: Uint8Array, width: number, height: number): Buffer {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`PNG size must be positive integers, got ${width}×${height}`);
   }
@@ -80,10 +80,12 @@ export function encodePng(rgba: Uint8Array, width: number, height: number, optio
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bit depth
   header[9] = 6; // colour type RGBA
-  const parts = [PNG_SIGNATURE, chunk('IHDR', header)];
-  if (options.dpi) parts.push(physChunk(options.dpi));
-  parts.push(chunk('IDAT', deflateSync(raw, { level: 6 })), chunk('IEND', new Uint8Array(0)));
-  return Buffer.concat(parts);
+  return Buffer.concat([
+    PNG_SIGNATURE,
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(raw, { level: 6 })),
+    chunk('IEND', new Uint8Array(0)),
+  ]);
 }
 
 /** The same PNG with its resolution recorded (a pHYs chunk after IHDR, replacing any present). */
