@@ -1,8 +1,9 @@
 /**
  * ChartGeometry → a standalone SVG: every style an attribute (no CSS, no external fonts, images
  * or links), text kept as <text> in the theme's font, coordinates in points rounded to 0.01 pt.
- * The size is in inches with a viewBox in points, so 1 user unit = 1 pt in every tool. This SVG
- * is also what the PDF and PNG writers draw, so all formats show the same marks.
+ * The size is in inches with a viewBox in points, so 1 user unit = 1 pt in every tool. The PNG
+ * export is this SVG drawn by resvg; the PDF writer draws the same marks with pdfkit, taking
+ * every decision (paint, symbols, baselines, raster layers) from shapes.ts as this writer does.
  */
 import type { ChartGeometry, Mark } from '../common/charts/marks.ts';
 import { linePath, round2 } from '../common/charts/paths.ts';
