@@ -61,21 +61,23 @@ def swiglu(x, w1, w2, w3):
     return (F.silu(x @ w1.t()) * (x @ w3.t())) @ w2.t()
 
 
-def grouped(x, towers, n_towers, fn, always=()):
-    """fn(t, rows) on the rows of x (first dim) served by each tower t, in place order. Towers in
-    `always` run even without rows (their routing may take part in a collective)."""
+def grouped(x, towers, n_towers, fn, every_tower=False):
+    """fn(t, rows) on the rows of x (first dim) served by each tower t, in place order. With
+    every_tower, towers without rows run too (on zero rows): in a distributed run every parameter
+    then takes part in every backward pass, as DistributedDataParallel requires, and MoE routing
+    joins its collective on every process."""
     if n_towers == 1:
         return fn(0, x)
     out = None
     for t in range(n_towers):
         idx = (towers == t).nonzero(as_tuple=True)[0]
-        if idx.numel() == 0 and t not in always:
+        if idx.numel() == 0 and not every_tower:
             continue
         y = fn(t, x.index_select(0, idx))
         if out is None:
             out = x.new_zeros((x.shape[0],) + tuple(y.shape[1:]))
         out = out.index_copy(0, idx, y)
-    return out if out is not None else torch.zeros_like(x)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +157,14 @@ def moe_forward(cfg, W, L, t, x, routing, with_stats=False):
     n_all = both.shape[0]
     zero = torch.zeros((), dtype=x.dtype, device=x.device)
     y = torch.zeros_like(x)
+    every_expert = routing.world_size > 1  # experts without tokens run on zero rows (see grouped)
+    experts = [tuple(W[f"{L}.feed_forward.experts.{t}.{e}.{w}.weight"] for w in ("w1", "w2", "w3")) for e in range(E)]
     if n_all == 0:
+        for e in range(E if every_expert else 0):
+            y = y + swiglu(x, *experts[e])
         return y, zero, zero, None
     p_all, logits_all = both[:, :E], both[:, E:]
     mine = slice(offset, offset + n)
-    experts = [tuple(W[f"{L}.feed_forward.experts.{t}.{e}.{w}.weight"] for w in ("w1", "w2", "w3")) for e in range(E)]
     aux, aux_value = zero, zero
     if moe["routing"] == "token_choice":
         k = moe["top_k"]
@@ -174,7 +179,7 @@ def moe_forward(cfg, W, L, t, x, routing, with_stats=False):
         gate_full = torch.zeros_like(p).scatter(1, order, gates)
         for e in range(E):
             idx = keep[:, e].nonzero(as_tuple=True)[0]
-            if idx.numel():
+            if idx.numel() or every_expert:
                 y = y.index_add(0, idx, swiglu(x.index_select(0, idx), *experts[e]) * gate_full[idx, e:e + 1])
         first = F.one_hot(order_all[:, 0], E).to(x.dtype).mean(0)
         lse = logits.logsumexp(-1)
@@ -198,7 +203,7 @@ def moe_forward(cfg, W, L, t, x, routing, with_stats=False):
             idx_all = torch.sort(p_all[:, e], descending=True, stable=True).indices[:capacity]
             count[idx_all] += 1
             idx = idx_all[(idx_all >= offset) & (idx_all < offset + n)] - offset
-            if idx.numel():
+            if idx.numel() or every_expert:
                 y = y.index_add(0, idx, swiglu(x.index_select(0, idx), *experts[e]) * p[idx, e:e + 1])
         if not with_stats:
             return y, aux, aux_value, None
@@ -292,7 +297,7 @@ class MoTModel(torch.nn.Module):
         aux = torch.zeros((), dtype=dtype, device=tokens.device)
         aux_value = aux.detach()
         moe = moe_towers(cfg)
-        always = moe if routing.world_size > 1 else ()
+        every = routing.world_size > 1
         stats = []
 
         h = W["embed.weight"][tokens.reshape(-1)]  # [N, D], N = B*S flattened window-major
@@ -300,24 +305,24 @@ class MoTModel(torch.nn.Module):
             L = f"layers.{l}"
 
             def norm(x, kind, L=L):
-                return grouped(x, tn, n_norm, lambda t, r: rms_norm(r, W[f"{L}.{kind}.{t}.weight"]))
+                return grouped(x, tn, n_norm, lambda t, r: rms_norm(r, W[f"{L}.{kind}.{t}.weight"]), every)
 
             xa = norm(h, "attention_norm") if cfg["norm_style"] == "pre" else h
             qkv = grouped(xa, ta, n_att, lambda t, r: r @ torch.cat(
-                [W[f"{L}.attention.{w}.{t}.weight"] for w in ("wq", "wk", "wv")]).t())
+                [W[f"{L}.attention.{w}.{t}.weight"] for w in ("wq", "wk", "wv")]).t(), every)
             q, k, v = (z.reshape(B, S, H, hd) for z in qkv.split(D, dim=-1))
             if cfg["qk_norm"]:
                 q = grouped(q.reshape(B * S, H, hd), ta, n_att,
-                            lambda t, r: rms_norm(r, W[f"{L}.attention.q_norm.{t}.weight"])).reshape(B, S, H, hd)
+                            lambda t, r: rms_norm(r, W[f"{L}.attention.q_norm.{t}.weight"]), every).reshape(B, S, H, hd)
                 k = grouped(k.reshape(B * S, H, hd), ta, n_att,
-                            lambda t, r: rms_norm(r, W[f"{L}.attention.k_norm.{t}.weight"])).reshape(B, S, H, hd)
+                            lambda t, r: rms_norm(r, W[f"{L}.attention.k_norm.{t}.weight"]), every).reshape(B, S, H, hd)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
             q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # [B, H, S, hd]
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
             scores = scores.masked_fill(causal, float("-inf"))
             a = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B * S, D)
-            o = grouped(a, ta, n_att, lambda t, r: r @ W[f"{L}.attention.wo.{t}.weight"].t())
+            o = grouped(a, ta, n_att, lambda t, r: r @ W[f"{L}.attention.wo.{t}.weight"].t(), every)
 
             layer_terms = []
 
@@ -330,10 +335,10 @@ class MoTModel(torch.nn.Module):
 
             if cfg["norm_style"] == "chameleon":
                 u = h + norm(o, "attention_norm")
-                h = u + norm(grouped(u, tf, n_ffn, ffn, always), "ffn_norm")
+                h = u + norm(grouped(u, tf, n_ffn, ffn, every), "ffn_norm")
             else:
                 u = h + o
-                h = u + grouped(norm(u, "ffn_norm"), tf, n_ffn, ffn, always)
+                h = u + grouped(norm(u, "ffn_norm"), tf, n_ffn, ffn, every)
             for _, extra, value, _ in layer_terms:
                 aux = aux + extra
                 aux_value = aux_value + value
@@ -341,7 +346,7 @@ class MoTModel(torch.nn.Module):
                 stats.append({"layer": l, "towers": [{"layer": l, "tower": t, **s} for t, _, _, s in
                                                      sorted(layer_terms, key=lambda x: x[0]) if s is not None]})
 
-        final = grouped(h, tn, n_norm, lambda t, r: rms_norm(r, W[f"norm.{t}.weight"]))
+        final = grouped(h, tn, n_norm, lambda t, r: rms_norm(r, W[f"norm.{t}.weight"]), every)
         logits = final @ W["output.weight"].t()
         return logits.reshape(B, S, -1), aux, aux_value, stats
 

@@ -342,10 +342,11 @@ class Trainer:
                 truncate_metrics_after_step(self.run_dir, saved["step"])
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
-            several = any(len(self.cfg["towers"][c]) > 1 for c in ("attention", "ffn", "norm")) or bool(self.cfg.get("moe"))
-            # A rank's share may lack a modality (or an expert its tokens), leaving towers unused there.
+            # Every tower and expert runs on every rank, on zero rows if need be (model.grouped), so
+            # every parameter has a gradient in every backward pass: no unused-parameter search,
+            # and accumulation under no_sync keeps every micro-batch's gradient.
             self.net = DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                           broadcast_buffers=False, find_unused_parameters=several)
+                           broadcast_buffers=False)
             if shared["state"] is not None:
                 world.broadcast_tensors([*self.optimizer.m.values(), *self.optimizer.v.values()])
             self.routing = GlobalRouting(world.routing_group, world.world_size, world.rank)
