@@ -105,16 +105,19 @@ def launch_local(argv, nproc, run_rank0, on_child_failure):
            "LOCAL_WORLD_SIZE": str(nproc)}
     os.environ.update(env)
     os.environ["RANK"] = os.environ["LOCAL_RANK"] = "0"
-    ctx = mp.start_processes(_child, args=(argv, env), nprocs=nproc - 1, join=False, start_method="spawn")
+    spawn = mp.get_context("spawn")
+    children = [spawn.Process(target=_child, args=(i, argv, env), name=f"motlab_torch rank {i + 1}") for i in range(nproc - 1)]
+    for p in children:
+        p.start()
     finished = threading.Event()
 
     def watch():
         while not finished.is_set():
-            for i, p in enumerate(ctx.processes):
+            for i, p in enumerate(children):
                 if p.exitcode not in (None, 0):
                     if finished.wait(10):  # rank 0 saw the same failure and is reporting it itself
                         return
-                    for q in ctx.processes:
+                    for q in children:
                         if q.is_alive():
                             q.terminate()
                     on_child_failure(f"training process rank {i + 1} exited with code {p.exitcode}")
@@ -126,14 +129,14 @@ def launch_local(argv, nproc, run_rank0, on_child_failure):
         code = run_rank0()
     except BaseException:
         finished.set()
-        for p in ctx.processes:
+        for p in children:
             if p.is_alive():
                 p.terminate()
         raise
-    for p in ctx.processes:
+    for p in children:
         p.join()
     finished.set()
-    failed = [(i + 1, p.exitcode) for i, p in enumerate(ctx.processes) if p.exitcode != 0]
+    failed = [(i + 1, p.exitcode) for i, p in enumerate(children) if p.exitcode != 0]
     if failed and not code:
         on_child_failure(f"training process rank {failed[0][0]} exited with code {failed[0][1]}")
         return 1

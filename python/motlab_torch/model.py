@@ -137,7 +137,7 @@ class GlobalRouting:
         counts = [torch.zeros_like(n) for _ in range(self.world_size)]
         dist.all_gather(counts, n, group=self.group)
         counts = [int(c.item()) for c in counts]
-        width = max(counts)
+        width = max(1, max(counts))  # gloo fails (SIGFPE) on empty tensors
         padded = rows.new_zeros((width, rows.shape[1]))
         padded[:rows.shape[0]] = rows
         parts = [torch.zeros_like(padded) for _ in range(self.world_size)]
@@ -160,8 +160,10 @@ def moe_forward(cfg, W, L, t, x, routing, with_stats=False):
     every_expert = routing.world_size > 1  # experts without tokens run on zero rows (see grouped)
     experts = [tuple(W[f"{L}.feed_forward.experts.{t}.{e}.{w}.weight"] for w in ("w1", "w2", "w3")) for e in range(E)]
     if n_all == 0:
-        for e in range(E if every_expert else 0):
-            y = y + swiglu(x, *experts[e])
+        if every_expert:  # no token anywhere: zero-row terms keep router and experts in the graph
+            y = y + logits.sum() * 0
+            for e in range(E):
+                y = y + swiglu(x, *experts[e])
         return y, zero, zero, None
     p_all, logits_all = both[:, :E], both[:, E:]
     mine = slice(offset, offset + n)
