@@ -13,8 +13,6 @@ import socket
 import sys
 import threading
 
-import torch
-
 
 class World:
     def __init__(self):
@@ -50,10 +48,12 @@ class World:
 
     def all_reduce_cpu(self, values, op="sum"):
         """float64 numpy-like list -> reduced list (identity in one process)."""
+        if not self.distributed:
+            return list(values)
+        import torch
+        import torch.distributed as dist
         t = torch.tensor(values, dtype=torch.float64)
-        if self.distributed:
-            import torch.distributed as dist
-            dist.all_reduce(t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX, group=self.cpu_group)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX, group=self.cpu_group)
         return t.tolist()
 
     def broadcast_object(self, obj):

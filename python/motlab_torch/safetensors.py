@@ -9,7 +9,6 @@ import os
 import struct
 
 import numpy as np
-import torch
 
 from .errors import MotlabError
 
@@ -27,7 +26,7 @@ def encode(tensors, metadata=None):
         header["__metadata__"] = dict(metadata)
     for name in sorted(tensors):
         a = tensors[name]
-        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)  # a torch tensor or an array
         raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
