@@ -116,6 +116,17 @@ def prepare_run(args, run_dir):
     return run
 
 
+def check_device(args, processes):
+    """An explicitly requested device that is missing fails before the run folder is made."""
+    if args.device == "mps" and processes > 1:
+        raise MotlabError("engine_unavailable", "--device mps runs one process only (PyTorch has no MPS process group)")
+    if args.device in ("cuda", "mps"):
+        from .trainer import device_available
+        if not device_available(args.device):
+            raise MotlabError("engine_unavailable", f"--device {args.device}: PyTorch sees no "
+                              f"{'CUDA (or ROCm)' if args.device == 'cuda' else 'Apple MPS'} device here")
+
+
 def prepare(args):
     """The run folder made ready and the checkpoint to resume from: {"run", "loaded"}."""
     run_dir = os.path.abspath(args.out)
@@ -130,9 +141,7 @@ def run_rank(args, prepared=None):
     """Train as this process's rank; returns the exit code. `prepared`: rank 0's prepare(args)."""
     world = World()
     if world.leader and prepared is None:
-        if args.device in ("cuda", "mps"):  # an unusable device fails before the run folder is made
-            from .trainer import pick_device
-            pick_device(args.device, world)
+        check_device(args, world.world_size)
         try:
             prepared = prepare(args)
         except MotlabError as e:
@@ -181,6 +190,7 @@ def run_from_argv(argv):
                     except Exception:  # noqa: BLE001 - reporting the child's failure is what matters
                         pass
 
+            check_device(args, args.nproc)
             prepared = prepare(args)  # bad input fails here, before any process starts
             return launch_local(argv, args.nproc, lambda: run_rank(args, prepared), on_child_failure)
         return run_rank(args)

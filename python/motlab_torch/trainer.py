@@ -119,16 +119,19 @@ class Control:
 # ---------------------------------------------------------------------------------------------
 # Training
 
+def device_available(name):
+    return torch.cuda.is_available() if name == "cuda" else _mps_available() if name == "mps" else name == "cpu"
+
+
 def pick_device(name, world):
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+    if not device_available(name):
+        raise MotlabError("engine_unavailable", f"--device {name}: PyTorch sees no "
+                          f"{'CUDA (or ROCm)' if name == 'cuda' else 'Apple MPS'} device here")
     if name == "cuda":
-        if not torch.cuda.is_available():
-            raise MotlabError("engine_unavailable", "--device cuda: PyTorch sees no CUDA (or ROCm) device here")
         return torch.device("cuda", world.local_rank % torch.cuda.device_count())
     if name == "mps":
-        if not _mps_available():
-            raise MotlabError("engine_unavailable", "--device mps: PyTorch sees no Apple MPS device here")
         if world.distributed:
             raise MotlabError("engine_unavailable", "--device mps runs one process only (PyTorch has no MPS process group)")
         return torch.device("mps")
