@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { readMetrics } from '../../src-main/checkpoints/run-folder.ts';
+import { parseMetricsRecord } from '../../src-main/common/metrics.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';
 import { lossesClose, motlab, PYTHON, readJson, recordsOf, TORCH_SCRIPT, torchAvailable, torchTrain, torchTrainLive } from './helpers.ts';
 import { execFileSync } from 'node:child_process';
@@ -167,6 +168,7 @@ test('the lab reads the run: motlab info, its metrics reader, motlab compare', {
   assert.equal(info.training.steps, 20);
 
   const { records } = await readMetrics(two);
+  for (const record of records) assert.ok('record' in parseMetricsRecord(record), JSON.stringify(parseMetricsRecord(record)));
   assert.equal(records.filter((x) => x.type === 'train').length, 20);
   assert.equal(records.filter((x) => x.type === 'eval').length, 3);
   const trainKeys = [
