@@ -83,6 +83,19 @@ def grouped(x, towers, n_towers, fn, every_tower=False):
 # ---------------------------------------------------------------------------------------------
 # Initial weights
 
+NORM_WEIGHT = re.compile(r"norm\.\d+\.weight$")  # attention_norm, ffn_norm, q_norm, k_norm, final norm
+RESIDUAL_OUTPUT = re.compile(r"(\.wo\.\d+|\.w2\.\d+|\.w2)\.weight$")  # wo, w2, experts' w2
+
+
+def _tensor_seed(seed, name):
+    """A seed per tensor name (FNV-1a style, as the lab's tensorSeed): a tensor's initial values do
+    not depend on which other tensors exist."""
+    h = (0x811C9DC5 ^ (seed & 0xFFFFFFFF)) & 0xFFFFFFFF
+    for ch in name:
+        h = ((h ^ ord(ch)) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
 def lab_init_weights(cfg, seed):
     """The lab's initialisation (initParams in src-main/model/mot.ts), value for value: N(0, 0.02)
     for linears, embeddings and routers, residual outputs (wo, w2) N(0, 0.02/sqrt(2 L)), norms 1;
@@ -97,17 +110,6 @@ def lab_init_weights(cfg, seed):
         std = residual_std if RESIDUAL_OUTPUT.search(name) else 0.02
         out[name] = (std * normal_array(_tensor_seed(seed, name), count)).astype(np.float32).reshape(shape)
     return out
-
-
-NORM_WEIGHT = re.compile(r"norm\.\d+\.weight$")  # attention_norm, ffn_norm, q_norm, k_norm, final norm
-RESIDUAL_OUTPUT = re.compile(r"(\.wo\.\d+|\.w2\.\d+|\.w2)\.weight$")  # wo, w2, experts' w2
-
-
-def _tensor_seed(seed, name):
-    h = (0x811C9DC5 ^ (seed & 0xFFFFFFFF)) & 0xFFFFFFFF
-    for ch in name:
-        h = ((h ^ ord(ch)) * 0x01000193) & 0xFFFFFFFF
-    return h
 
 
 # ---------------------------------------------------------------------------------------------

@@ -80,7 +80,13 @@ def read_config_arg(config_arg):
     raise MotlabError("invalid_config", f'--config "{config_arg}" is neither a preset ({", ".join(PRESET_NAMES)}) nor a JSON file')
 
 
-def prepare_run(args, run_dir):
+def check_processes(training, processes):
+    if training["batch_size"] < processes:
+        raise MotlabError("invalid_config", f"batch_size {training['batch_size']} is smaller than the number of processes "
+                                            f"({processes}): every process needs at least one window of the global batch")
+
+
+def prepare_run(args, run_dir, processes=1):
     """Create run.json (new run) or apply --steps/--checkpoint-every/--eval-every (resume)."""
     overrides = {k: v for k, v in (("steps", args.steps), ("checkpoint_every", args.checkpoint_every),
                                    ("eval_every", args.eval_every)) if v is not None}
@@ -91,6 +97,7 @@ def prepare_run(args, run_dir):
         if args.seed is not None and args.seed != run["seed"]:
             raise MotlabError("invalid_config", f"--seed cannot change on --resume (the run was started with seed {run['seed']})")
         run["training"] = check_training_config({**run["training"], **overrides})
+        check_processes(run["training"], processes)
         run["updated"] = now_iso()
         write_run_json(run_dir, run)
         return run
@@ -107,6 +114,7 @@ def prepare_run(args, run_dir):
     if args.seed is not None:
         overrides["seed"] = args.seed
     training = check_training_config({**TRAINING_DEFAULTS[size], **file.get("training", {}), **overrides})
+    check_processes(training, processes)
     model = build_model_config(preset, size, spec, file.get("model", {}))
     now = now_iso()
     run = {"name": os.path.basename(os.path.normpath(run_dir)), "created": now, "updated": now, "preset": preset,
@@ -127,10 +135,10 @@ def check_device(args, processes):
                               f"{'CUDA (or ROCm)' if args.device == 'cuda' else 'Apple MPS'} device here")
 
 
-def prepare(args):
+def prepare(args, processes):
     """The run folder made ready and the checkpoint to resume from: {"run", "loaded"}."""
     run_dir = os.path.abspath(args.out)
-    run = prepare_run(args, run_dir)
+    run = prepare_run(args, run_dir, processes)
     loaded = read_checkpoint(run_dir, "latest") if args.resume and list_checkpoints(run_dir) else None
     return {"run": run, "loaded": loaded}
 
@@ -143,7 +151,7 @@ def run_rank(args, prepared=None):
     if world.leader and prepared is None:
         check_device(args, world.world_size)
         try:
-            prepared = prepare(args)
+            prepared = prepare(args, world.world_size)
         except MotlabError as e:
             if not world.distributed:
                 raise
@@ -191,7 +199,7 @@ def run_from_argv(argv):
                         pass
 
             check_device(args, args.nproc)
-            prepared = prepare(args)  # bad input fails here, before any process starts
+            prepared = prepare(args, args.nproc)  # bad input fails here, before any process starts
             return launch_local(argv, args.nproc, lambda: run_rank(args, prepared), on_child_failure)
         return run_rank(args)
     except MotlabError as e:

@@ -254,9 +254,7 @@ class Trainer:
         else:
             self.net = self.model
             self.routing = LocalRouting()
-        B = self.tc["batch_size"]
-        if B < world.world_size:
-            raise MotlabError("invalid_config", f"batch_size {B} is smaller than the number of processes ({world.world_size})")
+        B = self.tc["batch_size"]  # at least one window per process (train.check_processes)
         shares = [B // world.world_size + (1 if r < B % world.world_size else 0) for r in range(world.world_size)]
         self.window_slice = slice(sum(shares[:world.rank]), sum(shares[:world.rank + 1]))
         self.lookup = torch.as_tensor(modality_lookup(self.cfg))

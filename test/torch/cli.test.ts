@@ -49,6 +49,19 @@ test('bad configs are refused with the field and the reason, and create nothing'
     assert.match(r.stderr, message);
     assert.ok(!existsSync(out), 'no run folder');
   });
+  const tooMany = torchTrain([
+    '--config',
+    configFile('one-window', { preset: 'mot', size: 'tiny', training: { batch_size: 1 } }),
+    '--data',
+    data,
+    '--out',
+    path.join(root, 'y'),
+    '--nproc',
+    '2',
+  ]);
+  assert.equal(tooMany.status, 2);
+  assert.match(tooMany.stderr, /batch_size 1 is smaller than the number of processes \(2\)/);
+  assert.ok(!existsSync(path.join(root, 'y')));
   const r = torchTrain(['--config', 'mot', '--size', 'tiny', '--data', data, '--out', path.join(root, 'x'), '--device', 'cuda']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--device cuda: PyTorch sees no CUDA/);
