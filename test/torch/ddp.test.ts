@@ -1,9 +1,11 @@
 /**
  * The PyTorch trainer (python/motlab_torch) across processes: DistributedDataParallel over gloo,
- * started by its own `--nproc 2` launcher, trains like one process with the same global batch;
+ * started by its own `--nproc 2` launcher or as torchrun would start it (RANK, WORLD_SIZE, …),
+ * trains like one process with the same global batch;
  * the lab reads the run folder it writes; a stopped or killed run resumes exactly.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,8 +13,18 @@ import { after, before, test } from 'node:test';
 import { readMetrics } from '../../src-main/checkpoints/run-folder.ts';
 import { parseMetricsRecord } from '../../src-main/common/metrics.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';
-import { lossesClose, motlab, PYTHON, readJson, recordsOf, TORCH_SCRIPT, torchAvailable, torchTrain, torchTrainLive } from './helpers.ts';
-import { execFileSync } from 'node:child_process';
+import {
+  lossesClose,
+  motlab,
+  PYTHON,
+  readJson,
+  recordsOf,
+  TORCH_SCRIPT,
+  torchAvailable,
+  torchTrain,
+  torchTrainLaunched,
+  torchTrainLive,
+} from './helpers.ts';
 
 const skip = torchAvailable ? false : 'python3-torch is not installed (apt-get install python3-torch)';
 if (skip) console.log(`\n#\n# SKIPPING the PyTorch trainer tests: ${skip}\n#\n`);
@@ -215,26 +227,33 @@ test('the lab reads the run: motlab info, its metrics reader, motlab compare', {
   for (const m of report.modalities) assert.ok(Math.abs(m.slope - 1) < 1e-3, `${m.modality}: the same curve, slope ${m.slope}`);
 });
 
-test('a 2-process run stopped by SIGTERM resumes exactly (--resume reproduces the uninterrupted losses)', { skip }, async () => {
-  const out = path.join(root, 'mot-2proc-stopped');
-  let stopped = false;
-  const first = await torchTrainLive(['--config', configFile('mot', MOT), '--data', data, '--out', out, '--nproc', '2'], (e, child) => {
-    if (!stopped && e.type === 'metrics' && e.record!.type === 'train' && e.record!.step >= 7) {
-      stopped = true;
-      child.kill('SIGTERM');
-    }
-  });
-  assert.equal(first.code, 0, first.stderr);
-  const run = readJson(path.join(out, 'run.json'));
-  assert.equal(run.status, 'stopped');
-  const at = Number(/stopped at step (\d+) of 20/.exec(run.message as string)![1]);
-  assert.ok(at >= 7 && at < 20, `stopped at ${at}`);
-  assert.ok(readdirSync(path.join(out, 'checkpoints')).includes(`step-${String(at).padStart(6, '0')}`), 'a checkpoint at the stop');
+test(
+  'a 2-process run stopped by SIGTERM resumes exactly under a launcher (--resume reproduces the uninterrupted losses)',
+  { skip },
+  async () => {
+    const out = path.join(root, 'mot-2proc-stopped');
+    let stopped = false;
+    const first = await torchTrainLive(['--config', configFile('mot', MOT), '--data', data, '--out', out, '--nproc', '2'], (e, child) => {
+      if (!stopped && e.type === 'metrics' && e.record!.type === 'train' && e.record!.step >= 7) {
+        stopped = true;
+        child.kill('SIGTERM');
+      }
+    });
+    assert.equal(first.code, 0, first.stderr);
+    const run = readJson(path.join(out, 'run.json'));
+    assert.equal(run.status, 'stopped');
+    const at = Number(/stopped at step (\d+) of 20/.exec(run.message as string)![1]);
+    assert.ok(at >= 7 && at < 20, `stopped at ${at}`);
+    assert.ok(readdirSync(path.join(out, 'checkpoints')).includes(`step-${String(at).padStart(6, '0')}`), 'a checkpoint at the stop');
 
-  const second = torchTrain(['--out', out, '--resume', '--nproc', '2']);
-  assert.equal(second.status, 0, second.stderr);
-  sameTrajectory(two, out, 0); // bit for bit
-});
+    // Resumed by two processes started as torchrun or srun would start them (RANK, WORLD_SIZE, …).
+    const ranks = await torchTrainLaunched(['--out', out, '--resume'], 2);
+    ranks.forEach((r, rank) => assert.equal(r.status, 0, `rank ${rank}: ${r.stderr}`));
+    assert.match(ranks[0].stdout, /completed: completed 20 steps/);
+    assert.equal(ranks[1].stdout, '', 'only rank 0 reports');
+    sameTrajectory(two, out, 0); // bit for bit
+  },
+);
 
 test(
   'one process: SIGUSR1 pauses, SIGUSR2 resumes, and after SIGKILL --resume continues from the last checkpoint exactly',

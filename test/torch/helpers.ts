@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PYTHON, REPO, type CliResult } from '../training/helpers.ts';
 
@@ -89,4 +90,29 @@ export function lossesClose(a: Record<string, number | null>, b: Record<string, 
 
 export function readJson(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+/**
+ * `world` processes of the trainer started the way any launcher (torchrun, srun) starts them:
+ * RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT in the environment. Resolves with each rank's result.
+ */
+export async function torchTrainLaunched(args: string[], world: number): Promise<CliResult[]> {
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+  const ranks = Array.from({ length: world }, (_, rank) => {
+    const child = spawn(PYTHON, ['-m', 'motlab_torch.train', ...args, '--threads', '1'], {
+      env: { ...env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    return new Promise<CliResult>((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
+  });
+  return Promise.all(ranks);
 }
