@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../src-main/engine/engine.ts';
-import { setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
+import { setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes/kernel-replacements.ts';
 
 const budgetMs = Number(process.argv[2] ?? 300);
 

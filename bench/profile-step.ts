@@ -11,7 +11,7 @@ import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
 import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
-import { sumOfSquares } from '../src-main/engine/fused-kernels.ts';
+import { sumOfSquares } from '../src-main/engine/kernels/sum-squares.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
 const { values } = parseArgs({

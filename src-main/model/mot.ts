@@ -24,7 +24,11 @@ import { MotlabError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
-import { fusedHeadsToRows, fusedRope, fusedRowScale, fusedRowsToHeads, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
+import { fusedHeadsToRows, fusedRowsToHeads } from '../engine/kernels/heads-gather.ts';
+import { fusedRope } from '../engine/kernels/rope.ts';
+import { fusedRowScale } from '../engine/kernels/row-scale.ts';
+import { fusedSegmentLinear } from '../engine/kernels/segment-linear.ts';
+import { fusedSwiGLU } from '../engine/kernels/swiglu.ts';
 
 export type Params = Record<string, tf.Tensor>;
 

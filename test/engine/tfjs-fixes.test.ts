@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { setWasmMatMulFastPath } from '../../src-main/engine/tfjs-fixes.ts';
+import { setWasmMatMulFastPath } from '../../src-main/engine/tfjs-fixes/kernel-replacements.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;
