@@ -1,5 +1,5 @@
 /**
- * A plain-JS reference of architecture.md's forward pass and loss, written from the spec and
+ * A plain-JS reference of docs/architecture.md's forward pass and loss, written from the spec and
  * nothing else: loops over arrays in float64, one token at a time, each token using its own
  * towers' weights directly (no grouping, no tensors). Slow and obvious on purpose — the
  * TensorFlow.js model is checked against it.
