@@ -25,6 +25,15 @@ CLI (stable; other code and tests depend on it)
       number of tokens in it; the lab's evaluation does the same. Dense/MoT models are
       evaluated in batches of windows (mathematically identical).
 
+  torch_mot.py hidden --checkpoint <dir | file> --out <file.safetensors> [--checkpoint ... --out ...]
+                      --data <datasetDir> [--split val] [--windows N]
+      The residual stream after every block for eval's windows (MoE models one window per
+      forward pass, as eval), written as safetensors: `layers.{l}` F32 [N, D] for each layer l
+      (N = windows * S, window-major), `modality` I32 [N] (index into the modalities, input
+      tokens), `token` I32 [N], `position` I32 [N] (index in the window), and
+      __metadata__ {"modalities": "<JSON list of names>"}. One --out per --checkpoint, in order;
+      prints {"out", "windows", "layers"} per checkpoint.
+
   torch_mot.py init --config <model config .json> --out <dir> [--seed N] [--norm-noise X]
       Random weights for the config -> <dir>/model.safetensors (metadata {"format": "motlab",
       "config": <config JSON>}) and <dir>/state.json {"step": 0}. Linear weights ~ N(0, 1/in),
@@ -179,15 +188,16 @@ ST_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I32": "<i4", "I64": "<i8
 
 
 def write_safetensors(path, tensors, metadata=None):
-    """tensors: {name: array-like float}; written as F32, sorted by name, header padded to 8."""
+    """tensors: {name: array-like}; integer arrays as I32, the rest as F32; sorted by name, header padded to 8."""
     header, blobs, offset = {}, [], 0
     if metadata is not None:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name in sorted(tensors):
         a = tensors[name]
         a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        dtype = ("I32", "<i4") if a.dtype.kind in "iu" else ("F32", "<f4")
+        raw = np.ascontiguousarray(a, dtype=dtype[1]).tobytes()
+        header[name] = {"dtype": dtype[0], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     h = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -312,8 +322,9 @@ class MoTModel(torch.nn.Module):
             raise ValueError(f"token {bad} belongs to no declared modality, so it has no tower")
         return mod
 
-    def forward(self, tokens):
-        """tokens [B, S] int64 -> (logits [B, S, V], auxiliary loss scalar)."""
+    def forward(self, tokens, hidden=None):
+        """tokens [B, S] int64 -> (logits [B, S, V], auxiliary loss scalar). A list `hidden` gets
+        the residual stream after each block appended, [B*S, D] window-major."""
         cfg = self.cfg
         W = self.weights()
         B, S = tokens.shape
@@ -369,6 +380,8 @@ class MoTModel(torch.nn.Module):
                 h = u + grouped(norm(u, "ffn_norm"), tf, n_ffn, ffn)
             for extra in aux_terms:
                 aux = aux + extra
+            if hidden is not None:
+                hidden.append(h)
 
         final = grouped(h, tn, n_norm, lambda t, r: rms_norm(r, W[f"norm.{t}.weight"]))
         logits = final @ W["output.weight"].t()
@@ -467,18 +480,23 @@ def cmd_eval(args):
         eval_checkpoint(path, args)
 
 
-def eval_checkpoint(path, args):
-    model, step = load_checkpoint_model(path)
-    model.eval()
-    cfg = model.cfg
+def eval_windows(cfg, args):
+    """(tokens, n windows, windows per forward pass) of eval's windows for this checkpoint's config."""
     spec, tokens = load_dataset_split(args.data, args.split)
     if spec["vocab_size"] != cfg["vocab_size"] or [(m["name"], m["start"], m["end"]) for m in spec["modalities"]] != [
             (m["name"], m["start"], m["end"]) for m in cfg["modalities"]]:
         raise ValueError(f"{args.data}: vocabulary or modalities differ from the checkpoint's config")
-    S = cfg["seq_len"]
-    available = max(0, (len(tokens) - 1) // S)
+    available = max(0, (len(tokens) - 1) // cfg["seq_len"])
     n = available if args.windows is None else min(args.windows, available)
-    batch = 1 if cfg.get("moe") else 8
+    return tokens, n, 1 if cfg.get("moe") else 8
+
+
+def eval_checkpoint(path, args):
+    model, step = load_checkpoint_model(path)
+    model.eval()
+    cfg = model.cfg
+    S = cfg["seq_len"]
+    tokens, n, batch = eval_windows(cfg, args)
     names = [m["name"] for m in cfg["modalities"]]
     sums = np.zeros(len(names) + 1)
     counts = np.zeros(len(names) + 1, dtype=np.int64)
@@ -506,6 +524,37 @@ def eval_checkpoint(path, args):
         print(f"step {step}, {n} windows of {S} tokens")
         for key, value in result["loss"].items():
             print(f"  {key:>10}: {'-' if value is None else f'{value:.6f}'}  ({result['targets'][key]} targets)")
+
+
+def cmd_hidden(args):
+    if len(args.out) != len(args.checkpoint):
+        raise ValueError("hidden: give one --out per --checkpoint")
+    for path, out in zip(args.checkpoint, args.out):
+        hidden_states(path, out, args)
+
+
+def hidden_states(path, out_file, args):
+    model, _ = load_checkpoint_model(path)
+    model.eval()
+    cfg = model.cfg
+    S = cfg["seq_len"]
+    tokens, n, batch = eval_windows(cfg, args)
+    inputs = np.stack([np.asarray(tokens[k * S:k * S + S], dtype=np.int64) for k in range(n)]) if n else np.zeros((0, S), np.int64)
+    layers = [[] for _ in range(cfg["n_layers"])]
+    with torch.no_grad():
+        for k0 in range(0, n, batch):
+            hidden = []
+            model(torch.as_tensor(inputs[k0:k0 + batch]), hidden)
+            for l, h in enumerate(hidden):
+                layers[l].append(h.numpy())
+    D = cfg["d_model"]
+    out = {f"layers.{l}": np.concatenate(hs) if hs else np.zeros((0, D), np.float32) for l, hs in enumerate(layers)}
+    flat = inputs.reshape(-1)
+    out["token"] = flat.astype(np.int32)
+    out["modality"] = modality_lookup(cfg)[flat].astype(np.int32)
+    out["position"] = np.tile(np.arange(S, dtype=np.int32), n)
+    write_safetensors(out_file, out, {"modalities": json.dumps([m["name"] for m in cfg["modalities"]])})
+    print(json.dumps({"out": out_file, "windows": n, "layers": cfg["n_layers"]}), flush=True)
 
 
 def read_config_file(path):
@@ -846,6 +895,12 @@ def main(argv=None):
     e.add_argument("--windows", type=int)
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", action="store_true")
+    hd = sub.add_parser("hidden")
+    hd.add_argument("--checkpoint", required=True, action="append")
+    hd.add_argument("--data", required=True)
+    hd.add_argument("--out", required=True, action="append")
+    hd.add_argument("--split", default="val")
+    hd.add_argument("--windows", type=int)
     i = sub.add_parser("init")
     i.add_argument("--config", required=True)
     i.add_argument("--out", required=True)
@@ -863,7 +918,7 @@ def main(argv=None):
     sub.add_parser("selftest")
     args = ap.parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))
-    {"eval": cmd_eval, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
+    {"eval": cmd_eval, "hidden": cmd_hidden, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
      "selftest": lambda _: selftest()}[args.command](args)
 
 

@@ -128,16 +128,22 @@ export interface BlockOutputs {
   /** Each MoE tower's router probabilities (read back, [n, E]) and its rows' positions (b·S+s). */
   moe: { tower: number; positions: Int32Array; probabilities: Float32Array }[];
 }
+export type BlockObserver = (outputs: BlockOutputs) => void;
 
-/** h after the first `layers` blocks (all by default), starting from the token embeddings; `observe` sees each block. */
-export function transformer(model: Model, observe?: (outputs: BlockOutputs) => void, layers = model.config.n_layers): tf.Tensor2D {
-  let h = tf.gather(model.weight('embed.weight'), model.batch.tokens) as tf.Tensor2D; // [N, D]
-  for (let l = 0; l < layers; l++) h = block(model, l, h, observe);
+/** h after all blocks, starting from the token embeddings; `observe` sees each block's outputs. */
+function transformer(model: Model, observe?: BlockObserver): tf.Tensor2D {
+  let h = embed(model);
+  for (let l = 0; l < model.config.n_layers; l++) h = block(model, l, h, observe);
   return h;
 }
 
+/** h⁰ = embed[x] ([N, D], shared by every modality). */
+export function embed(model: Model): tf.Tensor2D {
+  return tf.gather(model.weight('embed.weight'), model.batch.tokens) as tf.Tensor2D;
+}
+
 /** logits = output · RMSNorm_final^{t_n}(h). */
-export function outputHead(model: Model, h: tf.Tensor2D): tf.Tensor2D {
+function outputHead(model: Model, h: tf.Tensor2D): tf.Tensor2D {
   return linear(
     model.towers.norm(h, (t) => model.weight(`norm.${t}.weight`)),
     model.weight('output.weight'),
@@ -145,7 +151,7 @@ export function outputHead(model: Model, h: tf.Tensor2D): tf.Tensor2D {
 }
 
 /** One transformer block, Eq. 1–2 (or the "pre" norm style). */
-function block(model: Model, l: number, h: tf.Tensor2D, observe?: (outputs: BlockOutputs) => void): tf.Tensor2D {
+export function block(model: Model, l: number, h: tf.Tensor2D, observe?: BlockObserver): tf.Tensor2D {
   const { config, towers } = model;
   const pre = config.norm_style === 'pre';
   const w =

@@ -117,7 +117,14 @@ export function towerOps(batch: PreparedBatch): TowerOps {
   };
 
   const normTowers = [...new Set(segments.norm.map((s) => s.tower))];
-  let rowNormTower: tf.Tensor1D | null = null; // each row's index into normTowers, made once per batch when needed
+  // Each row's index into normTowers, for the gathered per-row norm weight (when the fused kernel cannot serve).
+  const rowNormTower =
+    normTowers.length > 1
+      ? tf.tensor1d(
+          segments.norm.flatMap((s) => new Array<number>(s.size).fill(normTowers.indexOf(s.tower))),
+          'int32',
+        )
+      : null;
 
   return {
     byTower: perTower,
@@ -128,7 +135,7 @@ export function towerOps(batch: PreparedBatch): TowerOps {
     // run of rows by its weight — one row-scale kernel each way where the engine has it (each tower
     // one run), else a per-row weight gathered from the towers' stacked weights.
     norm(x, weight) {
-      if (normTowers.length === 1) return rmsNorm(x, weight(normTowers[0]));
+      if (!rowNormTower) return rmsNorm(x, weight(normTowers[0]));
       const unit = rmsNormalize(x);
       const runs = oneRunPerTower(segments.norm);
       const fused = runs
@@ -138,12 +145,7 @@ export function towerOps(batch: PreparedBatch): TowerOps {
             runs.map((s) => s.size),
           )
         : null;
-      if (fused) return fused;
-      rowNormTower ??= tf.tensor1d(
-        segments.norm.flatMap((s) => new Array<number>(s.size).fill(normTowers.indexOf(s.tower))),
-        'int32',
-      );
-      return tf.mul(unit, tf.gather(tf.stack(normTowers.map(weight)), rowNormTower));
+      return fused ?? tf.mul(unit, tf.gather(tf.stack(normTowers.map(weight)), rowNormTower));
     },
 
     // The three linears as segment-linear kernels where the engine has them, else SwiGLU per tower.
