@@ -97,9 +97,3 @@ function attentionConstants(S: number, hd: number, theta: number): AttentionCons
   constantsCache.set(key, made);
   return made;
 }
-
-/** Free the cached RoPE tables and masks (e.g. before switching backends). */
-export function disposeModelCaches(): void {
-  constantsCache.forEach((c) => [c.cos, c.sin, c.rotateHalf, c.mask].forEach((t) => t.dispose()));
-  constantsCache.clear();
-}

@@ -33,7 +33,7 @@ import { moeFfn, type MoeRoutingStats } from './moe.ts';
 import { param, type Params } from './params.ts';
 import { linear, rmsNorm, swiglu, towerOps, type TowerOps, type TowerWeight } from './tower-ops.ts';
 
-// The model's entry points are all here: forward, computeLoss, and these two.
+// The model's public entry points: forward and computeLoss below, and these two.
 export { initParams, type Params } from './params.ts';
 export { prepareBatch, type PreparedBatch } from './batch.ts';
 
@@ -96,6 +96,8 @@ export interface Model {
   config: ModelConfig;
   batch: PreparedBatch;
   weight(name: string): tf.Tensor;
+  /** Tower t's weight `${name}.${t}.weight`, as a function of t. */
+  towerWeight(name: string): TowerWeight;
   towers: TowerOps;
   /** Per layer with MoE towers, their routing diagnostics. */
   routing: RoutingStats[];
@@ -110,6 +112,7 @@ export function modelFor(config: ModelConfig, params: Params, batch: PreparedBat
     config,
     batch,
     weight: (name) => param(params, name),
+    towerWeight: (name) => (t) => param(params, `${name}.${t}.weight`),
     towers: towerOps(batch),
     routing: [],
     auxLoss: () => (auxLosses.length > 0 ? tf.addN(auxLosses) : tf.scalar(0)) as tf.Scalar,
@@ -144,20 +147,14 @@ export function embed(model: Model): tf.Tensor2D {
 
 /** logits = output · RMSNorm_final^{t_n}(h). */
 function outputHead(model: Model, h: tf.Tensor2D): tf.Tensor2D {
-  return linear(
-    model.towers.norm(h, (t) => model.weight(`norm.${t}.weight`)),
-    model.weight('output.weight'),
-  );
+  return linear(model.towers.norm(h, model.towerWeight('norm')), model.weight('output.weight'));
 }
 
 /** One transformer block, Eq. 1–2 (or the "pre" norm style). */
 export function block(model: Model, l: number, h: tf.Tensor2D, observe?: BlockObserver): tf.Tensor2D {
   const { config, towers } = model;
   const pre = config.norm_style === 'pre';
-  const w =
-    (name: string): TowerWeight =>
-    (t) =>
-      model.weight(`layers.${l}.${name}.${t}.weight`);
+  const w = (name: string) => model.towerWeight(`layers.${l}.${name}`);
   const attentionNorm = (x: tf.Tensor2D) => towers.norm(x, w('attention_norm'));
   const ffnNorm = (x: tf.Tensor2D) => towers.norm(x, w('ffn_norm'));
 
@@ -177,10 +174,7 @@ export function block(model: Model, l: number, h: tf.Tensor2D, observe?: BlockOb
 
 /** [q | k | v] ([N, 3D]) per attention tower — one matmul with the stacked weights, or with per-head QK-norm. */
 function projectQkv(model: Model, l: number, x: tf.Tensor2D): tf.Tensor2D {
-  const w =
-    (name: string): TowerWeight =>
-    (t) =>
-      model.weight(`layers.${l}.attention.${name}.${t}.weight`);
+  const w = (name: string) => model.towerWeight(`layers.${l}.attention.${name}`);
   if (!model.config.qk_norm)
     return model.towers.linear('attention', x, (t) =>
       tf.concat(
@@ -199,10 +193,7 @@ function projectQkv(model: Model, l: number, x: tf.Tensor2D): tf.Tensor2D {
 /** FFN^{t_f}: SwiGLU per ffn tower, or for MoE towers a routed mixture of SwiGLU experts. */
 function feedForward(model: Model, l: number, x: tf.Tensor2D): { y: tf.Tensor2D; moe: BlockOutputs['moe'] } {
   const { config, towers } = model;
-  const w =
-    (name: string): TowerWeight =>
-    (t) =>
-      model.weight(`layers.${l}.feed_forward.${name}.${t}.weight`);
+  const w = (name: string) => model.towerWeight(`layers.${l}.feed_forward.${name}`);
   const moeTowers = new Set(config.moe?.towers ?? []);
   if (moeTowers.size === 0) return { y: towers.swiglu(x, w('w1'), w('w2'), w('w3')), moe: [] };
 

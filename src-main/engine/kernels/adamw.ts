@@ -35,7 +35,7 @@ export function fusedAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tenso
 }
 
 /** The AdamW update in plain JS, rounding to float32 after every operation as the tf ops do. */
-export function adamwInto(
+function adamwInto(
   p: Float32Array,
   g: Float32Array,
   m: Float32Array,
@@ -66,51 +66,6 @@ export function adamwInto(
     vOut[i] = v2;
     pOut[i] = f(f(p[i] * decay) - f(f(f(m2 / bc1) / f(f(Math.sqrt(f(v2 / bc2))) + eps)) * lr));
   }
-}
-
-function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as WasmBackend;
-  const [p, g, m, v] = float32Inputs(args, ['p', 'g', 'm', 'v'], ADAMW_KERNEL);
-  const a = args.attrs as unknown as AdamWAttrs;
-  const outs = [0, 1, 2].map(() => backend.makeOutput(p.shape, 'float32'));
-  const n = tf.util.sizeFromShape(p.shape);
-  const simd = adamwSimd.on(heapOf(backend));
-  if (simd) {
-    const at = (t: tf.TensorInfo) => offsetOf(backend, t);
-    simd.adamw(
-      at(p),
-      at(g),
-      at(m),
-      at(v),
-      at(outs[0]),
-      at(outs[1]),
-      at(outs[2]),
-      n,
-      a.scale,
-      a.beta1,
-      1 - a.beta1,
-      a.beta2,
-      1 - a.beta2,
-      a.bc1,
-      a.bc2,
-      a.eps,
-      a.decay,
-      a.lr,
-    );
-  } else {
-    const view = (t: tf.TensorInfo) => heapF32(backend, t);
-    adamwInto(view(p), view(g), view(m), view(v), view(outs[0]), view(outs[1]), view(outs[2]), a);
-  }
-  return outs;
-}
-
-function adamwCpu(args: KernelArgs): tf.TensorInfo[] {
-  const backend = args.backend as CpuBackend;
-  const [p, g, m, v] = float32Inputs(args, ['p', 'g', 'm', 'v'], ADAMW_KERNEL).map((t) => backend.readSync(t.dataId) as Float32Array);
-  const outs = [0, 1, 2].map(() => new Float32Array(p.length));
-  adamwInto(p, g, m, v, outs[0], outs[1], outs[2], args.attrs as unknown as AdamWAttrs);
-  const shape = (args.inputs.p as tf.TensorInfo).shape;
-  return outs.map((o) => backend.makeTensorInfo(shape, 'float32', o));
 }
 
 // --- wasm: adamw(p, g, m, v, pOut, mOut, vOut, n, scale, b1, c1, b2, c2, bc1, bc2, eps, decay, lr) ---
@@ -246,5 +201,52 @@ const adamwSimd = simdModule<{
 }>({
   adamw: { params: [...Array<'i32'>(ADAM_PTRS + 1).fill('i32'), ...ADAM_F.map(() => 'f32' as const)], body: adamBody },
 });
+
+// --- backends -----------------------------------------------------------------------------------
+
+function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackend;
+  const [p, g, m, v] = float32Inputs(args, ['p', 'g', 'm', 'v'], ADAMW_KERNEL);
+  const a = args.attrs as unknown as AdamWAttrs;
+  const outs = [0, 1, 2].map(() => backend.makeOutput(p.shape, 'float32'));
+  const n = tf.util.sizeFromShape(p.shape);
+  const simd = adamwSimd.on(heapOf(backend));
+  if (simd) {
+    const at = (t: tf.TensorInfo) => offsetOf(backend, t);
+    simd.adamw(
+      at(p),
+      at(g),
+      at(m),
+      at(v),
+      at(outs[0]),
+      at(outs[1]),
+      at(outs[2]),
+      n,
+      a.scale,
+      a.beta1,
+      1 - a.beta1,
+      a.beta2,
+      1 - a.beta2,
+      a.bc1,
+      a.bc2,
+      a.eps,
+      a.decay,
+      a.lr,
+    );
+  } else {
+    const view = (t: tf.TensorInfo) => heapF32(backend, t);
+    adamwInto(view(p), view(g), view(m), view(v), view(outs[0]), view(outs[1]), view(outs[2]), a);
+  }
+  return outs;
+}
+
+function adamwCpu(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as CpuBackend;
+  const [p, g, m, v] = float32Inputs(args, ['p', 'g', 'm', 'v'], ADAMW_KERNEL).map((t) => backend.readSync(t.dataId) as Float32Array);
+  const outs = [0, 1, 2].map(() => new Float32Array(p.length));
+  adamwInto(p, g, m, v, outs[0], outs[1], outs[2], args.attrs as unknown as AdamWAttrs);
+  const shape = (args.inputs.p as tf.TensorInfo).shape;
+  return outs.map((o) => backend.makeTensorInfo(shape, 'float32', o));
+}
 
 export const adamwKernels: FusedKernel[] = [{ name: ADAMW_KERNEL, wasm: adamwWasm, cpu: adamwCpu }];

@@ -42,7 +42,7 @@ export function fusedHeadsToRows(y: tf.Tensor3D, index: tf.Tensor1D, inverse: tf
  * toHeads: out[j, p, :] = x[idx[p], j·hd … (j+1)·hd] (x [n, heads·hd] → [heads, n, hd]);
  * else:    out[r, j·hd …] = x[j, idx[r], :]          (x [heads, n, hd] → [n, heads·hd]).
  */
-export function headsGatherInto(x: Float32Array, idx: Int32Array, heads: number, hd: number, toHeads: boolean, out: Float32Array): void {
+function headsGatherInto(x: Float32Array, idx: Int32Array, heads: number, hd: number, toHeads: boolean, out: Float32Array): void {
   const n = idx.length;
   for (let p = 0; p < n; p++) {
     const q = idx[p];

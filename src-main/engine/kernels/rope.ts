@@ -26,7 +26,7 @@ export function fusedRope(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tens
  * x·cos + rotate_half(x)·sin with rotate_half(x) = [−x2, x1]; `inverse` gives the gradient,
  * dy·cos + rotate_halfᵀ(dy·sin).
  */
-export function ropeInto(
+function ropeInto(
   x: Float32Array,
   cos: Float32Array,
   sin: Float32Array,

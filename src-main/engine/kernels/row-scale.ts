@@ -30,7 +30,7 @@ export function fusedRowScale(x: tf.Tensor2D, ws: tf.Tensor[], sizes: number[]):
 }
 
 /** out[r, :] = x[r, :]·ws[t] for the rows of run t. */
-export function rowScaleInto(x: Float32Array, ws: Float32Array[], sizes: number[], d: number, out: Float32Array): void {
+function rowScaleInto(x: Float32Array, ws: Float32Array[], sizes: number[], d: number, out: Float32Array): void {
   let r = 0;
   sizes.forEach((size, t) => {
     const w = ws[t];
@@ -39,7 +39,7 @@ export function rowScaleInto(x: Float32Array, ws: Float32Array[], sizes: number[
 }
 
 /** dx[r, :] = dy[r, :]·ws[t]; dws[t] (zeroed) += dy[r, :]·x[r, :], accumulated in float32 row after row. */
-export function rowScaleGradInto(
+function rowScaleGradInto(
   dy: Float32Array,
   x: Float32Array,
   ws: Float32Array[],

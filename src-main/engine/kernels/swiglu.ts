@@ -33,20 +33,13 @@ export function fusedSwiGLU(a: tf.Tensor, b: tf.Tensor): tf.Tensor | null {
 }
 
 /** out = (a·s)·b in float32, op by op as tf.mul(tf.mul(a, s), b). */
-export function swigluInto(a: Float32Array, s: Float32Array, b: Float32Array, out: Float32Array): void {
+function swigluInto(a: Float32Array, s: Float32Array, b: Float32Array, out: Float32Array): void {
   const f = Math.fround;
   for (let i = 0; i < a.length; i++) out[i] = f(f(a[i] * s[i]) * b[i]);
 }
 
 /** The gradients of (a·s)·b, s = sigmoid(a), as tfjs's mul and sigmoid gradients compute them. */
-export function swigluGradInto(
-  dy: Float32Array,
-  a: Float32Array,
-  s: Float32Array,
-  b: Float32Array,
-  da: Float32Array,
-  db: Float32Array,
-): void {
+function swigluGradInto(dy: Float32Array, a: Float32Array, s: Float32Array, b: Float32Array, da: Float32Array, db: Float32Array): void {
   const f = Math.fround;
   for (let i = 0; i < a.length; i++) {
     const dsilu = f(dy[i] * b[i]);
