@@ -9,8 +9,9 @@
  * Only attention, which mixes positions, needs sequence order (toSequenceOrder / toTowerOrder).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MotlabError } from '../util/errors.ts';
-import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
+import { MotlabError } from '../common/errors.ts';
+import { COMPONENTS, type Component } from '../common/vocabulary.ts';
+import { towerTable, type ModelConfig } from './config.ts';
 
 /** A run of consecutive rows (in tower order) served by one tower of a component. */
 export interface Segment {

@@ -6,7 +6,7 @@
  * allocated when it returns.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import type { PreparedBatch } from './batch.ts';
 import type { ModelConfig } from './config.ts';
 import { block, embed, modelFor, type BlockOutputs } from './mot.ts';

@@ -1,6 +1,6 @@
 /** The model's weights: by docs/architecture.md's tensor names, with PyTorch shapes ([out, in], y = x Wᵀ). */
 import * as tf from '@tensorflow/tfjs-core';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import { Rng } from '../util/rng.ts';
 import type { ModelConfig } from './config.ts';
 import { expectedTensorShapes } from './tensor-names.ts';

@@ -9,7 +9,7 @@ import { fusedRowScale } from '../engine/kernels/row-scale.ts';
 import { fusedSegmentLinear } from '../engine/kernels/segment-linear.ts';
 import { fusedSwiGLU } from '../engine/kernels/swiglu.ts';
 import type { PreparedBatch, Segment } from './batch.ts';
-import type { Component } from './config.ts';
+import type { Component } from '../common/vocabulary.ts';
 
 /** y = x Wᵀ for a PyTorch-layout weight [out, in]. */
 export function linear(x: tf.Tensor2D, w: tf.Tensor): tf.Tensor2D {

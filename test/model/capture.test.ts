@@ -19,7 +19,7 @@ import { encodeNpy } from '../../src-main/data/npy.ts';
 import { captureActivations } from '../../src-main/model/capture.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import { forward, prepareBatch, type Params } from '../../src-main/model/mot.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 import { BATCH, disposeAll, modelKinds, randomWeights, randomWindows, tinyConfig, toRef, toTensors, useBackend } from './helpers.ts';
 import { referenceForward } from './reference.ts';
