@@ -1,5 +1,5 @@
 /**
- * wasm matMul GFLOP/s with and without the fast path of src-main/engine/tfjs-fixes.ts, in one run.
+ * wasm matMul GFLOP/s with and without the fast path of src-main/engine/tfjs-fixes/kernel-replacements.ts, in one run.
  * Usage: npx tsx bench/matmul.ts [milliseconds per measurement, default 300]
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,5 +1,5 @@
 /**
- * Every fix in src-main/engine/tfjs-fixes.ts against a plain-JS reference (hand-written loops,
+ * Every fix in src-main/engine/tfjs-fixes/ against a plain-JS reference (hand-written loops,
  * scatter-adds, finite differences), on both the wasm and the cpu backend.
  */
 import assert from 'node:assert/strict';
