@@ -6,13 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fitLogistic } from '../../src-main/analysis/pca/logistic.ts';
 import { fitPca } from '../../src-main/analysis/pca/pca.ts';
-import {
-  betweenWithinRatio,
-  separability,
-  silhouetteScore,
-  stratifiedSplit,
-  stratifiedSubsample,
-} from '../../src-main/analysis/pca/separability.ts';
+import { stratifiedSplit, stratifiedSubsample } from '../../src-main/analysis/pca/sampling.ts';
+import { betweenWithinRatio, separability, silhouetteScore } from '../../src-main/analysis/pca/separability.ts';
 import { MotlabError } from '../../src-main/util/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 import { plantedModalities } from './features.ts';
