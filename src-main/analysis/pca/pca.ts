@@ -20,6 +20,7 @@
  */
 import { PCA } from 'ml-pca';
 import { MotlabError } from '../../util/errors.ts';
+import { symmetricCrossProduct } from './cross-product.ts';
 
 /** An affine basis: centre on `mean`, then take dot products with the `k` unit rows. */
 export interface PcaBasis {
@@ -45,9 +46,6 @@ export interface PcaFit extends PcaBasis {
   /** The n rows in the basis (projectOnto), row-major [n, k]. */
   projection: Float32Array;
 }
-
-/** Rows of centred data per block of the cross-product: 64 × d float64 stays in L2 for d ≤ 1024. */
-const BLOCK_ROWS = 64;
 
 /**
  * Fit k principal components to the n rows of `x` (row-major [n, d]). Needs n ≥ 2 and
@@ -205,11 +203,7 @@ export function columnMeans(x: Float32Array, n: number, d: number): Float64Array
   return sum;
 }
 
-/**
- * Σᵢ (xᵢ − mean)(xᵢ − mean)ᵀ, d×d row-major, float64. Blocks of BLOCK_ROWS centred rows are
- * copied into a zero-padded float64 buffer; each 4×4 tile of the upper triangle is accumulated
- * in 16 locals over the block's rows (8 loads per 16 multiply-adds), then mirrored.
- */
+/** Σᵢ (xᵢ − mean)(xᵢ − mean)ᵀ, d×d row-major, float64 (centred rows, block by block, into cross-product.ts). */
 export function centredScatter(x: Float32Array, n: number, d: number, mean: Float64Array): Float64Array {
   return symmetricCrossProduct(n, d, (block, first, count, width) => {
     for (let r = 0; r < count; r++) {
@@ -230,58 +224,6 @@ export function centredGram(x: Float32Array, n: number, d: number, mean: Float64
       for (let i = 0; i < n; i++) block[p + i] = x[i * d + j] - m;
     }
   });
-}
-
-/**
- * AᵀA for an implicit [rows, cols] matrix A delivered in blocks by `fill(block, firstRow, count,
- * width)` (row-major, row stride `width` = cols rounded up to 4, padding left at zero).
- */
-function symmetricCrossProduct(
-  rows: number,
-  cols: number,
-  fill: (block: Float64Array, firstRow: number, count: number, width: number) => void,
-): Float64Array {
-  const w = Math.ceil(cols / 4) * 4;
-  const acc = new Float64Array(w * w);
-  const block = new Float64Array(BLOCK_ROWS * w);
-  for (let first = 0; first < rows; first += BLOCK_ROWS) {
-    const count = Math.min(BLOCK_ROWS, rows - first);
-    fill(block, first, count, w);
-    const end = count * w;
-    // prettier-ignore
-    for (let a = 0; a < w; a += 4) {
-      for (let b = a; b < w; b += 4) {
-        let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-        let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-        for (let p = 0; p < end; p += w) {
-          const x0 = block[p + a], x1 = block[p + a + 1], x2 = block[p + a + 2], x3 = block[p + a + 3];
-          let y = block[p + b];
-          s00 += x0 * y; s10 += x1 * y; s20 += x2 * y; s30 += x3 * y;
-          y = block[p + b + 1];
-          s01 += x0 * y; s11 += x1 * y; s21 += x2 * y; s31 += x3 * y;
-          y = block[p + b + 2];
-          s02 += x0 * y; s12 += x1 * y; s22 += x2 * y; s32 += x3 * y;
-          y = block[p + b + 3];
-          s03 += x0 * y; s13 += x1 * y; s23 += x2 * y; s33 += x3 * y;
-        }
-        let o = a * w + b;
-        acc[o] += s00; acc[o + 1] += s01; acc[o + 2] += s02; acc[o + 3] += s03; o += w;
-        acc[o] += s10; acc[o + 1] += s11; acc[o + 2] += s12; acc[o + 3] += s13; o += w;
-        acc[o] += s20; acc[o + 1] += s21; acc[o + 2] += s22; acc[o + 3] += s23; o += w;
-        acc[o] += s30; acc[o + 1] += s31; acc[o + 2] += s32; acc[o + 3] += s33;
-      }
-    }
-  }
-  // Diagonal tiles were computed in full; the lower triangle of the others comes from the upper.
-  const out = new Float64Array(cols * cols);
-  for (let i = 0; i < cols; i++) {
-    for (let j = i; j < cols; j++) {
-      const v = acc[i * w + j];
-      out[i * cols + j] = v;
-      out[j * cols + i] = v;
-    }
-  }
-  return out;
 }
 
 /** Scale to unit length and make the largest-magnitude entry (the first on ties) positive. */
