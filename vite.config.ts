@@ -1,11 +1,11 @@
 /**
  * The renderer build (src-renderer → dist-renderer). Relative asset paths, so the same files
  * load from `motlab serve` and from file:// in Electron. The Content-Security-Policy comes from
- * src-main/app/security.ts, the one definition the server and the Electron tests also use.
+ * src-main/common/csp.ts, the one definition the server and the Electron tests also use.
  */
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig, type Plugin } from 'vite';
-import { contentSecurityPolicy } from './src-main/app/security.ts';
+import { contentSecurityPolicy } from './src-main/common/csp.ts';
 
 function cspMeta(): Plugin {
   return {

@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkDataset } from '../data/check.ts';
-import { loadSplitTokens, modalityTable, type TokenArray } from '../data/dataset.ts';
+import { loadSplitTokens, type TokenArray } from '../data/dataset.ts';
+import { modalityTable } from '../common/modalities.ts';
 import {
   decodeImageTokens,
   decodeSpeechUnits,
@@ -24,7 +25,7 @@ import {
 import { BOS, IMAGE_SIDE, SPECIALS, vocabLayout } from '../data/fashion-tri/vocab.ts';
 import { splitFileName } from '../data/format.ts';
 import { decodeNpy, type NpyArray } from '../data/npy.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import type {
   DatasetDocument,
   DatasetInfo,
@@ -33,7 +34,7 @@ import type {
   DocumentSegment,
   ModalityUsageStats,
   SplitOverview,
-} from './types.ts';
+} from '../common/api/types.ts';
 
 /** Tokens per browsed window of a dataset without a decoder. */
 export const WINDOW_TOKENS = 256;

@@ -15,7 +15,8 @@ import {
   STATE_FILE,
   type RunJson,
 } from '../checkpoints/run-folder.ts';
-import type { CheckpointInfo, TrainRecord } from './types.ts';
+import type { CheckpointInfo } from '../common/api/types.ts';
+import type { TrainRecord } from '../common/metrics.ts';
 
 export type RunJsonRead = { ok: true; run: RunJson } | { ok: false; missing: boolean; message: string; raw: Partial<RunJson> | null };
 

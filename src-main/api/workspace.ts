@@ -8,7 +8,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { DatasetInfo } from './types.ts';
+import type { DatasetInfo } from '../common/api/types.ts';
 
 const execFileAsync = promisify(execFile);
 

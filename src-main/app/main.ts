@@ -14,6 +14,7 @@ import { defaultWorkspacePath } from '../api/workspace.ts';
 import { registerIpc } from './ipc.ts';
 import { menuTemplate } from './menu.ts';
 import { mainWindowOptions } from './security.ts';
+import { isActiveStatus } from '../common/vocabulary.ts';
 
 const appRoot = app.getAppPath();
 const rendererDir = join(appRoot, 'dist-renderer');
@@ -141,7 +142,7 @@ if (!app.requestSingleInstanceLock()) {
     await created.ready;
     registerIpc(ipcMain, api, isTrustedUrl, () => BrowserWindow.getAllWindows().map((w) => w.webContents));
     api.subscribe((event) => {
-      if (event.type === 'run-status' && !['starting', 'running', 'paused'].includes(event.status)) setTimeout(quitIfIdle, 500);
+      if (event.type === 'run-status' && !isActiveStatus(event.status)) setTimeout(quitIfIdle, 500);
     });
     installMenu();
     createWindow();

@@ -16,16 +16,14 @@ import { z } from 'zod';
 import { modelConfigSchema, parseModelConfig, type ModelConfig } from '../model/config.ts';
 import { trainingConfigSchema } from '../training/config.ts';
 import { expectedTensorShapes } from '../model/tensor-names.ts';
-import { MotlabError } from '../util/errors.ts';
-import { parseOrThrow } from '../util/validate.ts';
+import { MotlabError } from '../common/errors.ts';
+import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
+import { parseOrThrow } from '../common/validate.ts';
 import { fsyncDir, TEMP_PREFIX, tempSibling, writeFileAtomic, writeFileDurable } from './atomic.ts';
 import { decodeSafetensors, encodeSafetensors, type TensorIn, type TensorOut } from './safetensors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // run.json
-
-export const RUN_STATUSES = ['created', 'running', 'paused', 'completed', 'stopped', 'failed'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runJsonSchema = z.strictObject({
   name: z.string().min(1),
@@ -37,7 +35,7 @@ export const runJsonSchema = z.strictObject({
   dataset: z.strictObject({ path: z.string(), name: z.string() }),
   engine: z.string().min(1),
   seed: z.number().int().nonnegative(),
-  status: z.enum(RUN_STATUSES),
+  status: z.enum(STORED_RUN_STATUSES),
   /** Why the run stopped or failed, in words a person can act on. */
   message: z.string().optional(),
   /** Process id of the trainer while status is "running". */

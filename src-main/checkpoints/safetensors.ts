@@ -11,7 +11,7 @@
  * bytes present, and every failure is a MotlabError('invalid_checkpoint', "<file>: <problem>").
  * Float and integer dtypes are converted to Float32Array (the lab computes in float32).
  */
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 
 export interface TensorIn {
   shape: number[];

@@ -2,7 +2,7 @@
  * `motlab <command> …` — the headless entry point. Each command lives in its own module under
  * commands/ and is loaded on demand so that `motlab data check` does not load TensorFlow.js.
  */
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 
 const USAGE = `motlab — Mixture-of-Transformers lab
 

@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { loadDatasetSpec, loadSplitTokens, modalityTable, windowCount, type TokenArray } from './dataset.ts';
+import { loadDatasetSpec, loadSplitTokens, windowCount, type TokenArray } from './dataset.ts';
+import { modalityTable } from '../common/modalities.ts';
 import { splitFileName, type DatasetSpec } from './format.ts';
 
 /** Sequence lengths whose window counts the report lists (the preset sizes' seq_len). */

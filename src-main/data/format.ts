@@ -4,7 +4,7 @@
  * modality whose [start, end) range holds it.
  */
 import { z } from 'zod';
-import { modalitySchema } from '../model/config.ts';
+import { modalitySchema } from '../common/modalities.ts';
 
 export const datasetSpecSchema = z
   .looseObject({

@@ -3,7 +3,7 @@
  * numpy alone. Little-endian, C order; the dtypes the lab uses. Reading never trusts the
  * header: every size is checked against the bytes actually present.
  */
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 
 export type NpyArray =
   | { dtype: '<u2'; shape: number[]; data: Uint16Array }

@@ -4,17 +4,11 @@
  * on-disk contract shared with the PyTorch implementation.
  */
 import { z } from 'zod';
-import { parseOrThrow } from '../util/validate.ts';
+import { parseOrThrow } from '../common/validate.ts';
+import { COMPONENTS, type Component } from '../common/vocabulary.ts';
+import { modalitySchema } from '../common/modalities.ts';
 
-export const COMPONENTS = ['attention', 'ffn', 'norm'] as const;
-export type Component = (typeof COMPONENTS)[number];
-
-export const modalitySchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'a lowercase identifier such as "text"'),
-  start: z.number().int().nonnegative(),
-  end: z.number().int().positive(),
-});
-export type Modality = z.infer<typeof modalitySchema>;
+export type { Modality } from '../common/modalities.ts';
 
 /** A partition of the modality names into groups; group t is served by tower t. */
 const towerAssignmentSchema = z.array(z.array(z.string()).min(1, 'a tower serves at least one modality')).min(1);
@@ -113,12 +107,4 @@ export function towerOf(config: ModelConfig, component: Component, modality: str
 /** Per modality index (dataset order), its tower index for `component`. */
 export function towerTable(config: ModelConfig, component: Component): number[] {
   return config.modalities.map((m) => towerOf(config, component, m.name));
-}
-
-/** Modality index of a token id, or -1 when no declared range holds it. */
-export function modalityOfToken(modalities: readonly Modality[], token: number): number {
-  for (let i = 0; i < modalities.length; i++) {
-    if (token >= modalities[i].start && token < modalities[i].end) return i;
-  }
-  return -1;
 }

@@ -6,10 +6,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX, EVENTS_PATH } from '../api/client.ts';
+import { API_PREFIX, EVENTS_PATH } from '../common/api/client.ts';
 import { dispatch, httpStatusOf } from '../api/dispatch.ts';
 import { createApi, type ApiOptions, type MotlabApi } from '../api/impl.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import { checkRequest, cookieName, isLoopbackDefault, newToken, type AuthPolicy } from './auth.ts';
 import { securityHeaders, serveStatic } from './static.ts';
 

@@ -8,8 +8,8 @@ import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, prepareBatch } from '../model/mot.ts';
 import { evalWindows } from '../data/dataset.ts';
 
-import type { LossByModality } from './metrics.ts';
-export type { LossByModality } from './metrics.ts';
+import type { LossByModality } from '../common/metrics.ts';
+export type { LossByModality } from '../common/metrics.ts';
 
 export interface EvalResult {
   windows: number;

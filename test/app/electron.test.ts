@@ -12,7 +12,8 @@ import ts from 'typescript';
 import electronConfig from '../../electron.config.ts';
 import { buildMain } from '../../scripts/build.ts';
 import { IPC_CALL, IPC_EVENT } from '../../src-main/app/ipc.ts';
-import { contentSecurityPolicy, CSP_DIRECTIVES, mainWindowOptions } from '../../src-main/app/security.ts';
+import { mainWindowOptions } from '../../src-main/app/security.ts';
+import { contentSecurityPolicy, CSP_DIRECTIVES } from '../../src-main/common/csp.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');

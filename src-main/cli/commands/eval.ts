@@ -7,7 +7,7 @@ import { readCheckpoint, readRunJson } from '../../checkpoints/run-folder.ts';
 import { loadDataset, resolveDatasetDir } from '../../data/dataset.ts';
 import { initEngine } from '../../engine/engine.ts';
 import { evaluateLoss } from '../../training/evaluate.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 

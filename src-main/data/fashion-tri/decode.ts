@@ -7,8 +7,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from '../format.ts';
 import { decodeNpy, type NpyArray } from '../npy.ts';
-import { parseOrThrow } from '../../util/validate.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { parseOrThrow } from '../../common/validate.ts';
+import { MotlabError } from '../../common/errors.ts';
 import {
   BOI,
   BOS,
