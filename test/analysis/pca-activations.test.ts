@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { readActivations } from '../../src-main/analysis/pca/activations.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'motlab-activations-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sampleProbeSet } from '../../src-main/analysis/pca/probe-set.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const MODALITIES = [

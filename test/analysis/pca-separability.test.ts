@@ -8,7 +8,7 @@ import { fitLogistic } from '../../src-main/analysis/pca/logistic.ts';
 import { fitPca } from '../../src-main/analysis/pca/pca.ts';
 import { stratifiedSplit, stratifiedSubsample } from '../../src-main/analysis/pca/sampling.ts';
 import { betweenWithinRatio, separability, silhouetteScore } from '../../src-main/analysis/pca/separability.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 import { plantedModalities } from './features.ts';
 import { runPython, skipUnlessPython } from './python.ts';

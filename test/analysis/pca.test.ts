@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { applyBasis, fitPca, projectOnto } from '../../src-main/analysis/pca/pca.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { correlatedFeatures } from './features.ts';
 import { runPython, skipUnlessPython } from './python.ts';
 

@@ -17,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { decodeSafetensors, type TensorOut } from '../../checkpoints/safetensors.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 
 export const DEFAULT_ACTIVATION_MODALITIES: readonly string[] = ['text', 'image', 'speech'];
 

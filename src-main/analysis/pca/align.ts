@@ -17,7 +17,7 @@
  *   After alignment, position i holds "the component that corresponds to the reference's PC i",
  *   which need not be this checkpoint's i-th largest; its variance travels with it.
  */
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { greedyAssignment, minCostAssignment } from './assignment.ts';
 import type { PcaBasis, PcaFit } from './pca.ts';
 

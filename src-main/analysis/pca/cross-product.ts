@@ -11,7 +11,7 @@
  * them into acc rows b..b+3, columns a..a+3: the lower triangle (the upper is its mirror).
  */
 
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 
 /** Rows of A per block: 64 × width float64 stays in L2 for width ≤ 1024. */
 const BLOCK_ROWS = 64;

@@ -19,7 +19,7 @@
  * basis alone, so a basis keeps its signs whatever data it is applied to.
  */
 import { PCA } from 'ml-pca';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { symmetricCrossProduct } from './cross-product.ts';
 
 /** An affine basis: centre on `mean`, then take dot products with the `k` unit rows. */

@@ -17,9 +17,9 @@
  * window). "N of M" is recorded per modality: sampled, present in the drawn windows, and present
  * in all the split's windows.
  */
-import { modalityTable, windowCount } from '../../data/dataset.ts';
-import type { Modality } from '../../model/config.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { windowCount } from '../../data/dataset.ts';
+import { modalityTable, type Modality } from '../../common/modalities.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { Rng } from '../../util/rng.ts';
 import { shuffle } from './sampling.ts';
 

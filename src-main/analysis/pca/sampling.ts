@@ -1,5 +1,5 @@
 /** Seeded sampling shared by the probe set and the separability metrics. */
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import type { Rng } from '../../util/rng.ts';
 
 /**

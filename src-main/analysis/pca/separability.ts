@@ -16,7 +16,7 @@
  *   full features, Σ_c n_c‖μ_c − μ‖² / Σᵢ‖xᵢ − μ_{yᵢ}‖²: large when modalities sit apart,
  *   about (K − 1)/(n − K) when they share one distribution.
  */
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { Rng } from '../../util/rng.ts';
 import { fitLogistic, predictLogistic } from './logistic.ts';
 import { fitPca } from './pca.ts';
