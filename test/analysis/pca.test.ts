@@ -134,6 +134,10 @@ test('bad input is refused with a message naming the problem', () => {
   withInf[7 * 4 + 1] = -Infinity;
   refuses(() => fitPca(withInf, 20, 4, 2), /row 7, column 1 is -Infinity/);
   refuses(() => fitPca(new Float32Array(40).fill(3), 10, 4, 2), /every feature is constant/);
+  // Wide data whose 6 rows take only 2 distinct values: one direction of variance, not 3.
+  const twoPoints = Float32Array.from({ length: 6 * 10 }, (_, i) => (Math.floor(i / 10) % 2) * ((i % 10) + 1));
+  refuses(() => fitPca(twoPoints, 6, 10, 3), /fewer than 3 directions of non-zero variance/);
+  assert.ok(Math.abs(fitPca(twoPoints, 6, 10, 1).explainedVarianceRatio[0] - 1) < 1e-12);
   const fit = fitPca(x, 20, 4, 2);
   refuses(() => projectOnto(fit, new Float32Array(15), 5, 3), /features have 3 dimensions, the basis 4/);
 });

@@ -72,6 +72,12 @@ export function fitPca(x: Float32Array, n: number, d: number, k: number): PcaFit
   const eigenvalues = pca.getEigenvalues();
   const vectors = pca.getEigenvectors(); // columns, in decreasing order of eigenvalue
 
+  // Through the Gram matrix a component is Xcᵀu/√((n−1)λ): undefined where λ vanishes.
+  if (dual && !(eigenvalues[k - 1] > 1e-12 * eigenvalues[0]))
+    throw new MotlabError(
+      'invalid_request',
+      `PCA of ${n}×${d} features: the data has fewer than ${k} directions of non-zero variance, so component ${k} is undefined`,
+    );
   const components = new Float64Array(k * d);
   const explainedVariance = new Float64Array(k);
   for (let c = 0; c < k; c++) {
@@ -89,11 +95,6 @@ export function fitPca(x: Float32Array, n: number, d: number, k: number): PcaFit
     }
     normaliseAndFlip(row);
   }
-  if (dual && !(explainedVariance[k - 1] > 1e-12 * explainedVariance[0]))
-    throw new MotlabError(
-      'invalid_request',
-      `PCA of ${n}×${d} features: the data has fewer than ${k} directions of non-zero variance, so component ${k} is undefined`,
-    );
   const explainedVarianceRatio = explainedVariance.map((v) => v / totalVariance);
   const basis: PcaBasis = { d, k, mean, components };
   return { ...basis, n, explainedVariance, explainedVarianceRatio, totalVariance, projection: projectOnto(basis, x, n, d) };
