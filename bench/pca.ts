@@ -55,27 +55,37 @@ function features(): Float32Array {
   return x;
 }
 
+/** Wall-clock and CPU time (user + system of this process) of one call, in ms. */
+function measure(fn: () => void): Timing {
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  fn();
+  const wall = performance.now() - t;
+  const used = process.cpuUsage(cpu);
+  return { wall, cpu: (used.user + used.system) / 1000 };
+}
+interface Timing {
+  wall: number;
+  cpu: number;
+}
+const medianOf = (timings: Timing[]): Timing => ({ wall: median(timings.map((t) => t.wall)), cpu: median(timings.map((t) => t.cpu)) });
+
 const x = features();
 fitPca(x, n, d, k); // warm-up (JIT)
-const ours: number[] = [];
-const covariance: number[] = [];
-const eigen: number[] = [];
+const ours: Timing[] = [];
+const covariance: Timing[] = [];
+const eigen: Timing[] = [];
 let ratios: Float64Array = new Float64Array(0);
 for (let r = 0; r < repeats; r++) {
-  let t = performance.now();
-  ratios = fitPca(x, n, d, k).explainedVarianceRatio;
-  ours.push(performance.now() - t);
-  t = performance.now();
-  const scatter = centredScatter(x, n, d, columnMeans(x, n, d));
-  covariance.push(performance.now() - t);
+  ours.push(measure(() => (ratios = fitPca(x, n, d, k).explainedVarianceRatio)));
+  let scatter: Float64Array = new Float64Array(0);
+  covariance.push(measure(() => (scatter = centredScatter(x, n, d, columnMeans(x, n, d)))));
   const rows = Array.from({ length: d }, (_, i) => Array.from(scatter.subarray(i * d, (i + 1) * d), (v) => v / (n - 1)));
-  t = performance.now();
-  new PCA(rows, { isCovarianceMatrix: true });
-  eigen.push(performance.now() - t);
+  eigen.push(measure(() => new PCA(rows, { isCovarianceMatrix: true })));
 }
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-pca-'));
-let sklearn: { version: string; f64: number[]; f32: number[]; ratio: number[] };
+let sklearn: { version: string; f64: Timing[]; f32: Timing[]; ratio: number[] };
 try {
   writeFileSync(path.join(work, 'x.bin'), new Uint8Array(x.buffer));
   const script = `
@@ -89,7 +99,10 @@ def timed(x):
     PCA(n_components=k, svd_solver='full').fit_transform(x)  # warm-up
     out = []
     for _ in range(repeats):
-        t = time.perf_counter(); p = PCA(n_components=k, svd_solver='full'); p.fit_transform(x); out.append((time.perf_counter() - t) * 1000)
+        wall, cpu = time.perf_counter(), time.process_time()
+        p = PCA(n_components=k, svd_solver='full')
+        p.fit_transform(x)
+        out.append({'wall': (time.perf_counter() - wall) * 1000, 'cpu': (time.process_time() - cpu) * 1000})
     return out, p
 f64, p = timed(x64)
 f32, _ = timed(x32)
@@ -107,13 +120,13 @@ print(json.dumps({'version': sklearn.__version__, 'f64': f64, 'f32': f32, 'ratio
 }
 
 const agreement = Math.max(...sklearn.ratio.map((v, i) => Math.abs(v - ratios[i])));
-const ms = (v: number) => `${v.toFixed(0).padStart(6)} ms`;
-console.log(`PCA ${n}×${d} → ${k} components, median of ${repeats} (same run, same matrix)`);
-console.log(`  ours: fitPca (covariance + ml-pca EVD + projection) ${ms(median(ours))}`);
-console.log(`    of which means + covariance ${ms(median(covariance))}, ml-pca eigendecomposition ${ms(median(eigen))}`);
-console.log(
-  `  scikit-learn ${sklearn.version} PCA(svd_solver='full'), float64, ${values.threads} BLAS thread(s) ${ms(median(sklearn.f64))}`,
-);
-console.log(`  scikit-learn, float32 input ${ms(median(sklearn.f32))}`);
-console.log(`  ours / scikit-learn (float64): ${(median(ours) / median(sklearn.f64)).toFixed(2)}`);
+const show = (t: Timing) => `${t.wall.toFixed(0).padStart(6)} ms wall, ${t.cpu.toFixed(0).padStart(6)} ms CPU`;
+const [o, sk64, sk32] = [medianOf(ours), medianOf(sklearn.f64), medianOf(sklearn.f32)];
+console.log(`PCA ${n}×${d} → ${k} components, median of ${repeats} (same run, same matrix; load average ${os.loadavg()[0].toFixed(1)})`);
+console.log(`  ours: fitPca (covariance + ml-pca EVD + projection)         ${show(o)}`);
+console.log(`    means + covariance                                        ${show(medianOf(covariance))}`);
+console.log(`    ml-pca eigendecomposition                                 ${show(medianOf(eigen))}`);
+console.log(`  scikit-learn ${sklearn.version} PCA(svd_solver='full'), float64, ${values.threads} thread(s) ${show(sk64)}`);
+console.log(`  scikit-learn, float32 input                                 ${show(sk32)}`);
+console.log(`  ours / scikit-learn (float64): ${(o.wall / sk64.wall).toFixed(2)} wall, ${(o.cpu / sk64.cpu).toFixed(2)} CPU`);
 console.log(`  explained-variance ratios agree to ${agreement.toExponential(1)}; target for ours: < 500 ms`);
