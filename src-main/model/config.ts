@@ -5,46 +5,75 @@
  */
 import { z } from 'zod';
 import { parseOrThrow } from '../util/validate.ts';
+import { tensorTableSize } from './tensor-names.ts';
 
 export const COMPONENTS = ['attention', 'ffn', 'norm'] as const;
+
+/**
+ * The largest models the lab accepts, far above the `base` size and above what tfjs can train
+ * here, so that only a damaged or hostile file reaches them. They bound what a config read from
+ * a file (a checkpoint's metadata, run.json, dataset.json) can make the lab allocate or loop over.
+ */
+export const MODEL_LIMITS = {
+  vocab_size: 1 << 20,
+  d_model: 16_384,
+  n_layers: 256,
+  n_heads: 256,
+  ffn_hidden: 65_536,
+  seq_len: 65_536,
+  /** Weights in all, 8 GiB of float32. */
+  parameters: 2 ** 31,
+  /** Tensors in the checkpoint table (expectedTensorShapes). */
+  tensors: 32_768,
+} as const;
+export const MAX_VOCAB_SIZE = MODEL_LIMITS.vocab_size;
+export const MAX_MODEL_TENSORS = MODEL_LIMITS.tensors;
+/** Modalities a dataset or model may declare. */
+export const MAX_MODALITIES = 8;
 export type Component = (typeof COMPONENTS)[number];
 
 export const modalitySchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'a lowercase identifier such as "text"'),
-  start: z.number().int().nonnegative(),
-  end: z.number().int().positive(),
+  name: z
+    .string()
+    .max(64)
+    .regex(/^[a-z][a-z0-9_]*$/, 'a lowercase identifier such as "text"'),
+  start: z.number().int().nonnegative().max(MAX_VOCAB_SIZE),
+  end: z.number().int().positive().max(MAX_VOCAB_SIZE),
 });
 export type Modality = z.infer<typeof modalitySchema>;
 
 /** A partition of the modality names into groups; group t is served by tower t. */
-const towerAssignmentSchema = z.array(z.array(z.string()).min(1, 'a tower serves at least one modality')).min(1);
+const towerAssignmentSchema = z
+  .array(z.array(z.string().max(64)).min(1, 'a tower serves at least one modality').max(MAX_MODALITIES))
+  .min(1)
+  .max(MAX_MODALITIES);
 export type TowerAssignment = z.infer<typeof towerAssignmentSchema>;
 
 export const moeConfigSchema = z.strictObject({
   experts: z.number().int().min(2).max(64),
   routing: z.enum(['expert_choice', 'token_choice']),
-  top_k: z.number().int().min(1),
-  capacity_factor: z.number().positive(),
+  top_k: z.number().int().min(1).max(64),
+  capacity_factor: z.number().positive().max(64),
   renormalize: z.boolean(),
   aux_loss: z.number().nonnegative(),
   z_loss: z.number().nonnegative(),
   /** Indices of the `ffn` towers that are MoE; the other ffn towers stay dense SwiGLU. */
-  towers: z.array(z.number().int().nonnegative()).min(1),
+  towers: z.array(z.number().int().nonnegative()).min(1).max(MAX_MODALITIES),
 });
 export type MoeConfig = z.infer<typeof moeConfigSchema>;
 
 /** The fields, without the cross-field checks (used for partial overrides in config files). */
 export const modelConfigFieldsSchema = z.strictObject({
-  vocab_size: z.number().int().min(2),
-  d_model: z.number().int().min(2),
-  n_layers: z.number().int().min(1),
-  n_heads: z.number().int().min(1),
-  ffn_hidden: z.number().int().min(1),
-  seq_len: z.number().int().min(2),
+  vocab_size: z.number().int().min(2).max(MODEL_LIMITS.vocab_size),
+  d_model: z.number().int().min(2).max(MODEL_LIMITS.d_model),
+  n_layers: z.number().int().min(1).max(MODEL_LIMITS.n_layers),
+  n_heads: z.number().int().min(1).max(MODEL_LIMITS.n_heads),
+  ffn_hidden: z.number().int().min(1).max(MODEL_LIMITS.ffn_hidden),
+  seq_len: z.number().int().min(2).max(MODEL_LIMITS.seq_len),
   norm_style: z.enum(['chameleon', 'pre']),
   qk_norm: z.boolean(),
   rope_theta: z.number().positive(),
-  modalities: z.array(modalitySchema).min(1).max(8),
+  modalities: z.array(modalitySchema).min(1).max(MAX_MODALITIES),
   towers: z.strictObject({ attention: towerAssignmentSchema, ffn: towerAssignmentSchema, norm: towerAssignmentSchema }),
   moe: moeConfigSchema.optional(),
 });
@@ -96,6 +125,20 @@ export const modelConfigSchema = modelConfigFieldsSchema.superRefine((c, ctx) =>
     if (c.moe.routing === 'token_choice' && c.moe.top_k > c.moe.experts)
       ctx.addIssue({ code: 'custom', path: ['moe', 'top_k'], message: `cannot exceed experts (${c.moe.experts})` });
   }
+  // Counted arithmetically: the table itself is only built for a config within the limits.
+  const size = tensorTableSize(c);
+  if (size.tensors > MODEL_LIMITS.tensors)
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: `the model would have ${size.tensors.toLocaleString('en-US')} tensors (at most ${MODEL_LIMITS.tensors.toLocaleString('en-US')})`,
+    });
+  if (size.parameters > MODEL_LIMITS.parameters)
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: `the model would have ${size.parameters.toExponential(3)} parameters (at most ${MODEL_LIMITS.parameters.toExponential(3)})`,
+    });
 });
 export type ModelConfig = z.infer<typeof modelConfigSchema>;
 

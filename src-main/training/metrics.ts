@@ -42,3 +42,23 @@ export interface EvalRecord {
 }
 
 export type MetricsRecord = TrainRecord | EvalRecord;
+
+const isLossValue = (v: unknown): boolean => v === null || typeof v === 'number';
+
+/**
+ * Why a parsed metrics.jsonl line cannot be used as a record, or null when it can. Records of
+ * other types pass (a newer lab may log more); train and eval records must have what every
+ * reader indexes: a whole-number step and a loss object of numbers (null where JSON had NaN).
+ */
+export function metricsRecordProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const r = value as Record<string, unknown>;
+  if (r.type === 'train' || r.type === 'eval') {
+    if (typeof r.step !== 'number' || !Number.isSafeInteger(r.step) || r.step < 0)
+      return `a ${r.type} record whose "step" is not a whole number`;
+    const loss = r.loss;
+    if (typeof loss !== 'object' || loss === null || Array.isArray(loss) || !Object.values(loss).every(isLossValue))
+      return `a ${r.type} record whose "loss" is not an object of numbers`;
+  }
+  return null;
+}

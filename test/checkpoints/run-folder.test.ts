@@ -143,12 +143,25 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
     [1, 2],
   );
 
-  // A corrupt middle line is an error naming file and line.
+  // A corrupt middle line is skipped and reported by line number; the records around it stay.
   appendFileSync(file, 'not json\n{"step": 9}\n');
-  await rejects(readMetrics(dir), 'invalid_checkpoint', new RegExp(`metrics\\.jsonl:3: corrupt metrics record, not valid JSON`));
-  await rejects(readMetrics(dir, after.nextOffset), 'invalid_checkpoint', /metrics\.jsonl:3:/);
+  const whole = await readMetrics(dir);
+  assert.deepEqual(
+    whole.records.map((r) => r.step),
+    [1, 2, 9],
+  );
+  assert.equal(whole.skipped.count, 1);
+  assert.deepEqual(whole.skipped.lines, [3]);
+  assert.match(whole.skipped.reason ?? '', /^not valid JSON/);
+  // Read from an offset, the line number still counts from the top of the file.
+  const tail = await readMetrics(dir, after.nextOffset);
+  assert.deepEqual(tail.skipped.lines, [3]);
+  assert.deepEqual(
+    tail.records.map((r) => r.step),
+    [9],
+  );
   writeFileSync(file, '{"step": 1}\n[1, 2]\n');
-  await rejects(readMetrics(dir), 'invalid_checkpoint', /metrics\.jsonl:2: corrupt metrics record, not a JSON object/);
+  assert.deepEqual((await readMetrics(dir)).skipped, { count: 1, lines: [2], reason: 'not a JSON object' });
 });
 
 test('expectedTensorShapes lists the table of architecture.md', () => {
