@@ -6,7 +6,7 @@
  *
  * A missing file (ENOENT) is passed through unchanged: callers say what "missing" means.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MotlabError, type MotlabErrorCode } from '../util/errors.ts';
 
@@ -120,6 +120,37 @@ export async function readRegularFile(file: string, options: { maxBytes: number;
     return bytes;
   } finally {
     await opened.handle.close();
+  }
+}
+
+/** readRegularFile for synchronous readers (small files: codebooks, specs). */
+export function readRegularFileSync(file: string, options: { maxBytes: number; code: MotlabErrorCode; what?: string }): Buffer {
+  if (file.includes('\0')) throw new MotlabError(options.code, `${JSON.stringify(file)}: a path cannot contain a NUL character`);
+  let fd: number;
+  try {
+    fd = openSync(file, OPEN_FLAGS);
+  } catch (e) {
+    const errno = errnoOf(e);
+    if (errno === 'ENOENT') throw e;
+    throw new MotlabError(options.code, `${file}: cannot be opened (${(errno && REASONS[errno]) ?? errno ?? String(e)})`, { cause: e });
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new MotlabError(options.code, `${file}: is ${kindOf(stats)}, not a regular file`);
+    if (stats.size > options.maxBytes)
+      throw new MotlabError(
+        options.code,
+        `${file}: ${formatBytes(stats.size)} is more than ${options.what ?? 'such a file'} can be (at most ${formatBytes(options.maxBytes)})`,
+      );
+    const bytes = Buffer.alloc(stats.size);
+    for (let done = 0; done < bytes.length;) {
+      const n = readSync(fd, bytes, done, Math.min(READ_CHUNK, bytes.length - done), done);
+      if (n === 0) throw new MotlabError(options.code, `${file}: the file shrank while it was being read`);
+      done += n;
+    }
+    return bytes;
+  } finally {
+    closeSync(fd);
   }
 }
 
