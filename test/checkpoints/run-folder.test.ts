@@ -110,7 +110,7 @@ test('writeFileAtomic replaces content and leaves no temporary file', async () =
 test('metrics: incremental reads, torn tail, corrupt line with file:line, truncation on resume', async () => {
   const dir = freshDir();
   const file = join(dir, 'metrics.jsonl');
-  assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false });
+  assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false, skipped: { count: 0, lines: [], reason: null } });
   for (let step = 1; step <= 3; step++) await appendMetrics(dir, { step, loss: { all: 4 - step / 10 } });
   const first = await readMetrics(dir);
   assert.deepEqual(
@@ -118,12 +118,17 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
     [1, 2, 3],
   );
   assert.equal(first.nextOffset, readFileSync(file).length);
-  assert.deepEqual(await readMetrics(dir, first.nextOffset), { records: [], nextOffset: first.nextOffset, reset: false });
+  assert.deepEqual(await readMetrics(dir, first.nextOffset), {
+    records: [],
+    nextOffset: first.nextOffset,
+    reset: false,
+    skipped: { count: 0, lines: [], reason: null },
+  });
 
   // A crash mid-append leaves a torn line: not reported, offset does not pass it.
   appendFileSync(file, '{"step": 4, "lo');
   const torn = await readMetrics(dir, first.nextOffset);
-  assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false });
+  assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false, skipped: { count: 0, lines: [], reason: null } });
   // The next append cuts the torn tail instead of gluing onto it.
   await appendMetrics(dir, { step: 4, loss: { all: 3.5 } });
   const more = await readMetrics(dir, first.nextOffset);

@@ -6,9 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDataset, formatDatasetReport } from '../../data/check.ts';
 import { writeSyntheticDataset } from '../../data/synthetic.ts';
-import { MotlabError } from '../../util/errors.ts';
-import { terminalSafe } from '../../util/text.ts';
-import { parseIntFlag } from '../flags.ts';
+import { oneLine, terminalSafe } from '../../util/text.ts';
 
 const USAGE = `Usage:
   motlab data synth --out <datasetDir> [--tokens N] [--seed N] [--val-fraction F]
@@ -42,7 +40,10 @@ function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(args: s
 }
 
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
-  return parseIntFlag(flag, value, min);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 async function synth(argv: string[]): Promise<number> {
@@ -62,7 +63,7 @@ async function synth(argv: string[]): Promise<number> {
   if (values['val-fraction'] !== undefined) {
     valFraction = Number(values['val-fraction']);
     if (!(valFraction > 0 && valFraction < 1))
-      throw new MotlabError('invalid_config', `--val-fraction must be between 0 and 1 (got ${JSON.stringify(values['val-fraction'])})`);
+      throw new UsageError(`--val-fraction must be between 0 and 1, got ${JSON.stringify(values['val-fraction'])}`);
   }
   const out = path.resolve(values.out as string);
   await writeSyntheticDataset(out, { tokens, seed, valFraction });
@@ -111,7 +112,7 @@ export async function runDataCommand(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`motlab data: ${e.message}\n\n${USAGE}`);
+      console.error(`motlab data: ${oneLine(e.message)}\n\n${USAGE}`);
       return 2;
     }
     throw e; // MotlabError and the rest: the main dispatcher reports them
