@@ -34,7 +34,7 @@ export async function serveStatic(root: string, pathname: string, res: ServerRes
   try {
     rel = decodeURIComponent(pathname);
   } catch {
-    rel = '';
+    return notFound(res); // "%" or a broken UTF-8 escape names no file
   }
   if (rel === '/' || rel === '') rel = '/index.html';
   const file = normalize(join(root, rel));
