@@ -20,6 +20,7 @@ import {
   STATE_FILE,
   type RunJson,
 } from '../checkpoints/run-folder.ts';
+import { moeConfigSchema } from '../model/config.ts';
 import { errnoOf, MAX_JSON_FILE_BYTES, openRegularFile, readRegularText } from '../data/regular-file.ts';
 import { metricsRecordProblem } from '../training/metrics.ts';
 import { oneLine } from '../util/text.ts';
@@ -76,13 +77,29 @@ export function shownFieldsOf(raw: unknown): RunJsonShown | null {
       const norm = groups(m.towers.norm);
       if (attention && ffn && norm) model.towers = { attention, ffn, norm };
     }
-    if (isObject(m.moe)) model.moe = m.moe as RunJson['model']['moe'];
+    const moe = moeConfigSchema.safeParse(m.moe);
+    if (moe.success) model.moe = moe.data;
     out.model = model;
   }
   if (isObject(raw.training)) {
     const training: Raw = {};
     for (const [k, v] of Object.entries(raw.training)) if (typeof v === 'number' && Number.isFinite(v)) training[k] = v;
     out.training = training as RunJsonShown['training'];
+  }
+  return out;
+}
+
+/**
+ * The fields of a JSON object worth showing as they are: scalars and short lists of numbers (a
+ * state.json's tokens, step, RNG state). Nested structure from a file is left out: it could be
+ * nested deep enough to break whoever serialises it next.
+ */
+function flatFields(raw: Raw): Raw {
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(raw).slice(0, 256)) {
+    if (v === null || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+    else if (typeof v === 'string') out[k] = v.slice(0, 500);
+    else if (Array.isArray(v) && v.length <= 64 && v.every((x) => typeof x === 'number')) out[k] = v;
   }
   return out;
 }

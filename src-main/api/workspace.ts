@@ -210,7 +210,7 @@ async function readDataset(dir: string, builtin: boolean): Promise<DatasetInfo |
   if (!Number.isSafeInteger(vocab_size) || (vocab_size as number) < 2 || (vocab_size as number) > MAX_VOCAB_SIZE) return null;
   if (!Array.isArray(modalities) || modalities.length === 0 || modalities.length > MAX_MODALITIES) return null;
   const shown = modalities.map((m) => modalitySchema.safeParse(m));
-  if (!shown.every((m) => m.success && m.data.end <= (vocab_size as number))) return null;
+  if (!shown.every((m) => m.success && m.data.start < m.data.end && m.data.end <= (vocab_size as number))) return null;
   return {
     name: basename(dir),
     path: dir,

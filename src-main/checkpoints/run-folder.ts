@@ -495,7 +495,7 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
   if (s.step !== entry.step)
     throw new MotlabError(
       'invalid_checkpoint',
-      `${stateFile}: step is ${JSON.stringify(s.step)}, but the directory is ${checkpointDirName(entry.step)}`,
+      `${stateFile}: step is ${oneLine(JSON.stringify(s.step) ?? 'missing', 80)}, but the directory is ${checkpointDirName(entry.step)}`,
     );
   return { step: entry.step, dir: entry.dir, config, model, optimizer, state: s };
 }

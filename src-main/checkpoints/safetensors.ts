@@ -14,7 +14,7 @@
 import { openRegularFile, readExactly } from '../data/regular-file.ts';
 import { MAX_MODEL_TENSORS } from '../model/config.ts';
 import { MotlabError } from '../util/errors.ts';
-import { bounded, describeList, quoteName } from '../util/text.ts';
+import { describeList, oneLine, quoteName } from '../util/text.ts';
 
 export interface TensorIn {
   shape: number[];
@@ -242,7 +242,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataLength: numb
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is not valid JSON (${bounded(e instanceof Error ? e.message : String(e), 200)})`);
+    return fail(`header is not valid JSON (${oneLine(e instanceof Error ? e.message : String(e), 200)})`);
   }
   if (!isPlainObject(header)) return fail('header is not a JSON object');
 

@@ -151,14 +151,18 @@ export function tinyWeights(config: ModelConfig, seed = 5): Record<string, Tenso
  * A completed run folder with one checkpoint at step 1, written by the lab's own writers: the
  * same files training leaves (run.json, metrics.jsonl, checkpoints/step-000001/…).
  */
-export async function writeRun(runDir: string, datasetDir: string, options: { status?: RunJson['status'] } = {}): Promise<RunJson> {
-  const config = tinyConfig();
+export async function writeRun(
+  runDir: string,
+  datasetDir: string,
+  options: { status?: RunJson['status']; config?: ModelConfig; preset?: string } = {},
+): Promise<RunJson> {
+  const config = options.config ?? tinyConfig();
   const now = new Date().toISOString();
   const run: RunJson = {
     name: path.basename(runDir),
     created: now,
     updated: now,
-    preset: 'mot',
+    preset: options.preset ?? 'mot',
     size: 'tiny',
     model: config,
     training: { ...TRAINING_DEFAULTS.tiny, steps: 1 },
