@@ -49,6 +49,8 @@ export interface RunningServer {
 export const DEFAULT_PORT = 8765;
 /** Largest request body (API inputs are a few hundred bytes). */
 export const MAX_BODY = 1 << 20;
+/** Open event sockets at once (one per browser tab; a script opening thousands gets 503s). */
+export const MAX_EVENT_SOCKETS = 64;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
@@ -142,6 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (url.pathname !== EVENTS_PATH) return refuse('404 Not Found');
       const auth = checkRequest(req, url, policy);
       if (!auth.ok) return refuse(`${auth.status} ${auth.status === 401 ? 'Unauthorized' : 'Forbidden'}`);
+      if (sockets.size >= MAX_EVENT_SOCKETS) return refuse('503 Service Unavailable');
       wss.handleUpgrade(req, socket, head, (ws) => {
         sockets.add(ws);
         ws.on('close', () => sockets.delete(ws));

@@ -3,12 +3,12 @@
  * the app it also takes pause/resume/stop over the IPC channel and reports every event back.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildModelConfig, isPresetName, PRESET_NAMES, type PresetName, type SizeName } from '../../model/presets.ts';
 import { parseRunConfigFile, trainingConfigSchema, TRAINING_DEFAULTS } from '../../training/config.ts';
 import { loadDataset, resolveDatasetDir, windowCount } from '../../data/dataset.ts';
+import { MAX_JSON_FILE_BYTES, readRegularText } from '../../data/regular-file.ts';
 import { readRunJson, writeRunJson, type RunJson } from '../../checkpoints/run-folder.ts';
 import { trainRun, TrainingControl, type TrainEvent } from '../../training/trainer.ts';
 import { MotlabError } from '../../util/errors.ts';
@@ -144,7 +144,7 @@ async function newRun(
   } else if (configArg.endsWith('.json') || existsSync(configArg)) {
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(configArg, 'utf8'));
+      raw = JSON.parse(await readRegularText(configArg, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_config', what: 'a config file' }));
     } catch (error) {
       const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
       throw new MotlabError('invalid_config', `cannot read config file ${configArg}: ${why}`);
