@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, type EngineName } from '../src-main/engine/engine.ts';
 import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
-import { buildModelConfig, type PresetName, type SizeName } from '../src-main/model/presets.ts';
+import { buildModelConfig } from '../src-main/model/presets.ts';
+import type { PresetName, SizeName } from '../src-main/common/vocabulary.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
 import {

@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkDataset } from '../data/check.ts';
-import { loadSplitTokens, modalityTable, type TokenArray } from '../data/dataset.ts';
+import { loadSplitTokens, type TokenArray } from '../data/dataset.ts';
+import { modalityTable } from '../common/modalities.ts';
 import {
   decodeImageTokens,
   decodeSpeechUnits,
@@ -25,7 +26,7 @@ import { BOS, IMAGE_SIDE, SPECIALS, vocabLayout } from '../data/fashion-tri/voca
 import { splitFileName } from '../data/format.ts';
 import { readNpyFile, type NpyArray } from '../data/npy.ts';
 import { MAX_JSON_FILE_BYTES, readRegularText } from '../data/regular-file.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import type {
   DatasetDocument,
   DatasetInfo,
@@ -34,7 +35,7 @@ import type {
   DocumentSegment,
   ModalityUsageStats,
   SplitOverview,
-} from './types.ts';
+} from '../common/api/types.ts';
 
 /** Tokens per browsed window of a dataset without a decoder. */
 export const WINDOW_TOKENS = 256;

@@ -1,10 +1,10 @@
 /**
  * The one place an API call is validated and its errors are shaped; both transports call it.
  */
-import { MotlabError } from '../util/errors.ts';
-import { describeZodIssues } from '../util/validate.ts';
-import { apiDefinition, isMethodName, type ApiHandlers, type MethodName } from './definition.ts';
-import type { ApiErrorShape, Envelope } from './types.ts';
+import { MotlabError } from '../common/errors.ts';
+import { describeZodIssues } from '../common/validate.ts';
+import { apiDefinition, isMethodName, type ApiHandlers, type MethodName } from '../common/api/definition.ts';
+import type { ApiErrorShape, Envelope } from '../common/api/types.ts';
 
 export async function dispatch(handlers: ApiHandlers, method: string, rawInput: unknown): Promise<Envelope> {
   try {

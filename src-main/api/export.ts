@@ -1,5 +1,5 @@
 /** Metrics as CSV: one row per logged record, one loss column per modality. */
-import type { MetricRecord } from './types.ts';
+import type { MetricsRecord } from '../common/metrics.ts';
 
 function cell(value: unknown): string {
   if (value === undefined || value === null) return '';
@@ -7,7 +7,7 @@ function cell(value: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function metricsCsv(records: MetricRecord[]): string {
+export function metricsCsv(records: MetricsRecord[]): string {
   const lossKeys: string[] = [];
   for (const r of records) for (const k of Object.keys(r.loss ?? {})) if (!lossKeys.includes(k)) lossKeys.push(k);
   lossKeys.sort((a, b) => (a === 'all' ? -1 : b === 'all' ? 1 : 0));

@@ -3,13 +3,14 @@
  * calls and events; everything the UI can do is here.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
-import { buildModelConfig, PRESET_DESCRIPTIONS, PRESET_NAMES, SIZE_NAMES, SIZES } from '../model/presets.ts';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { buildModelConfig, PRESET_DESCRIPTIONS, SIZES } from '../model/presets.ts';
+import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, type RunStatus } from '../common/vocabulary.ts';
 import { TRAINING_DEFAULTS } from '../training/config.ts';
 import { TrainingLauncher, type LaunchEvent } from '../training/launcher.ts';
-import { MotlabError } from '../util/errors.ts';
-import { ENGINE_NAMES, type ApiHandlers, type StartRunInput } from './definition.ts';
+import { MotlabError } from '../common/errors.ts';
+import { type ApiHandlers, type StartRunInput } from '../common/api/definition.ts';
 import { readMetrics, type RunJson } from '../checkpoints/run-folder.ts';
 import {
   checkpointInfos,
@@ -20,7 +21,8 @@ import {
   readRunJsonForDisplay,
   type RunJsonShown,
 } from './run-files.ts';
-import type { ApiEvent, DatasetInfo, MetricRecord, RunDetail, RunStatus, RunSummary } from './types.ts';
+import type { ApiEvent, DatasetInfo, RunDetail, RunSummary } from '../common/api/types.ts';
+import type { MetricsRecord } from '../common/metrics.ts';
 import { metricsCsv } from './export.ts';
 import { DatasetBrowser } from './datasets.ts';
 import { EXAMPLE_DATASET, listDatasetsOf, prepareWorkspace, type CliRunner } from './workspace.ts';
@@ -227,7 +229,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       return {
         presets: PRESET_NAMES.map((name) => ({ name, description: PRESET_DESCRIPTIONS[name] })),
         sizes: SIZE_NAMES.map((name) => ({ name, ...SIZES[name], defaultSteps: TRAINING_DEFAULTS[name].steps })),
-        engines: [...ENGINE_NAMES],
+        engines: [...ENGINE_CHOICES],
         defaults: { preset: 'mot', size: 'tiny', dataset: preferred?.name },
       };
     },
@@ -260,7 +262,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     async readMetrics({ run, offset }) {
       const chunk = await readMetrics(await existingRun(run), offset);
       return {
-        records: chunk.records as unknown as MetricRecord[],
+        records: chunk.records as unknown as MetricsRecord[],
         nextOffset: chunk.nextOffset,
         reset: chunk.reset,
         ...(chunk.skipped.count ? { skipped: chunk.skipped } : {}),
@@ -317,7 +319,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
           mimeType: 'application/x-ndjson',
           text: records.map((r) => JSON.stringify(r) + '\n').join(''),
         };
-      return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricRecord[]) };
+      return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricsRecord[]) };
     },
   };
 

@@ -16,15 +16,15 @@ import {
   OPTIMIZER_FILE,
   readRunJson,
   RUN_JSON,
-  RUN_STATUSES,
   STATE_FILE,
   type RunJson,
 } from '../checkpoints/run-folder.ts';
 import { moeConfigSchema } from '../model/config.ts';
 import { errnoOf, MAX_JSON_FILE_BYTES, openRegularFile, readRegularText } from '../data/regular-file.ts';
-import { metricsRecordProblem } from '../training/metrics.ts';
-import { oneLine } from '../util/text.ts';
-import type { CheckpointInfo, RunSummary, TrainRecord } from './types.ts';
+import { parseMetricsRecord, type TrainRecord } from '../common/metrics.ts';
+import { oneLine } from '../common/text.ts';
+import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
+import type { CheckpointInfo, RunSummary } from '../common/api/types.ts';
 
 /** The fields of a run.json that passed their own type check (the rest are left out). */
 export type RunJsonShown = Partial<Omit<RunJson, 'model' | 'training'>> & {
@@ -47,7 +47,7 @@ export function shownFieldsOf(raw: unknown): RunJsonShown | null {
     const v = text(raw[key], key === 'message' ? 2000 : 200);
     if (v !== undefined) out[key] = v;
   }
-  if ((RUN_STATUSES as readonly unknown[]).includes(raw.status)) out.status = raw.status as RunJson['status'];
+  if ((STORED_RUN_STATUSES as readonly unknown[]).includes(raw.status)) out.status = raw.status as RunJson['status'];
   const pid = wholeNumber(raw.pid);
   if (pid !== undefined && pid > 0) out.pid = pid;
   const seed = wholeNumber(raw.seed);
@@ -145,8 +145,8 @@ export async function lastTrainRecord(runDir: string): Promise<TrainRecord | nul
       // The first line may be cut by the window (unless it starts the file); the last may be torn.
       for (let i = lines.length - 1; i >= (start === 0 ? 0 : 1); i--) {
         try {
-          const record = JSON.parse(lines[i]) as { type?: string };
-          if (record?.type === 'train' && metricsRecordProblem(record) === null) return record as TrainRecord;
+          const parsed = parseMetricsRecord(JSON.parse(lines[i]));
+          if ('record' in parsed && parsed.record.type === 'train') return parsed.record;
         } catch {
           // not a complete JSON line
         }
@@ -171,7 +171,7 @@ export async function checkpointInfos(runDir: string): Promise<CheckpointInfo[]>
         const parsed: unknown = JSON.parse(
           await readRegularText(join(dir, STATE_FILE), { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_checkpoint' }),
         );
-        state = isObject(parsed) ? parsed : null;
+        state = isObject(parsed) ? flatFields(parsed) : null;
       } catch {
         state = null;
       }

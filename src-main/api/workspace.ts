@@ -10,10 +10,10 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { datasetSpecSchema } from '../data/format.ts';
 import { errnoOf, MAX_JSON_FILE_BYTES, readRegularText } from '../data/regular-file.ts';
-import { MAX_MODALITIES, MAX_VOCAB_SIZE, modalitySchema } from '../model/config.ts';
-import { MotlabError } from '../util/errors.ts';
-import { oneLine } from '../util/text.ts';
-import type { DatasetInfo } from './types.ts';
+import { MAX_MODALITIES, MAX_VOCAB_SIZE, modalitySchema } from '../common/modalities.ts';
+import { MotlabError } from '../common/errors.ts';
+import { oneLine } from '../common/text.ts';
+import type { DatasetInfo } from '../common/api/types.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -6,7 +6,7 @@
 import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import { dispatch } from '../api/dispatch.ts';
 import type { MotlabApi } from '../api/impl.ts';
-import type { Envelope } from '../api/types.ts';
+import type { Envelope } from '../common/api/types.ts';
 
 export const IPC_CALL = 'motlab:call';
 export const IPC_EVENT = 'motlab:event';

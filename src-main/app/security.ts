@@ -1,33 +1,8 @@
 /**
- * Security settings of the UI, in one place: the Content-Security-Policy (put into the
- * renderer's index.html by the Vite build, and sent as a header by `motlab serve`) and the
- * Electron window options. No Electron import at runtime, so tests and the server can use it.
+ * The Electron window's security options (the Content-Security-Policy is common/csp.ts).
+ * No Electron import at runtime, so tests can read them.
  */
 import type { BrowserWindowConstructorOptions, WebPreferences } from 'electron';
-
-/** Everything from our own origin only; no inline code, no eval, no remote content. */
-export const CSP_DIRECTIVES: Record<string, string> = {
-  'default-src': "'self'",
-  'script-src': "'self'",
-  'style-src': "'self'",
-  'img-src': "'self'",
-  'font-src': "'self'",
-  // 'self' covers ws:// to the same host (CSP 3) for the server's event socket.
-  'connect-src': "'self'",
-  'object-src': "'none'",
-  'base-uri': "'none'",
-  'form-action': "'none'",
-  'worker-src': "'none'",
-  'frame-src': "'none'",
-};
-
-/** `frame-ancestors` only works as a header (browsers ignore it, with a warning, in a meta tag). */
-export function contentSecurityPolicy(kind: 'meta' | 'header'): string {
-  const d = kind === 'header' ? { ...CSP_DIRECTIVES, 'frame-ancestors': "'none'" } : CSP_DIRECTIVES;
-  return Object.entries(d)
-    .map(([k, v]) => `${k} ${v}`)
-    .join('; ');
-}
 
 export function secureWebPreferences(preloadPath: string): WebPreferences {
   return {
@@ -46,7 +21,8 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
   };
 }
 
-export function mainWindowOptions(preloadPath: string, iconPath?: string): BrowserWindowConstructorOptions {
+/** `backgroundColor`: the theme's page background (common/palette.ts), shown before the page paints. */
+export function mainWindowOptions(preloadPath: string, backgroundColor: string, iconPath?: string): BrowserWindowConstructorOptions {
   return {
     width: 1280,
     height: 820,
@@ -54,7 +30,7 @@ export function mainWindowOptions(preloadPath: string, iconPath?: string): Brows
     minHeight: 560,
     title: 'MoT Lab',
     show: false, // shown on 'ready-to-show' to avoid a white flash
-    backgroundColor: '#16181d',
+    backgroundColor,
     icon: iconPath,
     webPreferences: secureWebPreferences(preloadPath),
   };

@@ -10,25 +10,23 @@
  * at any instant leaves earlier checkpoints intact and no half-written step-* directory.
  * Leftover temporary directories are invisible to the lister and removed by the next write.
  */
-import { open, readFile, readdir, mkdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, mkdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { modelConfigSchema, parseModelConfig, type ModelConfig } from '../model/config.ts';
+import { modelConfigSchema, parseModelConfig, tensorTableSize, type ModelConfig } from '../model/config.ts';
 import { trainingConfigSchema } from '../training/config.ts';
-import { expectedTensorShapes, tensorTableSize } from '../model/tensor-names.ts';
+import { expectedTensorShapes } from '../model/tensor-names.ts';
 import { MAX_JSON_FILE_BYTES, openRegularFile, readRegularFile, readRegularText } from '../data/regular-file.ts';
-import { metricsRecordProblem } from '../training/metrics.ts';
-import { MotlabError } from '../util/errors.ts';
-import { describeList, oneLine, plainOrQuoted, quoteName } from '../util/text.ts';
-import { parseOrThrow } from '../util/validate.ts';
+import { MotlabError } from '../common/errors.ts';
+import { parseMetricsRecord } from '../common/metrics.ts';
+import { describeList, oneLine, plainOrQuoted, quoteName } from '../common/text.ts';
+import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
+import { parseOrThrow } from '../common/validate.ts';
 import { fsyncDir, TEMP_PREFIX, tempSibling, writeFileAtomic, writeFileDurable } from './atomic.ts';
 import { encodeSafetensors, readSafetensorsFile, type TensorIn, type TensorOut } from './safetensors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // run.json
-
-export const RUN_STATUSES = ['created', 'running', 'paused', 'completed', 'stopped', 'failed'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const runJsonSchema = z.strictObject({
   name: z.string().min(1),
@@ -40,7 +38,7 @@ export const runJsonSchema = z.strictObject({
   dataset: z.strictObject({ path: z.string(), name: z.string() }),
   engine: z.string().min(1),
   seed: z.number().int().nonnegative(),
-  status: z.enum(RUN_STATUSES),
+  status: z.enum(STORED_RUN_STATUSES),
   /** Why the run stopped or failed, in words a person can act on. */
   message: z.string().optional(),
   /** Process id of the trainer while status is "running". */
@@ -234,19 +232,18 @@ export async function readMetrics(runDir: string, fromOffset = 0): Promise<Metri
       const text = bytes.subarray(lineStart, lineEnd).toString('utf8').trim();
       lineStart = lineEnd + 1;
       if (text.length === 0) continue;
-      let value: unknown;
-      let problem: string | null;
+      let problem: string;
       try {
-        value = JSON.parse(text);
-        problem = metricsRecordProblem(value);
+        const parsed = parseMetricsRecord(JSON.parse(text));
+        if ('record' in parsed) {
+          records.push(parsed.record as unknown as Record<string, unknown>);
+          continue;
+        }
+        problem = parsed.problem;
       } catch (e) {
         problem = `not valid JSON (${oneLine((e as Error).message, 120)})`;
       }
-      if (problem === null) {
-        records.push(value as Record<string, unknown>);
-        continue;
-      }
-      if (skipped.count++ === 0) skipped.reason = problem;
+      if (skipped.count++ === 0) skipped.reason = oneLine(problem, 200);
       if (skipped.lines.length < MAX_SKIPPED_REPORTED) {
         firstLine ??= 1 + (await newlinesBefore(handle, start));
         skipped.lines.push(firstLine + index);

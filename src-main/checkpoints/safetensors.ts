@@ -13,8 +13,8 @@
  */
 import { openRegularFile, readExactly } from '../data/regular-file.ts';
 import { MAX_MODEL_TENSORS } from '../model/config.ts';
-import { MotlabError } from '../util/errors.ts';
-import { describeList, oneLine, quoteName } from '../util/text.ts';
+import { MotlabError } from '../common/errors.ts';
+import { describeList, oneLine, quoteName } from '../common/text.ts';
 
 export interface TensorIn {
   shape: number[];

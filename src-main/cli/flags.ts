@@ -1,13 +1,11 @@
-import type { EngineName } from '../engine/engine.ts';
-import { MotlabError } from '../util/errors.ts';
-import { oneLine } from '../util/text.ts';
+import { MotlabError } from '../common/errors.ts';
+import { oneLine } from '../common/text.ts';
+import { ENGINE_CHOICES, isEngineChoice, type EngineChoice } from '../common/vocabulary.ts';
 
-export const ENGINE_FLAGS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-
-export function parseEngineFlag(value: string | undefined): EngineName | 'auto' {
+export function parseEngineFlag(value: string | undefined): EngineChoice {
   const v = value ?? 'auto';
-  if ((ENGINE_FLAGS as readonly string[]).includes(v)) return v as EngineName | 'auto';
-  throw new MotlabError('invalid_config', `--engine must be one of ${ENGINE_FLAGS.join(', ')} (got ${shown(v)})`);
+  if (isEngineChoice(v)) return v;
+  throw new MotlabError('invalid_config', `--engine must be one of ${ENGINE_CHOICES.join(', ')} (got ${shown(v)})`);
 }
 
 /** A whole-number flag in [min, max], or undefined when absent. Decimal digits only ("1e3", "0x10" are refused). */

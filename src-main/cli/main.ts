@@ -2,8 +2,8 @@
  * `motlab <command> …` — the headless entry point. Each command lives in its own module under
  * commands/ and is loaded on demand so that `motlab data check` does not load TensorFlow.js.
  */
-import { MotlabError } from '../util/errors.ts';
-import { oneLine, terminalSafe } from '../util/text.ts';
+import { MotlabError } from '../common/errors.ts';
+import { oneLine, terminalSafe } from '../common/text.ts';
 import { isParseArgsError, joinNegativeValues } from './flags.ts';
 
 const USAGE = `motlab — Mixture-of-Transformers lab

@@ -5,9 +5,10 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadDatasetSpec, loadSplitTokens, modalityTable, windowCount, type TokenArray } from './dataset.ts';
+import { loadDatasetSpec, loadSplitTokens, windowCount, type TokenArray } from './dataset.ts';
+import { modalityTable } from '../common/modalities.ts';
 import { splitFileName, type DatasetSpec } from './format.ts';
-import { terminalSafe } from '../util/text.ts';
+import { terminalSafe } from '../common/text.ts';
 
 /** Sequence lengths whose window counts the report lists (the preset sizes' seq_len). */
 export const CHECK_SEQ_LENS = [32, 128, 512];
@@ -158,7 +159,7 @@ export async function checkDataset(dir: string, options: CheckOptions = {}): Pro
   return report;
 }
 
-/** A plain-text table for the terminal (text from the files escaped: see util/text.ts). */
+/** A plain-text table for the terminal (text from the files escaped: see common/text.ts). */
 export function formatDatasetReport(report: DatasetReport): string {
   return terminalSafe(formatReportLines(report));
 }

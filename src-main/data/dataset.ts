@@ -5,14 +5,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Modality } from '../model/config.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import type { Rng } from '../util/rng.ts';
-import { parseOrThrow } from '../util/validate.ts';
+import { parseOrThrow } from '../common/validate.ts';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from './format.ts';
 import { readNpyFile } from './npy.ts';
 import { MAX_JSON_FILE_BYTES, readRegularText } from './regular-file.ts';
-import { oneLine } from '../util/text.ts';
+import { modalityTable } from '../common/modalities.ts';
+import { oneLine } from '../common/text.ts';
 
 export type TokenArray = Uint16Array | Int32Array;
 
@@ -133,24 +133,6 @@ export function resolveDatasetDir(nameOrPath: string): string {
     `No dataset "${nameOrPath}": it is neither a folder (${asPath}) nor a built-in dataset ` +
       `(built-ins: ${builtins.length ? builtins.join(', ') : 'none found'})`,
   );
-}
-
-/** Lookup table token id → modality index (-1: no modality), covering the vocabulary. */
-export function modalityTable(modalities: readonly Modality[], vocabSize = 0): Int32Array {
-  const table = new Int32Array(Math.max(vocabSize, ...modalities.map((m) => m.end))).fill(-1);
-  modalities.forEach((m, i) => table.fill(i, m.start, m.end));
-  return table;
-}
-
-/** Per-token modality index (order of `modalities`), -1 for a token no range holds. */
-export function modalityIds(tokens: ArrayLike<number>, modalities: readonly Modality[], vocabSize?: number): Int32Array {
-  const table = modalityTable(modalities, vocabSize);
-  const out = new Int32Array(tokens.length);
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
-    out[i] = t >= 0 && t < table.length ? table[t] : -1;
-  }
-  return out;
 }
 
 /** Token count per modality name (in the spec's order); tokens outside every range are not counted. */

@@ -4,7 +4,7 @@
  * modality whose [start, end) range holds it.
  */
 import { z } from 'zod';
-import { MAX_MODALITIES, MAX_VOCAB_SIZE, modalitySchema } from '../model/config.ts';
+import { MAX_MODALITIES, MAX_VOCAB_SIZE, modalitySchema } from '../common/modalities.ts';
 
 export const datasetSpecSchema = z
   .looseObject({

@@ -4,8 +4,8 @@
  * header: every size is checked against the bytes actually present.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { MotlabError } from '../util/errors.ts';
-import { oneLine } from '../util/text.ts';
+import { MotlabError } from '../common/errors.ts';
+import { oneLine } from '../common/text.ts';
 import { formatBytes, openRegularFile, readExactly } from './regular-file.ts';
 
 export type NpyArray =

@@ -8,7 +8,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { MotlabError, type MotlabErrorCode } from '../util/errors.ts';
+import { MotlabError, type MotlabErrorCode } from '../common/errors.ts';
 
 // O_NONBLOCK: opening a FIFO for reading returns at once instead of waiting for a writer (we
 // refuse it right after). It changes nothing for regular files. Windows has neither.

@@ -15,10 +15,11 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
-import { MotlabError } from '../util/errors.ts';
-import { installTfjsFixes } from './tfjs-fixes.ts';
+import { MotlabError } from '../common/errors.ts';
+import { ENGINE_NAMES, type EngineName } from '../common/vocabulary.ts';
 
-export type EngineName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type { EngineName } from '../common/vocabulary.ts';
+import { installTfjsFixes } from './tfjs-fixes.ts';
 
 export interface EngineInfo {
   name: EngineName;
@@ -33,8 +34,6 @@ export interface EngineStatus {
   available: boolean;
   reason: string;
 }
-
-export const ENGINE_ORDER: readonly EngineName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
 const GPU_PKG = '@tensorflow/tfjs-node-gpu';
 const NODE_PKG = '@tensorflow/tfjs-node';
@@ -235,17 +234,17 @@ const STARTERS: Record<EngineName, () => Promise<StartResult>> = {
 };
 
 /**
- * Choose and initialise the compute engine. 'auto' tries ENGINE_ORDER and reports why each
+ * Choose and initialise the compute engine. 'auto' tries ENGINE_NAMES and reports why each
  * faster engine was skipped; a named engine that cannot start throws MotlabError('engine_unavailable').
  * Afterwards `tf.getBackend()` is the chosen backend ('tensorflow' for both native engines) and
  * the tfjs fixes (./tfjs-fixes.ts) are installed. May be called again to switch engines.
  */
 export async function initEngine(requested: EngineName | 'auto' = 'auto'): Promise<EngineInfo> {
-  if (requested !== 'auto' && !ENGINE_ORDER.includes(requested)) {
-    throw new MotlabError('invalid_config', `Unknown engine '${String(requested)}': use one of auto, ${ENGINE_ORDER.join(', ')}.`);
+  if (requested !== 'auto' && !ENGINE_NAMES.includes(requested)) {
+    throw new MotlabError('invalid_config', `Unknown engine '${String(requested)}': use one of auto, ${ENGINE_NAMES.join(', ')}.`);
   }
   installTfjsFixes();
-  const order = requested === 'auto' ? ENGINE_ORDER : [requested];
+  const order = requested === 'auto' ? ENGINE_NAMES : [requested];
   const fallbacks: string[] = [];
   for (const name of order) {
     const result = await STARTERS[name]();

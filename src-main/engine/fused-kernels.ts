@@ -525,12 +525,10 @@ export function fusedSegmentLinear(x: tf.Tensor2D, ws: tf.Tensor[], sizes: numbe
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const [input, ...weights] = args.slice(0, -1) as tf.Tensor[];
     save([input, ...weights]);
-    const value = tf
-      .engine()
-      .runKernel(SEGMENT_LINEAR_KERNEL, { x: input, ...weightsMap(weights) }, {
-        sizes,
-        mode: 'y',
-      } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
+    const value = tf.engine().runKernel(SEGMENT_LINEAR_KERNEL, { x: input, ...weightsMap(weights) }, {
+      sizes,
+      mode: 'y',
+    } as unknown as tf.NamedAttrMap) as tf.Tensor2D;
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {

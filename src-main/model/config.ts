@@ -4,18 +4,19 @@
  * on-disk contract shared with the PyTorch implementation.
  */
 import { z } from 'zod';
-import { parseOrThrow } from '../util/validate.ts';
-import { tensorTableSize } from './tensor-names.ts';
+import { parseOrThrow } from '../common/validate.ts';
+import { COMPONENTS, type Component } from '../common/vocabulary.ts';
+import { MAX_MODALITIES, MAX_VOCAB_SIZE, modalitySchema } from '../common/modalities.ts';
 
-export const COMPONENTS = ['attention', 'ffn', 'norm'] as const;
+export type { Modality } from '../common/modalities.ts';
 
 /**
  * The largest models the lab accepts, far above the `base` size and above what tfjs can train
  * here, so that only a damaged or hostile file reaches them. They bound what a config read from
- * a file (a checkpoint's metadata, run.json, dataset.json) can make the lab allocate or loop over.
+ * a file (a checkpoint's metadata, run.json, a config file) can make the lab allocate or loop over.
  */
 export const MODEL_LIMITS = {
-  vocab_size: 1 << 20,
+  vocab_size: MAX_VOCAB_SIZE,
   d_model: 16_384,
   n_layers: 256,
   n_heads: 256,
@@ -26,21 +27,7 @@ export const MODEL_LIMITS = {
   /** Tensors in the checkpoint table (expectedTensorShapes). */
   tensors: 32_768,
 } as const;
-export const MAX_VOCAB_SIZE = MODEL_LIMITS.vocab_size;
 export const MAX_MODEL_TENSORS = MODEL_LIMITS.tensors;
-/** Modalities a dataset or model may declare. */
-export const MAX_MODALITIES = 8;
-export type Component = (typeof COMPONENTS)[number];
-
-export const modalitySchema = z.strictObject({
-  name: z
-    .string()
-    .max(64)
-    .regex(/^[a-z][a-z0-9_]*$/, 'a lowercase identifier such as "text"'),
-  start: z.number().int().nonnegative().max(MAX_VOCAB_SIZE),
-  end: z.number().int().positive().max(MAX_VOCAB_SIZE),
-});
-export type Modality = z.infer<typeof modalitySchema>;
 
 /** A partition of the modality names into groups; group t is served by tower t. */
 const towerAssignmentSchema = z
@@ -158,10 +145,25 @@ export function towerTable(config: ModelConfig, component: Component): number[] 
   return config.modalities.map((m) => towerOf(config, component, m.name));
 }
 
-/** Modality index of a token id, or -1 when no declared range holds it. */
-export function modalityOfToken(modalities: readonly Modality[], token: number): number {
-  for (let i = 0; i < modalities.length; i++) {
-    if (token >= modalities[i].start && token < modalities[i].end) return i;
-  }
-  return -1;
+/**
+ * How many tensors and weights expectedTensorShapes(config) (model/tensor-names.ts) lists,
+ * counted without building the table: a config read from a file is checked against the limits
+ * (MODEL_LIMITS) and a file's tensor count compared with this before a table of its claimed size
+ * is ever made.
+ */
+export function tensorTableSize(config: ModelConfig): { tensors: number; parameters: number } {
+  const { vocab_size: V, d_model: D, n_heads: H, ffn_hidden: F, n_layers: L } = config;
+  const attentionTowers = config.towers.attention.length;
+  const ffnTowers = config.towers.ffn.length;
+  const normTowers = config.towers.norm.length;
+  const moeTowers = config.moe ? new Set(config.moe.towers.filter((t) => t < ffnTowers)).size : 0;
+  const experts = config.moe?.experts ?? 0;
+  let tensors = 2 + normTowers; // embed, output, final norms
+  let parameters = 2 * V * D + normTowers * D;
+  // Per layer: attention projections, QK norms, the two norms, dense and MoE FFN towers.
+  tensors += L * (4 * attentionTowers + (config.qk_norm ? 2 * attentionTowers : 0) + 2 * normTowers);
+  parameters += L * (4 * attentionTowers * D * D + (config.qk_norm ? 2 * attentionTowers * (D / H) : 0) + 2 * normTowers * D);
+  tensors += L * (3 * (ffnTowers - moeTowers) + moeTowers * (1 + 3 * experts));
+  parameters += L * (3 * F * D * (ffnTowers - moeTowers) + moeTowers * (experts * D + 3 * experts * F * D));
+  return { tensors, parameters };
 }

@@ -26,30 +26,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { MoeConfig } from './config.ts';
 
-/** Routing diagnostics of one MoE tower in one layer: plain numbers, JSON-friendly. */
-export interface MoeRoutingStats {
-  layer: number;
-  tower: number;
-  routing: MoeConfig['routing'];
-  /** Tokens of the tower in the batch. */
-  tokens: number;
-  /** Most tokens one expert may take. */
-  capacity: number;
-  /** Token rows each expert actually processed. */
-  tokensPerExpert: number[];
-  /** Token-choice: choices rejected for capacity. Expert-choice: tokens no expert picked. */
-  dropped: number;
-  /** Mean router probability per expert (P_e). */
-  meanProb: number[];
-  /** Share of tokens whose highest-probability expert is e (f_e). */
-  firstChoiceShare: number[];
-  /** Expert-choice only: how many tokens got 0, 1, …, E experts. */
-  expertsPerToken: number[] | null;
-  /** E·Σ f_e P_e, before α (1 = perfectly balanced). */
-  loadBalance: number;
-  /** mean(logsumexp(router logits)²), before β. */
-  zLoss: number;
-}
+import type { MoeRoutingStats } from '../common/metrics.ts';
+export type { MoeRoutingStats } from '../common/metrics.ts';
 
 export interface MoeOutput {
   y: tf.Tensor2D;

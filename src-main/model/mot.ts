@@ -20,19 +20,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { expectedTensorShapes } from './tensor-names.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import { Rng } from '../util/rng.ts';
-import { COMPONENTS, towerTable, type Component, type ModelConfig } from './config.ts';
+import { COMPONENTS, type Component } from '../common/vocabulary.ts';
+import { towerTable, type ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
 import { fusedHeadsToRows, fusedRope, fusedRowScale, fusedRowsToHeads, fusedSegmentLinear, fusedSwiGLU } from '../engine/fused-kernels.ts';
+import type { RoutingStats } from '../common/metrics.ts';
+export type { RoutingStats } from '../common/metrics.ts';
 
 export type Params = Record<string, tf.Tensor>;
-
-/** The MoE towers of one layer (empty for layers without MoE). */
-export interface RoutingStats {
-  layer: number;
-  towers: MoeRoutingStats[];
-}
 
 // ---------------------------------------------------------------------------------------------
 // Initialisation

@@ -2,25 +2,10 @@
  * Named architectures (dense, MoT, the paper's ablations, MoE baselines) and sizes.
  * A preset is a function of the dataset's modalities: towers are written in modality names.
  */
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
+import type { PresetName, SizeName } from '../common/vocabulary.ts';
 import type { Modality, ModelConfig, MoeConfig, TowerAssignment } from './config.ts';
 import { parseModelConfig } from './config.ts';
-
-export const PRESET_NAMES = [
-  'dense',
-  'mot',
-  'mot-ffn',
-  'mot-text-isolated',
-  'mot-image-isolated',
-  'mot-speech-isolated',
-  'moe4x',
-  'moe4x-topk',
-  'mot-moe',
-] as const;
-export type PresetName = (typeof PRESET_NAMES)[number];
-
-export const SIZE_NAMES = ['tiny', 'small', 'base'] as const;
-export type SizeName = (typeof SIZE_NAMES)[number];
 
 export const PRESET_DESCRIPTIONS: Record<PresetName, string> = {
   dense: 'Dense transformer: every weight shared by all modalities',
@@ -89,13 +74,6 @@ export function presetArchitecture(preset: PresetName, modalities: readonly Moda
       return { towers: { attention: untied, ffn: untied, norm: untied }, moe: moe('expert_choice', [names.indexOf('text')]) };
     }
   }
-}
-
-export function isPresetName(s: string): s is PresetName {
-  return (PRESET_NAMES as readonly string[]).includes(s);
-}
-export function isSizeName(s: string): s is SizeName {
-  return (SIZE_NAMES as readonly string[]).includes(s);
 }
 
 /** A complete, validated model config for a preset, size and dataset vocabulary. */

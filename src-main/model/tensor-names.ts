@@ -44,25 +44,3 @@ export function expectedTensorShapes(config: ModelConfig): Record<string, number
   shapes['output.weight'] = [V, D];
   return shapes;
 }
-
-/**
- * How many tensors and weights expectedTensorShapes(config) lists, counted without building the
- * table: a config read from a file is checked against the limits (MODEL_LIMITS) and a file's
- * tensor count compared with this before a table of its claimed size is ever made.
- */
-export function tensorTableSize(config: ModelConfig): { tensors: number; parameters: number } {
-  const { vocab_size: V, d_model: D, n_heads: H, ffn_hidden: F, n_layers: L } = config;
-  const attentionTowers = config.towers.attention.length;
-  const ffnTowers = config.towers.ffn.length;
-  const normTowers = config.towers.norm.length;
-  const moeTowers = config.moe ? new Set(config.moe.towers.filter((t) => t < ffnTowers)).size : 0;
-  const experts = config.moe?.experts ?? 0;
-  let tensors = 2 + normTowers; // embed, output, final norms
-  let parameters = 2 * V * D + normTowers * D;
-  // Per layer: attention projections, QK norms, the two norms, dense and MoE FFN towers.
-  tensors += L * (4 * attentionTowers + (config.qk_norm ? 2 * attentionTowers : 0) + 2 * normTowers);
-  parameters += L * (4 * attentionTowers * D * D + (config.qk_norm ? 2 * attentionTowers * (D / H) : 0) + 2 * normTowers * D);
-  tensors += L * (3 * (ffnTowers - moeTowers) + moeTowers * (1 + 3 * experts));
-  parameters += L * (3 * F * D * (ffnTowers - moeTowers) + moeTowers * (experts * D + 3 * experts * F * D));
-  return { tensors, parameters };
-}

@@ -8,12 +8,12 @@ import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { API_PREFIX, EVENTS_PATH } from '../api/client.ts';
+import { API_PREFIX, EVENTS_PATH } from '../common/api/client.ts';
 import { dispatch, httpStatusOf, toErrorShape } from '../api/dispatch.ts';
 import { createApi, type ApiOptions, type MotlabApi } from '../api/impl.ts';
-import type { Envelope } from '../api/types.ts';
-import { MotlabError } from '../util/errors.ts';
-import { bounded } from '../util/text.ts';
+import type { Envelope } from '../common/api/types.ts';
+import { MotlabError } from '../common/errors.ts';
+import { bounded } from '../common/text.ts';
 import { checkRequest, cookieName, isLoopbackDefault, newToken, type AuthPolicy } from './auth.ts';
 import { securityHeaders, serveStatic } from './static.ts';
 

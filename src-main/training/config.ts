@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import { modelConfigFieldsSchema } from '../model/config.ts';
-import { PRESET_NAMES, SIZE_NAMES, type SizeName } from '../model/presets.ts';
-import { parseOrThrow } from '../util/validate.ts';
+import { PRESET_NAMES, SIZE_NAMES, type SizeName } from '../common/vocabulary.ts';
+import { parseOrThrow } from '../common/validate.ts';
 
 export const trainingConfigSchema = z.strictObject({
   steps: z.number().int().positive().max(1e9),

@@ -7,10 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, prepareBatch } from '../model/mot.ts';
 import { evalWindows } from '../data/dataset.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 
-import type { LossByModality } from './metrics.ts';
-export type { LossByModality } from './metrics.ts';
+import type { LossByModality } from '../common/metrics.ts';
+export type { LossByModality } from '../common/metrics.ts';
 
 export interface EvalResult {
   windows: number;

@@ -7,14 +7,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MetricRecord, RunStatus } from '../api/types.ts';
+import type { MetricsRecord } from '../common/metrics.ts';
+import type { RunStatus } from '../common/vocabulary.ts';
 
 /** Parent → child. `stop` = write a checkpoint, set status 'stopped', exit 0. */
 export type ControlMessage = { type: 'pause' } | { type: 'resume' } | { type: 'stop' };
 
 /** Child → parent ('created' on the wire is reported as 'starting'). */
 export type ChildMessage =
-  | { type: 'metrics'; record: MetricRecord }
+  | { type: 'metrics'; record: MetricsRecord }
   | { type: 'status'; status: Exclude<RunStatus, 'interrupted'>; message?: string }
   | { type: 'checkpoint'; step: number }
   | { type: 'engine'; name: string; detail: string };

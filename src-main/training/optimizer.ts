@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedAdamW } from '../engine/fused-kernels.ts';
-import { MotlabError } from '../util/errors.ts';
-import { describeList } from '../util/text.ts';
+import { MotlabError } from '../common/errors.ts';
+import { describeList } from '../common/text.ts';
 
 export interface AdamWSettings {
   beta1: number;

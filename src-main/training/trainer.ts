@@ -5,6 +5,7 @@
  * caller's event loop never blocks; it yields between steps to take pause/stop requests.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { StoredRunStatus } from '../common/vocabulary.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, initParams, prepareBatch, type RoutingStats } from '../model/mot.ts';
 import { flopsPerToken } from '../model/accounting.ts';
@@ -19,18 +20,17 @@ import {
   truncateMetricsAfterStep,
   updateRunStatus,
   writeCheckpoint,
-  type RunJson,
 } from '../checkpoints/run-folder.ts';
-import { MotlabError } from '../util/errors.ts';
+import { MotlabError } from '../common/errors.ts';
 import { Rng, type RngState } from '../util/rng.ts';
 import { AdamW } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
 import { evaluateLoss } from './evaluate.ts';
-import type { LossByModality, MetricsRecord } from './metrics.ts';
+import type { LossByModality, MetricsRecord } from '../common/metrics.ts';
 
-export type RunStatus = RunJson['status'];
+type RunStatus = StoredRunStatus;
 
-export type { EvalRecord, MetricsRecord, TrainRecord } from './metrics.ts';
+export type { EvalRecord, MetricsRecord, TrainRecord } from '../common/metrics.ts';
 
 /** What a checkpoint's state.json holds. */
 export interface TrainState {

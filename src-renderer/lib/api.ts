@@ -2,7 +2,7 @@
  * The renderer's API client: `window.motlab` (Electron preload) when present, otherwise the
  * server that served this page (fetch + WebSocket, same origin, token cookie).
  */
-import { bridgeTransport, createApiClient, httpTransport, type MotlabBridge, type MotlabClient } from '../../src-main/api/client.ts';
+import { bridgeTransport, createApiClient, httpTransport, type MotlabBridge, type MotlabClient } from '../../src-main/common/api/client.ts';
 
 declare global {
   interface Window {
@@ -14,4 +14,4 @@ export const inElectron = typeof window !== 'undefined' && window.motlab !== und
 
 export const api: MotlabClient = createApiClient(window.motlab ? bridgeTransport(window.motlab) : httpTransport({ baseUrl: '' }));
 
-export { ApiError } from '../../src-main/api/client.ts';
+export { ApiError } from '../../src-main/common/api/client.ts';

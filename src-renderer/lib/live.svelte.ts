@@ -1,6 +1,6 @@
 /** Connection state and pushed events, shared by the views. */
-import type { ConnectionState } from '../../src-main/api/client.ts';
-import type { ApiEvent } from '../../src-main/api/types.ts';
+import type { ConnectionState } from '../../src-main/common/api/client.ts';
+import type { ApiEvent } from '../../src-main/common/api/types.ts';
 import { api } from './api.ts';
 
 export const connection = $state<{ state: ConnectionState; generation: number }>({ state: 'connecting', generation: 0 });

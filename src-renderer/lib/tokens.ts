@@ -1,5 +1,5 @@
 /** Human labels for token ids in the dataset browser. */
-import type { DatasetOverview } from '../../src-main/api/types.ts';
+import type { DatasetOverview } from '../../src-main/common/api/types.ts';
 
 type Labels = Pick<DatasetOverview, 'decoder' | 'specialTokens'>;
 

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ApiError, type MotlabClient } from '../../src-main/api/client.ts';
-import type { DocumentPage } from '../../src-main/api/types.ts';
+import { ApiError, type MotlabClient } from '../../src-main/common/api/client.ts';
+import type { DocumentPage } from '../../src-main/common/api/types.ts';
 import { clientFor, ROOT, startTestServer } from './harness.ts';
 
 const FASHION = join(ROOT, 'assets', 'datasets', 'fashion-tri');

@@ -4,8 +4,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import WebSocket from 'ws';
-import { createApiClient, httpTransport, type MotlabClient } from '../../src-main/api/client.ts';
-import type { ApiEvent } from '../../src-main/api/types.ts';
+import { createApiClient, httpTransport, type MotlabClient } from '../../src-main/common/api/client.ts';
+import type { ApiEvent } from '../../src-main/common/api/types.ts';
 import { startServer, type RunningServer } from '../../src-main/server/server.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apiDefinition, startRunSchema } from '../../src-main/api/definition.ts';
-import { contentSecurityPolicy } from '../../src-main/app/security.ts';
-import { PRESET_NAMES } from '../../src-main/model/presets.ts';
-import { describeZodIssues } from '../../src-main/util/validate.ts';
-import { ApiError } from '../../src-main/api/client.ts';
+import { apiDefinition, startRunSchema } from '../../src-main/common/api/definition.ts';
+import { contentSecurityPolicy } from '../../src-main/common/csp.ts';
+import { PRESET_NAMES } from '../../src-main/common/vocabulary.ts';
+import { describeZodIssues } from '../../src-main/common/validate.ts';
+import { ApiError } from '../../src-main/common/api/client.ts';
 import { startServer } from '../../src-main/server/server.ts';
 import { clientFor, post, raw, ROOT, startTestServer, tryWebSocket } from './harness.ts';
 

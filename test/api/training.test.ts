@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { ApiEvent, MetricRecord, RunStatus } from '../../src-main/api/types.ts';
+import type { ApiEvent } from '../../src-main/common/api/types.ts';
+import type { MetricsRecord } from '../../src-main/common/metrics.ts';
+import type { RunStatus } from '../../src-main/common/vocabulary.ts';
 import { clientFor, connected, EventLog, startTestServer } from './harness.ts';
 
 type StatusEvent = Extract<ApiEvent, { type: 'run-status' }>;
@@ -63,7 +65,7 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   const firstMetrics = await log.waitFor(isTrainMetrics(), 0, 'first metrics');
   assert.equal(firstMetrics.record.step, 1);
   await log.waitFor((e) => isTrainMetrics()(e) && e.record.step >= 3, 0, 'step 3');
-  const record = firstMetrics.record as Extract<MetricRecord, { type: 'train' }>;
+  const record = firstMetrics.record as Extract<MetricsRecord, { type: 'train' }>;
   assert.deepEqual(Object.keys(record.loss).sort(), ['all', 'image', 'speech', 'text']);
   for (const v of Object.values(record.loss)) assert.ok(v !== null && Number.isFinite(v) && v > 0);
 

@@ -25,7 +25,7 @@ import { encodeSafetensors } from '../../src-main/checkpoints/safetensors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';
 import { TRAINING_DEFAULTS } from '../../src-main/training/config.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 import { killTestConfig, killTestValue } from './fixtures/checkpoint-writer.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeSafetensors, encodeSafetensors } from '../../src-main/checkpoints/safetensors.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const PYTHON = '/usr/bin/python3';

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { readModelFile, writeCheckpoint } from '../../src-main/checkpoints/run-folder.ts';
 import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
-import { buildModelConfig, type PresetName } from '../../src-main/model/presets.ts';
+import { buildModelConfig } from '../../src-main/model/presets.ts';
+import type { PresetName } from '../../src-main/common/vocabulary.ts';
 import { encodeNpy } from '../../src-main/data/npy.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 

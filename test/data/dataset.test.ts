@@ -8,12 +8,12 @@ import {
   evalWindows,
   listBuiltinDatasets,
   loadDataset,
-  modalityIds,
   resolveDatasetDir,
   sampleTrainBatch,
 } from '../../src-main/data/dataset.ts';
 import { encodeNpy, type NpyArray } from '../../src-main/data/npy.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { modalityIds } from '../../src-main/common/modalities.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'motlab-dataset-'));

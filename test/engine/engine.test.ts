@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { build } from 'esbuild';
 import { initEngine, listEngines, wasmBinaryDir } from '../../src-main/engine/engine.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 
 const require = createRequire(import.meta.url);
 const installed = (pkg: string) => {

@@ -25,9 +25,9 @@ import { checkDataset, formatDatasetReport } from '../../src-main/data/check.ts'
 import { loadDataset, loadDatasetSpec, loadSplitTokens } from '../../src-main/data/dataset.ts';
 import { decodeNpy } from '../../src-main/data/npy.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
-import { MAX_MESSAGE_LENGTH } from '../../src-main/util/text.ts';
+import { MAX_MESSAGE_LENGTH } from '../../src-main/common/text.ts';
 import { MOTLAB, TINY_SPEC, writeDataset, writeRun } from './helpers.ts';
 
 export const FILE_KINDS = [

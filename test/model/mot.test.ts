@@ -4,7 +4,7 @@ import { it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import { computeLoss, forward, initParams, prepareBatch } from '../../src-main/model/mot.ts';
-import { MotlabError } from '../../src-main/util/errors.ts';
+import { MotlabError } from '../../src-main/common/errors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import {
   BATCH,

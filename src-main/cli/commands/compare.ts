@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { stepsToMatch } from '../../analysis/steps-to-match.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 
 const HELP = `motlab compare --reference <denseRunDir> --run <otherRunDir> [--split val] [--json]
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDataset, formatDatasetReport } from '../../data/check.ts';
 import { writeSyntheticDataset } from '../../data/synthetic.ts';
-import { oneLine, terminalSafe } from '../../util/text.ts';
+import { oneLine, terminalSafe } from '../../common/text.ts';
 
 const USAGE = `Usage:
   motlab data synth --out <datasetDir> [--tokens N] [--seed N] [--val-fraction F]

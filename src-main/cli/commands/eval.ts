@@ -7,8 +7,8 @@ import { readCheckpoint, readRunJson } from '../../checkpoints/run-folder.ts';
 import { loadDataset, resolveDatasetDir } from '../../data/dataset.ts';
 import { initEngine } from '../../engine/engine.ts';
 import { evaluateLoss } from '../../training/evaluate.ts';
-import { MotlabError } from '../../util/errors.ts';
-import { terminalSafe } from '../../util/text.ts';
+import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { listCheckpoints, readRunJson } from '../../checkpoints/run-folder.ts';
 import { flopsPerToken, parameterCounts } from '../../model/accounting.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 
 export async function runInfoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({

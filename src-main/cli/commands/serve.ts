@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultWorkspacePath } from '../../api/workspace.ts';
 import { DEFAULT_PORT, startServer, type RunningServer } from '../../server/server.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { parseIntFlag } from '../flags.ts';
 
 const HELP = `motlab serve [--workspace DIR] [--workspace-root DIR]… [--port N] [--host H]

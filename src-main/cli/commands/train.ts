@@ -5,14 +5,15 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildModelConfig, isPresetName, PRESET_NAMES, type PresetName, type SizeName } from '../../model/presets.ts';
+import { buildModelConfig } from '../../model/presets.ts';
+import { isPresetName, PRESET_NAMES, type PresetName, type SizeName } from '../../common/vocabulary.ts';
 import { parseRunConfigFile, trainingConfigSchema, TRAINING_DEFAULTS } from '../../training/config.ts';
 import { loadDataset, resolveDatasetDir, windowCount } from '../../data/dataset.ts';
 import { MAX_JSON_FILE_BYTES, readRegularText } from '../../data/regular-file.ts';
 import { readRunJson, writeRunJson, type RunJson } from '../../checkpoints/run-folder.ts';
 import { trainRun, TrainingControl, type TrainEvent } from '../../training/trainer.ts';
-import { MotlabError } from '../../util/errors.ts';
-import { parseOrThrow } from '../../util/validate.ts';
+import { MotlabError } from '../../common/errors.ts';
+import { parseOrThrow } from '../../common/validate.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
 

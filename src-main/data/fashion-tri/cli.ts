@@ -3,7 +3,7 @@
  *  [--units N] [--concurrency N]` — src-main/cli/commands/data.ts dispatches here.
  */
 import { parseArgs } from 'node:util';
-import { MotlabError } from '../../util/errors.ts';
+import { MotlabError } from '../../common/errors.ts';
 import { buildFashionTri, DEFAULTS } from './build.ts';
 
 export const FASHION_BUILD_USAGE = `usage: motlab data build fashion-tri --out DIR [options]

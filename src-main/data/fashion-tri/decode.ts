@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { MAX_JSON_FILE_BYTES, readRegularFileSync } from '../regular-file.ts';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from '../format.ts';
 import { decodeNpy, type NpyArray } from '../npy.ts';
-import { parseOrThrow } from '../../util/validate.ts';
-import { MotlabError } from '../../util/errors.ts';
+import { parseOrThrow } from '../../common/validate.ts';
+import { MotlabError } from '../../common/errors.ts';
 import {
   BOI,
   BOS,

@@ -6,7 +6,7 @@
  * Browser-safe: imports zod and pure modules only.
  */
 import { z } from 'zod';
-import { PRESET_NAMES, SIZE_NAMES } from '../model/presets.ts';
+import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../vocabulary.ts';
 import type {
   Catalog,
   CheckpointInfo,
@@ -18,8 +18,6 @@ import type {
   RunSummary,
   WorkspaceInfo,
 } from './types.ts';
-
-export const ENGINE_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -60,7 +58,7 @@ export const startRunSchema = z.strictObject({
   steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
   checkpointEvery: count('steps between checkpoints').optional(),
   evalEvery: count('steps between evaluations').optional(),
-  engine: z.enum(ENGINE_NAMES).optional(),
+  engine: z.enum(ENGINE_CHOICES).optional(),
   seed: z
     .number()
     .int('a whole number')

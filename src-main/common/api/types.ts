@@ -3,17 +3,8 @@
  * Node types: the renderer imports this file too.
  */
 
-/** 'interrupted' = run.json says running but its process is gone (resumable); 'starting' = launched, no run.json yet. */
-export type RunStatus = 'starting' | 'running' | 'paused' | 'completed' | 'stopped' | 'failed' | 'interrupted';
-
-export const ACTIVE_STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused'];
-
-import type { LossByModality, MetricsRecord } from '../training/metrics.ts';
-export type { EvalRecord, TrainRecord } from '../training/metrics.ts';
-
-/** Loss per modality name (null when no target of it was seen), plus `all`. */
-export type Losses = LossByModality;
-export type MetricRecord = MetricsRecord;
+import type { LossByModality, MetricsRecord } from '../metrics.ts';
+import type { RunStatus } from '../vocabulary.ts';
 
 export interface RunSummary {
   name: string;
@@ -32,7 +23,7 @@ export interface RunSummary {
   step: number;
   totalSteps?: number;
   /** Latest training losses per modality (and `all`), null before the first step. */
-  latestLoss: Losses | null;
+  latestLoss: LossByModality | null;
   tokensPerSecond?: number;
   /** Seconds of training so far (from the last record). */
   elapsedSeconds?: number;
@@ -48,7 +39,7 @@ export interface RunDetail extends RunSummary {
 }
 
 export interface MetricsChunk {
-  records: MetricRecord[];
+  records: MetricsRecord[];
   /** Byte offset to pass next time to get only what is new. */
   nextOffset: number;
   /** The file was rewritten (a resume drops steps after its checkpoint): these records replace all earlier ones. */
@@ -95,7 +86,7 @@ export interface Catalog {
 
 /** Pushed to every subscriber (Electron: one IPC channel; server: one WebSocket). */
 export type ApiEvent =
-  | { type: 'run-metrics'; run: string; record: MetricRecord }
+  | { type: 'run-metrics'; run: string; record: MetricsRecord }
   | { type: 'run-status'; run: string; status: RunStatus; message?: string }
   | { type: 'run-checkpoint'; run: string; step: number }
   | { type: 'workspace-changed'; path: string };

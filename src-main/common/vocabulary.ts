@@ -1,0 +1,58 @@
+/**
+ * The lab's vocabulary, defined once: run statuses, engines, model presets and sizes, model
+ * components. Browser-safe; everything else (schemas, the CLI's flag checks, the form) derives
+ * from these lists.
+ */
+
+/** What run.json records: the training process writes these. */
+export const STORED_RUN_STATUSES = ['created', 'running', 'paused', 'completed', 'stopped', 'failed'] as const;
+export type StoredRunStatus = (typeof STORED_RUN_STATUSES)[number];
+
+/**
+ * What the lab shows: the stored status, plus 'starting' (launched, no run.json yet) and
+ * 'interrupted' (run.json says running or paused but no live process owns it: resumable).
+ */
+export const RUN_STATUSES = ['starting', ...STORED_RUN_STATUSES, 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/** Statuses in which a process owns the run (it can be paused, resumed or stopped). */
+export const ACTIVE_STATUSES: readonly RunStatus[] = ['starting', 'running', 'paused'];
+export function isActiveStatus(status: RunStatus): boolean {
+  return ACTIVE_STATUSES.includes(status);
+}
+
+/** Compute engines, fastest first: the order `auto` tries them in. */
+export const ENGINE_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+/** What a person may ask for: an engine, or the first that works. */
+export const ENGINE_CHOICES = ['auto', ...ENGINE_NAMES] as const;
+export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+export function isEngineChoice(s: string): s is EngineChoice {
+  return (ENGINE_CHOICES as readonly string[]).includes(s);
+}
+
+export const PRESET_NAMES = [
+  'dense',
+  'mot',
+  'mot-ffn',
+  'mot-text-isolated',
+  'mot-image-isolated',
+  'mot-speech-isolated',
+  'moe4x',
+  'moe4x-topk',
+  'mot-moe',
+] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+export function isPresetName(s: string): s is PresetName {
+  return (PRESET_NAMES as readonly string[]).includes(s);
+}
+
+export const SIZE_NAMES = ['tiny', 'small', 'base'] as const;
+export type SizeName = (typeof SIZE_NAMES)[number];
+export function isSizeName(s: string): s is SizeName {
+  return (SIZE_NAMES as readonly string[]).includes(s);
+}
+
+/** The three weight components a tower assignment unties (docs/architecture.md). */
+export const COMPONENTS = ['attention', 'ffn', 'norm'] as const;
+export type Component = (typeof COMPONENTS)[number];
