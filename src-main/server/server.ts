@@ -79,11 +79,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
     });
   });
-  // A client that resets its connection mid-request must not become an unhandled 'error'.
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    socket.destroy();
-  });
+  // Malformed requests and resets before a request is parsed: Node's own 'clientError'
+  // handling answers 400/408/431 and closes the socket (no listener of ours needed).
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     req.on('error', () => res.destroy());
