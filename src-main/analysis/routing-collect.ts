@@ -11,6 +11,8 @@
  * a token counts as dropped when no expert kept it (decideRouting, the training rule).
  */
 import { MotlabError } from '../common/errors.ts';
+import type { CheckpointRouting, RoutingReport } from '../common/analysis-reports.ts';
+export type { RoutingReport } from '../common/analysis-reports.ts';
 import { captureActivations } from '../model/capture.ts';
 import { prepareBatch } from '../model/batch.ts';
 import { towerTable } from '../model/config.ts';
@@ -24,12 +26,6 @@ import {
   routingAgreement,
   routingOverTraining,
   DROPPED,
-  type Affinity,
-  type Agreement,
-  type DropRate,
-  type Locality,
-  type MutualInformation,
-  type RoutingOverTraining,
   type TokenRouting,
 } from './routing.ts';
 import {
@@ -47,33 +43,6 @@ export interface RoutingOptions extends CheckpointSelection {
   /** Position buckets for the dropped rate. Default 4. */
   positionBuckets?: number;
   onProgress?: (done: number, total: number, what: string) => void;
-}
-
-/** One MoE tower of one layer at one checkpoint. */
-export interface CheckpointRouting {
-  step: number;
-  layer: number;
-  tower: number;
-  experts: number;
-  tokens: number;
-  affinity: Affinity;
-  mutualInformation: MutualInformation;
-  locality: Locality;
-  droppedByModality: DropRate[];
-  droppedByPosition: DropRate[];
-  /** Against the previous chosen checkpoint; null at the first. */
-  agreementWithPrevious: (Agreement & { previousStep: number }) | null;
-}
-
-export interface RoutingReport {
-  runDir: string;
-  experts: number;
-  routing: 'expert_choice' | 'token_choice';
-  modalities: string[];
-  probe: { split: string; windows: number; seqLen: number; tokens: number };
-  overTraining: RoutingOverTraining[];
-  checkpoints: number[];
-  atCheckpoints: CheckpointRouting[];
 }
 
 export async function analyzeRouting(runDir: string, options: RoutingOptions = {}): Promise<RoutingReport> {

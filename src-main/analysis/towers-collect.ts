@@ -22,7 +22,9 @@ import { prepareBatch } from '../model/batch.ts';
 import { towerTable, type ModelConfig } from '../model/config.ts';
 import { rmsNorm, swiglu } from '../model/tower-ops.ts';
 import type { Component } from '../common/vocabulary.ts';
-import { towerDrift, type DriftEntry, type DriftTable, type Matrix } from './towers.ts';
+import type { TowerTokens, TowersReport } from '../common/analysis-reports.ts';
+export type { TowersReport } from '../common/analysis-reports.ts';
+import { towerDrift, type DriftEntry, type Matrix } from './towers.ts';
 import {
   disposeParams,
   loadCheckpointParams,
@@ -38,36 +40,6 @@ export interface TowersOptions extends CheckpointSelection {
   /** Probe positions (evenly spaced) whose FFN inputs every tower is run on. Default 512. */
   outputRows?: number;
   onProgress?: (done: number, total: number, what: string) => void;
-}
-
-export interface TowerTokens {
-  component: Component;
-  tower: number;
-  /** The tower's modalities joined with "+". */
-  name: string;
-  tokens: number;
-  share: number;
-}
-
-export interface GradNormSeries {
-  /** e.g. "ffn.image" (component.tower name, as the trainer writes it). */
-  key: string;
-  steps: number[];
-  values: number[];
-}
-
-export interface TowersReport {
-  runDir: string;
-  layers: number;
-  modalities: string[];
-  /** Per component tower; the same in every layer. */
-  tokensPerTower: TowerTokens[];
-  gradNorms: GradNormSeries[];
-  checkpoints: number[];
-  probe: { split: string; windows: number; outputRows: number };
-  /** Keys "attention" and "ffn" (components with more than one dense tower). */
-  weights: Partial<Record<'attention' | 'ffn', { cosine: DriftTable; cka: DriftTable }>>;
-  outputs: Partial<Record<'ffn', { cosine: DriftTable; cka: DriftTable }>>;
 }
 
 export function towerNames(config: ModelConfig, component: Component): string[] {

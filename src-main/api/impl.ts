@@ -16,6 +16,7 @@ import { checkpointInfos, isProcessAlive, lastTrainRecord, readRunJsonForDisplay
 import type { ApiEvent, DatasetInfo, RunDetail, RunSummary } from '../common/api/types.ts';
 import type { MetricsRecord } from '../common/metrics.ts';
 import { metricsCsv } from './export.ts';
+import { analysisHandlers } from './analyses.ts';
 import { DatasetBrowser } from './datasets.ts';
 import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf, type CliRunner } from './workspace.ts';
 
@@ -298,6 +299,8 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
         };
       return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricsRecord[]) };
     },
+
+    ...analysisHandlers(existingRun),
   };
 
   const ready = ensureWorkspace(workspace, options).then((n) => (notes = n));
