@@ -24,6 +24,7 @@ import {
 import type { ApiEvent, DatasetInfo, RunDetail, RunSummary } from '../common/api/types.ts';
 import type { MetricsRecord } from '../common/metrics.ts';
 import { metricsCsv } from './export.ts';
+import { analysisHandlers } from './analyses.ts';
 import { DatasetBrowser } from './datasets.ts';
 import { EXAMPLE_DATASET, listDatasetsOf, prepareWorkspace, type CliRunner } from './workspace.ts';
 
@@ -321,6 +322,8 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
         };
       return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricsRecord[]) };
     },
+
+    ...analysisHandlers(existingRun),
   };
 
   // The first workspace is the one the lab was started with: checked like any other (inside the

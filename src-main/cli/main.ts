@@ -12,6 +12,7 @@ Usage:
   motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
+  motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   train: async () => ({ run: (await import('./commands/train.ts')).runTrainCommand }),
   eval: async () => ({ run: (await import('./commands/eval.ts')).runEvalCommand }),
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
+  analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
