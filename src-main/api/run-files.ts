@@ -1,22 +1,14 @@
 /**
  * What the API adds on top of src-main/checkpoints/run-folder.ts (the run-folder format's
  * reader/writer): lenient reading for display, the last training record from the file's
- * tail, checkpoint sizes, and process liveness.
+ * tail, and checkpoint sizes. Who owns a run is the run lock's business (runs/lock.ts).
  */
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  listCheckpoints,
-  METRICS_FILE,
-  MODEL_FILE,
-  OPTIMIZER_FILE,
-  readRunJson,
-  RUN_JSON,
-  STATE_FILE,
-  type RunJson,
-} from '../checkpoints/run-folder.ts';
+import { listCheckpoints, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE } from '../checkpoints/run-folder.ts';
+import { readRunJson, RUN_JSON, type RunJson } from '../runs/run-json.ts';
 import type { CheckpointInfo } from '../common/api/types.ts';
-import type { TrainRecord } from '../common/metrics.ts';
+import { parseMetricsRecord, type TrainRecord } from '../common/metrics.ts';
 
 export type RunJsonRead = { ok: true; run: RunJson } | { ok: false; missing: boolean; message: string; raw: Partial<RunJson> | null };
 
@@ -53,12 +45,13 @@ export async function lastTrainRecord(runDir: string): Promise<TrainRecord | nul
       const lines = buf.toString('utf8').split('\n');
       // The first line may be cut by the window (unless it starts the file); the last may be torn.
       for (let i = lines.length - 1; i >= (start === 0 ? 0 : 1); i--) {
+        let parsed: ReturnType<typeof parseMetricsRecord>;
         try {
-          const record = JSON.parse(lines[i]) as { type?: string };
-          if (record.type === 'train') return record as TrainRecord;
+          parsed = parseMetricsRecord(JSON.parse(lines[i]));
         } catch {
-          // not a complete JSON line
+          continue; // not a complete JSON line
         }
+        if ('record' in parsed && parsed.record.type === 'train') return parsed.record;
       }
       if (start === 0) return null;
     }
@@ -82,14 +75,4 @@ export async function checkpointInfos(runDir: string): Promise<CheckpointInfo[]>
       return { step, path: dir, modelBytes: modelStat?.size ?? 0, hasOptimizer, state };
     }),
   );
-}
-
-export function isProcessAlive(pid: number | undefined): boolean {
-  if (!pid || !Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

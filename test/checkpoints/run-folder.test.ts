@@ -13,13 +13,11 @@ import {
   readCheckpoint,
   readMetrics,
   readModelFile,
-  readRunJson,
   truncateMetricsAfterStep,
-  updateRunStatus,
   writeCheckpoint,
-  writeRunJson,
-  type RunJson,
 } from '../../src-main/checkpoints/run-folder.ts';
+import { readRunJson, updateRunJson, writeRunJson, type RunJson } from '../../src-main/runs/run-json.ts';
+import type { EvalRecord } from '../../src-main/common/metrics.ts';
 import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import { encodeSafetensors } from '../../src-main/checkpoints/safetensors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
@@ -57,6 +55,8 @@ function randomModel(config: ModelConfig, seed: number) {
   return out;
 }
 
+const evalRecord = (step: number, all: number): EvalRecord => ({ type: 'eval', step, time: 0, split: 'val', windows: 1, loss: { all } });
+
 const rejects = (p: Promise<unknown>, code: string, pattern: RegExp) =>
   assert.rejects(p, (e: unknown) => {
     assert.ok(e instanceof MotlabError, `expected MotlabError, got ${String(e)}`);
@@ -84,7 +84,7 @@ test('run.json: round trip, status updates, validation naming the field', async 
   };
   await writeRunJson(dir, run);
   assert.deepEqual(await readRunJson(dir), run);
-  const done = await updateRunStatus(dir, { status: 'completed', pid: undefined, message: 'finished 40 steps' });
+  const done = await updateRunJson(dir, { status: 'completed', pid: undefined, message: 'finished 40 steps' });
   assert.equal(done.status, 'completed');
   assert.equal('pid' in done, false);
   assert.deepEqual(await readRunJson(dir), done);
@@ -111,7 +111,7 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
   const dir = freshDir();
   const file = join(dir, 'metrics.jsonl');
   assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false });
-  for (let step = 1; step <= 3; step++) await appendMetrics(dir, { step, loss: { all: 4 - step / 10 } });
+  for (let step = 1; step <= 3; step++) await appendMetrics(dir, evalRecord(step, 4 - step / 10));
   const first = await readMetrics(dir);
   assert.deepEqual(
     first.records.map((r) => r.step),
@@ -125,9 +125,9 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
   const torn = await readMetrics(dir, first.nextOffset);
   assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false });
   // The next append cuts the torn tail instead of gluing onto it.
-  await appendMetrics(dir, { step: 4, loss: { all: 3.5 } });
+  await appendMetrics(dir, evalRecord(4, 3.5));
   const more = await readMetrics(dir, first.nextOffset);
-  assert.deepEqual(more.records, [{ step: 4, loss: { all: 3.5 } }]);
+  assert.deepEqual(more.records, [evalRecord(4, 3.5)]);
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 5);
 
   // Resume from step 2: later records go, the offset of a follower no longer fits → reset.
@@ -147,7 +147,7 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
   appendFileSync(file, 'not json\n{"step": 9}\n');
   await rejects(readMetrics(dir), 'invalid_checkpoint', new RegExp(`metrics\\.jsonl:3: corrupt metrics record, not valid JSON`));
   await rejects(readMetrics(dir, after.nextOffset), 'invalid_checkpoint', /metrics\.jsonl:3:/);
-  writeFileSync(file, '{"step": 1}\n[1, 2]\n');
+  writeFileSync(file, JSON.stringify(evalRecord(1, 2)) + '\n[1, 2]\n');
   await rejects(readMetrics(dir), 'invalid_checkpoint', /metrics\.jsonl:2: corrupt metrics record, not a JSON object/);
 });
 

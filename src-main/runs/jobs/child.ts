@@ -1,0 +1,68 @@
+/**
+ * The child side of a job (`motlab job`, forked by JobManager with an IPC channel): say ready,
+ * take one `start`, run the job, report, exit. A parent that goes away does not stop the job:
+ * reports are dropped, and the job finishes into the run folder. SIGINT and SIGTERM ask the job
+ * to stop (training checkpoints first; other kinds cancel); a second one exits at once.
+ */
+import { MotlabError } from '../../common/errors.ts';
+import type { ApiErrorShape } from '../../common/api/types.ts';
+import type { JobKind } from './kind.ts';
+import { JobControls, runJob } from './host.ts';
+import { isParentMessage, type ChildMessage, type JobSpec } from './protocol.ts';
+
+/** Exit code of a job process ended by a second interrupt (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
+
+function errorShape(error: unknown): ApiErrorShape {
+  if (error instanceof MotlabError) return { code: error.code, message: error.message };
+  return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
+}
+
+export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> {
+  if (typeof process.send !== 'function')
+    throw new MotlabError('invalid_request', 'motlab job runs jobs for the app or `motlab serve`, which start it with an IPC channel');
+  // Resolves once the message is written (the last one must be before disconnecting).
+  const send = (message: ChildMessage) =>
+    new Promise<void>((resolve) => {
+      if (process.connected) process.send!(message, undefined, undefined, () => resolve());
+      else resolve();
+    });
+  const abort = new AbortController();
+  const controls = new JobControls(abort);
+  const spec = new Promise<JobSpec>((resolve) => {
+    process.on('message', (raw: unknown) => {
+      if (!isParentMessage(raw)) return;
+      if (raw.type === 'start') resolve(raw.job);
+      else if (raw.type === 'cancel') abort.abort();
+      else controls.dispatch(raw.action);
+    });
+  });
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
+    controls.dispatch('stop');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  void send({ type: 'ready' });
+  try {
+    const outcome = await runJob(kinds, await spec, {
+      abort,
+      controls,
+      progress: (fraction, message) => void send({ type: 'progress', fraction, message }),
+      report: (event) => void send({ type: 'run-event', event }),
+    });
+    await send({ type: 'finished', outcome });
+    return 0;
+  } catch (error) {
+    const shape = errorShape(error);
+    console.error(`job failed: ${shape.message}`);
+    if (shape.code === 'internal' && error instanceof Error && error.stack) console.error(error.stack);
+    await send({ type: 'failed', error: shape });
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (process.connected) process.disconnect();
+  }
+}
