@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MotlabError } from '../../common/errors.ts';
-import { isActiveStatus, type RunControl } from '../../common/vocabulary.ts';
+import { isActiveJobStatus, isActiveStatus, type RunControl } from '../../common/vocabulary.ts';
 import type { ApiHandlers, StartRunInput } from '../../common/api/definition.ts';
 import type { RunDetail, RunSummary } from '../../common/api/types.ts';
 import { readMetrics } from '../../checkpoints/run-folder.ts';
@@ -77,8 +77,9 @@ export function createRunService(ctx: ApiContext): RunService {
   const trainingJobOf = (dir: string) => ctx.jobs.activeFor(dir, 'train');
 
   async function statusOf(dir: string, read: Awaited<ReturnType<typeof readRunJsonForDisplay>>): Promise<RunStatusView> {
+    // A job that reported its end may still be exiting: from then on, the disk has the last word.
     const job = trainingJobOf(dir);
-    const liveView = job ? (live.get(dir) ?? { status: 'starting' }) : undefined;
+    const liveView = job && isActiveJobStatus(job.status) ? (live.get(dir) ?? { status: 'starting' }) : undefined;
     if (!read.ok) return liveView ?? { status: 'failed', message: read.missing ? await neverStartedMessage(dir) : read.message };
     return inferRunStatus(read.run, await inspectRunLock(dir), liveView);
   }
@@ -125,7 +126,7 @@ export function createRunService(ctx: ApiContext): RunService {
         live.set(event.runDir, { status: e.status, message: e.message });
         ctx.emit({ type: 'run-status', run, status: e.status, message: e.message });
       }
-    } else if (event.type === 'job-status' && !['starting', 'running'].includes(event.job.status)) {
+    } else if (event.type === 'job-status' && !isActiveJobStatus(event.job.status)) {
       live.delete(event.runDir);
       // The final word comes from disk (the job may have ended without saying it).
       void summarize(event.runDir).then((s) => ctx.emit({ type: 'run-status', run, status: s.status, message: s.message }));
