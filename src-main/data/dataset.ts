@@ -6,7 +6,6 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Modality } from '../common/modalities.ts';
 import { MotlabError } from '../common/errors.ts';
 import type { Rng } from '../util/rng.ts';
 import { parseOrThrow } from '../common/validate.ts';

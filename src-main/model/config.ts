@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../common/validate.ts';
 import { COMPONENTS, type Component } from '../common/vocabulary.ts';
-import { modalitySchema, type Modality } from '../common/modalities.ts';
+import { modalitySchema } from '../common/modalities.ts';
 
 export type { Modality } from '../common/modalities.ts';
 

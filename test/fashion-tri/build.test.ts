@@ -154,7 +154,10 @@ test('held-out images: tokens are the nearest codes and decode within the MSE bo
       for (let c = 0; c < 256; c++) {
         let dist = 0;
         for (let k = 0; k < 16; k++) dist += (patch[k] - codebook[c * 16 + k]) ** 2;
-        if (dist < bestD) ((bestD = dist), (best = c));
+        if (dist < bestD) {
+          bestD = dist;
+          best = c;
+        }
       }
       assert.equal(d.image_codes[p], best, `doc ${d.index} patch ${p}`);
     }
@@ -199,13 +202,19 @@ test('decoded documents are valid and JSON-serialisable; captions match the pixe
     const level = (v: number, [a, b]: [number, number]): number => (v < a ? 0 : v < b ? 1 : 2);
     const said = (words: RegExp[]): number => words.findIndex((w) => w.test(d.caption!));
     const b = said([/\bdark\b/, /\b(mid-grey|grey|medium in tone)\b/, /\b(light|pale|bright)\b/]);
-    if (b >= 0) (assert.equal(b, level(brightness, thresholds.brightness), `"${d.caption}" brightness ${brightness}`), checked++);
+    if (b >= 0) {
+      assert.equal(b, level(brightness, thresholds.brightness), `"${d.caption}" brightness ${brightness}`);
+      checked++;
+    }
     const s = said([
       /\b(small|slim|on the small side)\b/,
       /\b(medium-sized|of medium size|average in size)\b/,
       /\b(large|big|wide|filling the frame)\b/,
     ]);
-    if (s >= 0) (assert.equal(s, level(size, thresholds.size[d.meta!.label]), `"${d.caption}" size ${size}`), checked++);
+    if (s >= 0) {
+      assert.equal(s, level(size, thresholds.size[d.meta!.label]), `"${d.caption}" size ${size}`);
+      checked++;
+    }
   }
   assert.ok(checked > 50, `${checked} attribute words checked`);
 });

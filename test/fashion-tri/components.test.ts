@@ -115,7 +115,10 @@ test('k-means finds well-separated clusters; assignNearest is brute-force neares
     for (let c = 0; c < 4; c++) {
       let d = 0;
       for (let j = 0; j < 3; j++) d += (data[3 * i + j] - centers[3 * c + j]) ** 2;
-      if (d < bestD) ((bestD = d), (best = c));
+      if (d < bestD) {
+        bestD = d;
+        best = c;
+      }
     }
     assert.equal(assign[i], best);
   }

@@ -109,7 +109,10 @@ export type Mark = LineMark | RectMark | SymbolMark | TextMark | PointCloudMark 
 /** Beyond this many points a figure embeds a raster layer instead of vector circles. */
 export const RASTER_POINT_THRESHOLD = 20_000;
 
-/** One plot area with its scales, so the screen can invert a pointer position (hover, zoom). */
+/**
+ * One plot area with its scales, so the screen can invert a pointer position (hover, zoom):
+ * xDomain[0] sits at the left edge x, yDomain[0] at the bottom edge y + height.
+ */
 export interface PlotFrame {
   id: string;
   x: number;

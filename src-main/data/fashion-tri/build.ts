@@ -213,8 +213,10 @@ export async function buildFashionTri(options: FashionBuildOptions): Promise<Fas
     let u = 0; // utterance holding global frame g (binary search over start offsets)
     for (let lo = 0, hi = starts.length - 1; lo <= hi;) {
       const mid = (lo + hi) >> 1;
-      if (starts[mid] <= g) ((u = mid), (lo = mid + 1));
-      else hi = mid - 1;
+      if (starts[mid] <= g) {
+        u = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
     const f = g - starts[u];
     frames.set(trainFeatures[u].data.subarray(f * nMels, (f + 1) * nMels), s * nMels);
