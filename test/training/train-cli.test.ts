@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { metricsOf, motlab, motlabAsync, trainLosses } from './helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-train-'));
@@ -173,15 +174,10 @@ test('without --data a run trains on the built-in fashion-tri dataset', () => {
 });
 
 test('a training child whose parent dies keeps training and completes', async () => {
-  // The app forks `motlab train` with an IPC channel; if the app is killed the run must go on.
+  // The app runs training as a job child (`motlab job`); if the app is killed the run must go on.
   const out = path.join(root, 'orphan');
-  const parentScript = `
-    const { fork } = require('node:child_process');
-    const child = fork(${JSON.stringify(path.join(path.dirname(new URL(import.meta.url).pathname), '../../bin/motlab.mjs'))},
-      ['train', '--config', 'mot', '--size', 'tiny', '--data', ${JSON.stringify(data)}, '--out', ${JSON.stringify(out)},
-       '--engine', 'wasm', '--steps', '12', '--seed', '0'], { stdio: 'ignore', detached: true });
-    child.on('message', (m) => { if (m.type === 'metrics' && m.record.step === 2) { console.log(child.pid); process.exit(0); } });`;
-  const parent = spawnSync(process.execPath, ['-e', parentScript], { encoding: 'utf8', timeout: 120_000 });
+  const parentScript = fileURLToPath(new URL('./fixtures/orphan-parent.ts', import.meta.url));
+  const parent = spawnSync(process.execPath, ['--import', 'tsx', parentScript, out, data], { encoding: 'utf8', timeout: 120_000 });
   const childPid = Number(parent.stdout.trim());
   assert.ok(childPid > 0, parent.stderr);
   while (isAlive(childPid)) await new Promise((r) => setTimeout(r, 100));
@@ -189,6 +185,8 @@ test('a training child whose parent dies keeps training and completes', async ()
   assert.equal(run.status, 'completed', run.message);
   assert.equal(run.seed, 0);
   assert.equal(trainLosses(out).size, 12);
+  assert.ok(existsSync(path.join(out, 'train.log')), 'the job wrote its output to train.log');
+  assert.equal(existsSync(path.join(out, '.lock')), false, 'the run lock is released');
 });
 
 function isAlive(pid: number): boolean {

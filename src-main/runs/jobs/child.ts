@@ -49,8 +49,14 @@ export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> 
     const outcome = await runJob(kinds, await spec, {
       abort,
       controls,
-      progress: (fraction, message) => void send({ type: 'progress', fraction, message }),
-      report: (event) => void send({ type: 'run-event', event }),
+      progress: (fraction, message) => {
+        if (message !== undefined) console.log(message); // the job's log (train.log for training)
+        void send({ type: 'progress', fraction, message });
+      },
+      report: (event) => {
+        if (event.type === 'note') console.log(`note: ${event.message}`);
+        void send({ type: 'run-event', event });
+      },
     });
     await send({ type: 'finished', outcome });
     return 0;
