@@ -17,12 +17,9 @@ import { initEngine, type EngineInfo } from '../engine/engine.ts';
 import { sumOfSquares } from '../engine/fused-kernels.ts';
 import {
   appendMetrics,
-  describeIncomplete,
-  incompleteNewerThanLatest,
   listCheckpoints,
   readCheckpoint,
   recoverInterruptedWrites,
-  scanCheckpoints,
   truncateMetricsAfterStep,
   writeCheckpoint,
 } from '../checkpoints/run-folder.ts';
@@ -194,11 +191,9 @@ async function setUpSession(options: TrainRunOptions): Promise<Session> {
 
 /** Weights, optimizer moments, data cursor and counters from the newest complete checkpoint. */
 async function restoreLatestCheckpoint(s: Session): Promise<void> {
-  const scan = await scanCheckpoints(s.runDir);
-  const latest = scan.complete.at(-1);
+  // The run service has checked (and reported any incomplete newer step folder): runs/resume.ts.
+  const latest = (await listCheckpoints(s.runDir)).at(-1);
   if (!latest) throw new MotlabError('invalid_checkpoint', `${s.runDir}: no complete checkpoint to resume from`);
-  for (const skipped of incompleteNewerThanLatest(scan))
-    await s.emit({ type: 'note', message: `${describeIncomplete(skipped)}; resuming from step ${latest.step}, and the folder is kept` });
   const ckpt = await readCheckpoint(s.runDir, latest.step);
   for (const [name, p] of s.params) {
     const t = ckpt.model[name];
