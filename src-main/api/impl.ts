@@ -23,8 +23,6 @@ export interface MotlabApi {
   /** Stop every job this API started (training writes a checkpoint first). */
   close(): Promise<void>;
   workspacePath(): string;
-  /** Training processes this API started that are still alive. */
-  activeTrainingCount(): number;
   /** Job processes (training included) this API started that are still alive. */
   activeJobCount(): number;
 }
@@ -64,7 +62,6 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       },
       close: () => jobs.stopAll(),
       workspacePath: () => ctx.state.workspace,
-      activeTrainingCount: () => runs.activeTrainingCount(),
       activeJobCount: () => jobs.activeCount(),
     },
   };

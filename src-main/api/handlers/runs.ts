@@ -68,7 +68,6 @@ export interface RunService {
   handlers: RunHandlers;
   /** Route a job event: the training job's run events become run events of the API. */
   onJobEvent(event: JobEvent): void;
-  activeTrainingCount(): number;
 }
 
 export function createRunService(ctx: ApiContext): RunService {
@@ -224,9 +223,5 @@ export function createRunService(ctx: ApiContext): RunService {
     },
   };
 
-  return {
-    handlers,
-    onJobEvent,
-    activeTrainingCount: () => ctx.jobs.activeCount('train'),
-  };
+  return { handlers, onJobEvent };
 }
