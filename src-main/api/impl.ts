@@ -12,7 +12,7 @@ import { ensureWorkspace } from './workspace.ts';
 import type { ApiContext, ApiOptions } from './context.ts';
 import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
-import { createRunService } from './handlers/runs.ts';
+import { RunService } from './handlers/runs.ts';
 import { workspaceHandlers } from './handlers/workspace.ts';
 
 export type { ApiOptions } from './context.ts';
@@ -44,7 +44,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     },
   });
   const ctx: ApiContext = { options, state: { workspace: resolve(options.workspace), notes: [] }, jobs, emit };
-  const runs = createRunService(ctx);
+  const runs = new RunService(ctx);
   const handlers: ApiHandlers = {
     ...workspaceHandlers(ctx),
     ...datasetHandlers(ctx),

@@ -41,7 +41,8 @@ export interface ResumePlan {
 }
 
 const restartHint = (runDir: string) =>
-  `pass --restart to train it again from step 0 (its metrics and checkpoints are moved to ${path.join(runDir, ARCHIVE_DIR)}/, not deleted)`;
+  `restart it to train again from step 0 (motlab train --restart, or continueRun with restart): ` +
+  `its metrics and checkpoints are moved to ${path.join(runDir, ARCHIVE_DIR)}/, not deleted`;
 
 /** Check that the run in `runDir` can continue as asked, writing nothing. */
 export async function planResume(runDir: string, request: ResumeRequest): Promise<ResumePlan> {

@@ -88,7 +88,7 @@ test('--resume without a usable checkpoint refuses and loses nothing; --restart 
   assert.equal(refused.status, 1);
   assert.match(
     refused.stderr,
-    /has no complete checkpoint to resume from; pass --restart to train it again from step 0 \(its metrics and checkpoints are moved to .*archive\/, not deleted\)/,
+    /has no complete checkpoint to resume from; restart it to train again from step 0 \(motlab train --restart, or continueRun with restart\): its metrics and checkpoints are moved to .*archive\/, not deleted/,
   );
   assert.deepEqual(readFileSync(path.join(out, 'metrics.jsonl')), history, 'the history is untouched');
   assert.equal(existsSync(path.join(out, 'checkpoints')), false);

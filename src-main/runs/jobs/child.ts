@@ -18,18 +18,17 @@ function errorShape(error: unknown): ApiErrorShape {
   return { code: 'internal', message: error instanceof Error ? error.message : String(error) };
 }
 
-export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> {
-  if (typeof process.send !== 'function')
-    throw new MotlabError('invalid_request', 'motlab job runs jobs for the app or `motlab serve`, which start it with an IPC channel');
-  // Resolves once the message is written (the last one must be before disconnecting).
-  const send = (message: ChildMessage) =>
-    new Promise<void>((resolve) => {
-      if (process.connected) process.send!(message, undefined, undefined, () => resolve());
-      else resolve();
-    });
-  const abort = new AbortController();
-  const controls = new JobControls(abort);
-  const spec = new Promise<JobSpec>((resolve) => {
+/** Resolves once the message is written (the last one must be, before disconnecting); a gone parent drops it. */
+function send(message: ChildMessage): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (process.connected) process.send!(message, undefined, undefined, () => resolve());
+    else resolve();
+  });
+}
+
+/** Take the parent's messages: the job (resolved), cancel and controls (at any time, before the job starts too). */
+function receiveJob(abort: AbortController, controls: JobControls): Promise<JobSpec> {
+  return new Promise<JobSpec>((resolve) => {
     process.on('message', (raw: unknown) => {
       if (!isParentMessage(raw)) return;
       if (raw.type === 'start') resolve(raw.job);
@@ -37,6 +36,10 @@ export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> 
       else controls.dispatch(raw.action);
     });
   });
+}
+
+/** SIGINT and SIGTERM ask the job to stop; a second one exits at once. Returns the undo. */
+function stopOnInterrupt(controls: JobControls): () => void {
   let interrupts = 0;
   const onSignal = () => {
     if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
@@ -44,6 +47,19 @@ export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> 
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
+export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> {
+  if (typeof process.send !== 'function')
+    throw new MotlabError('invalid_request', 'motlab job runs jobs for the app or `motlab serve`, which start it with an IPC channel');
+  const abort = new AbortController();
+  const controls = new JobControls(abort);
+  const spec = receiveJob(abort, controls);
+  const undoInterrupts = stopOnInterrupt(controls);
   void send({ type: 'ready' });
   try {
     const outcome = await runJob(kinds, await spec, {
@@ -67,8 +83,7 @@ export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> 
     await send({ type: 'failed', error: shape });
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    undoInterrupts();
     if (process.connected) process.disconnect();
   }
 }

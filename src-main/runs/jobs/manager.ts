@@ -97,7 +97,8 @@ export class JobManager {
     child.on('error', (error) => {
       if (child.pid === undefined) this.onExit(job, null, null, `could not start the job process: ${error.message}`, exited);
     });
-    child.on('exit', (code, signal) => this.onExit(job, code, signal, undefined, exited));
+    // 'close', not 'exit': it comes once the IPC channel is closed too, so every message has arrived.
+    child.on('close', (code, signal) => this.onExit(job, code, signal, undefined, exited));
     this.emitStatus(job);
     return { ...info };
   }
