@@ -1,11 +1,13 @@
 /**
  * The renderer build (src-renderer → dist-renderer). Relative asset paths, so the same files
  * load from `motlab serve` and from file:// in Electron. The Content-Security-Policy comes from
- * src-main/common/csp.ts, the one definition the server and the Electron tests also use.
+ * src-main/common/csp.ts, the one definition the server and the Electron tests also use; the
+ * theme's CSS variables from src-main/common/palette.ts (src-renderer/lib/theme.ts).
  */
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig, type Plugin } from 'vite';
 import { contentSecurityPolicy } from './src-main/common/csp.ts';
+import { themeStylesheet } from './src-renderer/lib/theme.ts';
 
 function cspMeta(): Plugin {
   return {
@@ -18,10 +20,22 @@ function cspMeta(): Plugin {
   };
 }
 
+/** `import 'virtual:motlab-theme.css'`: the theme variables, generated from the palette module. */
+function themeCss(): Plugin {
+  const id = 'virtual:motlab-theme.css';
+  // Resolved to a .css id without the \0 prefix, so Vite's CSS pipeline bundles it into the page's CSS file.
+  const resolved = '/@motlab/theme.css';
+  return {
+    name: 'motlab-theme',
+    resolveId: (source) => (source === id ? resolved : undefined),
+    load: (loaded) => (loaded === resolved ? themeStylesheet() : undefined),
+  };
+}
+
 export default defineConfig({
   root: 'src-renderer',
   base: './',
-  plugins: [svelte(), cspMeta()],
+  plugins: [svelte(), cspMeta(), themeCss()],
   build: {
     outDir: '../dist-renderer',
     emptyOutDir: true,

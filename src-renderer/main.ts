@@ -1,4 +1,5 @@
 import '@fontsource-variable/inter/wght.css';
+import 'virtual:motlab-theme.css';
 import './styles.css';
 import { mount } from 'svelte';
 import App from './App.svelte';

@@ -15,6 +15,7 @@ import { registerIpc } from './ipc.ts';
 import { menuTemplate } from './menu.ts';
 import { mainWindowOptions } from './security.ts';
 import { isActiveJobStatus, isActiveStatus } from '../common/vocabulary.ts';
+import { UI_COLOURS } from '../common/palette.ts';
 
 const appRoot = app.getAppPath();
 const rendererDir = join(appRoot, 'dist-renderer');
@@ -30,7 +31,8 @@ let win: BrowserWindow | null = null;
 
 function createWindow(): void {
   const icon = join(appRoot, 'assets', 'icons', 'icon.png');
-  win = new BrowserWindow(mainWindowOptions(join(appRoot, 'dist-main', 'preload.cjs'), existsSync(icon) ? icon : undefined));
+  const background = UI_COLOURS[nativeTheme.shouldUseDarkColors ? 'dark' : 'light'].bg;
+  win = new BrowserWindow(mainWindowOptions(join(appRoot, 'dist-main', 'preload.cjs'), background, existsSync(icon) ? icon : undefined));
   const wc = win.webContents;
   // No navigation away from our page and no new windows; external links open in the browser.
   wc.on('will-navigate', (event, url) => {

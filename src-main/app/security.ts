@@ -21,7 +21,8 @@ export function secureWebPreferences(preloadPath: string): WebPreferences {
   };
 }
 
-export function mainWindowOptions(preloadPath: string, iconPath?: string): BrowserWindowConstructorOptions {
+/** `backgroundColor`: the theme's page background (common/palette.ts), shown before the page paints. */
+export function mainWindowOptions(preloadPath: string, backgroundColor: string, iconPath?: string): BrowserWindowConstructorOptions {
   return {
     width: 1280,
     height: 820,
@@ -29,7 +30,7 @@ export function mainWindowOptions(preloadPath: string, iconPath?: string): Brows
     minHeight: 560,
     title: 'MoT Lab',
     show: false, // shown on 'ready-to-show' to avoid a white flash
-    backgroundColor: '#16181d',
+    backgroundColor,
     icon: iconPath,
     webPreferences: secureWebPreferences(preloadPath),
   };

@@ -46,11 +46,6 @@ export function fmtBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-/** CSS class giving a modality its colour (--m). */
-export function modalityClass(name: string): string {
-  return ['all', 'text', 'image', 'speech'].includes(name) ? `m-${name}` : 'm-other';
-}
-
 /** Modality names of a loss record in a stable order: all first, then the run's modalities. */
 export function lossKeys(loss: Record<string, number | null> | null | undefined, modalities: string[]): string[] {
   if (!loss) return [];

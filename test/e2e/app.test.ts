@@ -8,10 +8,19 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { UI_COLOURS } from '../../src-main/common/palette.ts';
 import { missing, SHOTS, useServerAndBrowser, waitUntil } from './harness.ts';
 
 const e2e = useServerAndBrowser();
 const newPage = (colorScheme: 'light' | 'dark') => e2e.newPage(colorScheme);
+
+/** `#rrggbb` as getComputedStyle writes it. */
+const rgb = (hex: string) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
+
+async function background(page: Page): Promise<string> {
+  type Win = { getComputedStyle(e: unknown): { backgroundColor: string } };
+  return page.locator('body').evaluate((el) => (globalThis as unknown as Win).getComputedStyle(el).backgroundColor);
+}
 
 const fourCurves = (page: Page) => async () => (await page.locator('.spark path.line').count()) === 4;
 
@@ -90,12 +99,39 @@ test(
     await dark.goto(`${e2e.url}#/run/e2e-run`);
     await dark.locator('[data-testid="run-status"] [data-status="stopped"]').waitFor();
     await waitUntil('four loss curves are drawn (dark)', fourCurves(dark));
-    type Win = { getComputedStyle(e: unknown): { backgroundColor: string } };
-    const bg = await dark.locator('body').evaluate((el) => (globalThis as unknown as Win).getComputedStyle(el).backgroundColor);
-    assert.equal(bg, 'rgb(17, 19, 24)');
+    assert.equal(await background(dark), rgb(UI_COLOURS.dark.bg));
     await dark.screenshot({ path: join(SHOTS, '07-run-dark.png'), fullPage: true });
+
+    // The ◐ button overrides the OS: system (dark here) → light → dark → system.
+    const themeButton = dark.getByRole('button', { name: /^Theme:/ });
+    for (const [label, colour] of [
+      ['light', UI_COLOURS.light.bg],
+      ['dark', UI_COLOURS.dark.bg],
+      ['system', UI_COLOURS.dark.bg],
+    ] as const) {
+      await themeButton.click();
+      await dark.getByRole('button', { name: `Theme: ${label}` }).waitFor();
+      assert.equal(await background(dark), rgb(colour), `theme ${label}`);
+    }
     await dark.context().close();
     await again.context().close();
+
+    // Every view in both themes, each with the palette's page background.
+    for (const theme of ['light', 'dark'] as const) {
+      const page = await newPage(theme);
+      for (const [view, hash, ready] of [
+        ['runs', '#/', '[data-testid="runs-table"]'],
+        ['new-run', '#/new', '[data-testid="browse-dataset"]'],
+        ['run', '#/run/e2e-run', '[data-testid="checkpoints"]'],
+        ['datasets', '#/datasets/fashion-tri', '[data-testid="doc-spectrogram"]'],
+      ] as const) {
+        await page.goto(`${e2e.url}${hash}`);
+        await page.locator(ready).first().waitFor();
+        assert.equal(await background(page), rgb(UI_COLOURS[theme].bg), `${view} (${theme})`);
+        await page.screenshot({ path: join(SHOTS, `view-${view}-${theme}.png`), fullPage: view !== 'datasets' });
+      }
+      await page.context().close();
+    }
 
     assert.deepEqual(e2e.consoleErrors, [], 'no console errors or CSP violations');
   },

@@ -123,6 +123,12 @@ export interface PlotFrame {
   yDomain: [number, number];
   xScale: 'linear' | 'log';
   yScale: 'linear' | 'log';
+  /**
+   * Category axes (bars, heatmap cells): category i spans [i, i + 1] of the domain, so
+   * xDomain = [0, n]; a heatmap's yDomain = [rows, 0] puts row 0 at the top.
+   */
+  xCategories?: readonly string[];
+  yCategories?: readonly string[];
 }
 
 /** Exactly what was plotted, as columns, for the CSV export (raw and smoothed columns). */
