@@ -1,7 +1,8 @@
 /**
- * Every job kind, once: the table the API starts jobs from and the job child (`motlab job`)
- * runs them from. Adding a kind = one file defining it (defineJobKind, runs/jobs/kind.ts) + one
- * entry here (docs/runs.md).
+ * Every job kind's declaration, once: what the API validates and starts jobs from. Light on
+ * purpose (the app's main process imports it): a kind's code is in its runner, listed in
+ * cli/job-runners.ts. Adding a kind = a declaration and a runner, one entry here and one there
+ * (docs/runs.md).
  */
 import type { JobKind } from '../runs/jobs/kind.ts';
 import { evaluateJob } from '../runs/evaluate-job.ts';

@@ -1,97 +1,13 @@
 /**
- * Evaluating a checkpoint on a split: per-modality loss over the split's evaluation windows.
- * `motlab eval` calls evaluateCheckpoint directly; the "evaluate" job kind runs the same in a
- * job child and keeps the answer in `<run>/analyses/evaluate/<hash>/result.json`.
+ * The "evaluate" job kind's declaration: a checkpoint's per-modality loss on a split (its
+ * runner: evaluateRunner in runs/evaluate.ts).
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
-import { describeIncomplete, incompleteNewerThanLatest, readCheckpoint, scanCheckpoints } from '../checkpoints/run-folder.ts';
-import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
-import { initEngine } from '../engine/engine.ts';
-import { evaluateLossCancellable } from '../training/evaluate.ts';
-import { MotlabError } from '../common/errors.ts';
-import { ENGINE_CHOICES, type EngineChoice, type EngineName } from '../common/vocabulary.ts';
-import type { LossByModality } from '../common/metrics.ts';
+import { ENGINE_CHOICES } from '../common/vocabulary.ts';
 import { defineJobKind } from './jobs/kind.ts';
-import { readRunJson, RUN_JSON } from './run-json.ts';
 
-/** Windows evaluated when neither the request nor a run.json says how many. */
-export const DEFAULT_EVAL_WINDOWS = 64;
 /** The most windows one evaluation may ask for. */
 const MAX_EVAL_WINDOWS = 1_000_000;
-
-export interface EvaluationRequest {
-  runDir: string;
-  checkpoint: number | 'latest';
-  /** Dataset folder or built-in name; default the run's dataset. */
-  data?: string;
-  split: string;
-  /** Default the run's eval_windows. */
-  windows?: number;
-  engine: EngineChoice;
-  signal?: AbortSignal;
-  onProgress?: (fraction: number) => void;
-}
-
-export interface Evaluation {
-  step: number;
-  dataset: string;
-  split: string;
-  windows: number;
-  loss: LossByModality;
-  engine: EngineName;
-  /** E.g. an incomplete newer step folder that "latest" passed over. */
-  notes: string[];
-}
-
-/** Which checkpoint `which` means, with a note for each incomplete newer step folder "latest" passes over. */
-async function chooseCheckpoint(runDir: string, which: number | 'latest'): Promise<{ step: number | 'latest'; notes: string[] }> {
-  if (which !== 'latest') return { step: which, notes: [] };
-  const scan = await scanCheckpoints(runDir);
-  const latest = scan.complete.at(-1);
-  const notes = latest
-    ? incompleteNewerThanLatest(scan).map((c) => `${describeIncomplete(c)}; evaluating step ${latest.step}, the newest complete one`)
-    : [];
-  return { step: latest?.step ?? 'latest', notes };
-}
-
-export async function evaluateCheckpoint(request: EvaluationRequest): Promise<Evaluation> {
-  const { runDir, split } = request;
-  const run = existsSync(path.join(runDir, RUN_JSON)) ? await readRunJson(runDir) : null;
-  const dataArg = request.data ?? run?.dataset.path;
-  if (!dataArg) throw new MotlabError('invalid_config', `${runDir} has no run.json naming its dataset: pass --data`);
-  const windows = request.windows ?? run?.training.eval_windows ?? DEFAULT_EVAL_WINDOWS;
-
-  const engine = await initEngine(request.engine);
-  const chosen = await chooseCheckpoint(runDir, request.checkpoint);
-  const checkpoint = await readCheckpoint(runDir, chosen.step);
-  const dataset = await loadDataset(resolveDatasetDir(dataArg));
-  const tokens = dataset.splits[split];
-  if (!tokens)
-    throw new MotlabError('invalid_dataset', `${dataset.dir} has no split "${split}" (it has ${Object.keys(dataset.splits).join(', ')})`);
-  const params: Record<string, tf.Tensor> = {};
-  for (const [name, t] of Object.entries(checkpoint.model)) params[name] = tf.tensor(t.data, t.shape, 'float32');
-  try {
-    const result = await evaluateLossCancellable(checkpoint.config, params, tokens, windows, request);
-    return {
-      step: checkpoint.step,
-      dataset: dataset.spec.name,
-      split,
-      windows: result.windows,
-      loss: result.loss,
-      engine: engine.name,
-      notes: chosen.notes,
-    };
-  } catch (error) {
-    if (error instanceof MotlabError && error.code === 'invalid_dataset')
-      throw new MotlabError('invalid_dataset', `${dataset.dir}, split "${split}": ${error.message}`);
-    throw error;
-  } finally {
-    Object.values(params).forEach((t) => t.dispose());
-  }
-}
 
 export const evaluateJobInputSchema = z.strictObject({
   checkpoint: z.union([z.literal('latest'), z.number().int().nonnegative()]).default('latest'),
@@ -103,18 +19,4 @@ export const evaluateJobInputSchema = z.strictObject({
   engine: z.enum(ENGINE_CHOICES).default('auto'),
 });
 
-export const evaluateJob = defineJobKind({
-  name: 'evaluate',
-  input: evaluateJobInputSchema,
-  async run(input, ctx) {
-    ctx.progress(0, `evaluating checkpoint ${input.checkpoint} on ${input.split}`);
-    const evaluation = await evaluateCheckpoint({
-      runDir: ctx.runDir,
-      ...input,
-      signal: ctx.signal,
-      onProgress: (fraction) => ctx.progress(fraction),
-    });
-    ctx.progress(1, `step ${evaluation.step}: loss ${evaluation.loss.all.toFixed(4)} over ${evaluation.windows} windows`);
-    return evaluation;
-  },
-});
+export const evaluateJob = defineJobKind({ name: 'evaluate', input: evaluateJobInputSchema });

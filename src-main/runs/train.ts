@@ -2,14 +2,17 @@
  * Training a run folder, the one way every caller does it (the CLI in its own process, the
  * "train" job in a child of the app or server): take the run lock, prepare (a fresh run, or a
  * resume/restart), train, and keep run.json's status in step with the trainer's events.
+ * Also the train job's runner (its declaration: train-job.ts).
  */
 import { MotlabError } from '../common/errors.ts';
 import type { EngineChoice } from '../common/vocabulary.ts';
-import { trainRun, type TrainEvent, type TrainingControl } from '../training/trainer.ts';
+import { trainRun, TrainingControl, type TrainEvent } from '../training/trainer.ts';
+import { defineJobRunner } from './jobs/kind.ts';
 import { acquireRunLock } from './lock.ts';
 import { applyResume, planResume, type ResumeRequest } from './resume.ts';
 import { readRunJson, updateRunJson, type RunJson } from './run-json.ts';
 import type { RunEvent } from './run-events.ts';
+import { trainJob } from './train-job.ts';
 
 /** A fresh run (run.json just created) starts at step 0; a resume continues (or restarts) an existing one. */
 export type TrainMode = { kind: 'fresh' } | ({ kind: 'resume' } & ResumeRequest);
@@ -75,3 +78,29 @@ async function trainRecordingStatus(options: TrainFolderOptions, run: RunJson, r
     throw error;
   }
 }
+
+/**
+ * The "train" job: trainRunFolder in a job child. Pause, resume and stop are honoured between
+ * steps; a cancel stops like 'stop' (with a checkpoint), so no trained step is lost.
+ */
+export const trainRunner = defineJobRunner(trainJob, async (input, ctx) => {
+  const control = new TrainingControl();
+  ctx.onControl((action) => (action === 'pause' ? control.pause() : action === 'resume' ? control.resume() : control.stop()));
+  ctx.signal.addEventListener('abort', () => control.stop());
+  const totalSteps = input.overrides.steps ?? (await readRunJson(ctx.runDir)).training.steps;
+  let fraction = 0;
+  await trainRunFolder({
+    runDir: ctx.runDir,
+    mode: input.mode === 'fresh' ? { kind: 'fresh' } : { kind: 'resume', overrides: input.overrides, restart: input.restart },
+    engine: input.engine,
+    control,
+    onEvent: (event) => {
+      ctx.report(event);
+      if (event.type === 'metrics' && event.record.type === 'train') {
+        fraction = event.record.step / totalSteps;
+        ctx.progress(fraction, `step ${event.record.step} of ${totalSteps}`);
+      } else if (event.type === 'status' && event.message) ctx.progress(fraction, event.message);
+    },
+  });
+  return undefined;
+});

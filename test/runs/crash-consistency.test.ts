@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { listCheckpoints, readCheckpoint } from '../../src-main/checkpoints/run-folder.ts';
 import { parseTrainState } from '../../src-main/training/state.ts';
 import { Rng } from '../../src-main/util/rng.ts';
-import { metricsOf, motlab, motlabAsync, trainLosses } from '../training/helpers.ts';
+import { metricsOf, motlab, motlabAsync, resumeArgs, tinyTrainArgs, trainLosses } from '../training/helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-crash-'));
 const data = path.join(root, 'data');
@@ -27,21 +27,7 @@ const DAMAGE_EVERY = 2;
 const MAX_KILL_DELAY_MS = 12;
 const SETTINGS = ['--steps', '14', '--checkpoint-every', '1', '--eval-every', '5', '--seed', '9'];
 
-const newArgs = (out: string) => [
-  'train',
-  '--config',
-  'mot',
-  '--size',
-  'tiny',
-  '--data',
-  data,
-  '--out',
-  out,
-  '--engine',
-  'wasm',
-  ...SETTINGS,
-];
-const resumeArgs = (out: string) => ['train', '--out', out, '--resume', '--engine', 'wasm'];
+const newArgs = (out: string) => tinyTrainArgs(data, out, SETTINGS);
 const lastStep = (out: string) => Math.max(0, ...trainLosses(out).keys());
 
 async function assertEveryListedCheckpointLoads(out: string): Promise<number> {

@@ -11,11 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { JOB_KINDS } from '../../src-main/api/job-kinds.ts';
+import { JOB_RUNNERS } from '../../src-main/cli/job-runners.ts';
 import { MotlabError } from '../../src-main/common/errors.ts';
 import type { JobInfo } from '../../src-main/common/api/types.ts';
 import { CANCEL_GRACE_MS, JobManager, type JobEvent } from '../../src-main/runs/jobs/manager.ts';
 import { jobInputHash } from '../../src-main/runs/jobs/kind.ts';
-import { MOTLAB, motlab } from '../training/helpers.ts';
+import { isAlive, MOTLAB, motlab, REPO } from '../training/helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-jobs-'));
 const data = path.join(root, 'data');
@@ -64,15 +65,6 @@ function manager(): {
   };
   return { jobs, events, ended, next };
 }
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 test('an evaluate job reports progress and writes its result atomically, equal to motlab eval', { timeout: 180_000 }, async () => {
   const { jobs, events, ended } = manager();
@@ -200,4 +192,34 @@ test('bad requests are refused before any process starts', () => {
   assert.throws(() => jobs.get('evaluate-x-00'), refused('not_found', /No job "evaluate-x-00"/));
   assert.deepEqual(events, []);
   assert.equal(jobs.activeCount(), 0);
+});
+
+test('every declared job kind has its runner; the API side of jobs loads no job code', async () => {
+  assert.deepEqual(
+    JOB_RUNNERS.map((r) => r.kind),
+    [...JOB_KINDS],
+  );
+  // The app's main process bundles the API: it must not pull in the model or TensorFlow.js.
+  const esbuild = await import('esbuild');
+  const built = await esbuild.build({
+    entryPoints: [path.join(REPO, 'src-main/api/impl.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const inputs = Object.keys(built.metafile.inputs);
+  assert.ok(inputs.some((f) => f.endsWith('src-main/runs/jobs/manager.ts')));
+  assert.deepEqual(
+    inputs.filter((f) => /src-main\/(engine|model\/mot|training\/trainer|runs\/(train|evaluate)\.ts)/.test(f)),
+    [],
+  );
+  const packages = Object.values(built.metafile.outputs).flatMap((o) => o.imports.map((i) => i.path));
+  assert.deepEqual(
+    packages.filter((p) => p.startsWith('@tensorflow/')),
+    [],
+  );
 });

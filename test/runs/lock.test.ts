@@ -10,6 +10,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MotlabError } from '../../src-main/common/errors.ts';
+import { isAlive } from '../training/helpers.ts';
 import { acquireRunLock, inspectRunLock, LOCK_FILE, processIdentity, signalRunOwner, type LockHolder } from '../../src-main/runs/lock.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'motlab-lock-'));
@@ -36,15 +37,6 @@ function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
   return Number(r.stdout.trim());
 }
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const conflict = (pattern: RegExp) => (e: unknown) => {
   assert.ok(e instanceof MotlabError, String(e));

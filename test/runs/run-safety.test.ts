@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseTrainState } from '../../src-main/training/state.ts';
-import { metricsOf, motlab, motlabAsync, trainLosses } from '../training/helpers.ts';
+import { metricsOf, motlab, motlabAsync, resumeArgs, tinyTrainArgs, trainLosses } from '../training/helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-safety-'));
 const data = path.join(root, 'data');
@@ -21,21 +21,8 @@ before(() => {
   assert.equal(r.status, 0, r.stderr);
 });
 
-const trainArgs = (out: string, extra: string[]) => [
-  'train',
-  '--config',
-  'mot',
-  '--size',
-  'tiny',
-  '--data',
-  data,
-  '--out',
-  out,
-  '--engine',
-  'wasm',
-  ...extra,
-];
-const resume = (out: string, extra: string[] = []) => motlab(['train', '--out', out, '--resume', '--engine', 'wasm', ...extra]);
+const trainArgs = (out: string, extra: string[]) => tinyTrainArgs(data, out, extra);
+const resume = (out: string, extra: string[] = []) => motlab(resumeArgs(out, extra));
 const stepDirs = (out: string) =>
   readdirSync(path.join(out, 'checkpoints'))
     .filter((d) => d.startsWith('step-'))

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { metricsOf, motlab, motlabAsync, trainLosses } from './helpers.ts';
+import { isAlive, metricsOf, motlab, motlabAsync, resumeArgs, tinyTrainArgs, trainLosses } from './helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-train-'));
 const data = path.join(root, 'data');
@@ -21,7 +21,7 @@ before(() => {
 });
 
 function train(out: string, extra: string[] = []) {
-  return motlab(['train', '--config', 'mot', '--size', 'tiny', '--data', data, '--out', out, '--engine', 'wasm', ...extra]);
+  return motlab(tinyTrainArgs(data, out, extra));
 }
 
 test('same seed and engine give identical losses; a different seed does not', () => {
@@ -48,7 +48,7 @@ test('a run killed with SIGKILL mid-run resumes to the losses of the uninterrupt
   assert.equal(train(full, steps).status, 0);
 
   const killed = path.join(root, 'killed');
-  const child = motlabAsync(['train', '--config', 'mot', '--size', 'tiny', '--data', data, '--out', killed, '--engine', 'wasm', ...steps]);
+  const child = motlabAsync(tinyTrainArgs(data, killed, steps));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   // Kill once step 10 is logged: past the checkpoint at 8, before the one at 12.
   while (!(trainLosses(killed).get(10) !== undefined)) {
@@ -61,7 +61,7 @@ test('a run killed with SIGKILL mid-run resumes to the losses of the uninterrupt
   assert.ok(checkpointsBefore.includes('step-000008'), `checkpoints: ${checkpointsBefore}`);
   assert.ok(!checkpointsBefore.includes('step-000024'));
 
-  const resumed = motlab(['train', '--out', killed, '--resume', '--engine', 'wasm']);
+  const resumed = motlab(resumeArgs(killed));
   assert.equal(resumed.status, 0, resumed.stderr);
   const expected = trainLosses(full);
   const got = trainLosses(killed);
@@ -188,12 +188,3 @@ test('a training child whose parent dies keeps training and completes', async ()
   assert.ok(existsSync(path.join(out, 'train.log')), 'the job wrote its output to train.log');
   assert.equal(existsSync(path.join(out, '.lock')), false, 'the run lock is released');
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

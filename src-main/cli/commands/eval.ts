@@ -1,7 +1,7 @@
-/** `motlab eval`: per-modality loss of a checkpoint on a dataset split's evaluation windows (runs/evaluate-job.ts). */
+/** `motlab eval`: per-modality loss of a checkpoint on a dataset split's evaluation windows (runs/evaluate.ts). */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate-job.ts';
+import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';

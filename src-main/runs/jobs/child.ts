@@ -6,7 +6,7 @@
  */
 import { MotlabError } from '../../common/errors.ts';
 import type { ApiErrorShape } from '../../common/api/types.ts';
-import type { JobKind } from './kind.ts';
+import type { JobRunner } from './kind.ts';
 import { JobControls, runJob } from './host.ts';
 import { isParentMessage, type ChildMessage, type JobSpec } from './protocol.ts';
 
@@ -53,7 +53,7 @@ function stopOnInterrupt(controls: JobControls): () => void {
   };
 }
 
-export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> {
+export async function serveJobChild(runners: readonly JobRunner[]): Promise<number> {
   if (typeof process.send !== 'function')
     throw new MotlabError('invalid_request', 'motlab job runs jobs for the app or `motlab serve`, which start it with an IPC channel');
   const abort = new AbortController();
@@ -62,7 +62,7 @@ export async function serveJobChild(kinds: readonly JobKind[]): Promise<number> 
   const undoInterrupts = stopOnInterrupt(controls);
   void send({ type: 'ready' });
   try {
-    const outcome = await runJob(kinds, await spec, {
+    const outcome = await runJob(runners, await spec, {
       abort,
       controls,
       progress: (fraction, message) => {

@@ -10,7 +10,7 @@ import { parseOrThrow } from '../../common/validate.ts';
 import type { RunControl } from '../../common/vocabulary.ts';
 import { writeFileAtomic } from '../../checkpoints/atomic.ts';
 import type { RunEvent } from '../run-events.ts';
-import { jobOutputDir, RESULT_FILE, type JobContext, type JobKind } from './kind.ts';
+import { jobOutputDir, RESULT_FILE, type JobContext, type JobKind, type JobRunner } from './kind.ts';
 import type { JobOutcome, JobSpec } from './protocol.ts';
 
 /** pause / resume / stop for a job; with no listener, 'stop' cancels. */
@@ -46,8 +46,12 @@ export function parseJobInput(kind: JobKind, input: unknown): unknown {
   return parseOrThrow(kind.input, input, `${kind.name} job input`, 'invalid_request');
 }
 
-export async function runJob(kinds: readonly JobKind[], spec: JobSpec, hooks: JobHooks): Promise<JobOutcome> {
-  const kind = findJobKind(kinds, spec.kind);
+export async function runJob(runners: readonly JobRunner[], spec: JobSpec, hooks: JobHooks): Promise<JobOutcome> {
+  const kind = findJobKind(
+    runners.map((r) => r.kind),
+    spec.kind,
+  );
+  const runner = runners.find((r) => r.kind === kind)!;
   const input = parseJobInput(kind, spec.input);
   const outputDir = jobOutputDir(kind, spec.runDir, input);
   await mkdir(outputDir, { recursive: true });
@@ -66,7 +70,7 @@ export async function runJob(kinds: readonly JobKind[], spec: JobSpec, hooks: Jo
   };
   let result: unknown;
   try {
-    result = await kind.run(input, ctx);
+    result = await runner.run(input, ctx);
   } catch (error) {
     if (hooks.abort.signal.aborted) return { status: 'cancelled', resultPath: null, message: 'cancelled' };
     throw error;

@@ -1,8 +1,12 @@
 /**
- * What a job kind is: a name, an input schema and a `run` function executed in a job's child
- * process (docs/runs.md, "Adding a job kind"). A kind lives in its own file, where its code
- * belongs (runs/ for training and evaluation, analysis/ for analyses), and is listed once in the
- * table of src-main/api/job-kinds.ts.
+ * What a job kind is (docs/runs.md, "Adding a job kind"), in two parts:
+ *
+ * - its **declaration**: name, input schema, output folder. What the parent (the API) needs to
+ *   validate and start a job; light on purpose (zod and the vocabulary), so that the app's main
+ *   process never loads a job's code (the model, TensorFlow.js). Listed in api/job-kinds.ts.
+ * - its **runner**: the `run` function executed in the job's child process, in the module where
+ *   its code belongs (runs/, analysis/). Listed in cli/job-runners.ts, which only `motlab job`
+ *   loads. test/runs/jobs.test.ts checks that the two tables name the same kinds.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -30,7 +34,7 @@ export interface JobContext {
   onControl(listener: (action: RunControl) => void): void;
 }
 
-export interface JobKind<I = unknown, R = unknown> {
+export interface JobKind<I = unknown> {
   /** Lowercase letters, digits and dashes: it names the folder of the results. */
   readonly name: string;
   /** Validates the input (in the parent before starting, and again in the child). */
@@ -41,13 +45,22 @@ export interface JobKind<I = unknown, R = unknown> {
   outputDir?(runDir: string, input: I): string;
   /** Where the job process's output goes, inside the output folder (default job.log). */
   readonly logFile?: string;
+}
+
+export interface JobRunner<I = unknown, R = unknown> {
+  readonly kind: JobKind<I>;
   /** Do the work; a returned value other than undefined is written atomically to `<outputDir>/result.json`. */
   run(input: I, ctx: JobContext): Promise<R | undefined>;
 }
 
-/** A kind with its types checked against its schema. */
-export function defineJobKind<S extends z.ZodType, R>(kind: JobKind<z.output<S>, R> & { input: S }): JobKind<z.output<S>, R> {
+/** A declaration, its types taken from its schema. */
+export function defineJobKind<S extends z.ZodType>(kind: JobKind<z.output<S>> & { input: S }): JobKind<z.output<S>> {
   return kind;
+}
+
+/** The runner of a declared kind, its input typed by the kind's schema. */
+export function defineJobRunner<I, R>(kind: JobKind<I>, run: (input: I, ctx: JobContext) => Promise<R | undefined>): JobRunner<I, R> {
+  return { kind, run };
 }
 
 export const RESULT_FILE = 'result.json';
