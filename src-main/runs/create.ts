@@ -17,7 +17,7 @@ import { RUN_JSON, writeRunJson, type RunJson } from './run-json.ts';
 /** The built-in dataset a run uses when none is named. */
 export const DEFAULT_DATASET = 'fashion-tri';
 /** The size a run gets when neither the request nor its config file names one. */
-export const DEFAULT_SIZE: SizeName = 'small';
+const DEFAULT_SIZE: SizeName = 'small';
 
 /** Training settings a request may set on top of the size's defaults (and on resume, except the seed). */
 export interface TrainingOverrides {

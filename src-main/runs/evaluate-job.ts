@@ -9,7 +9,7 @@ import { defineJobKind } from './jobs/kind.ts';
 /** The most windows one evaluation may ask for. */
 const MAX_EVAL_WINDOWS = 1_000_000;
 
-export const evaluateJobInputSchema = z.strictObject({
+const evaluateJobInputSchema = z.strictObject({
   checkpoint: z.union([z.literal('latest'), z.number().int().nonnegative()]).default('latest'),
   split: z
     .string()

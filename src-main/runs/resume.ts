@@ -23,7 +23,7 @@ import { definedOnly, type TrainingOverrides } from './create.ts';
 import { readRunJson, RUN_JSON, writeRunJson, type RunJson } from './run-json.ts';
 
 /** Where a restart puts the history it replaces: `<run>/archive/<time>/`. */
-export const ARCHIVE_DIR = 'archive';
+const ARCHIVE_DIR = 'archive';
 
 export interface ResumeRequest {
   overrides: TrainingOverrides;

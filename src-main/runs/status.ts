@@ -11,7 +11,7 @@ export interface RunStatusView {
   message?: string;
 }
 
-export const INTERRUPTED_MESSAGE = 'The training process ended without finishing; continue it from its last checkpoint.';
+const INTERRUPTED_MESSAGE = 'The training process ended without finishing; continue it from its last checkpoint.';
 
 /**
  * `stored`: run.json's status and message. `live`: the latest status a training job of this

@@ -10,7 +10,7 @@ import { defineJobKind } from './jobs/kind.ts';
 
 const positive = z.number().int().positive();
 
-export const trainJobInputSchema = z.strictObject({
+const trainJobInputSchema = z.strictObject({
   /** fresh: the run was just created; resume: continue from the latest checkpoint (or restart). */
   mode: z.enum(['fresh', 'resume']),
   restart: z.boolean().default(false),

@@ -8,7 +8,6 @@ import { z } from 'zod';
 import { ENGINE_NAMES } from '../common/vocabulary.ts';
 import { MotlabError } from '../common/errors.ts';
 import { describeZodIssues } from '../common/validate.ts';
-import type { RngState } from '../util/rng.ts';
 
 const uint32 = z.number().int().min(0).max(0xffffffff);
 const count = z.number().finite().nonnegative();
@@ -17,7 +16,7 @@ const rngStateSchema = z
   .tuple([uint32, uint32, uint32, uint32])
   .refine((s) => s.some((x) => x !== 0), 'an all-zero generator state (xoshiro128** would only ever return 0)');
 
-export const trainStateSchema = z.object({
+const trainStateSchema = z.object({
   step: z.number().int().nonnegative(),
   tokens: count,
   flops: count,
@@ -30,12 +29,12 @@ export const trainStateSchema = z.object({
 });
 
 /** What a checkpoint's state.json holds. */
-export type TrainState = z.infer<typeof trainStateSchema> & { data_rng: RngState };
+export type TrainState = z.infer<typeof trainStateSchema>;
 
 /** The state of `file` for an exact resume, or a MotlabError naming the file and each bad field. */
 export function parseTrainState(value: unknown, file: string): TrainState {
   const parsed = trainStateSchema.safeParse(value);
   if (!parsed.success)
     throw new MotlabError('invalid_checkpoint', `${file}: cannot resume exactly from this state: ${describeZodIssues(parsed.error)}`);
-  return parsed.data as TrainState;
+  return parsed.data;
 }

@@ -39,7 +39,7 @@ export type { EvalRecord, MetricsRecord, TrainRecord } from '../common/metrics.t
  * The data-crop generator is seeded with the run's seed mixed with this constant, so that the
  * crops and the initial weights (drawn from the seed itself) are independent streams.
  */
-export const DATA_SEED_MIX = 0x5eed1234;
+const DATA_SEED_MIX = 0x5eed1234;
 
 /** Added to the gradient norm before dividing by it when clipping (PyTorch's clip_grad_norm_). */
 const CLIP_EPSILON = 1e-6;

@@ -38,7 +38,7 @@ type RunHandlers = Pick<
 >;
 
 /** A short name for a tower layout: what the runs table shows as "model". */
-export function modelKindOf(model: Partial<RunJson['model']> | undefined): string {
+function modelKindOf(model: Partial<RunJson['model']> | undefined): string {
   const towers = model?.towers;
   if (!towers) return '—';
   const moe = model?.moe !== undefined;

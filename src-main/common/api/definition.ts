@@ -70,7 +70,7 @@ export const startRunSchema = z.strictObject({
 export type StartRunInput = z.infer<typeof startRunSchema>;
 
 /** A job id from startJob or listJobs. */
-export const jobIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}-[0-9a-z]+-[0-9a-f]+$/, 'a job id from listJobs');
+const jobIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}-[0-9a-z]+-[0-9a-f]+$/, 'a job id from listJobs');
 
 export const startJobSchema = z.strictObject({
   /** A job kind, e.g. "evaluate" (the run service starts "train" itself: startRun, continueRun). */

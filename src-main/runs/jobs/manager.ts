@@ -18,7 +18,7 @@ import { isChildMessage, type ChildMessage, type ParentMessage } from './protoco
 /** How long a cancelled job may take to end on its own before it is killed. */
 export const CANCEL_GRACE_MS = 3_000;
 /** How long jobs asked to stop (the app quits) may take to write their checkpoints. */
-export const STOP_ALL_GRACE_MS = 30_000;
+const STOP_ALL_GRACE_MS = 30_000;
 /** A job that reported its end exits moments later; wait at most this long for it. */
 const SETTLE_TIMEOUT_MS = 15_000;
 /** Finished jobs kept in the list (the oldest go first). */
