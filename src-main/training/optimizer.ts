@@ -4,7 +4,7 @@
  * continues exactly where it stopped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedAdamW } from '../engine/fused-kernels.ts';
+import { fusedAdamW } from '../engine/kernels/adamw.ts';
 import { MotlabError } from '../common/errors.ts';
 
 export interface AdamWSettings {
