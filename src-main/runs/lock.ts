@@ -113,6 +113,16 @@ export async function inspectRunLock(runDir: string): Promise<LockState> {
   return reason === null ? { state: 'held', holder } : { state: 'stale', holder, reason };
 }
 
+/**
+ * A run whose run.json says a process trains it but that has no lock file was written by a
+ * trainer that takes no lock (the PyTorch trainer, an earlier lab): run.json's pid is all there
+ * is to go on, and only whether such a process exists can be checked. The lab shows such a run
+ * as training and refuses to write it, but never signals that pid.
+ */
+export function unlockedTrainerAlive(lock: LockState, runJsonPid: number | undefined): boolean {
+  return lock.state === 'free' && runJsonPid !== undefined && runJsonPid !== process.pid && pidExists(runJsonPid);
+}
+
 /** The run's lock, held by this process until `release`. */
 export class RunLock {
   constructor(

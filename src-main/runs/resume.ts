@@ -21,6 +21,8 @@ import { MotlabError } from '../common/errors.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { definedOnly, type TrainingOverrides } from './create.ts';
 import { readRunJson, RUN_JSON, writeRunJson, type RunJson } from './run-json.ts';
+import { inspectRunLock, unlockedTrainerAlive } from './lock.ts';
+import { ACTIVE_STATUSES } from '../common/vocabulary.ts';
 
 /** Where a restart puts the history it replaces: `<run>/archive/<time>/`. */
 const ARCHIVE_DIR = 'archive';
@@ -49,6 +51,12 @@ export async function planResume(runDir: string, request: ResumeRequest): Promis
   if (!existsSync(path.join(runDir, RUN_JSON)))
     throw new MotlabError('not_found', `${runDir} holds no run to resume (no run.json); drop --resume to start a new run there`);
   const stored = await readRunJson(runDir);
+  if (ACTIVE_STATUSES.includes(stored.status) && unlockedTrainerAlive(await inspectRunLock(runDir), stored.pid))
+    throw new MotlabError(
+      'conflict',
+      `${runDir}: run.json says process ${stored.pid} is training it (${stored.status}), and that process exists; ` +
+        'it holds no run lock (the PyTorch trainer, or an earlier lab), so the lab cannot tell more: stop it first',
+    );
   const { seed, ...settings } = request.overrides;
   if (seed !== undefined && seed !== stored.seed)
     throw new MotlabError('invalid_config', `--seed cannot change on --resume (the run was started with seed ${stored.seed})`);

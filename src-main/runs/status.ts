@@ -4,7 +4,7 @@
  * but which no live process owns: it can be continued from its last checkpoint.
  */
 import { ACTIVE_STATUSES, type RunStatus, type StoredRunStatus } from '../common/vocabulary.ts';
-import type { LockState } from './lock.ts';
+import { unlockedTrainerAlive, type LockState } from './lock.ts';
 
 export interface RunStatusView {
   status: RunStatus;
@@ -14,18 +14,18 @@ export interface RunStatusView {
 const INTERRUPTED_MESSAGE = 'The training process ended without finishing; continue it from its last checkpoint.';
 
 /**
- * `stored`: run.json's status and message. `live`: the latest status a training job of this
- * process reported ('starting' before it said anything), when there is one.
+ * `stored`: run.json's status, message and pid. `live`: the latest status a training job of
+ * this process reported ('starting' before it said anything), when there is one.
  */
 export function inferRunStatus(
-  stored: { status: StoredRunStatus; message?: string },
+  stored: { status: StoredRunStatus; message?: string; pid?: number },
   lock: LockState,
   live?: RunStatusView,
 ): RunStatusView {
   if (live) return live.status === 'starting' ? { status: 'starting' } : { status: live.status, message: live.message ?? stored.message };
   const shown: RunStatus = stored.status === 'created' ? 'starting' : stored.status;
   if (!ACTIVE_STATUSES.includes(shown)) return { status: shown, message: stored.message };
-  if (lock.state === 'held') return { status: shown, message: stored.message };
+  if (lock.state === 'held' || unlockedTrainerAlive(lock, stored.pid)) return { status: shown, message: stored.message };
   if (lock.state === 'foreign')
     return {
       status: 'interrupted',

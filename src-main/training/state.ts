@@ -5,7 +5,6 @@
  * all-zero generator state would draw the same crop for ever.
  */
 import { z } from 'zod';
-import { ENGINE_NAMES } from '../common/vocabulary.ts';
 import { MotlabError } from '../common/errors.ts';
 import { describeZodIssues } from '../common/validate.ts';
 
@@ -24,7 +23,8 @@ const trainStateSchema = z.object({
   /** The data cursor: training crops are drawn from this generator, so its state is the cursor. */
   data_rng: rngStateSchema,
   seed: z.number().int().nonnegative(),
-  engine: z.enum(ENGINE_NAMES),
+  /** The engine that wrote it (informative: the PyTorch trainer writes "torch"). */
+  engine: z.string(),
   lr: z.number().finite(),
 });
 

@@ -12,6 +12,7 @@ import { after, test } from 'node:test';
 import { MotlabError } from '../../src-main/common/errors.ts';
 import { isAlive } from '../training/helpers.ts';
 import { acquireRunLock, inspectRunLock, LOCK_FILE, processIdentity, signalRunOwner, type LockHolder } from '../../src-main/runs/lock.ts';
+import { inferRunStatus } from '../../src-main/runs/status.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'motlab-lock-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -126,5 +127,35 @@ test('takers racing for a stale lock end with exactly one owner', async () => {
     const owner = (owners[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireRunLock>>>).value;
     assert.equal(JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')).nonce, owner.holder.nonce);
     await owner.release();
+  }
+});
+
+test('status: the lock decides; a run without a lock file (another trainer) is judged by its pid', async () => {
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => other.once('spawn', r));
+    const dir = freshDir();
+    const running = { status: 'running' as const, pid: other.pid! };
+    // No lock file: a trainer that takes none (the PyTorch trainer) — its live pid counts.
+    assert.equal(inferRunStatus(running, await inspectRunLock(dir)).status, 'running');
+    assert.equal(inferRunStatus({ ...running, pid: deadPid() }, await inspectRunLock(dir)).status, 'interrupted');
+    // A lock file left behind names another process: the run is interrupted, whatever run.json's pid.
+    writeLock(dir, { pid: deadPid() });
+    assert.deepEqual(inferRunStatus(running, await inspectRunLock(dir)), {
+      status: 'interrupted',
+      message: 'The training process ended without finishing; continue it from its last checkpoint.',
+    });
+    assert.equal(inferRunStatus({ status: 'created' }, await inspectRunLock(dir)).status, 'interrupted');
+    assert.equal(
+      inferRunStatus({ status: 'stopped', message: 'stopped at step 4 of 9' }, await inspectRunLock(dir)).message,
+      'stopped at step 4 of 9',
+    );
+    assert.equal(
+      inferRunStatus(running, await inspectRunLock(dir), { status: 'paused' }).status,
+      'paused',
+      'a live job of this process has the last word',
+    );
+  } finally {
+    other.kill('SIGKILL');
   }
 });

@@ -194,10 +194,16 @@ export class RunService {
       // only to the process the run lock names, after checking it is still that process.
       if (await signalRunOwner(dir, 'SIGTERM')) return brief(s);
     }
+    if ((s.status === 'running' || s.status === 'paused') && lock.state === 'held')
+      throw new MotlabError(
+        'conflict',
+        `Run "${name}" was started by another process (pid ${lock.holder.pid}); it can only be stopped from here.`,
+      );
     if (s.status === 'running' || s.status === 'paused')
       throw new MotlabError(
         'conflict',
-        `Run "${name}" was started by another process${lock.state === 'held' ? ` (pid ${lock.holder.pid})` : ''}; it can only be stopped from here.`,
+        `Run "${name}" is trained by a process that holds no run lock (the PyTorch trainer, or an earlier lab): the lab cannot ` +
+          `make sure that the pid in run.json is still that trainer, so it sends it nothing; stop it where it runs.`,
       );
     throw new MotlabError('conflict', `Run "${name}" is not training (status: ${s.status}).`);
   }
