@@ -86,12 +86,11 @@ export class JobManager {
       info,
       runDir: request.runDir,
       process: child,
-      queued: [],
+      queued: [{ type: 'start', job: { id, kind: kind.name, input, runDir: request.runDir } }],
       exited: new Promise((r) => (exited = r)),
       alive: true,
       cancelRequested: false,
     };
-    job.queued!.push({ type: 'start', job: { id, kind: kind.name, input, runDir: request.runDir } });
     this.jobs.set(id, job);
     child.on('message', (raw: unknown) => isChildMessage(raw) && this.onMessage(job, raw));
     child.on('error', (error) => {
