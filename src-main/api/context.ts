@@ -11,6 +11,11 @@ import type { CliRunner } from './workspace.ts';
 
 export interface ApiOptions extends CliRunner {
   workspace: string;
+  /**
+   * Server mode: openWorkspace may only open folders inside these (see prepareWorkspace). The
+   * desktop app leaves it unset: there the person picks a folder in the system's own dialog.
+   */
+  workspaceRoots?: readonly string[];
   /** Folder of builtin datasets (assets/datasets). */
   builtinDatasets: string;
 }

@@ -8,7 +8,7 @@ import type { ApiHandlers } from '../common/api/definition.ts';
 import type { ApiEvent } from '../common/api/types.ts';
 import { JobManager } from '../runs/jobs/manager.ts';
 import { JOB_KINDS } from './job-kinds.ts';
-import { ensureWorkspace } from './workspace.ts';
+import { prepareWorkspace } from './workspace.ts';
 import type { ApiContext, ApiOptions } from './context.ts';
 import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
@@ -51,7 +51,12 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     ...runs.handlers,
     ...jobHandlers(ctx),
   };
-  const ready = ensureWorkspace(ctx.state.workspace, options).then((notes) => (ctx.state.notes = notes));
+  // The first workspace is the one the lab was started with: checked like any other (inside the
+  // allowed roots too, when there are some), and the only one whose missing parents are created.
+  const ready = prepareWorkspace(ctx.state.workspace, { ...options, createParents: true }).then((opened) => {
+    ctx.state.workspace = opened.path;
+    return (ctx.state.notes = opened.notes);
+  });
   return {
     ready,
     api: {

@@ -4,12 +4,13 @@
  * leaves no folder behind.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { buildModelConfig } from '../model/presets.ts';
 import { isPresetName, PRESET_NAMES, type EngineChoice, type PresetName, type SizeName } from '../common/vocabulary.ts';
 import { parseRunConfigFile, trainingConfigSchema, TRAINING_DEFAULTS, type RunConfigFile } from '../training/config.ts';
-import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
+import { loadDataset, resolveDatasetDir, windowCount, type Dataset } from '../data/dataset.ts';
+import { MAX_JSON_FILE_BYTES, readRegularText } from '../data/regular-file.ts';
 import { MotlabError } from '../common/errors.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { RUN_JSON, writeRunJson, type RunJson } from './run-json.ts';
@@ -44,7 +45,7 @@ export function definedOnly<T extends object>(o: T): Partial<T> {
 async function readRunConfigFile(file: string): Promise<RunConfigFile> {
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
+    raw = JSON.parse(await readRegularText(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_config', what: 'a config file' }));
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new MotlabError('invalid_config', `cannot read config file ${file}: ${why}`);
@@ -62,6 +63,18 @@ async function resolveConfig(config: string): Promise<{ preset: PresetName; file
   throw new MotlabError('invalid_config', `--config "${config}" is neither a preset (${PRESET_NAMES.join(', ')}) nor a JSON file`);
 }
 
+/** Refuse now, not at the first evaluation: a split must hold one window of seq_len + 1 tokens. */
+function checkSplitsHoldAWindow(dataset: Dataset, datasetDir: string, seqLen: number): void {
+  for (const split of ['train', 'val']) {
+    const tokens = dataset.splits[split];
+    if (tokens && windowCount(tokens.length, seqLen) === 0)
+      throw new MotlabError(
+        'invalid_dataset',
+        `${datasetDir}: split "${split}" has ${tokens.length} tokens; seq_len ${seqLen} needs at least ${seqLen + 1}`,
+      );
+  }
+}
+
 /** The run.json of a new run in `runDir`: validated, nothing written. */
 export async function planNewRun(runDir: string, request: NewRunRequest): Promise<RunJson> {
   const { preset, file } = await resolveConfig(request.config);
@@ -74,6 +87,7 @@ export async function planNewRun(runDir: string, request: NewRunRequest): Promis
     'training settings',
   );
   const model = buildModelConfig(preset, size, dataset.spec, file.model ?? {});
+  checkSplitsHoldAWindow(dataset, datasetDir, model.seq_len);
   const now = new Date().toISOString();
   return {
     name: path.basename(runDir),

@@ -7,7 +7,7 @@ import { ENGINE_CHOICES } from '../common/vocabulary.ts';
 import { defineJobKind } from './jobs/kind.ts';
 
 /** The most windows one evaluation may ask for. */
-const MAX_EVAL_WINDOWS = 1_000_000;
+export const MAX_EVAL_WINDOWS = 1_000_000;
 
 const evaluateJobInputSchema = z.strictObject({
   checkpoint: z.union([z.literal('latest'), z.number().int().nonnegative()]).default('latest'),

@@ -56,6 +56,19 @@ async function chooseCheckpoint(runDir: string, which: number | 'latest'): Promi
   return { step: latest?.step ?? 'latest', notes };
 }
 
+/**
+ * Finite weights can still overflow float32 on the way (a huge weight, a damaged file): a NaN
+ * loss is not a result.
+ */
+function checkFinite(loss: LossByModality, what: string, split: string): void {
+  const broken = Object.entries(loss).filter(([, v]) => v !== null && !Number.isFinite(v));
+  if (broken.length)
+    throw new MotlabError(
+      'non_finite_loss',
+      `${what} gives a non-finite loss (${broken.map(([k, v]) => `${k} ${v}`).join(', ')}) on ${split}: its weights overflow float32 in the forward pass`,
+    );
+}
+
 export async function evaluateCheckpoint(request: EvaluationRequest): Promise<Evaluation> {
   const { runDir, split } = request;
   const run = existsSync(path.join(runDir, RUN_JSON)) ? await readRunJson(runDir) : null;
@@ -74,6 +87,7 @@ export async function evaluateCheckpoint(request: EvaluationRequest): Promise<Ev
   for (const [name, t] of Object.entries(checkpoint.model)) params[name] = tf.tensor(t.data, t.shape, 'float32');
   try {
     const result = await evaluateLossCancellable(checkpoint.config, params, tokens, windows, request);
+    checkFinite(result.loss, `checkpoint step ${checkpoint.step} of ${runDir}`, split);
     return {
       step: checkpoint.step,
       dataset: dataset.spec.name,

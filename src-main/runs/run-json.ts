@@ -4,7 +4,7 @@
  * configs and reports statuses), so the training config schema stays where it is defined.
  * Every rewrite is atomic (checkpoints/atomic.ts).
  */
-import { readFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { modelConfigSchema } from '../model/config.ts';
@@ -13,6 +13,8 @@ import { MotlabError } from '../common/errors.ts';
 import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { writeFileAtomic } from '../checkpoints/atomic.ts';
+import { MAX_JSON_FILE_BYTES, readRegularText } from '../data/regular-file.ts';
+import { oneLine } from '../common/text.ts';
 
 export const runJsonSchema = z.strictObject({
   name: z.string().min(1),
@@ -39,7 +41,7 @@ export async function readRunJson(runDir: string): Promise<RunJson> {
   const file = join(runDir, RUN_JSON);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularText(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_config', what: 'run.json' });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT')
       throw new MotlabError('not_found', `${file}: no run.json (is ${runDir} a run folder?)`);
@@ -49,7 +51,7 @@ export async function readRunJson(runDir: string): Promise<RunJson> {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new MotlabError('invalid_config', `${file}: not valid JSON (${(e as Error).message})`);
+    throw new MotlabError('invalid_config', `${file}: not valid JSON (${oneLine((e as Error).message, 200)})`);
   }
   return parseOrThrow(runJsonSchema, value, file);
 }

@@ -41,7 +41,10 @@ function* evaluation(
   const S = config.seq_len;
   const windows = evalWindows(tokens, S, maxWindows);
   if (windows.count === 0)
-    throw new MotlabError('invalid_dataset', `the split has fewer than ${S + 1} tokens: no evaluation window of seq_len ${S}`);
+    throw new MotlabError(
+      'invalid_dataset',
+      `the split has ${tokens.length} tokens, fewer than the ${S + 1} one evaluation window of seq_len ${S} needs`,
+    );
   const M = config.modalities.length;
   const sums = new Float64Array(M);
   const counts = new Float64Array(M);

@@ -4,7 +4,7 @@
  * the training job's run events and is pushed as run-metrics / run-status / run-checkpoint.
  */
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MotlabError } from '../../common/errors.ts';
 import { isActiveJobStatus, isActiveStatus, type RunControl } from '../../common/vocabulary.ts';
@@ -19,7 +19,15 @@ import type { RunJson } from '../../runs/run-json.ts';
 import type { JobEvent } from '../../runs/jobs/manager.ts';
 import type { TrainJobInput } from '../../runs/train-job.ts';
 import { metricsCsv } from '../export.ts';
-import { checkpointInfos, lastTrainRecord, readRunJsonForDisplay, type RunJsonRead } from '../run-files.ts';
+import {
+  checkpointInfos,
+  damagedRun,
+  lastLogLine,
+  lastTrainRecord,
+  readRunJsonForDisplay,
+  type RunJsonRead,
+  type RunJsonShown,
+} from '../run-files.ts';
 import { existingRunDir, runDirOf, runsDirOf, type ApiContext } from '../context.ts';
 import { findDataset } from './datasets.ts';
 
@@ -50,13 +58,8 @@ function modelKindOf(model: Partial<RunJson['model']> | undefined): string {
 
 /** Why a run has no run.json: the last line its training process printed. */
 async function neverStartedMessage(dir: string): Promise<string> {
-  const log = await readFile(join(dir, 'train.log'), 'utf8').catch(() => '');
-  const last = log
-    .trim()
-    .split('\n')
-    .filter((l) => l.trim())
-    .at(-1);
-  return last ? `Training did not start: ${last.trim()}` : 'run.json is missing: training never started (see train.log in the run folder)';
+  const last = await lastLogLine(join(dir, 'train.log'));
+  return last ? `Training did not start: ${last}` : 'run.json is missing: training never started (see train.log in the run folder)';
 }
 
 const brief = (d: RunDetail): RunSummary => {
@@ -76,7 +79,12 @@ export class RunService {
       getRun: async ({ run }) => this.summarize(existingRunDir(ctx, run)),
       readMetrics: async ({ run, offset }) => {
         const chunk = await readMetrics(existingRunDir(ctx, run), offset);
-        return { records: chunk.records, nextOffset: chunk.nextOffset, reset: chunk.reset };
+        return {
+          records: chunk.records,
+          nextOffset: chunk.nextOffset,
+          reset: chunk.reset,
+          ...(chunk.skipped.count ? { skipped: chunk.skipped } : {}),
+        };
       },
       listCheckpoints: async ({ run }) => checkpointInfos(existingRunDir(ctx, run)),
       startRun: (input) => this.startRun(input),
@@ -115,15 +123,21 @@ export class RunService {
     // A job that reported its end may still be exiting: from then on, the disk has the last word.
     const job = this.trainingJobOf(dir);
     const live = job && isActiveJobStatus(job.status) ? (this.live.get(dir) ?? { status: 'starting' }) : undefined;
-    if (!read.ok) return live ?? { status: 'failed', message: read.missing ? await neverStartedMessage(dir) : read.message };
+    if (!read.ok)
+      return live ?? { status: 'failed', message: read.missing ? await neverStartedMessage(dir) : `Damaged run folder: ${read.message}` };
     return inferRunStatus(read.run, await inspectRunLock(dir), live);
   }
 
   private async summarize(dir: string): Promise<RunDetail> {
     const read = await readRunJsonForDisplay(dir);
-    const json: Partial<RunJson> | null = read.ok ? read.run : read.raw;
-    const { status, message } = await this.statusOf(dir, read);
-    const last = await lastTrainRecord(dir);
+    const json: RunJsonShown | null = read.ok ? read.run : read.raw;
+    let { status, message } = await this.statusOf(dir, read);
+    const last = await lastTrainRecord(dir).catch((e: unknown) => {
+      // A run whose metrics cannot be read is shown as damaged, with the reason; the list goes on.
+      status = 'failed';
+      message = `Damaged run folder: ${(e as Error).message}`;
+      return null;
+    });
     const model = json?.model;
     return {
       name: basename(dir),
@@ -152,7 +166,13 @@ export class RunService {
 
   private async listRuns(): Promise<RunSummary[]> {
     const names = await readdir(runsDirOf(this.ctx), { withFileTypes: true }).catch(() => []);
-    const runs = await Promise.all(names.filter((d) => d.isDirectory()).map((d) => this.summarize(runDirOf(this.ctx, d.name)).then(brief)));
+    const runs = await Promise.all(
+      names
+        .filter((d) => d.isDirectory())
+        .map((d) =>
+          this.summarize(runDirOf(this.ctx, d.name)).then(brief, (e: unknown) => damagedRun(d.name, runDirOf(this.ctx, d.name), e)),
+        ),
+    );
     // Newest first; runs without a created time (just launched) on top.
     return runs.sort((a, b) => (b.created ?? '9').localeCompare(a.created ?? '9') || a.name.localeCompare(b.name));
   }

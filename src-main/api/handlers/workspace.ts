@@ -1,12 +1,10 @@
 /** The workspace area of the API: which folder is open, and what can be made in it. */
 import { readdir } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
 import { PRESET_DESCRIPTIONS, SIZES } from '../../model/presets.ts';
 import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../../common/vocabulary.ts';
 import { TRAINING_DEFAULTS } from '../../training/config.ts';
-import { MotlabError } from '../../common/errors.ts';
 import type { ApiHandlers } from '../../common/api/definition.ts';
-import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf } from '../workspace.ts';
+import { EXAMPLE_DATASET, listDatasetsOf, prepareWorkspace } from '../workspace.ts';
 import { runsDirOf, type ApiContext } from '../context.ts';
 
 export function workspaceHandlers(ctx: ApiContext): Pick<ApiHandlers, 'getWorkspace' | 'openWorkspace' | 'getCatalog'> {
@@ -19,9 +17,10 @@ export function workspaceHandlers(ctx: ApiContext): Pick<ApiHandlers, 'getWorksp
     },
 
     async openWorkspace({ path }) {
-      if (!isAbsolute(path)) throw new MotlabError('invalid_request', `Workspace path must be absolute, got "${path}"`);
-      state.workspace = resolve(path);
-      state.notes = await ensureWorkspace(state.workspace, options);
+      // Checked and prepared first; the open workspace changes only when that succeeded.
+      const opened = await prepareWorkspace(path, options);
+      state.workspace = opened.path;
+      state.notes = opened.notes;
       ctx.emit({ type: 'workspace-changed', path: state.workspace });
       return handlers.getWorkspace({});
     },

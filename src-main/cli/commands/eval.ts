@@ -2,7 +2,9 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate.ts';
+import { MAX_EVAL_WINDOWS } from '../../runs/evaluate-job.ts';
 import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 
@@ -37,15 +39,17 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     checkpoint: values.checkpoint === 'latest' ? 'latest' : parseIntFlag('--checkpoint', values.checkpoint, 0)!,
     data: values.data,
     split: values.split,
-    windows: parseIntFlag('--windows', values.windows),
+    windows: parseIntFlag('--windows', values.windows, 1, MAX_EVAL_WINDOWS),
     engine: parseEngineFlag(values.engine),
   });
-  for (const note of evaluation.notes) console.error(`note: ${note}`);
+  for (const note of evaluation.notes) console.error(terminalSafe(`note: ${note}`));
   if (values.json) {
     console.log(JSON.stringify({ step: evaluation.step, windows: evaluation.windows, loss: evaluation.loss }));
   } else {
     console.log(
-      `checkpoint step ${evaluation.step} on ${evaluation.dataset}/${evaluation.split}, ${evaluation.windows} windows, engine ${evaluation.engine}`,
+      terminalSafe(
+        `checkpoint step ${evaluation.step} on ${evaluation.dataset}/${evaluation.split}, ${evaluation.windows} windows, engine ${evaluation.engine}`,
+      ),
     );
     console.log(formatLosses(evaluation.loss));
   }

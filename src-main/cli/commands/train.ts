@@ -15,6 +15,9 @@ import { ProgressPrinter } from '../progress.ts';
 
 /** Exit code after a second Ctrl+C (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
+/** Bounds of the step-count flags and of the seed. */
+const MAX_STEPS = 1e9;
+const MAX_SEED = 2 ** 31 - 1;
 
 const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
 
@@ -55,10 +58,10 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   const runDir = path.resolve(values.out);
   const engine = parseEngineFlag(values.engine);
   const overrides: TrainingOverrides = {
-    steps: parseIntFlag('--steps', values.steps),
-    checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every']),
-    eval_every: parseIntFlag('--eval-every', values['eval-every']),
-    seed: parseIntFlag('--seed', values.seed, 0),
+    steps: parseIntFlag('--steps', values.steps, 1, MAX_STEPS),
+    checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every'], 1, MAX_STEPS),
+    eval_every: parseIntFlag('--eval-every', values['eval-every'], 1, MAX_STEPS),
+    seed: parseIntFlag('--seed', values.seed, 0, MAX_SEED),
   };
   const continuing = values.resume || values.restart;
   const prepared = continuing
