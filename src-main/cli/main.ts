@@ -10,6 +10,7 @@ const USAGE = `motlab — Mixture-of-Transformers lab
 
 Usage:
   motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
+  motlab train --out <runDir> --resume|--restart [--steps N]
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
   motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
@@ -31,6 +32,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
+  // The child process of a job (started by the app or `motlab serve`; not in the usage).
+  job: async () => ({ run: (await import('./commands/job.ts')).runJobCommand }),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -13,6 +13,7 @@ import type {
   DatasetInfo,
   DatasetOverview,
   DocumentPage,
+  JobInfo,
   MetricsChunk,
   RunDetail,
   RunSummary,
@@ -76,6 +77,18 @@ export const startRunSchema = z.strictObject({
 });
 export type StartRunInput = z.infer<typeof startRunSchema>;
 
+/** A job id from startJob or listJobs. */
+const jobIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}-[0-9a-z]+-[0-9a-f]+$/, 'a job id from listJobs');
+
+export const startJobSchema = z.strictObject({
+  /** A job kind, e.g. "evaluate" (the run service starts "train" itself: startRun, continueRun). */
+  kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a job kind such as "evaluate"'),
+  run: runNameSchema,
+  /** The kind's own input, validated by the kind's schema. */
+  input: z.record(z.string(), z.unknown()).default({}),
+});
+export type StartJobInput = z.infer<typeof startJobSchema>;
+
 /** Phantom marker carrying a method's output type (no runtime value needed). */
 function returns<T>(): T {
   return undefined as T;
@@ -117,9 +130,14 @@ export const apiDefinition = {
   resumeRun: method(runRef, returns<RunSummary>(), 'Resume a paused run'),
   stopRun: method(runRef, returns<RunSummary>(), 'Stop: write a checkpoint and end the process'),
   continueRun: method(
-    z.strictObject({ run: runNameSchema, steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional() }),
+    z.strictObject({
+      run: runNameSchema,
+      steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
+      /** Start again from step 0 instead: the old metrics and checkpoints are archived, not deleted. */
+      restart: z.boolean().default(false),
+    }),
     returns<RunSummary>(),
-    'Start training again from the latest checkpoint of a stopped or interrupted run',
+    'Start training again from the latest checkpoint of a stopped or interrupted run (or from step 0 with restart)',
   ),
   exportMetrics: method(
     z.strictObject({ run: runNameSchema, format: z.enum(['csv', 'jsonl']).default('csv') }),
@@ -136,6 +154,22 @@ export const apiDefinition = {
     returns<TowersReport>(),
     'MoT towers of a run: tokens per tower, per-tower gradient norms, tower drift of weights and FFN outputs',
   ),
+  startJob: method(
+    startJobSchema,
+    returns<JobInfo>(),
+    'Start a long task on a run in a child process (progress and status arrive as events)',
+  ),
+  cancelJob: method(
+    z.strictObject({ id: jobIdSchema }),
+    returns<JobInfo>(),
+    'Cancel a job: its process ends promptly and it is marked cancelled',
+  ),
+  listJobs: method(
+    z.strictObject({ run: runNameSchema.optional() }),
+    returns<JobInfo[]>(),
+    'Jobs started by this app or server (of one run, or all), newest first',
+  ),
+  getJob: method(z.strictObject({ id: jobIdSchema }), returns<JobInfo>(), 'One job, by id'),
 };
 
 export type ApiDefinition = typeof apiDefinition;

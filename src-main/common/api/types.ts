@@ -4,7 +4,7 @@
  */
 
 import type { LossByModality, MetricsRecord } from '../metrics.ts';
-import type { RunStatus } from '../vocabulary.ts';
+import type { JobStatus, RunStatus } from '../vocabulary.ts';
 
 export interface RunSummary {
   name: string;
@@ -84,12 +84,40 @@ export interface Catalog {
   defaults: { preset: string; size: string; dataset?: string };
 }
 
+/** A job: a long task (training, evaluation, an analysis) running in a child process of the app or server. */
+export interface JobInfo {
+  /** Stable for the life of the app or server: reconnect to a job by its id. */
+  id: string;
+  /** The job kind, e.g. "train", "evaluate". */
+  kind: string;
+  /** The run it works on. */
+  run: string;
+  status: JobStatus;
+  /** Fraction done, 0–1 (null until the job first reports). */
+  progress: number | null;
+  /** The job's latest word: what it is doing, or why it ended. */
+  message?: string;
+  /** The validated input the job runs with. */
+  input: Record<string, unknown>;
+  started: string;
+  finished?: string;
+  /** The result file (result.json in the run folder), once the job completed with a result. */
+  resultPath?: string;
+  /** Why it failed, as on every other error path. */
+  error?: ApiErrorShape;
+  /** The job's process id while it runs. */
+  pid?: number;
+}
+
 /** Pushed to every subscriber (Electron: one IPC channel; server: one WebSocket). */
 export type ApiEvent =
   | { type: 'run-metrics'; run: string; record: MetricsRecord }
   | { type: 'run-status'; run: string; status: RunStatus; message?: string }
   | { type: 'run-checkpoint'; run: string; step: number }
-  | { type: 'workspace-changed'; path: string };
+  | { type: 'workspace-changed'; path: string }
+  | { type: 'job-progress'; job: string; run: string; fraction: number; message?: string }
+  /** A job started, changed status or ended (the whole record). */
+  | { type: 'job-status'; job: JobInfo };
 
 /** The one error shape on every transport. */
 export interface ApiErrorShape {
