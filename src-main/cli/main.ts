@@ -11,6 +11,7 @@ Usage:
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
+  motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   eval: async () => ({ run: (await import('./commands/eval.ts')).runEvalCommand }),
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
+  analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
 };
