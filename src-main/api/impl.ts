@@ -17,6 +17,7 @@ import type { ApiEvent, DatasetInfo, RunDetail, RunSummary } from '../common/api
 import type { MetricsRecord } from '../common/metrics.ts';
 import { metricsCsv } from './export.ts';
 import { DatasetBrowser } from './datasets.ts';
+import { PcaAnalyses } from './pca.ts';
 import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf, type CliRunner } from './workspace.ts';
 
 export interface ApiOptions extends CliRunner {
@@ -68,6 +69,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
   const datasetBrowser = new DatasetBrowser();
   const runsDir = () => join(workspace, 'runs');
   const runDir = (name: string) => join(runsDir(), name);
+  const pcaAnalyses = new PcaAnalyses(runDir, emit);
   // Launcher keys are absolute run folders, so switching workspace does not confuse runs.
   const launcher = new TrainingLauncher({
     cliPath: options.cliPath,
@@ -229,6 +231,10 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     async getDatasetDocuments({ dataset, split, offset, count }) {
       return datasetBrowser.documents(await findDataset(dataset), split, offset, count);
     },
+
+    analyzePca: (input) => pcaAnalyses.analyze(input),
+    pcaPointContext: (input) => pcaAnalyses.context(input),
+    cancelAnalysis: async ({ requestId }) => pcaAnalyses.cancel(requestId),
 
     async listRuns() {
       const names = await readdir(runsDir(), { withFileTypes: true }).catch(() => []);
