@@ -1,11 +1,14 @@
 /** Hash routes (#/, #/new, #/run/<name>, #/datasets[/<name>]): work from file:// in Electron and from the server. */
-export type Route = { page: 'runs' } | { page: 'new' } | { page: 'run'; name: string } | { page: 'datasets'; name?: string };
+export type Route =
+  { page: 'runs' } | { page: 'new' } | { page: 'run'; name: string } | { page: 'datasets'; name?: string } | { page: 'pca'; run?: string };
 
 function parse(hash: string): Route {
   const path = hash.replace(/^#/, '');
   if (path === '/new') return { page: 'new' };
   const m = /^\/run\/(.+)$/.exec(path);
   if (m) return { page: 'run', name: decodeURIComponent(m[1]) };
+  const p = /^\/pca(?:\/(.+))?$/.exec(path);
+  if (p) return p[1] ? { page: 'pca', run: decodeURIComponent(p[1]) } : { page: 'pca' };
   const d = /^\/datasets(?:\/(.+))?$/.exec(path);
   if (d) return d[1] ? { page: 'datasets', name: decodeURIComponent(d[1]) } : { page: 'datasets' };
   return { page: 'runs' };
@@ -25,6 +28,8 @@ export function hrefOf(route: Route): string {
       return '#/new';
     case 'datasets':
       return route.name ? `#/datasets/${encodeURIComponent(route.name)}` : '#/datasets';
+    case 'pca':
+      return route.run ? `#/pca/${encodeURIComponent(route.run)}` : '#/pca';
     default:
       return '#/';
   }
