@@ -65,9 +65,7 @@ test('the PCA explorer: points, slider, hover, grid, in light and dark', { skip:
     assert.equal(await page.getByTestId('pca-checkpoint').textContent(), `step ${analysis.checkpoints[1]}`);
 
     // Hover the point at index 0 of layer 0 at that checkpoint: its screen position from the plot frame.
-    const panel = analysis.panels.find(
-      (p: { layer: number; checkpoint: number }) => p.layer === 0 && p.checkpoint === analysis.checkpoints[1],
-    );
+    const panel = analysis.panels.find((p) => p.layer === 0 && p.checkpoint === analysis.checkpoints[1])!;
     {
       const frame = JSON.parse((await page.getByTestId('pca-scatter').getAttribute('data-frame'))!);
       const svgBox = (await page.locator('[data-testid="pca-scatter"] svg').first().boundingBox())!;
