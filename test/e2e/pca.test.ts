@@ -78,8 +78,8 @@ test('the PCA explorer: points, slider, hover, grid, in light and dark', { skip:
       await waitUntil('the hover card shows', async () => (await page.getByTestId('pca-hover').count()) > 0, 10_000);
       const token = Number(await page.getByTestId('pca-hover-token').textContent());
       // The nearest point may be another one on top of it; it must have the same coordinates then.
-      const same = analysis.points.token
-        .map((t: number, i: number) => ({ t, i }))
+      const same = analysis.points
+        .token!.map((t: number, i: number) => ({ t, i }))
         .filter(
           ({ i }: { i: number }) =>
             Math.abs(panel.x[i] - panel.x[0]) < 1e-3 * (xd[1] - xd[0]) && Math.abs(panel.y[i] - panel.y[0]) < 1e-3 * (yd[1] - yd[0]),
