@@ -41,13 +41,13 @@ test('the PCA explorer: points, slider, hover, grid, in light and dark', { skip:
 
   for (const scheme of ['light', 'dark'] as const) {
     const page = await e2e.newPage(scheme);
-    await page.goto(`${e2e.url}/#/pca/tiny`);
+    await page.goto(`${e2e.url}#/pca/tiny`);
     await page.getByTestId('pca-probe-tokens').fill(String(PROBE));
     await page.getByTestId('pca-run-analysis').click();
     const cloud = page.locator('[data-testid="pca-scatter"] [data-points]').first();
     await waitUntil('the scatter is drawn', async () => (await cloud.count()) > 0, 200_000);
     const points = Number(await cloud.getAttribute('data-points'));
-    const response = await fetch(`${e2e.url}/api/analyzePca`, {
+    const response = await fetch(new URL('api/analyzePca', e2e.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ run: 'tiny', probeTokens: PROBE }),
