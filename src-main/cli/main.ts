@@ -15,6 +15,7 @@ Usage:
   motlab info  --run <runDir> --json
   motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
+  motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
