@@ -154,7 +154,10 @@ test('a failing job and a crashing job process are reported failed with the reas
   const short = await ended(jobs.start({ kind: 'evaluate', input: { engine: 'wasm' }, runDir: shortRun }).id);
   assert.equal(short.status, 'failed');
   assert.equal(short.error?.code, 'invalid_dataset');
-  assert.match(short.message ?? '', /short-data, split "val": the split has fewer than 33 tokens/);
+  assert.match(
+    short.message ?? '',
+    /short-data, split "val": the split has 10 tokens, fewer than the 33 one evaluation window of seq_len 32 needs/,
+  );
 
   // A process that dies (kill -9) without its last word.
   const crash = jobs.start({ kind: 'evaluate', input: { split: 'train', windows: 1_000_000, engine: 'wasm' }, runDir: run });
