@@ -10,6 +10,9 @@ import { JobManager } from '../runs/jobs/manager.ts';
 import { JOB_KINDS } from './job-kinds.ts';
 import { prepareWorkspace } from './workspace.ts';
 import type { ApiContext, ApiOptions } from './context.ts';
+import { analysisHandlers } from './analyses.ts';
+import { existingRunDir, runDirOf } from './context.ts';
+import { PcaAnalyses } from './pca.ts';
 import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
 import { RunService } from './handlers/runs.ts';
@@ -45,11 +48,16 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
   });
   const ctx: ApiContext = { options, state: { workspace: resolve(options.workspace), notes: [] }, jobs, emit };
   const runs = new RunService(ctx);
+  const pcaAnalyses = new PcaAnalyses((name) => runDirOf(ctx, name), emit);
   const handlers: ApiHandlers = {
     ...workspaceHandlers(ctx),
     ...datasetHandlers(ctx),
     ...runs.handlers,
     ...jobHandlers(ctx),
+    ...analysisHandlers(async (name) => existingRunDir(ctx, name)),
+    analyzePca: (input) => pcaAnalyses.analyze(input),
+    pcaPointContext: (input) => pcaAnalyses.context(input),
+    cancelAnalysis: async ({ requestId }) => pcaAnalyses.cancel(requestId),
   };
   // The first workspace is the one the lab was started with: checked like any other (inside the
   // allowed roots too, when there are some), and the only one whose missing parents are created.

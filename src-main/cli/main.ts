@@ -13,7 +13,9 @@ Usage:
   motlab train --out <runDir> --resume|--restart [--steps N]
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
+  motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
+  motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   train: async () => ({ run: (await import('./commands/train.ts')).runTrainCommand }),
   eval: async () => ({ run: (await import('./commands/eval.ts')).runEvalCommand }),
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
+  analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),

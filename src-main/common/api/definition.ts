@@ -15,10 +15,13 @@ import type {
   DocumentPage,
   JobInfo,
   MetricsChunk,
+  PcaAnalysis,
+  PcaPointContext,
   RunDetail,
   RunSummary,
   WorkspaceInfo,
 } from './types.ts';
+import type { RoutingReport, TowersReport } from '../analysis-reports.ts';
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -34,6 +37,13 @@ const count = (what: string) =>
 
 const runRef = z.strictObject({ run: runNameSchema });
 const none = z.strictObject({});
+
+/** A run and, optionally, which of its checkpoints and how many probe windows to analyse. */
+const analysisRequest = z.strictObject({
+  run: runNameSchema,
+  checkpoints: z.array(z.number().int().min(0)).max(200, 'at most 200 checkpoints').optional(),
+  probeWindows: count('probe windows').max(256, 'at most 256 probe windows').optional(),
+});
 
 /** A dataset name from listDatasets. */
 const datasetName = z.string().min(1, 'choose a dataset');
@@ -67,6 +77,37 @@ export const startRunSchema = z.strictObject({
     .max(2 ** 31 - 1, 'below 2^31')
     .optional(),
 });
+const stepList = z.array(z.number().int().min(0)).min(1, 'at least one checkpoint');
+
+export const analyzePcaSchema = z
+  .strictObject({
+    run: runNameSchema.optional(),
+    /** An activation dump (safetensors, docs/analysis-pca.md): an absolute path on the serving machine. */
+    activations: z.string().min(1).optional(),
+    split: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]*$/)
+      .default('val'),
+    checkpoints: z.union([z.literal('all'), z.literal('latest'), stepList]).default('all'),
+    layers: z.union([z.literal('all'), z.array(z.number().int().min(0)).min(1)]).default('all'),
+    components: z.number().int().min(2).max(64).default(10),
+    basis: z.enum(['fixed', 'aligned']).default('aligned'),
+    reference: z.number().int().min(0).optional(),
+    probeTokens: z.number().int().min(2).max(100_000).default(2000),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
+    /** The PC pair to return coordinates for (0-based, below components). */
+    pair: z.tuple([z.number().int().min(0), z.number().int().min(0)]).default([0, 1]),
+    /** Names this request in analysis-progress events and cancelAnalysis. */
+    requestId: z.string().min(1).max(100).optional(),
+  })
+  .refine((v) => !v.run !== !v.activations, 'give exactly one of run or activations')
+  .refine((v) => v.pair[0] < v.components && v.pair[1] < v.components, 'pair must index components below `components`');
+
 export type StartRunInput = z.infer<typeof startRunSchema>;
 
 /** A job id from startJob or listJobs. */
@@ -135,6 +176,39 @@ export const apiDefinition = {
     z.strictObject({ run: runNameSchema, format: z.enum(['csv', 'jsonl']).default('csv') }),
     returns<{ fileName: string; mimeType: string; text: string }>(),
     "A run's metrics as a file (CSV: one loss column per modality)",
+  ),
+  analyzePca: method(
+    analyzePcaSchema,
+    returns<PcaAnalysis>(),
+    'Feature PCA per layer × checkpoint of a run (captured and cached in the run folder) or of an activation dump: coordinates on a PC pair, explained variance, separability',
+  ),
+  pcaPointContext: method(
+    z.strictObject({
+      run: runNameSchema,
+      split: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]*$/)
+        .default('val'),
+      splitPosition: z.number().int().min(0),
+      radius: z.number().int().min(1).max(512).default(24),
+    }),
+    returns<PcaPointContext>(),
+    "A probe token's context in its split, decoded where the dataset has decoders",
+  ),
+  cancelAnalysis: method(
+    z.strictObject({ requestId: z.string().min(1) }),
+    returns<{ cancelled: boolean }>(),
+    'Cancel a running analysis by its requestId',
+  ),
+  analyzeRouting: method(
+    analysisRequest,
+    returns<RoutingReport>(),
+    'MoE routing of a run: over training, and at checkpoints on the probe windows (affinity, MI, locality, drops, agreement)',
+  ),
+  analyzeTowers: method(
+    analysisRequest,
+    returns<TowersReport>(),
+    'MoT towers of a run: tokens per tower, per-tower gradient norms, tower drift of weights and FFN outputs',
   ),
   startJob: method(
     startJobSchema,

@@ -117,7 +117,8 @@ export type ApiEvent =
   | { type: 'workspace-changed'; path: string }
   | { type: 'job-progress'; job: string; run: string; fraction: number; message?: string }
   /** A job started, changed status or ended (the whole record). */
-  | { type: 'job-status'; job: JobInfo };
+  | { type: 'job-status'; job: JobInfo }
+  | { type: 'analysis-progress'; analysis: 'pca'; requestId: string; phase: string; done: number; total: number; message: string };
 
 /** The one error shape on every transport. */
 export interface ApiErrorShape {
@@ -218,4 +219,55 @@ export interface DocumentPage {
   documents: DatasetDocument[];
   /** [min, max] over the speech codebook, so spectrogram colours compare across documents. */
   spectrogramRange?: [number, number];
+}
+
+/** One panel of the PCA explorer: a (layer, checkpoint) in the chosen PC pair. */
+export interface PcaPanel {
+  layer: number;
+  /** null for an activation dump. */
+  checkpoint: number | null;
+  /** Coordinates of every probe point on the chosen components, in the points' order. */
+  x: number[];
+  y: number[];
+  explainedVarianceRatio: number[];
+  separability: { probeAccuracy: number; silhouette: number; betweenWithinRatio: number; chanceAccuracy: number };
+}
+
+export interface PcaAnalysis {
+  source: { kind: 'run'; run: string; dataset: string; split: string } | { kind: 'activations'; file: string };
+  /** fixed: the reference checkpoint's basis at every checkpoint; aligned: a basis per checkpoint, matched and sign-aligned along the chain from the reference. */
+  basis: 'fixed' | 'aligned';
+  reference: number | null;
+  components: number;
+  /** The PC pair shown (0-based). */
+  pair: [number, number];
+  layers: number[];
+  checkpoints: number[];
+  modalities: string[];
+  probe: {
+    seed: number;
+    perModality: number;
+    windows: number;
+    counts: { modality: string; sampled: number; available: number; label: string }[];
+  } | null;
+  points: {
+    modality: number[];
+    token: number[] | null;
+    position: number[] | null;
+    window: number[] | null;
+    splitPosition: number[] | null;
+  };
+  /** Ordered by layer, then checkpoint. */
+  panels: PcaPanel[];
+  cache: { captured: number[]; reused: number[] } | null;
+}
+
+/** A probe token in its context: the tokens around it in its evaluation window, decoded where the dataset can be. */
+export interface PcaPointContext {
+  token: number;
+  modality: string;
+  splitPosition: number;
+  /** Segments of consecutive tokens of one modality; `text` where decoded; `focus` marks the probe token's segment. */
+  segments: { modality: string; start: number; end: number; ids: number[]; text?: string; focus: boolean }[];
+  decoder: 'fashion-tri' | 'tokens';
 }
