@@ -1,5 +1,5 @@
 /**
- * The run folder of architecture.md ("Checkpoint files"), except run.json (the run service's,
+ * The run folder of docs/architecture.md ("Checkpoint files"), except run.json (the run service's,
  * src-main/runs/run-json.ts):
  *
  *   <run>/metrics.jsonl        one JSON object per line, append-only, fsynced per append
@@ -491,7 +491,7 @@ function configFromMetadata(file: string, metadata: Record<string, string>): Mod
 }
 
 /**
- * A model.safetensors written by the lab or by any implementation of architecture.md (e.g.
+ * A model.safetensors written by the lab or by any implementation of docs/architecture.md (e.g.
  * bench/torch_mot.py init): its config from the metadata, and tensors checked against it. The
  * config (within the model limits), the tensor count and every shape are checked from the
  * header alone, before any tensor data is read.

@@ -1,5 +1,5 @@
 /**
- * Validation loss per modality on the evaluation windows of architecture.md / the dataset
+ * Validation loss per modality on the evaluation windows of docs/architecture.md / the dataset
  * format: window k is tokens[k·S, k·S+S) → targets shifted by one. A modality's loss is the
  * mean over all targets of that modality across the windows (not a mean of per-window means).
  */

@@ -196,7 +196,7 @@ test('metrics: incremental reads, torn tail, corrupt lines skipped with their li
   assert.deepEqual(shapes.skipped, { count: 2, lines: [2, 3], reason: 'not a JSON object' });
 });
 
-test('expectedTensorShapes lists the table of architecture.md', () => {
+test('expectedTensorShapes lists the table of docs/architecture.md', () => {
   const dense = expectedTensorShapes(tinyConfig('dense'));
   // 1 embed + per layer (4 attn + 2 norms + 3 ffn) + final norm + output.
   assert.equal(Object.keys(dense).length, 1 + 2 * 9 + 1 + 1);
