@@ -43,6 +43,8 @@ const analysisRequest = z.strictObject({
   run: runNameSchema,
   checkpoints: z.array(z.number().int().min(0)).max(200, 'at most 200 checkpoints').optional(),
   probeWindows: count('probe windows').max(256, 'at most 256 probe windows').optional(),
+  /** Names this request in analysis-progress events and cancelAnalysis. */
+  requestId: z.string().min(1).max(100).optional(),
 });
 
 /** A dataset name from listDatasets. */

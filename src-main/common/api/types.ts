@@ -118,7 +118,10 @@ export type ApiEvent =
   | { type: 'job-progress'; job: string; run: string; fraction: number; message?: string }
   /** A job started, changed status or ended (the whole record). */
   | { type: 'job-status'; job: JobInfo }
-  | { type: 'analysis-progress'; analysis: 'pca'; requestId: string; phase: string; done: number; total: number; message: string };
+  | { type: 'analysis-progress'; analysis: AnalysisName; requestId: string; fraction: number; message: string };
+
+/** The analyses that report progress and can be cancelled (analysis-progress, cancelAnalysis). */
+export type AnalysisName = 'pca' | 'routing' | 'towers';
 
 /** The one error shape on every transport. */
 export interface ApiErrorShape {
