@@ -18,9 +18,11 @@ import { trainingConfigSchema } from '../training/config.ts';
 import { expectedTensorShapes } from '../model/tensor-names.ts';
 import { MotlabError } from '../common/errors.ts';
 import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
+import { importedSourceSchema, WEIGHTS_ONLY_FORMAT, weightsOnlyMessage } from '../common/imported-source.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { fsyncDir, TEMP_PREFIX, tempSibling, writeFileAtomic, writeFileDurable } from './atomic.ts';
 import { decodeSafetensors, encodeSafetensors, type TensorIn, type TensorOut } from './safetensors.ts';
+import { LazySafetensors } from './lazy-safetensors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // run.json
@@ -41,6 +43,8 @@ export const runJsonSchema = z.strictObject({
   /** Process id of the trainer while status is "running". */
   pid: z.number().int().positive().optional(),
   updated: z.iso.datetime({ offset: true }),
+  /** Set for a run imported from a checkpoint trained elsewhere (importers/). */
+  source: importedSourceSchema.optional(),
 });
 export type RunJson = z.infer<typeof runJsonSchema>;
 
@@ -361,11 +365,26 @@ async function readBytes(file: string, what: string): Promise<Buffer> {
   }
 }
 
+/** A weights-only import (importers/) has no forward pass: say so from the header, before reading the weights. */
+async function refuseWeightsOnly(file: string): Promise<void> {
+  let lazy: LazySafetensors;
+  try {
+    lazy = await LazySafetensors.open(file);
+  } catch {
+    return; // the full read below reports what is wrong with the file
+  }
+  const { metadata } = lazy;
+  await lazy.close();
+  if (metadata.format === WEIGHTS_ONLY_FORMAT)
+    throw new MotlabError('invalid_checkpoint', `${file}: ${weightsOnlyMessage(metadata.weights_only)}`);
+}
+
 /**
  * A model.safetensors written by the lab or by any implementation of architecture.md (e.g.
  * bench/torch_mot.py init): its config from the metadata, and tensors checked against it.
  */
 export async function readModelFile(file: string): Promise<{ config: ModelConfig; tensors: Record<string, TensorOut> }> {
+  await refuseWeightsOnly(file);
   const { tensors, metadata } = decodeSafetensors(await readBytes(file, 'the model weights'), file);
   if (metadata.format !== 'motlab')
     throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.format is ${JSON.stringify(metadata.format)}, expected "motlab"`);

@@ -31,7 +31,7 @@ export interface DecodedSafetensors {
 /** A header this large is not a checkpoint; refuse it before allocating or parsing. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
-const ITEM_SIZE: Record<string, number> = {
+export const ITEM_SIZE: Record<string, number> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -99,7 +99,7 @@ function describeShape(shape: number[]): string {
 }
 
 /** Convert `count` values of `dtype` starting at `view[byteOffset]` to float32. */
-function toFloat32(view: DataView, byteOffset: number, count: number, dtype: string): Float32Array {
+export function toFloat32(view: DataView, byteOffset: number, count: number, dtype: string): Float32Array {
   const out = new Float32Array(count);
   switch (dtype) {
     case 'F32':
@@ -162,22 +162,51 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSafetensors {
+/** One tensor's entry in the header, checked against the data area. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Byte offsets relative to the start of the data area. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  metadata: Record<string, string>;
+  /** In the header's order. */
+  entries: SafetensorsEntry[];
+}
+
+/** The header length from the 8-byte prefix, checked against the limit and the file size. */
+export function headerLengthOf(prefix: Uint8Array, fileBytes: number, source: string): number {
   const fail = (what: string): never => {
     throw new MotlabError('invalid_checkpoint', `${source}: ${what}`);
   };
-  if (bytes.byteLength < 8) fail(`not a safetensors file (${bytes.byteLength} bytes, the 8-byte header length is missing)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
+  if (fileBytes < 8) fail(`not a safetensors file (${fileBytes} bytes, the 8-byte header length is missing)`);
+  const headerLength = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES))
     fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
   const n = Number(headerLength);
-  if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes; truncated?)`);
+  if (8 + n > fileBytes) fail(`header length ${n} runs past the end of the file (${fileBytes} bytes; truncated?)`);
+  return n;
+}
+
+/**
+ * Parse and check a header: `headerBytes` are the N bytes after the length prefix, `dataLength`
+ * the bytes after them. Every entry is checked against the data area, and the entries must tile
+ * it exactly. Nothing proportional to the (claimed) tensor sizes is allocated.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, dataLength: number, source: string): SafetensorsHeader {
+  const fail = (what: string): never => {
+    throw new MotlabError('invalid_checkpoint', `${source}: ${what}`);
+  };
+  const n = headerBytes.length;
   if (n < 2) fail(`header length ${n} is too short for a JSON object`);
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     return fail('header is not valid UTF-8');
   }
@@ -199,9 +228,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
     }
   }
 
-  const dataStart = 8 + n;
-  const dataLength = bytes.byteLength - dataStart;
-  const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const where = `tensor "${name}"`;
@@ -242,7 +269,15 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
     covered = e.end;
   }
   if (covered !== dataLength) fail(`data area has ${dataLength} bytes but the tensors cover ${covered} (trailing bytes or truncated)`);
+  return { metadata, entries };
+}
 
+/** Decode a whole safetensors file held in memory. */
+export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSafetensors {
+  const n = headerLengthOf(bytes, bytes.byteLength, source);
+  const dataStart = 8 + n;
+  const { metadata, entries } = parseSafetensorsHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, source);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tensors: Record<string, TensorOut> = {};
   for (const e of entries) {
     const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];

@@ -15,6 +15,8 @@ Usage:
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
   motlab serve [--workspace DIR] [--port N] [--host H]
+  motlab import --from <file.safetensors|index.json|dir> [--mapping auto|lab|playbook|bagel|FILE] --out <runDir>
+  motlab analyze weights (--run <runDir> | --from <checkpoint>) [--json] [--csv FILE]
 
 Run "motlab <command> --help" for a command's options.`;
 
@@ -27,6 +29,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
+  import: async () => ({ run: (await import('./commands/import.ts')).runImportCommand }),
+  analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,115 @@
+/**
+ * A safetensors file read lazily: the header when it is opened, then one tensor at a time, from
+ * disk by offset, converted to float32 in bounded chunks. A checkpoint far larger than memory
+ * can be inspected tensor by tensor; memory holds the header and the tensor being read.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { MotlabError } from '../common/errors.ts';
+import { headerLengthOf, ITEM_SIZE, parseSafetensorsHeader, toFloat32, type SafetensorsEntry } from './safetensors.ts';
+
+/** Bytes read (and converted) at a time. */
+export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
+
+export interface LazyTensor extends SafetensorsEntry {
+  /** Elements in the tensor. */
+  count: number;
+}
+
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Read exactly `length` bytes at `position` into `into`, or fail naming the file. */
+async function readExactly(handle: FileHandle, into: Uint8Array, position: number, file: string): Promise<void> {
+  let got = 0;
+  while (got < into.length) {
+    const { bytesRead } = await handle.read(into, got, into.length - got, position + got);
+    if (bytesRead === 0)
+      throw new MotlabError(
+        'invalid_checkpoint',
+        `${file}: ends early (wanted bytes ${position}–${position + into.length}; truncated while reading?)`,
+      );
+    got += bytesRead;
+  }
+}
+
+export class LazySafetensors {
+  private constructor(
+    readonly file: string,
+    private readonly handle: FileHandle,
+    readonly size: number,
+    private readonly dataStart: number,
+    readonly metadata: Record<string, string>,
+    /** By name, in the header's order. */
+    readonly tensors: ReadonlyMap<string, LazyTensor>,
+  ) {}
+
+  /** Open `file` and check its header against its size; refuses anything but a regular file. */
+  static async open(file: string): Promise<LazySafetensors> {
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'r');
+    } catch (e) {
+      const code = errnoOf(e);
+      if (code === 'ENOENT') throw new MotlabError('not_found', `${file}: no such file`);
+      throw new MotlabError('invalid_checkpoint', `${file}: cannot open (${code ?? String(e)})`);
+    }
+    try {
+      const stats = await handle.stat();
+      if (!stats.isFile()) throw new MotlabError('invalid_checkpoint', `${file}: not a regular file`);
+      const size = stats.size;
+      const prefix = new Uint8Array(8);
+      if (size >= 8) await readExactly(handle, prefix, 0, file);
+      const n = headerLengthOf(prefix, size, file);
+      const headerBytes = new Uint8Array(n);
+      await readExactly(handle, headerBytes, 8, file);
+      const header = parseSafetensorsHeader(headerBytes, size - 8 - n, file);
+      const tensors = new Map<string, LazyTensor>();
+      for (const e of header.entries) tensors.set(e.name, { ...e, count: (e.end - e.begin) / ITEM_SIZE[e.dtype] });
+      return new LazySafetensors(file, handle, size, 8 + n, header.metadata, tensors);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  private entry(name: string): LazyTensor {
+    const t = this.tensors.get(name);
+    if (!t) throw new MotlabError('not_found', `${this.file}: no tensor "${name}"`);
+    return t;
+  }
+
+  /**
+   * The tensor as float32 in pieces of at most `chunkBytes` of the file: `use(values, first)`
+   * gets the values of elements [first, first + values.length). `values` is only valid during the call.
+   */
+  async readChunks(
+    name: string,
+    use: (values: Float32Array, first: number) => void | Promise<void>,
+    chunkBytes = READ_CHUNK_BYTES,
+  ): Promise<void> {
+    const t = this.entry(name);
+    const itemSize = ITEM_SIZE[t.dtype];
+    const perChunk = Math.max(1, Math.floor(chunkBytes / itemSize));
+    const raw = new Uint8Array(Math.min(t.count, perChunk) * itemSize);
+    for (let first = 0; first < t.count; first += perChunk) {
+      const count = Math.min(perChunk, t.count - first);
+      const bytes = raw.subarray(0, count * itemSize);
+      await readExactly(this.handle, bytes, this.dataStart + t.begin + first * itemSize, this.file);
+      await use(toFloat32(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, count, t.dtype), first);
+    }
+  }
+
+  /** The whole tensor as float32 (its own array). */
+  async read(name: string): Promise<Float32Array> {
+    const t = this.entry(name);
+    const out = new Float32Array(t.count);
+    await this.readChunks(name, (values, first) => out.set(values, first));
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
