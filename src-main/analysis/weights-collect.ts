@@ -80,6 +80,18 @@ function towerLabels(config: WeightSource['config'], shapes: ReadonlyMap<string,
   return out;
 }
 
+const COMPONENT_ORDER = ['embedding', 'attention', 'norm', 'ffn', 'output'];
+
+/** A fixed order whatever the file's: the embedding, the layers in order, the final norm, the output head. */
+function compareSlots(a: WeightSlot, b: WeightSlot): number {
+  const position = (s: WeightSlot) => (s.component === 'embedding' ? -1 : s.layer ?? (s.component === 'output' ? Infinity : Number.MAX_SAFE_INTEGER));
+  return (
+    position(a) - position(b) ||
+    COMPONENT_ORDER.indexOf(a.component) - COMPONENT_ORDER.indexOf(b.component) ||
+    (a.weight < b.weight ? -1 : a.weight > b.weight ? 1 : 0)
+  );
+}
+
 /** As a matrix: [rows, columns] for 2-D weights, one row for vectors. */
 function asMatrix(shape: number[], data: Float32Array) {
   return shape.length === 2 ? { rows: shape[0], columns: shape[1], data } : { rows: 1, columns: data.length, data };
@@ -108,7 +120,7 @@ export async function collectWeightAnalysis(source: WeightSource, options: Weigh
     group.push({ slot, name });
     groups.set(key, group);
   }
-  const order = [...groups.values()].sort((a, b) => (a[0].slot.layer ?? -1) - (b[0].slot.layer ?? -1));
+  const order = [...groups.values()].sort((a, b) => compareSlots(a[0].slot, b[0].slot));
   const totalValues = [...source.shapes.values()].reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0) || 1;
 
   const tensors: WeightTensorStats[] = [];

@@ -3,6 +3,7 @@
  * disk by offset, converted to float32 in bounded chunks. A checkpoint far larger than memory
  * can be inspected tensor by tensor; memory holds the header and the tensor being read.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MotlabError } from '../common/errors.ts';
 import { headerLengthOf, ITEM_SIZE, parseSafetensorsHeader, toFloat32, type SafetensorsEntry } from './safetensors.ts';
@@ -49,7 +50,8 @@ export class LazySafetensors {
   static async open(file: string): Promise<LazySafetensors> {
     let handle: FileHandle;
     try {
-      handle = await open(file, 'r');
+      // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer.
+      handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
     } catch (e) {
       const code = errnoOf(e);
       if (code === 'ENOENT') throw new MotlabError('not_found', `${file}: no such file`);
