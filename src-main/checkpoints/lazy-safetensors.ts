@@ -11,6 +11,8 @@ import { headerLengthOf, ITEM_SIZE, parseSafetensorsHeader, toFloat32, type Safe
 /** Bytes read (and converted) at a time. */
 export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export interface LazyTensor extends SafetensorsEntry {
   /** Elements in the tensor. */
   count: number;
@@ -99,7 +101,11 @@ export class LazySafetensors {
       const count = Math.min(perChunk, t.count - first);
       const bytes = raw.subarray(0, count * itemSize);
       await readExactly(this.handle, bytes, this.dataStart + t.begin + first * itemSize, this.file);
-      await use(toFloat32(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, count, t.dtype), first);
+      const values =
+        t.dtype === 'F32' && LITTLE_ENDIAN_HOST
+          ? new Float32Array(raw.buffer, 0, count) // the bytes are the values: no copy
+          : toFloat32(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, count, t.dtype);
+      await use(values, first);
     }
   }
 
@@ -107,7 +113,14 @@ export class LazySafetensors {
   async read(name: string): Promise<Float32Array> {
     const t = this.entry(name);
     const out = new Float32Array(t.count);
-    await this.readChunks(name, (values, first) => out.set(values, first));
+    if (t.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
+      // Straight into the result: no intermediate buffers for the garbage collector to catch up with.
+      const bytes = new Uint8Array(out.buffer);
+      for (let at = 0; at < bytes.length; at += READ_CHUNK_BYTES)
+        await readExactly(this.handle, bytes.subarray(at, Math.min(at + READ_CHUNK_BYTES, bytes.length)), this.dataStart + t.begin + at, this.file);
+    } else {
+      await this.readChunks(name, (values, first) => out.set(values, first));
+    }
     return out;
   }
 
