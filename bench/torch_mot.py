@@ -25,6 +25,15 @@ CLI (stable; other code and tests depend on it)
       number of tokens in it; the lab's evaluation does the same. Dense/MoT models are
       evaluated in batches of windows (mathematically identical).
 
+  torch_mot.py hidden --checkpoint <dir | file> --out <file.safetensors> [--checkpoint ... --out ...]
+                      --data <datasetDir> [--split val] [--windows N]
+      The residual stream after every block for eval's windows (MoE models one window per
+      forward pass, as eval), written as safetensors: `layers.{l}` F32 [N, D] for each layer l
+      (N = windows * S, window-major), `modality` I32 [N] (index into the modalities, input
+      tokens), `token` I32 [N], `position` I32 [N] (index in the window), and
+      __metadata__ {"modalities": "<JSON list of names>"}. One --out per --checkpoint, in order;
+      prints {"out", "windows", "layers"} per checkpoint.
+
   torch_mot.py init --config <model config .json> --out <dir> [--seed N] [--norm-noise X]
       Random weights for the config -> <dir>/model.safetensors (metadata {"format": "motlab",
       "config": <config JSON>}) and <dir>/state.json {"step": 0}. Linear weights ~ N(0, 1/in),
@@ -85,8 +94,8 @@ def check_config(cfg):
     return check_model_config(cfg)
 
 
-def write_safetensors(path, tensors, metadata=None):
-    safetensors.write_file(path, tensors, metadata)
+def write_safetensors(path, tensors, metadata=None, int_as_i32=False):
+    safetensors.write_file(path, tensors, metadata, int_as_i32)
 
 
 def read_safetensors(path):
@@ -143,18 +152,23 @@ def cmd_eval(args):
         eval_checkpoint(path, args)
 
 
-def eval_checkpoint(path, args):
-    model, step = load_checkpoint_model(path)
-    model.eval()
-    cfg = model.cfg
+def eval_windows(cfg, args):
+    """(tokens, n windows, windows per forward pass) of eval's windows for this checkpoint's config."""
     spec, tokens = load_dataset_split(args.data, args.split)
     if spec["vocab_size"] != cfg["vocab_size"] or [(m["name"], m["start"], m["end"]) for m in spec["modalities"]] != [
             (m["name"], m["start"], m["end"]) for m in cfg["modalities"]]:
         raise ValueError(f"{args.data}: vocabulary or modalities differ from the checkpoint's config")
-    S = cfg["seq_len"]
-    available = max(0, (len(tokens) - 1) // S)
+    available = max(0, (len(tokens) - 1) // cfg["seq_len"])
     n = available if args.windows is None else min(args.windows, available)
-    batch = 1 if cfg.get("moe") else 8
+    return tokens, n, 1 if cfg.get("moe") else 8
+
+
+def eval_checkpoint(path, args):
+    model, step = load_checkpoint_model(path)
+    model.eval()
+    cfg = model.cfg
+    S = cfg["seq_len"]
+    tokens, n, batch = eval_windows(cfg, args)
     names = [m["name"] for m in cfg["modalities"]]
     sums = np.zeros(len(names) + 1)
     counts = np.zeros(len(names) + 1, dtype=np.int64)
@@ -182,6 +196,37 @@ def eval_checkpoint(path, args):
         print(f"step {step}, {n} windows of {S} tokens")
         for key, value in result["loss"].items():
             print(f"  {key:>10}: {'-' if value is None else f'{value:.6f}'}  ({result['targets'][key]} targets)")
+
+
+def cmd_hidden(args):
+    if len(args.out) != len(args.checkpoint):
+        raise ValueError("hidden: give one --out per --checkpoint")
+    for path, out in zip(args.checkpoint, args.out):
+        hidden_states(path, out, args)
+
+
+def hidden_states(path, out_file, args):
+    model, _ = load_checkpoint_model(path)
+    model.eval()
+    cfg = model.cfg
+    S = cfg["seq_len"]
+    tokens, n, batch = eval_windows(cfg, args)
+    inputs = np.stack([np.asarray(tokens[k * S:k * S + S], dtype=np.int64) for k in range(n)]) if n else np.zeros((0, S), np.int64)
+    layers = [[] for _ in range(cfg["n_layers"])]
+    with torch.no_grad():
+        for k0 in range(0, n, batch):
+            hidden = []
+            model(torch.as_tensor(inputs[k0:k0 + batch]), hidden=hidden)
+            for l, h in enumerate(hidden):
+                layers[l].append(h.reshape(-1, cfg["d_model"]).numpy())
+    D = cfg["d_model"]
+    out = {f"layers.{l}": np.concatenate(hs) if hs else np.zeros((0, D), np.float32) for l, hs in enumerate(layers)}
+    flat = inputs.reshape(-1)
+    out["token"] = flat.astype(np.int32)
+    out["modality"] = modality_lookup(cfg)[flat].astype(np.int32)
+    out["position"] = np.tile(np.arange(S, dtype=np.int32), n)
+    write_safetensors(out_file, out, {"modalities": json.dumps([m["name"] for m in cfg["modalities"]])}, int_as_i32=True)
+    print(json.dumps({"out": out_file, "windows": n, "layers": cfg["n_layers"]}), flush=True)
 
 
 def read_config_file(path):
@@ -508,6 +553,12 @@ def main(argv=None):
     e.add_argument("--windows", type=int)
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", action="store_true")
+    hd = sub.add_parser("hidden")
+    hd.add_argument("--checkpoint", required=True, action="append")
+    hd.add_argument("--data", required=True)
+    hd.add_argument("--out", required=True, action="append")
+    hd.add_argument("--split", default="val")
+    hd.add_argument("--windows", type=int)
     i = sub.add_parser("init")
     i.add_argument("--config", required=True)
     i.add_argument("--out", required=True)
@@ -525,7 +576,7 @@ def main(argv=None):
     sub.add_parser("selftest")
     args = ap.parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))
-    {"eval": cmd_eval, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
+    {"eval": cmd_eval, "hidden": cmd_hidden, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
      "selftest": lambda _: selftest()}[args.command](args)
 
 

@@ -281,9 +281,10 @@ class MoTModel(torch.nn.Module):
             raise MotlabError("invalid_dataset", f"token {bad} belongs to no declared modality, so it has no tower")
         return mod
 
-    def forward(self, tokens, routing=None, with_stats=False):
+    def forward(self, tokens, routing=None, with_stats=False, hidden=None):
         """tokens [B, S] int64 -> (logits [B, S, V], aux loss for the gradient, aux value, stats).
-        stats: per layer {"layer", "towers": [MoE routing stats]} when with_stats and MoE."""
+        stats: per layer {"layer", "towers": [MoE routing stats]} when with_stats and MoE.
+        A list `hidden` gets the residual stream after each block appended, [B*S, D] window-major."""
         routing = routing or LocalRouting()
         cfg = self.cfg
         W = self.weights()
@@ -346,6 +347,8 @@ class MoTModel(torch.nn.Module):
             for _, extra, value, _ in layer_terms:
                 aux = aux + extra
                 aux_value = aux_value + value
+            if hidden is not None:
+                hidden.append(h)
             if moe and with_stats:
                 stats.append({"layer": l, "towers": [{"layer": l, "tower": t, **s} for t, _, _, s in
                                                      sorted(layer_terms, key=lambda x: x[0]) if s is not None]})

@@ -17,8 +17,8 @@ DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4", 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
 
-def encode(tensors, metadata=None):
-    """{name: array or tensor} -> bytes (F32)."""
+def encode(tensors, metadata=None, int_as_i32=False):
+    """{name: array or tensor} -> bytes: F32, or I32 for integer arrays when int_as_i32 (activation dumps)."""
     header, blobs, offset = {}, [], 0
     if metadata is not None:
         if not all(isinstance(v, str) for v in metadata.values()):
@@ -27,8 +27,9 @@ def encode(tensors, metadata=None):
     for name in sorted(tensors):
         a = tensors[name]
         a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)  # a torch tensor or an array
-        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        dtype = ("I32", "<i4") if int_as_i32 and a.dtype.kind in "iu" else ("F32", "<f4")
+        raw = np.ascontiguousarray(a, dtype=dtype[1]).tobytes()
+        header[name] = {"dtype": dtype[0], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     h = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -36,9 +37,9 @@ def encode(tensors, metadata=None):
     return b"".join([struct.pack("<Q", len(h)), h, *blobs])
 
 
-def write_file(path, tensors, metadata=None):
+def write_file(path, tensors, metadata=None, int_as_i32=False):
     """Write durably (fsync) to a new temporary name and rename over `path`."""
-    data = encode(tensors, metadata)
+    data = encode(tensors, metadata, int_as_i32)
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "wb") as f:
         f.write(data)
