@@ -18,6 +18,7 @@ import {
   topSingularValues,
   weightDrift,
   weightSlotOf,
+  type Spectrum,
   type WeightDriftMetric,
   type WeightSlot,
 } from './weights.ts';
@@ -29,6 +30,8 @@ export interface WeightSource {
   step: number | null;
   shapes: ReadonlyMap<string, number[]>;
   read(name: string): Promise<Float32Array>;
+  /** Elements [first, first + count) of a tensor: streamed statistics need no whole tensor. */
+  readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
   /** The model config when known: tower labels come from its tower layout. */
   config: Pick<ModelConfig, 'towers'> | null;
   close(): Promise<void>;
@@ -58,6 +61,7 @@ export async function openRunWeights(runDir: string, step: number | 'latest' = '
     step: entry.step,
     shapes: new Map([...lazy.tensors].map(([name, t]) => [name, t.shape])),
     read: (name) => lazy.read(name),
+    readRange: (name, first, count, into) => lazy.readRange(name, first, count, into),
     config: run.model,
     close: () => lazy.close(),
   };
@@ -84,7 +88,8 @@ const COMPONENT_ORDER = ['embedding', 'attention', 'norm', 'ffn', 'output'];
 
 /** A fixed order whatever the file's: the embedding, the layers in order, the final norm, the output head. */
 function compareSlots(a: WeightSlot, b: WeightSlot): number {
-  const position = (s: WeightSlot) => (s.component === 'embedding' ? -1 : s.layer ?? (s.component === 'output' ? Infinity : Number.MAX_SAFE_INTEGER));
+  const position = (s: WeightSlot) =>
+    s.component === 'embedding' ? -1 : (s.layer ?? (s.component === 'output' ? Infinity : Number.MAX_SAFE_INTEGER));
   return (
     position(a) - position(b) ||
     COMPONENT_ORDER.indexOf(a.component) - COMPONENT_ORDER.indexOf(b.component) ||
@@ -95,6 +100,91 @@ function compareSlots(a: WeightSlot, b: WeightSlot): number {
 /** As a matrix: [rows, columns] for 2-D weights, one row for vectors. */
 function asMatrix(shape: number[], data: Float32Array) {
   return shape.length === 2 ? { rows: shape[0], columns: shape[1], data } : { rows: 1, columns: data.length, data };
+}
+
+interface GroupStatistics {
+  frobenius: number[];
+  spectra: (Spectrum | null)[];
+  /** Tower pairs (indices into the group) of equal shape. */
+  pairs: { i: number; j: number; cosine: number | null; cka: number | null }[];
+}
+
+type Group = { slot: WeightSlot; name: string }[];
+
+/** Pairs of towers (both with a tower index) whose copies have the same shape. */
+function towerPairs(group: Group, shapes: number[][]): [number, number][] {
+  const pairs: [number, number][] = [];
+  for (let i = 0; i < group.length; i++)
+    for (let j = i + 1; j < group.length; j++)
+      if (group[i].slot.tower !== null && group[j].slot.tower !== null && shapes[i].join() === shapes[j].join()) pairs.push([i, j]);
+  return pairs;
+}
+
+/** The towers of one weight held whole: norms, spectra, cosine and CKA. */
+async function wholeStatistics(
+  source: WeightSource,
+  group: Group,
+  shapes: number[][],
+  options: WeightAnalysisOptions,
+): Promise<GroupStatistics> {
+  const data: Float32Array[] = [];
+  const spectra: (Spectrum | null)[] = [];
+  for (let i = 0; i < group.length; i++) {
+    data.push(await source.read(group[i].name));
+    spectra.push(
+      options.singularValues > 0 && shapes[i].length === 2 ? topSingularValues(asMatrix(shapes[i], data[i]), options.singularValues) : null,
+    );
+  }
+  const pairs = towerPairs(group, shapes).map(([i, j]) => ({
+    i,
+    j,
+    ...weightDrift(asMatrix(shapes[i], data[i]), asMatrix(shapes[j], data[j]), options.metrics),
+  }));
+  return { frobenius: data.map(frobeniusNorm), spectra, pairs };
+}
+
+/** Values streamed per chunk from every tower at once: memory is one chunk per tower, whatever the tensor's size. */
+const STREAM_CHUNK = 1 << 20;
+
+/** Norms and cosines as running sums over chunks (the same sums, in the same order, as frobeniusNorm and cosineSimilarity). */
+async function streamedStatistics(
+  source: WeightSource,
+  group: Group,
+  shapes: number[][],
+  options: WeightAnalysisOptions,
+): Promise<GroupStatistics> {
+  const counts = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
+  const squares = new Float64Array(group.length);
+  const pairs = options.metrics.includes('cosine') ? towerPairs(group, shapes) : [];
+  const dots = new Float64Array(pairs.length);
+  const longest = Math.max(...counts);
+  const buffers = counts.map((c) => new Float32Array(Math.min(c, STREAM_CHUNK)));
+  for (let first = 0; first < longest; first += STREAM_CHUNK) {
+    const chunks = await Promise.all(
+      group.map(({ name }, i) =>
+        first < counts[i] ? source.readRange(name, first, Math.min(STREAM_CHUNK, counts[i] - first), buffers[i]) : null,
+      ),
+    );
+    chunks.forEach((c, i) => {
+      if (c) for (let k = 0; k < c.length; k++) squares[i] += c[k] * c[k];
+    });
+    pairs.forEach(([i, j], p) => {
+      const [a, b] = [chunks[i]!, chunks[j]!];
+      let s = 0;
+      for (let k = 0; k < a.length; k++) s += a[k] * b[k];
+      dots[p] += s;
+    });
+  }
+  return {
+    frobenius: [...squares].map(Math.sqrt),
+    spectra: group.map(() => null),
+    pairs: pairs.map(([i, j], p) => ({
+      i,
+      j,
+      cosine: squares[i] > 0 && squares[j] > 0 ? dots[p] / Math.sqrt(squares[i] * squares[j]) : NaN,
+      cka: null,
+    })),
+  };
 }
 
 /** Norms, spectra and tower drift of every weight of `source`, one weight at a time. */
@@ -128,18 +218,12 @@ export async function collectWeightAnalysis(source: WeightSource, options: Weigh
   let doneValues = 0;
   for (const group of order) {
     group.sort((a, b) => (a.slot.tower ?? 0) - (b.slot.tower ?? 0));
-    const loaded: { slot: WeightSlot; shape: number[]; data: Float32Array }[] = [];
-    for (const { slot, name } of group) {
-      const shape = source.shapes.get(name)!;
-      const data = await source.read(name);
-      const frobenius = frobeniusNorm(data);
-      let singularValues: number[] | null = null;
-      let bound: number | null = null;
-      if (options.singularValues > 0 && shape.length === 2) {
-        const spectrum = topSingularValues(asMatrix(shape, data), options.singularValues);
-        singularValues = spectrum.values;
-        bound = spectrum.relativeErrorBound;
-      }
+    const shapes = group.map(({ name }) => source.shapes.get(name)!);
+    const matrix = shapes[0].length === 2;
+    // Singular values and CKA need whole matrices; norms and cosines are sums, streamed in chunks.
+    const whole = matrix && (options.singularValues > 0 || (options.metrics.includes('cka') && group.length > 1));
+    const stats = whole ? await wholeStatistics(source, group, shapes, options) : await streamedStatistics(source, group, shapes, options);
+    group.forEach(({ slot, name }, i) => {
       tensors.push({
         name,
         component: slot.component,
@@ -147,32 +231,27 @@ export async function collectWeightAnalysis(source: WeightSource, options: Weigh
         weight: slot.weight,
         tower: slot.tower,
         towerLabel: label(slot),
-        shape,
-        frobenius,
-        singularValues,
-        singularValueErrorBound: bound,
-        stableRank: singularValues && singularValues.length ? stableRank(frobenius, singularValues[0]) : null,
+        shape: shapes[i],
+        frobenius: stats.frobenius[i],
+        singularValues: stats.spectra[i]?.values ?? null,
+        singularValueErrorBound: stats.spectra[i]?.relativeErrorBound ?? null,
+        stableRank: stats.spectra[i]?.values.length ? stableRank(stats.frobenius[i], stats.spectra[i]!.values[0]) : null,
       });
-      loaded.push({ slot, shape, data });
-      doneValues += data.length;
-      options.onProgress?.(doneValues / totalValues, name);
+    });
+    for (const { i, j, cosine, cka } of stats.pairs) {
+      const [a, b] = [group[i].slot, group[j].slot];
+      drift.push({
+        layer: a.layer,
+        component: a.component,
+        weight: a.weight,
+        towers: [a.tower!, b.tower!],
+        labels: [label(a)!, label(b)!],
+        cosine,
+        cka,
+      });
     }
-    for (let i = 0; i < loaded.length; i++) {
-      for (let j = i + 1; j < loaded.length; j++) {
-        const [a, b] = [loaded[i], loaded[j]];
-        if (a.slot.tower === null || b.slot.tower === null || a.shape.join() !== b.shape.join()) continue;
-        const d = weightDrift(asMatrix(a.shape, a.data), asMatrix(b.shape, b.data), options.metrics);
-        drift.push({
-          layer: a.slot.layer,
-          component: a.slot.component,
-          weight: a.slot.weight,
-          towers: [a.slot.tower, b.slot.tower],
-          labels: [label(a.slot)!, label(b.slot)!],
-          cosine: d.cosine,
-          cka: d.cka,
-        });
-      }
-    }
+    doneValues += shapes.reduce((s, shape) => s + shape.reduce((x, y) => x * y, 1), 0);
+    options.onProgress?.(doneValues / totalValues, group[0].name);
   }
   return {
     source: source.label,

@@ -9,7 +9,7 @@ import { MotlabError } from '../common/errors.ts';
 import { headerLengthOf, ITEM_SIZE, parseSafetensorsHeader, toFloat32, type SafetensorsEntry } from './safetensors.ts';
 
 /** Bytes read (and converted) at a time. */
-export const READ_CHUNK_BYTES = 16 * 1024 * 1024;
+export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -109,19 +109,36 @@ export class LazySafetensors {
     }
   }
 
-  /** The whole tensor as float32 (its own array). */
-  async read(name: string): Promise<Float32Array> {
+  /** Elements [first, first + count) of the tensor as float32, in `into` (reused by streaming callers) or their own array. */
+  async readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array> {
     const t = this.entry(name);
-    const out = new Float32Array(t.count);
+    if (!(Number.isSafeInteger(first) && Number.isSafeInteger(count) && first >= 0 && count >= 0 && first + count <= t.count))
+      throw new MotlabError('invalid_request', `${this.file}: elements ${first}–${first + count} of tensor "${name}" (it has ${t.count})`);
+    const out = into ? into.subarray(0, count) : new Float32Array(count);
+    if (out.length !== count) throw new MotlabError('invalid_request', `readRange: ${count} values do not fit a buffer of ${into!.length}`);
+    const itemSize = ITEM_SIZE[t.dtype];
+    const start = this.dataStart + t.begin + first * itemSize;
     if (t.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
       // Straight into the result: no intermediate buffers for the garbage collector to catch up with.
-      const bytes = new Uint8Array(out.buffer);
+      const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       for (let at = 0; at < bytes.length; at += READ_CHUNK_BYTES)
-        await readExactly(this.handle, bytes.subarray(at, Math.min(at + READ_CHUNK_BYTES, bytes.length)), this.dataStart + t.begin + at, this.file);
-    } else {
-      await this.readChunks(name, (values, first) => out.set(values, first));
+        await readExactly(this.handle, bytes.subarray(at, Math.min(at + READ_CHUNK_BYTES, bytes.length)), start + at, this.file);
+      return out;
+    }
+    const perChunk = Math.max(1, Math.floor(READ_CHUNK_BYTES / itemSize));
+    const raw = new Uint8Array(Math.min(count, perChunk) * itemSize);
+    for (let done = 0; done < count; done += perChunk) {
+      const n = Math.min(perChunk, count - done);
+      const bytes = raw.subarray(0, n * itemSize);
+      await readExactly(this.handle, bytes, start + done * itemSize, this.file);
+      out.set(toFloat32(new DataView(bytes.buffer, 0, bytes.byteLength), 0, n, t.dtype), done);
     }
     return out;
+  }
+
+  /** The whole tensor as float32 (its own array). */
+  read(name: string): Promise<Float32Array> {
+    return this.readRange(name, 0, this.entry(name).count);
   }
 
   async close(): Promise<void> {

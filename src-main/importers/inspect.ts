@@ -15,6 +15,7 @@ export interface MappedWeights {
   /** Our names → shapes. */
   shapes: ReadonlyMap<string, number[]>;
   read(name: string): Promise<Float32Array>;
+  readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
   /** Our own config when the file carries it (tower labels then name modalities). */
   config: ModelConfig | null;
   mapping: string;
@@ -37,15 +38,17 @@ export async function openMappedWeights(from: string, mappingChoice: string): Pr
     const chosen = await resolveMapping(mappingChoice);
     const mapping = chosen === 'auto' ? detectMapping([...source.tensors.keys()], source.metadata, source.path) : chosen;
     const { renamed, dropped } = applyMapping(mapping, [...source.tensors.keys()], source.path);
+    const theirName = (ours: string): string => {
+      const theirs = renamed.get(ours);
+      if (theirs === undefined) throw new MotlabError('not_found', `${source.path}: no tensor maps to "${ours}"`);
+      return theirs;
+    };
     return {
       label: source.path,
       step: source.step,
       shapes: new Map([...renamed].map(([ours, theirs]) => [ours, source.tensors.get(theirs)!.shape])),
-      read: (name) => {
-        const theirs = renamed.get(name);
-        if (theirs === undefined) throw new MotlabError('not_found', `${source.path}: no tensor maps to "${name}"`);
-        return source.read(theirs);
-      },
+      read: (name) => source.read(theirName(name)),
+      readRange: (name, first, count, into) => source.readRange(theirName(name), first, count, into),
       config: mapping.name === 'lab' ? ownConfig(source.metadata) : null,
       mapping: mapping.name,
       dropped,

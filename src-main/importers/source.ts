@@ -36,6 +36,7 @@ export interface CheckpointSource {
   /** The training step, when the source says (our run folders and step folders, "step" metadata). */
   step: number | null;
   read(name: string): Promise<Float32Array>;
+  readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
   readChunks(name: string, use: (values: Float32Array, first: number) => void | Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
@@ -75,6 +76,7 @@ function makeSource(
     tensors,
     step,
     read: (name) => find(name).file.read(name),
+    readRange: (name, first, count, into) => find(name).file.readRange(name, first, count, into),
     readChunks: (name, use) => find(name).file.readChunks(name, use),
     close: async () => {
       await Promise.all(files.map((f) => f.close()));

@@ -94,8 +94,14 @@ test('a BAGEL checkpoint imports weights only and says which analyses need a for
   const r = motlab(['import', '--from', file, '--out', run]); // auto: the names say BAGEL
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /naming: bagel \(2 tensors outside the language model dropped\)/);
-  assert.match(r.stdout, /WEIGHTS ONLY: BAGEL is a Qwen2 Mixture-of-Transformers: its attention has q\/k\/v biases and grouped-query attention/);
-  assert.match(r.stdout, /unavailable \(they need the forward pass\): evaluation \(losses per modality\); training or continuing training; activation analyses/);
+  assert.match(
+    r.stdout,
+    /WEIGHTS ONLY: BAGEL is a Qwen2 Mixture-of-Transformers: its attention has q\/k\/v biases and grouped-query attention/,
+  );
+  assert.match(
+    r.stdout,
+    /unavailable \(they need the forward pass\): evaluation \(losses per modality\); training or continuing training; activation analyses/,
+  );
   const json = JSON.parse(readFileSync(path.join(run, 'run.json'), 'utf8')) as {
     status: string;
     model: Record<string, unknown>;
@@ -107,10 +113,22 @@ test('a BAGEL checkpoint imports weights only and says which analyses need a for
   assert.match(json.source.weights_only ?? '', /grouped-query attention/);
   // Read from the shapes: 4 heads (q_norm holds 16 = 64 / 4), FFN 96; from the family: pre-norm; towers: und = text+speech, gen = image.
   assert.deepEqual(
-    [json.model.n_layers, json.model.d_model, json.model.n_heads, json.model.ffn_hidden, json.model.vocab_size, json.model.qk_norm, json.model.norm_style],
+    [
+      json.model.n_layers,
+      json.model.d_model,
+      json.model.n_heads,
+      json.model.ffn_hidden,
+      json.model.vocab_size,
+      json.model.qk_norm,
+      json.model.norm_style,
+    ],
     [2, 64, 4, 96, 700, true, 'pre'],
   );
-  assert.deepEqual(json.model.towers, { attention: [['text', 'speech'], ['image']], ffn: [['text', 'speech'], ['image']], norm: [['text', 'speech'], ['image']] });
+  assert.deepEqual(json.model.towers, {
+    attention: [['text', 'speech'], ['image']],
+    ffn: [['text', 'speech'], ['image']],
+    norm: [['text', 'speech'], ['image']],
+  });
 
   // The forward pass is refused with the reason, not with a shape error.
   const e = motlab(['eval', '--run', run, '--json', '--engine', 'wasm']);

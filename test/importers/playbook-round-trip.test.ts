@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { motlab, PYTHON, torchAvailable } from '../training/helpers.ts';
-import { runPython } from './python.ts';
+import { runPython } from '../analysis/python.ts';
 import type { WeightAnalysis } from '../../src-main/common/weight-analysis.ts';
 
 const skip = torchAvailable ? false : '/usr/bin/python3 cannot import torch and numpy';
@@ -90,7 +90,21 @@ before(() => {
   // QK-norm on, so that the heads can be read from the playbook's weights.
   const config = path.join(root, 'config.json');
   writeFileSync(config, JSON.stringify({ preset: 'mot', size: 'tiny', model: { qk_norm: true } }));
-  const r = motlab(['train', '--config', config, '--out', original, '--steps', '6', '--checkpoint-every', '6', '--eval-every', '6', '--engine', 'wasm']);
+  const r = motlab([
+    'train',
+    '--config',
+    config,
+    '--out',
+    original,
+    '--steps',
+    '6',
+    '--checkpoint-every',
+    '6',
+    '--eval-every',
+    '6',
+    '--engine',
+    'wasm',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const py = runPythonScript(RENAME, [path.join(original, 'checkpoints', 'step-000006', 'model.safetensors'), root]);
   assert.equal(py.trim(), '71');
@@ -122,7 +136,12 @@ test('the playbook checkpoint, sharded by PyTorch without lab metadata, imports 
       path: undefined,
       format: 'sharded',
       mapping: 'playbook',
-      assumed: ['norm_style "chameleon" (naming family)', 'rope_theta 10000 (lab default)', 'seq_len 32 (size)', 'modalities text/image/speech (dataset)'],
+      assumed: [
+        'norm_style "chameleon" (naming family)',
+        'rope_theta 10000 (lab default)',
+        'seq_len 32 (size)',
+        'modalities text/image/speech (dataset)',
+      ],
       dropped: 0,
     },
   );
@@ -133,7 +152,19 @@ test('the playbook checkpoint, sharded by PyTorch without lab metadata, imports 
 
 test('the single playbook file with --preset/--size, and the bare model.safetensors, evaluate exactly as the original', { skip }, () => {
   const fromFile = path.join(root, 'from-file');
-  let r = motlab(['import', '--from', path.join(root, 'playbook.safetensors'), '--mapping', 'playbook', '--preset', 'mot', '--size', 'tiny', '--out', fromFile]);
+  let r = motlab([
+    'import',
+    '--from',
+    path.join(root, 'playbook.safetensors'),
+    '--mapping',
+    'playbook',
+    '--preset',
+    'mot',
+    '--size',
+    'tiny',
+    '--out',
+    fromFile,
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(evalJson(fromFile).loss, originalLoss);
 
@@ -164,7 +195,17 @@ test('what the weights cannot tell must be given; names of another family are re
   assert.equal(r.status, 1);
   assert.match(r.stderr, /71 tensor names the bagel mapping does not know: ".*", .* and 66 more/);
   // A preset whose towers disagree with the weights.
-  r = motlab(['import', '--from', path.join(root, 'playbook.safetensors'), '--preset', 'dense', '--size', 'tiny', '--out', path.join(root, 'dense')]);
+  r = motlab([
+    'import',
+    '--from',
+    path.join(root, 'playbook.safetensors'),
+    '--preset',
+    'dense',
+    '--size',
+    'tiny',
+    '--out',
+    path.join(root, 'dense'),
+  ]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /the preset gives 1 attention tower .* the weights have 3/);
 });
@@ -175,8 +216,17 @@ test('the weight analyses of the import equal numpy on the renamed file', { skip
   const r = motlab(['analyze', 'weights', '--run', run, '--json', '--singular-values', '3', '--csv', csv]);
   assert.equal(r.status, 0, r.stderr);
   const analysis = JSON.parse(r.stdout) as WeightAnalysis;
-  assert.deepEqual(analysis.towers, { attention: ['text', 'image', 'speech'], ffn: ['text', 'image', 'speech'], norm: ['text', 'image', 'speech'] });
-  const expected = runPython<{ norms: Record<string, number>; sigma: Record<string, number[]>; cos: Record<string, number>; cka: Record<string, number> }>(
+  assert.deepEqual(analysis.towers, {
+    attention: ['text', 'image', 'speech'],
+    ffn: ['text', 'image', 'speech'],
+    norm: ['text', 'image', 'speech'],
+  });
+  const expected = runPython<{
+    norms: Record<string, number>;
+    sigma: Record<string, number[]>;
+    cos: Record<string, number>;
+    cka: Record<string, number>;
+  }>(
     String.raw`
 import struct
 raw = open(params['file'], 'rb').read()
@@ -213,7 +263,10 @@ emit(out)`,
   for (const t of analysis.tensors) {
     const theirs = playbookName(t.name);
     assert.ok(Math.abs(t.frobenius - expected.norms[theirs]) < 1e-9 * expected.norms[theirs], t.name);
-    if (t.shape.length === 2) t.singularValues!.forEach((s, i) => assert.ok(Math.abs(s - expected.sigma[theirs][i]) < 1e-7 * expected.sigma[theirs][0], `${t.name} σ${i + 1}`));
+    if (t.shape.length === 2)
+      t.singularValues!.forEach((s, i) =>
+        assert.ok(Math.abs(s - expected.sigma[theirs][i]) < 1e-7 * expected.sigma[theirs][0], `${t.name} σ${i + 1}`),
+      );
   }
   const attention = analysis.drift.filter((d) => d.component === 'attention' && ['wq', 'wk', 'wv', 'wo'].includes(d.weight));
   assert.equal(attention.length, 2 * 4 * 3);
@@ -224,7 +277,23 @@ emit(out)`,
   }
   // Drift for every weight with towers: per layer wq wk wv wo q_norm k_norm w1 w2 w3 attention_norm ffn_norm, and the final norm.
   assert.equal(analysis.drift.length, (2 * 11 + 1) * 3);
+  // Without singular values or CKA, norms and cosines are streamed in chunks: the same sums, the same numbers.
+  const streamed = motlab(['analyze', 'weights', '--run', run, '--json', '--singular-values', '0', '--metrics', 'cosine']);
+  assert.equal(streamed.status, 0, streamed.stderr);
+  const s = JSON.parse(streamed.stdout) as WeightAnalysis;
+  assert.deepEqual(
+    s.tensors.map((t) => [t.name, t.frobenius]),
+    analysis.tensors.map((t) => [t.name, t.frobenius]),
+  );
+  assert.deepEqual(
+    s.drift.map((d) => [d.layer, d.weight, d.towers, d.cosine]),
+    analysis.drift.map((d) => [d.layer, d.weight, d.towers, d.cosine]),
+  );
   const lines = readFileSync(csv, 'utf8').trim().split('\n');
   assert.equal(lines[0], 'layer,component,weight,tower,other_tower,metric,value');
-  assert.ok(lines.includes(`0,attention,wq,text,image,cosine,${analysis.drift.find((d) => d.layer === 0 && d.weight === 'wq' && d.towers.join() === '0,1')!.cosine}`));
+  assert.ok(
+    lines.includes(
+      `0,attention,wq,text,image,cosine,${analysis.drift.find((d) => d.layer === 0 && d.weight === 'wq' && d.towers.join() === '0,1')!.cosine}`,
+    ),
+  );
 });

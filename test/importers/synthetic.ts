@@ -4,8 +4,23 @@
  * fast pseudo-random pattern), for the memory-bound tests and `bench/inspect-large.ts`. Tower t
  * of a weight is base + (t + 1)/4 · noise_t, so towers are similar but not equal.
  */
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { MOTLAB } from '../training/helpers.ts';
+
+const PEAK_RSS = path.join(import.meta.dirname, 'peak-rss.mjs');
+
+/** Run `motlab args` with the peak-RSS hook (peak-rss.mjs); its output and peak resident MiB (NaN off Linux). */
+export function motlabWithPeak(args: string[]): { status: number | null; stdout: string; stderr: string; peakMiB: number } {
+  const r = spawnSync(process.execPath, ['--import', PEAK_RSS, MOTLAB, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+    timeout: 1_800_000,
+  });
+  const m = /peak-rss-kib (\d+)/.exec(r.stderr);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, peakMiB: m ? Number(m[1]) / 1024 : NaN };
+}
 
 export interface SyntheticModel {
   layers: number;

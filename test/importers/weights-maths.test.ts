@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { frobeniusNorm, topSingularValues, tridiagonalEigen, weightDrift, weightSlotOf } from '../../src-main/analysis/weights.ts';
-import { runPython, skipUnlessPython } from './python.ts';
+import { runPython, skipUnlessPython } from '../analysis/python.ts';
 
-const skip = skipUnlessPython('numpy');
+const skip = skipUnlessPython('numpy', 'python3-numpy');
 
 function gaussian(seed: number): () => number {
   let s = seed >>> 0;
