@@ -3,8 +3,8 @@
  * calls and events; everything the UI can do is here.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { buildModelConfig, PRESET_DESCRIPTIONS, SIZES } from '../model/presets.ts';
 import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, type RunStatus } from '../common/vocabulary.ts';
 import { TRAINING_DEFAULTS } from '../training/config.ts';
@@ -12,15 +12,29 @@ import { TrainingLauncher, type LaunchEvent } from '../training/launcher.ts';
 import { MotlabError } from '../common/errors.ts';
 import { type ApiHandlers, type StartRunInput } from '../common/api/definition.ts';
 import { readMetrics, type RunJson } from '../checkpoints/run-folder.ts';
-import { checkpointInfos, isProcessAlive, lastTrainRecord, readRunJsonForDisplay } from './run-files.ts';
+import {
+  checkpointInfos,
+  damagedRun,
+  isProcessAlive,
+  lastLogLine,
+  lastTrainRecord,
+  readRunJsonForDisplay,
+  type RunJsonShown,
+} from './run-files.ts';
 import type { ApiEvent, DatasetInfo, RunDetail, RunSummary } from '../common/api/types.ts';
 import type { MetricsRecord } from '../common/metrics.ts';
 import { metricsCsv } from './export.ts';
+import { analysisHandlers } from './analyses.ts';
 import { DatasetBrowser } from './datasets.ts';
-import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf, type CliRunner } from './workspace.ts';
+import { EXAMPLE_DATASET, listDatasetsOf, prepareWorkspace, type CliRunner } from './workspace.ts';
 
 export interface ApiOptions extends CliRunner {
   workspace: string;
+  /**
+   * Server mode: openWorkspace may only open folders inside these (see prepareWorkspace). The
+   * desktop app leaves it unset: there the person picks a folder in the system's own dialog.
+   */
+  workspaceRoots?: readonly string[];
   /** Folder of builtin datasets (assets/datasets). */
   builtinDatasets: string;
 }
@@ -48,13 +62,8 @@ export function modelKindOf(model: Partial<RunJson['model']> | undefined): strin
 
 /** Why a run has no run.json: the last line its training process printed. */
 async function neverStartedMessage(dir: string): Promise<string> {
-  const log = await readFile(join(dir, 'train.log'), 'utf8').catch(() => '');
-  const last = log
-    .trim()
-    .split('\n')
-    .filter((l) => l.trim())
-    .at(-1);
-  return last ? `Training did not start: ${last.trim()}` : 'run.json is missing: training never started (see train.log in the run folder)';
+  const last = await lastLogLine(join(dir, 'train.log'));
+  return last ? `Training did not start: ${last}` : 'run.json is missing: training never started (see train.log in the run folder)';
 }
 
 export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise<string[]> } {
@@ -100,7 +109,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
   async function summarize(dir: string): Promise<RunDetail> {
     const name = dir.split(/[\\/]/).pop() as string;
     const read = await readRunJsonForDisplay(dir);
-    const json: Partial<RunJson> | null = read.ok ? read.run : read.raw;
+    const json: RunJsonShown | null = read.ok ? read.run : read.raw;
     const live = launcher.statusOf(dir);
     let status: RunStatus;
     let message = json?.message;
@@ -111,7 +120,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
       status = 'starting';
     } else if (!read.ok) {
       status = 'failed';
-      message = read.missing ? await neverStartedMessage(dir) : read.message;
+      message = read.missing ? await neverStartedMessage(dir) : `Damaged run folder: ${read.message}`;
     } else {
       status = read.run.status === 'created' ? 'starting' : read.run.status;
       if ((status === 'running' || status === 'paused' || status === 'starting') && !isProcessAlive(read.run.pid)) {
@@ -119,7 +128,12 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
         message = 'The training process ended without finishing; continue it from its last checkpoint.';
       }
     }
-    const last = await lastTrainRecord(dir);
+    const last = await lastTrainRecord(dir).catch((e: unknown) => {
+      // A run whose metrics cannot be read is shown as damaged, with the reason; the list goes on.
+      status = 'failed';
+      message = `Damaged run folder: ${(e as Error).message}`;
+      return null;
+    });
     const model = json?.model;
     return {
       name,
@@ -202,9 +216,10 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     },
 
     async openWorkspace({ path }) {
-      if (!isAbsolute(path)) throw new MotlabError('invalid_request', `Workspace path must be absolute, got "${path}"`);
-      workspace = resolve(path);
-      notes = await ensureWorkspace(workspace, options);
+      // Checked and prepared first; the open workspace changes only when that succeeded.
+      const opened = await prepareWorkspace(path, options);
+      workspace = opened.path;
+      notes = opened.notes;
       emit({ type: 'workspace-changed', path: workspace });
       return handlers.getWorkspace({});
     },
@@ -232,7 +247,11 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
 
     async listRuns() {
       const names = await readdir(runsDir(), { withFileTypes: true }).catch(() => []);
-      const runs = await Promise.all(names.filter((d) => d.isDirectory()).map((d) => summarize(runDir(d.name)).then(brief)));
+      const runs = await Promise.all(
+        names
+          .filter((d) => d.isDirectory())
+          .map((d) => summarize(runDir(d.name)).then(brief, (e: unknown) => damagedRun(d.name, runDir(d.name), e))),
+      );
       // Newest first; runs without a created time (just launched) on top.
       return runs.sort((a, b) => (b.created ?? '9').localeCompare(a.created ?? '9') || a.name.localeCompare(b.name));
     },
@@ -243,7 +262,12 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
 
     async readMetrics({ run, offset }) {
       const chunk = await readMetrics(await existingRun(run), offset);
-      return { records: chunk.records as unknown as MetricsRecord[], nextOffset: chunk.nextOffset, reset: chunk.reset };
+      return {
+        records: chunk.records as unknown as MetricsRecord[],
+        nextOffset: chunk.nextOffset,
+        reset: chunk.reset,
+        ...(chunk.skipped.count ? { skipped: chunk.skipped } : {}),
+      };
     },
 
     async listCheckpoints({ run }) {
@@ -298,9 +322,16 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
         };
       return { fileName: `${run}-metrics.csv`, mimeType: 'text/csv', text: metricsCsv(records as unknown as MetricsRecord[]) };
     },
+
+    ...analysisHandlers(existingRun),
   };
 
-  const ready = ensureWorkspace(workspace, options).then((n) => (notes = n));
+  // The first workspace is the one the lab was started with: checked like any other (inside the
+  // allowed roots too, when there are some), and the only one whose missing parents are created.
+  const ready = prepareWorkspace(workspace, { ...options, createParents: true }).then((opened) => {
+    workspace = opened.path;
+    return (notes = opened.notes);
+  });
 
   return {
     ready,

@@ -3,9 +3,8 @@
  * disk by offset, converted to float32 in bounded chunks. A checkpoint far larger than memory
  * can be inspected tensor by tensor; memory holds the header and the tensor being read.
  */
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import { MotlabError } from '../common/errors.ts';
+import { openRegularFile, readExactly, type OpenedFile } from '../data/regular-file.ts';
 import { headerLengthOf, ITEM_SIZE, parseSafetensorsHeader, toFloat32, type SafetensorsEntry } from './safetensors.ts';
 
 /** Bytes read (and converted) at a time. */
@@ -18,30 +17,10 @@ export interface LazyTensor extends SafetensorsEntry {
   count: number;
 }
 
-function errnoOf(e: unknown): string | undefined {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** Read exactly `length` bytes at `position` into `into`, or fail naming the file. */
-async function readExactly(handle: FileHandle, into: Uint8Array, position: number, file: string): Promise<void> {
-  let got = 0;
-  while (got < into.length) {
-    const { bytesRead } = await handle.read(into, got, into.length - got, position + got);
-    if (bytesRead === 0)
-      throw new MotlabError(
-        'invalid_checkpoint',
-        `${file}: ends early (wanted bytes ${position}–${position + into.length}; truncated while reading?)`,
-      );
-    got += bytesRead;
-  }
-}
-
 export class LazySafetensors {
   private constructor(
     readonly file: string,
-    private readonly handle: FileHandle,
-    readonly size: number,
+    private readonly opened: OpenedFile,
     private readonly dataStart: number,
     readonly metadata: Record<string, string>,
     /** By name, in the header's order. */
@@ -50,32 +29,32 @@ export class LazySafetensors {
 
   /** Open `file` and check its header against its size; refuses anything but a regular file. */
   static async open(file: string): Promise<LazySafetensors> {
-    let handle: FileHandle;
+    let opened: OpenedFile;
     try {
-      // O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a writer.
-      handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+      opened = await openRegularFile(file, 'invalid_checkpoint');
     } catch (e) {
-      const code = errnoOf(e);
-      if (code === 'ENOENT') throw new MotlabError('not_found', `${file}: no such file`);
-      throw new MotlabError('invalid_checkpoint', `${file}: cannot open (${code ?? String(e)})`);
+      if (e instanceof MotlabError) throw e;
+      throw new MotlabError('not_found', `${file}: no such file`);
     }
     try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) throw new MotlabError('invalid_checkpoint', `${file}: not a regular file`);
-      const size = stats.size;
       const prefix = new Uint8Array(8);
-      if (size >= 8) await readExactly(handle, prefix, 0, file);
-      const n = headerLengthOf(prefix, size, file);
+      if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
+      const n = headerLengthOf(prefix, opened.size, file);
       const headerBytes = new Uint8Array(n);
-      await readExactly(handle, headerBytes, 8, file);
-      const header = parseSafetensorsHeader(headerBytes, size - 8 - n, file);
+      await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
+      const header = parseSafetensorsHeader(headerBytes, opened.size - 8 - n, file);
       const tensors = new Map<string, LazyTensor>();
       for (const e of header.entries) tensors.set(e.name, { ...e, count: (e.end - e.begin) / ITEM_SIZE[e.dtype] });
-      return new LazySafetensors(file, handle, size, 8 + n, header.metadata, tensors);
+      return new LazySafetensors(file, opened, 8 + n, header.metadata, tensors);
     } catch (e) {
-      await handle.close();
+      await opened.handle.close();
       throw e;
     }
+  }
+
+  /** Bytes of the file. */
+  get size(): number {
+    return this.opened.size;
   }
 
   private entry(name: string): LazyTensor {
@@ -100,7 +79,7 @@ export class LazySafetensors {
     for (let first = 0; first < t.count; first += perChunk) {
       const count = Math.min(perChunk, t.count - first);
       const bytes = raw.subarray(0, count * itemSize);
-      await readExactly(this.handle, bytes, this.dataStart + t.begin + first * itemSize, this.file);
+      await readExactly(this.opened, bytes, this.dataStart + t.begin + first * itemSize, this.file, 'invalid_checkpoint');
       const values =
         t.dtype === 'F32' && LITTLE_ENDIAN_HOST
           ? new Float32Array(raw.buffer, 0, count) // the bytes are the values: no copy
@@ -122,7 +101,13 @@ export class LazySafetensors {
       // Straight into the result: no intermediate buffers for the garbage collector to catch up with.
       const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       for (let at = 0; at < bytes.length; at += READ_CHUNK_BYTES)
-        await readExactly(this.handle, bytes.subarray(at, Math.min(at + READ_CHUNK_BYTES, bytes.length)), start + at, this.file);
+        await readExactly(
+          this.opened,
+          bytes.subarray(at, Math.min(at + READ_CHUNK_BYTES, bytes.length)),
+          start + at,
+          this.file,
+          'invalid_checkpoint',
+        );
       return out;
     }
     const perChunk = Math.max(1, Math.floor(READ_CHUNK_BYTES / itemSize));
@@ -130,7 +115,7 @@ export class LazySafetensors {
     for (let done = 0; done < count; done += perChunk) {
       const n = Math.min(perChunk, count - done);
       const bytes = raw.subarray(0, n * itemSize);
-      await readExactly(this.handle, bytes, start + done * itemSize, this.file);
+      await readExactly(this.opened, bytes, start + done * itemSize, this.file, 'invalid_checkpoint');
       out.set(toFloat32(new DataView(bytes.buffer, 0, bytes.byteLength), 0, n, t.dtype), done);
     }
     return out;
@@ -142,6 +127,6 @@ export class LazySafetensors {
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
+    await this.opened.handle.close();
   }
 }

@@ -10,19 +10,21 @@
  * at any instant leaves earlier checkpoints intact and no half-written step-* directory.
  * Leftover temporary directories are invisible to the lister and removed by the next write.
  */
-import { open, readFile, readdir, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, mkdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { modelConfigSchema, parseModelConfig, type ModelConfig } from '../model/config.ts';
+import { modelConfigSchema, parseModelConfig, tensorTableSize, type ModelConfig } from '../model/config.ts';
 import { trainingConfigSchema } from '../training/config.ts';
 import { expectedTensorShapes } from '../model/tensor-names.ts';
+import { MAX_JSON_FILE_BYTES, openRegularFile, readRegularFile, readRegularText } from '../data/regular-file.ts';
 import { MotlabError } from '../common/errors.ts';
+import { parseMetricsRecord } from '../common/metrics.ts';
+import { describeList, oneLine, plainOrQuoted, quoteName } from '../common/text.ts';
 import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
 import { importedSourceSchema, WEIGHTS_ONLY_FORMAT, weightsOnlyMessage } from '../common/imported-source.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { fsyncDir, TEMP_PREFIX, tempSibling, writeFileAtomic, writeFileDurable } from './atomic.ts';
-import { decodeSafetensors, encodeSafetensors, type TensorIn, type TensorOut } from './safetensors.ts';
-import { LazySafetensors } from './lazy-safetensors.ts';
+import { encodeSafetensors, readSafetensorsFile, type TensorIn, type TensorOut } from './safetensors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // run.json
@@ -60,7 +62,7 @@ export async function readRunJson(runDir: string): Promise<RunJson> {
   const file = join(runDir, RUN_JSON);
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularText(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_config', what: 'run.json' });
   } catch (e) {
     if (errno(e) === 'ENOENT') throw new MotlabError('not_found', `${file}: no run.json (is ${runDir} a run folder?)`);
     throw e;
@@ -69,7 +71,7 @@ export async function readRunJson(runDir: string): Promise<RunJson> {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new MotlabError('invalid_config', `${file}: not valid JSON (${(e as Error).message})`);
+    throw new MotlabError('invalid_config', `${file}: not valid JSON (${oneLine((e as Error).message, 200)})`);
   }
   return parseOrThrow(runJsonSchema, value, file);
 }
@@ -150,30 +152,62 @@ export interface MetricsChunk {
    * records are the whole file again: the caller should drop what it had.
    */
   reset: boolean;
+  /** Complete lines that are not records (what a power cut or an editor can leave), skipped. */
+  skipped: SkippedLines;
 }
 
-async function lineNumberAt(file: string, offset: number): Promise<number> {
-  const bytes = await readFile(file);
-  let line = 1;
-  for (let i = 0; i < offset && i < bytes.length; i++) if (bytes[i] === 0x0a) line++;
-  return line;
+export interface SkippedLines {
+  count: number;
+  /** 1-based line numbers of the first few (at most MAX_SKIPPED_REPORTED). */
+  lines: number[];
+  /** Why the first one was skipped. */
+  reason: string | null;
 }
 
-/** The complete lines appended at or after `fromOffset` (a byte offset from a previous call). */
+export const MAX_SKIPPED_REPORTED = 20;
+/** metrics.jsonl is read whole; a million-step run logs a few hundred MB. */
+export const MAX_METRICS_BYTES = 1024 ** 3;
+
+/** "…/metrics.jsonl: skipped 2 corrupt lines (3, 9): not valid JSON (…)", for a warning. */
+export function describeSkipped(file: string, skipped: SkippedLines): string {
+  const more = skipped.count > skipped.lines.length ? ', …' : '';
+  return `${file}: skipped ${skipped.count} corrupt line${skipped.count === 1 ? '' : 's'} (${skipped.lines.join(', ')}${more}): ${skipped.reason}`;
+}
+
+/** Newlines in bytes [0, end) of the file: the line number of offset `end`, minus one. */
+async function newlinesBefore(handle: FileHandle, end: number): Promise<number> {
+  const chunk = Buffer.alloc(1 << 20);
+  let count = 0;
+  for (let at = 0; at < end;) {
+    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - at), at);
+    if (bytesRead === 0) break;
+    for (let i = 0; i < bytesRead; i++) if (chunk[i] === 0x0a) count++;
+    at += bytesRead;
+  }
+  return count;
+}
+
+/**
+ * The complete lines appended at or after `fromOffset` (a byte offset from a previous call).
+ * A line that is not a record (garbage, NULs, a wrong shape) is skipped and reported in
+ * `skipped`, never fatal: one bad line must not hide a run's history. Only a regular file is
+ * read (a FIFO or a folder named metrics.jsonl is a MotlabError, not a hang or a crash).
+ */
 export async function readMetrics(runDir: string, fromOffset = 0): Promise<MetricsChunk> {
   const file = join(runDir, METRICS_FILE);
-  let handle;
+  const skipped: SkippedLines = { count: 0, lines: [], reason: null };
+  let opened;
   try {
-    handle = await open(file, 'r');
+    opened = await openRegularFile(file, 'invalid_checkpoint');
   } catch (e) {
-    if (errno(e) === 'ENOENT') return { records: [], nextOffset: 0, reset: fromOffset !== 0 };
+    if (errno(e) === 'ENOENT') return { records: [], nextOffset: 0, reset: fromOffset !== 0, skipped };
     throw e;
   }
-  let bytes: Buffer;
+  const { handle, size } = opened;
+  const records: Record<string, unknown>[] = [];
   let start = fromOffset;
   let reset = false;
   try {
-    const { size } = await handle.stat();
     if (start > 0) {
       // A valid offset sits just after a newline; otherwise the file was rewritten under us.
       const before = Buffer.alloc(1);
@@ -183,7 +217,9 @@ export async function readMetrics(runDir: string, fromOffset = 0): Promise<Metri
         reset = true;
       }
     }
-    bytes = Buffer.alloc(size - start);
+    if (size - start > MAX_METRICS_BYTES)
+      throw new MotlabError('invalid_checkpoint', `${file}: ${size - start} bytes to read, more than the ${MAX_METRICS_BYTES}-byte limit`);
+    let bytes = Buffer.alloc(size - start);
     let got = 0;
     while (got < bytes.length) {
       const { bytesRead } = await handle.read(bytes, got, bytes.length - got, start + got);
@@ -191,33 +227,35 @@ export async function readMetrics(runDir: string, fromOffset = 0): Promise<Metri
       got += bytesRead;
     }
     bytes = bytes.subarray(0, got);
+    const complete = bytes.lastIndexOf(0x0a) + 1; // the torn tail after it is not ours yet
+    let lineStart = 0;
+    let firstLine: number | undefined; // line number of `start`, counted only if a line is bad
+    for (let index = 0; lineStart < complete; index++) {
+      const lineEnd = bytes.indexOf(0x0a, lineStart);
+      const text = bytes.subarray(lineStart, lineEnd).toString('utf8').trim();
+      lineStart = lineEnd + 1;
+      if (text.length === 0) continue;
+      let problem: string;
+      try {
+        const parsed = parseMetricsRecord(JSON.parse(text));
+        if ('record' in parsed) {
+          records.push(parsed.record as unknown as Record<string, unknown>);
+          continue;
+        }
+        problem = parsed.problem;
+      } catch (e) {
+        problem = `not valid JSON (${oneLine((e as Error).message, 120)})`;
+      }
+      if (skipped.count++ === 0) skipped.reason = oneLine(problem, 200);
+      if (skipped.lines.length < MAX_SKIPPED_REPORTED) {
+        firstLine ??= 1 + (await newlinesBefore(handle, start));
+        skipped.lines.push(firstLine + index);
+      }
+    }
+    return { records, nextOffset: start + complete, reset, skipped };
   } finally {
     await handle.close();
   }
-  const complete = bytes.lastIndexOf(0x0a) + 1; // the torn tail after it is not ours yet
-  const records: Record<string, unknown>[] = [];
-  let lineStart = 0;
-  while (lineStart < complete) {
-    const lineEnd = bytes.indexOf(0x0a, lineStart);
-    const text = bytes.subarray(lineStart, lineEnd).toString('utf8').trim();
-    if (text.length > 0) {
-      let value: unknown;
-      let problem: string | undefined;
-      try {
-        value = JSON.parse(text);
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) problem = 'not a JSON object';
-      } catch (e) {
-        problem = `not valid JSON (${(e as Error).message})`;
-      }
-      if (problem !== undefined) {
-        const line = await lineNumberAt(file, start + lineStart);
-        throw new MotlabError('invalid_checkpoint', `${file}:${line}: corrupt metrics record, ${problem}`);
-      }
-      records.push(value as Record<string, unknown>);
-    }
-    lineStart = lineEnd + 1;
-  }
-  return { records, nextOffset: start + complete, reset };
 }
 
 /**
@@ -246,13 +284,17 @@ export function tensorMismatches(config: ModelConfig, tensors: Record<string, { 
   const problems: string[] = [];
   const missing = Object.keys(expected).filter((n) => !Object.hasOwn(tensors, n));
   const unexpected = Object.keys(tensors).filter((n) => !Object.hasOwn(expected, n));
-  const list = (names: string[]) => names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '');
+  const list = (names: string[]) =>
+    names
+      .slice(0, 5)
+      .map((n) => plainOrQuoted(n, 80))
+      .join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '');
   if (missing.length) problems.push(`missing tensors ${list(missing)}`);
   if (unexpected.length) problems.push(`unexpected tensors ${list(unexpected)}`);
   for (const [name, shape] of Object.entries(expected)) {
     const got = tensors[name]?.shape;
     if (got && (got.length !== shape.length || got.some((d, i) => d !== shape[i])))
-      problems.push(`tensor ${name} has shape [${got.join(', ')}], the config needs [${shape.join(', ')}]`);
+      problems.push(`tensor ${name} has shape ${describeList(got)}, the config needs ${describeList(shape)}`);
   }
   return problems;
 }
@@ -358,59 +400,71 @@ export async function listCheckpoints(runDir: string): Promise<{ step: number; d
 
 async function readBytes(file: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(file);
+    return await readRegularFile(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_checkpoint', what });
   } catch (e) {
     if (errno(e) === 'ENOENT') throw new MotlabError('invalid_checkpoint', `${file}: missing (${what})`);
     throw e;
   }
 }
 
-/** A weights-only import (importers/) has no forward pass: say so from the header, before reading the weights. */
-async function refuseWeightsOnly(file: string): Promise<void> {
-  let lazy: LazySafetensors;
-  try {
-    lazy = await LazySafetensors.open(file);
-  } catch {
-    return; // the full read below reports what is wrong with the file
-  }
-  const { metadata } = lazy;
-  await lazy.close();
+/** The model config in a model file's metadata. */
+function configFromMetadata(file: string, metadata: Record<string, string>): ModelConfig {
+  // A weights-only import (importers/) has no forward pass: say so before anything else.
   if (metadata.format === WEIGHTS_ONLY_FORMAT)
     throw new MotlabError('invalid_checkpoint', `${file}: ${weightsOnlyMessage(metadata.weights_only)}`);
-}
-
-/**
- * A model.safetensors written by the lab or by any implementation of architecture.md (e.g.
- * bench/torch_mot.py init): its config from the metadata, and tensors checked against it.
- */
-export async function readModelFile(file: string): Promise<{ config: ModelConfig; tensors: Record<string, TensorOut> }> {
-  await refuseWeightsOnly(file);
-  const { tensors, metadata } = decodeSafetensors(await readBytes(file, 'the model weights'), file);
   if (metadata.format !== 'motlab')
-    throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.format is ${JSON.stringify(metadata.format)}, expected "motlab"`);
+    throw new MotlabError(
+      'invalid_checkpoint',
+      `${file}: __metadata__.format is ${quoteName(String(metadata.format), 40)}, expected "motlab"`,
+    );
   if (metadata.config === undefined) throw new MotlabError('invalid_checkpoint', `${file}: __metadata__ has no "config"`);
   let raw: unknown;
   try {
     raw = JSON.parse(metadata.config);
   } catch (e) {
-    throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.config is not valid JSON (${(e as Error).message})`);
+    throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.config is not valid JSON (${oneLine((e as Error).message, 200)})`);
   }
-  let config: ModelConfig;
   try {
-    config = parseModelConfig(raw);
+    return parseModelConfig(raw);
   } catch (e) {
     throw new MotlabError('invalid_checkpoint', `${file}: ${(e as Error).message}`);
   }
-  const problems = tensorMismatches(config, tensors);
-  if (problems.length)
-    throw new MotlabError('invalid_checkpoint', `${file}: tensors do not match the config in its metadata: ${problems.join('; ')}`);
+}
+
+/**
+ * A model.safetensors written by the lab or by any implementation of architecture.md (e.g.
+ * bench/torch_mot.py init): its config from the metadata, and tensors checked against it. The
+ * config (within the model limits), the tensor count and every shape are checked from the
+ * header alone, before any tensor data is read.
+ */
+export async function readModelFile(file: string): Promise<{ config: ModelConfig; tensors: Record<string, TensorOut> }> {
+  let config: ModelConfig | undefined;
+  let decoded;
+  try {
+    decoded = await readSafetensorsFile(file, ({ metadata, entries }) => {
+      config = configFromMetadata(file, metadata);
+      const expected = tensorTableSize(config).tensors;
+      if (entries.length !== expected)
+        throw new MotlabError(
+          'invalid_checkpoint',
+          `${file}: holds ${entries.length} tensors, the config in its metadata needs ${expected}`,
+        );
+      const problems = tensorMismatches(config, Object.fromEntries(entries.map((e) => [e.name, e])));
+      if (problems.length)
+        throw new MotlabError('invalid_checkpoint', `${file}: tensors do not match the config in its metadata: ${problems.join('; ')}`);
+    });
+  } catch (e) {
+    if (errno(e) === 'ENOENT') throw new MotlabError('invalid_checkpoint', `${file}: missing (the model weights)`);
+    throw e;
+  }
+  const tensors = decoded.tensors;
   for (const [name, t] of Object.entries(tensors)) {
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i]))
-        throw new MotlabError('invalid_checkpoint', `${file}: tensor ${name} holds a non-finite value at index ${i}`);
+        throw new MotlabError('invalid_checkpoint', `${file}: tensor ${quoteName(name)} holds a non-finite value at index ${i}`);
     }
   }
-  return { config, tensors };
+  return { config: config!, tensors };
 }
 
 export async function readCheckpoint(runDir: string, step: number | 'latest'): Promise<LoadedCheckpoint> {
@@ -424,11 +478,11 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
 
   const optimizerFile = join(entry.dir, OPTIMIZER_FILE);
   let optimizer: Record<string, TensorOut> | null = null;
-  const optimizerBytes = await readFile(optimizerFile).catch((e: unknown) => {
-    if (errno(e) === 'ENOENT') return null;
-    throw e;
-  });
-  if (optimizerBytes) optimizer = decodeSafetensors(optimizerBytes, optimizerFile).tensors;
+  try {
+    optimizer = (await readSafetensorsFile(optimizerFile)).tensors;
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw e;
+  }
 
   const stateFile = join(entry.dir, STATE_FILE);
   let state: unknown;
@@ -436,7 +490,7 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
     state = JSON.parse((await readBytes(stateFile, 'the training state')).toString('utf8'));
   } catch (e) {
     if (e instanceof MotlabError) throw e;
-    throw new MotlabError('invalid_checkpoint', `${stateFile}: not valid JSON (${(e as Error).message})`);
+    throw new MotlabError('invalid_checkpoint', `${stateFile}: not valid JSON (${oneLine((e as Error).message, 200)})`);
   }
   if (typeof state !== 'object' || state === null || Array.isArray(state))
     throw new MotlabError('invalid_checkpoint', `${stateFile}: not a JSON object`);
@@ -444,7 +498,7 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
   if (s.step !== entry.step)
     throw new MotlabError(
       'invalid_checkpoint',
-      `${stateFile}: step is ${JSON.stringify(s.step)}, but the directory is ${checkpointDirName(entry.step)}`,
+      `${stateFile}: step is ${oneLine(JSON.stringify(s.step) ?? 'missing', 80)}, but the directory is ${checkpointDirName(entry.step)}`,
     );
   return { step: entry.step, dir: entry.dir, config, model, optimizer, state: s };
 }

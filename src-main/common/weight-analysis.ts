@@ -70,12 +70,3 @@ export function weightAnalysisRows(analysis: WeightAnalysis): (string | number)[
   }
   return rows;
 }
-
-function csvCell(v: string | number): string {
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'NaN') : v;
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export function weightAnalysisCsv(analysis: WeightAnalysis): string {
-  return [WEIGHT_CSV_COLUMNS as readonly string[], ...weightAnalysisRows(analysis)].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
-}

@@ -10,10 +10,11 @@
  * expression engine (no backtracking, so no pattern can take exponential time), with bounded
  * pattern, rule and name counts.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
 import { z } from 'zod';
 import { MotlabError } from '../common/errors.ts';
+import { quoteName } from '../common/text.ts';
+import { errnoOf, readRegularText } from '../data/regular-file.ts';
 import { describeZodIssues } from '../common/validate.ts';
 import type { Modality, ModelConfig, TowerAssignment } from '../model/config.ts';
 
@@ -90,20 +91,20 @@ export function compileRule(pattern: string, to: string | null, where: string): 
     const message = e instanceof Error ? e.message : String(e);
     if (/linear time/.test(message))
       return fail(
-        `pattern ${JSON.stringify(pattern)} uses a backreference or lookaround, which mapping patterns may not (they must run in linear time)`,
+        `pattern ${quoteName(pattern)} uses a backreference or lookaround, which mapping patterns may not (they must run in linear time)`,
       );
     return fail(
-      `pattern ${JSON.stringify(pattern)} is not a valid regular expression (${message.replace(/^Invalid regular expression: /, '')})`,
+      `pattern ${quoteName(pattern)} is not a valid regular expression (${message.replace(/^Invalid regular expression: /, '')})`,
     );
   }
   if (to !== null) {
     if (to.length === 0 || to.length > MAX_NAME_LENGTH) fail(`"to" must be 1–${MAX_NAME_LENGTH} characters`);
     for (const m of to.matchAll(/\$(\$|\d?)/g)) {
       if (m[1] === '$') continue;
-      if (m[1] === '') fail(`"to" ${JSON.stringify(to)} has a "$" that is neither $1…$9 nor $$`);
+      if (m[1] === '') fail(`"to" ${quoteName(to)} has a "$" that is neither $1…$9 nor $$`);
       const n = Number(m[1]);
       if (n < 1 || n > groups)
-        fail(`"to" ${JSON.stringify(to)} refers to $${n}, but the pattern has ${groups} capture group${groups === 1 ? '' : 's'}`);
+        fail(`"to" ${quoteName(to)} refers to $${n}, but the pattern has ${groups} capture group${groups === 1 ? '' : 's'}`);
     }
   }
   return { pattern, regex, to };
@@ -215,18 +216,14 @@ export function parseMappingFile(text: string, file: string): NameMapping {
 }
 
 export async function readMappingFile(file: string): Promise<NameMapping> {
-  let size: number;
+  let text: string;
   try {
-    const s = await stat(file);
-    if (!s.isFile()) throw new MotlabError('invalid_config', `${file}: the mapping is not a regular file`);
-    size = s.size;
+    text = await readRegularText(file, { maxBytes: MAX_MAPPING_FILE_BYTES, code: 'invalid_config', what: 'a mapping file' });
   } catch (e) {
-    if (e instanceof MotlabError) throw e;
-    throw new MotlabError('not_found', `${file}: cannot read the mapping file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    if (errnoOf(e) === 'ENOENT') throw new MotlabError('not_found', `${file}: no such mapping file`);
+    throw e;
   }
-  if (size > MAX_MAPPING_FILE_BYTES)
-    throw new MotlabError('invalid_config', `${file}: ${size} bytes is too large for a mapping file (at most ${MAX_MAPPING_FILE_BYTES})`);
-  return parseMappingFile(await readFile(file, 'utf8'), file);
+  return parseMappingFile(text, file);
 }
 
 /** "auto", a built-in name, or a mapping file. */
@@ -249,7 +246,7 @@ export interface RenamedTensors {
 }
 
 function listSome(names: readonly string[], count = 5): string {
-  const shown = names.slice(0, count).map((n) => JSON.stringify(n.slice(0, 120)));
+  const shown = names.slice(0, count).map((n) => quoteName(n, 120));
   return shown.join(', ') + (names.length > count ? ` and ${names.length - count} more` : '');
 }
 
@@ -278,7 +275,7 @@ export function applyMapping(mapping: NameMapping, names: readonly string[], sou
       if (earlier !== undefined)
         throw new MotlabError(
           'invalid_checkpoint',
-          `${source}: tensors ${JSON.stringify(earlier)} and ${JSON.stringify(name)} both map to "${to}" (${mappingLabel(mapping)})`,
+          `${source}: tensors ${quoteName(earlier)} and ${quoteName(name)} both map to "${to}" (${mappingLabel(mapping)})`,
         );
       renamed.set(to, name);
       break;

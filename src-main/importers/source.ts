@@ -9,9 +9,11 @@
  * link leading out), a missing shard, or a shard whose tensors differ from what the index says
  * is an error naming the file and the problem.
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { MotlabError } from '../common/errors.ts';
+import { quoteName } from '../common/text.ts';
+import { errnoOf, readRegularText } from '../data/regular-file.ts';
 import { CHECKPOINTS_DIR, listCheckpoints, MODEL_FILE } from '../checkpoints/run-folder.ts';
 import { LazySafetensors, type LazyTensor } from '../checkpoints/lazy-safetensors.ts';
 
@@ -39,11 +41,6 @@ export interface CheckpointSource {
   readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
   readChunks(name: string, use: (values: Float32Array, first: number) => void | Promise<void>): Promise<void>;
   close(): Promise<void>;
-}
-
-function errnoOf(e: unknown): string | undefined {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 async function statOrNull(p: string) {
@@ -141,7 +138,7 @@ async function shardPaths(index: string, weightMap: Record<string, string>): Pro
   const resolved = new Map<string, string>();
   for (const shard of new Set(Object.values(weightMap))) {
     const fail = (what: string): never => {
-      throw new MotlabError('invalid_checkpoint', `${index}: shard ${JSON.stringify(shard.slice(0, 200))} ${what}`);
+      throw new MotlabError('invalid_checkpoint', `${index}: shard ${quoteName(shard)} ${what}`);
     };
     if (shard.length === 0 || shard.length > 1024 || shard.includes('\0')) fail('is not a file name');
     if (path.isAbsolute(shard) || path.win32.isAbsolute(shard) || shard.split(/[\\/]/).includes('..'))
@@ -179,13 +176,11 @@ export function parseShardIndex(text: string, index: string): { metadata: Record
   const entries = Object.entries(weightMap as Record<string, unknown>);
   if (entries.length === 0) fail('"weight_map" lists no tensors');
   const duplicate = firstDuplicateKey(text);
-  if (duplicate) fail(`tensor ${JSON.stringify(duplicate.key.slice(0, 200))} is listed twice (in ${duplicate.where})`);
+  if (duplicate) fail(`tensor ${quoteName(duplicate.key)} is listed twice (in ${duplicate.where})`);
   const map: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, shard] of entries) {
     if (typeof shard !== 'string')
-      fail(
-        `"weight_map" gives tensor ${JSON.stringify(name.slice(0, 200))} a ${shard === null ? 'null' : typeof shard}, not a shard file name`,
-      );
+      fail(`"weight_map" gives tensor ${quoteName(name)} a ${shard === null ? 'null' : typeof shard}, not a shard file name`);
     map[name] = shard as string;
   }
   const metadata: Record<string, string> = {};
@@ -200,12 +195,14 @@ export function parseShardIndex(text: string, index: string): { metadata: Record
 }
 
 async function openSharded(index: string, given: string): Promise<CheckpointSource> {
-  const s = await statOrNull(index);
-  if (!s) throw new MotlabError('not_found', `${index}: no such file`);
-  if (!s.isFile()) throw new MotlabError('invalid_checkpoint', `${index}: not a regular file`);
-  if (s.size > MAX_INDEX_BYTES)
-    throw new MotlabError('invalid_checkpoint', `${index}: ${s.size} bytes is too large for an index file (at most ${MAX_INDEX_BYTES})`);
-  const { metadata, weightMap } = parseShardIndex(await readFile(index, 'utf8'), index);
+  let text: string;
+  try {
+    text = await readRegularText(index, { maxBytes: MAX_INDEX_BYTES, code: 'invalid_checkpoint', what: 'an index file' });
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') throw new MotlabError('not_found', `${index}: no such file`);
+    throw e;
+  }
+  const { metadata, weightMap } = parseShardIndex(text, index);
   const shards = await shardPaths(index, weightMap);
   const files: LazySafetensors[] = [];
   try {
@@ -220,11 +217,7 @@ async function openSharded(index: string, given: string): Promise<CheckpointSour
     for (const [name, shard] of Object.entries(weightMap)) {
       const lazy = byShard.get(shard)!;
       const t = lazy.tensors.get(name);
-      if (!t)
-        throw new MotlabError(
-          'invalid_checkpoint',
-          `${index}: lists tensor ${JSON.stringify(name.slice(0, 200))} in ${shard}, which does not hold it`,
-        );
+      if (!t) throw new MotlabError('invalid_checkpoint', `${index}: lists tensor ${quoteName(name)} in ${shard}, which does not hold it`);
       tensors.set(name, { ...t, file: lazy });
     }
     for (const [shard, lazy] of byShard) {
@@ -233,10 +226,7 @@ async function openSharded(index: string, given: string): Promise<CheckpointSour
           const elsewhere = Object.hasOwn(weightMap, name)
             ? `, which the index puts in ${weightMap[name]} (listed twice)`
             : ', which the index does not list';
-          throw new MotlabError(
-            'invalid_checkpoint',
-            `${index}: shard ${shard} holds tensor ${JSON.stringify(name.slice(0, 200))}${elsewhere}`,
-          );
+          throw new MotlabError('invalid_checkpoint', `${index}: shard ${shard} holds tensor ${quoteName(name)}${elsewhere}`);
         }
       }
     }

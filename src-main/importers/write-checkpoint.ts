@@ -1,6 +1,6 @@
 /**
- * Writing an imported model.safetensors without holding the model: the header first (every
- * tensor F32, sorted by name, contiguous, as checkpoints/safetensors.ts writes), then each tensor
+ * Writing an imported model.safetensors without holding the model: the header first
+ * (checkpoints/safetensors.ts's encodeF32Header, as the lab's own writer), then each tensor
  * streamed from the source in chunks, converted to float32 (F16/BF16 and the rest) on the way.
  * Memory stays at one chunk however large the checkpoint. The step folder is written under a
  * temporary name and renamed into place once every file is on disk (checkpoints/atomic.ts), so
@@ -9,8 +9,10 @@
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { MotlabError } from '../common/errors.ts';
+import { describeList, quoteName } from '../common/text.ts';
 import { fsyncDir, tempSibling, writeFileDurable } from '../checkpoints/atomic.ts';
 import { CHECKPOINTS_DIR, checkpointDirName, MODEL_FILE, STATE_FILE } from '../checkpoints/run-folder.ts';
+import { encodeF32Header, floatBytesLE } from '../checkpoints/safetensors.ts';
 import type { CheckpointSource } from './source.ts';
 
 export interface PlannedTensor {
@@ -19,25 +21,6 @@ export interface PlannedTensor {
   /** The source's name for it. */
   from: string;
   shape: number[];
-}
-
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The header bytes (length prefix included) for F32 tensors in this order, padded to 8 bytes. */
-function headerBytes(tensors: readonly PlannedTensor[], metadata: Record<string, string>): Buffer {
-  const header: Record<string, unknown> = { __metadata__: metadata };
-  let offset = 0;
-  for (const t of tensors) {
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * 4;
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const padded = Math.ceil(json.length / 8) * 8;
-  if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  const prefix = Buffer.alloc(8);
-  prefix.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([prefix, json]);
 }
 
 export interface WriteProgress {
@@ -58,15 +41,15 @@ export async function writeImportedCheckpoint(
   metadata: Record<string, string>,
   onProgress?: (p: WriteProgress) => void,
 ): Promise<string> {
-  const tensors = [...planned].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const checkpointsDir = path.join(runDir, CHECKPOINTS_DIR);
   await mkdir(checkpointsDir, { recursive: true });
   const finalDir = path.join(checkpointsDir, checkpointDirName(step));
   const temp = tempSibling(finalDir);
   await mkdir(temp);
   try {
-    const header = headerBytes(tensors, metadata);
-    const bytesTotal = header.length + tensors.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    const byName = new Map(planned.map((t) => [t.name, t]));
+    const { header, names, dataBytes } = encodeF32Header(Object.fromEntries(planned.map((t) => [t.name, t.shape])), metadata);
+    const bytesTotal = header.length + dataBytes;
     const handle = await open(path.join(temp, MODEL_FILE), 'wx');
     try {
       let at = 0;
@@ -79,30 +62,24 @@ export async function writeImportedCheckpoint(
         at += bytes.length;
       };
       await write(header);
-      for (const t of tensors) {
+      for (const name of names) {
+        const t = byName.get(name)!;
         const expected = t.shape.reduce((a, b) => a * b, 1);
         const got = source.tensors.get(t.from)?.count;
         if (got !== expected)
           throw new MotlabError(
             'invalid_checkpoint',
-            `${source.path}: tensor ${t.from} holds ${got} values, its shape [${t.shape.join(', ')}] needs ${expected}`,
+            `${source.path}: tensor ${quoteName(t.from)} holds ${got} values, its shape ${describeList(t.shape)} needs ${expected}`,
           );
         await source.readChunks(t.from, async (values, first) => {
           for (let i = 0; i < values.length; i++) {
             if (!Number.isFinite(values[i]))
               throw new MotlabError(
                 'invalid_checkpoint',
-                `${source.path}: tensor ${t.from} holds a non-finite value (${values[i]}) at index ${first + i}`,
+                `${source.path}: tensor ${quoteName(t.from)} holds a non-finite value (${values[i]}) at index ${first + i}`,
               );
           }
-          let bytes: Uint8Array;
-          if (LITTLE_ENDIAN_HOST) bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-          else {
-            bytes = new Uint8Array(values.byteLength);
-            const view = new DataView(bytes.buffer);
-            for (let i = 0; i < values.length; i++) view.setFloat32(4 * i, values[i], true);
-          }
-          await write(bytes);
+          await write(floatBytesLE(values));
           onProgress?.({ bytesWritten: at, bytesTotal, tensor: t.name });
         });
       }

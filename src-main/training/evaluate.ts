@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, prepareBatch } from '../model/mot.ts';
 import { evalWindows } from '../data/dataset.ts';
+import { MotlabError } from '../common/errors.ts';
 
 import type { LossByModality } from '../common/metrics.ts';
 export type { LossByModality } from '../common/metrics.ts';
@@ -32,7 +33,11 @@ export function evaluateLoss(
 ): EvalResult {
   const S = config.seq_len;
   const windows = evalWindows(tokens, S, maxWindows);
-  if (windows.count === 0) throw new Error(`the split has fewer than ${S + 1} tokens: no evaluation window of seq_len ${S}`);
+  if (windows.count === 0)
+    throw new MotlabError(
+      'invalid_dataset',
+      `the split has ${tokens.length} tokens, fewer than the ${S + 1} one evaluation window of seq_len ${S} needs`,
+    );
   const M = config.modalities.length;
   const sums = new Float64Array(M);
   const counts = new Float64Array(M);

@@ -1,9 +1,17 @@
-/** Hash routes (#/, #/new, #/run/<name>, #/datasets[/<name>]): work from file:// in Electron and from the server. */
-export type Route = { page: 'runs' } | { page: 'new' } | { page: 'run'; name: string } | { page: 'datasets'; name?: string };
+/** Hash routes (#/, #/new, #/run/<name>[/routing|/towers], #/datasets[/<name>]): work from file:// in Electron and from the server. */
+export type Route =
+  | { page: 'runs' }
+  | { page: 'new' }
+  | { page: 'run'; name: string }
+  | { page: 'routing'; name: string }
+  | { page: 'towers'; name: string }
+  | { page: 'datasets'; name?: string };
 
 function parse(hash: string): Route {
   const path = hash.replace(/^#/, '');
   if (path === '/new') return { page: 'new' };
+  const a = /^\/run\/(.+)\/(routing|towers)$/.exec(path);
+  if (a) return { page: a[2] as 'routing' | 'towers', name: decodeURIComponent(a[1]) };
   const m = /^\/run\/(.+)$/.exec(path);
   if (m) return { page: 'run', name: decodeURIComponent(m[1]) };
   const d = /^\/datasets(?:\/(.+))?$/.exec(path);
@@ -21,6 +29,9 @@ export function hrefOf(route: Route): string {
   switch (route.page) {
     case 'run':
       return `#/run/${encodeURIComponent(route.name)}`;
+    case 'routing':
+    case 'towers':
+      return `#/run/${encodeURIComponent(route.name)}/${route.page}`;
     case 'new':
       return '#/new';
     case 'datasets':

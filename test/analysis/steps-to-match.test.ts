@@ -38,7 +38,14 @@ async function fakeRun(name: string, preset: 'dense' | 'mot', curve: (step: numb
   });
   const lines = [0, 100, 200, 300, 400].map((step) => {
     const l = curve(step);
-    return JSON.stringify({ type: 'eval', step, split: 'val', windows: 4, loss: { all: (l.text + l.image) / 2, ...l } });
+    return JSON.stringify({
+      type: 'eval',
+      step,
+      time: 1_700_000_000_000 + step,
+      split: 'val',
+      windows: 4,
+      loss: { all: (l.text + l.image) / 2, ...l },
+    });
   });
   writeFileSync(path.join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
   return dir;

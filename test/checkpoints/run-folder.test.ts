@@ -107,27 +107,42 @@ test('writeFileAtomic replaces content and leaves no temporary file', async () =
   assert.deepEqual(readdirSync(dir), ['f.txt']);
 });
 
-test('metrics: incremental reads, torn tail, corrupt line with file:line, truncation on resume', async () => {
+/** A metrics record as the trainer writes it (the fields every reader relies on). */
+const record = (step: number, all: number) => ({
+  type: 'eval',
+  step,
+  time: 1_700_000_000_000 + step,
+  split: 'val',
+  windows: 1,
+  loss: { all },
+});
+
+test('metrics: incremental reads, torn tail, corrupt lines skipped with their line numbers, truncation on resume', async () => {
   const dir = freshDir();
   const file = join(dir, 'metrics.jsonl');
-  assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false });
-  for (let step = 1; step <= 3; step++) await appendMetrics(dir, { step, loss: { all: 4 - step / 10 } });
+  assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false, skipped: { count: 0, lines: [], reason: null } });
+  for (let step = 1; step <= 3; step++) await appendMetrics(dir, record(step, 4 - step / 10));
   const first = await readMetrics(dir);
   assert.deepEqual(
     first.records.map((r) => r.step),
     [1, 2, 3],
   );
   assert.equal(first.nextOffset, readFileSync(file).length);
-  assert.deepEqual(await readMetrics(dir, first.nextOffset), { records: [], nextOffset: first.nextOffset, reset: false });
+  assert.deepEqual(await readMetrics(dir, first.nextOffset), {
+    records: [],
+    nextOffset: first.nextOffset,
+    reset: false,
+    skipped: { count: 0, lines: [], reason: null },
+  });
 
   // A crash mid-append leaves a torn line: not reported, offset does not pass it.
-  appendFileSync(file, '{"step": 4, "lo');
+  appendFileSync(file, '{"type": "eval", "step": 4, "lo');
   const torn = await readMetrics(dir, first.nextOffset);
-  assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false });
+  assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false, skipped: { count: 0, lines: [], reason: null } });
   // The next append cuts the torn tail instead of gluing onto it.
-  await appendMetrics(dir, { step: 4, loss: { all: 3.5 } });
+  await appendMetrics(dir, record(4, 3.5));
   const more = await readMetrics(dir, first.nextOffset);
-  assert.deepEqual(more.records, [{ step: 4, loss: { all: 3.5 } }]);
+  assert.deepEqual(more.records, [record(4, 3.5)]);
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 5);
 
   // Resume from step 2: later records go, the offset of a follower no longer fits → reset.
@@ -143,12 +158,31 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
     [1, 2],
   );
 
-  // A corrupt middle line is an error naming file and line.
-  appendFileSync(file, 'not json\n{"step": 9}\n');
-  await rejects(readMetrics(dir), 'invalid_checkpoint', new RegExp(`metrics\\.jsonl:3: corrupt metrics record, not valid JSON`));
-  await rejects(readMetrics(dir, after.nextOffset), 'invalid_checkpoint', /metrics\.jsonl:3:/);
-  writeFileSync(file, '{"step": 1}\n[1, 2]\n');
-  await rejects(readMetrics(dir), 'invalid_checkpoint', /metrics\.jsonl:2: corrupt metrics record, not a JSON object/);
+  // A corrupt middle line is skipped and reported by line number; the records around it stay.
+  appendFileSync(file, `not json\n${JSON.stringify(record(9, 2))}\n`);
+  const whole = await readMetrics(dir);
+  assert.deepEqual(
+    whole.records.map((r) => r.step),
+    [1, 2, 9],
+  );
+  assert.equal(whole.skipped.count, 1);
+  assert.deepEqual(whole.skipped.lines, [3]);
+  assert.match(whole.skipped.reason ?? '', /^not valid JSON/);
+  // Read from an offset, the line number still counts from the top of the file.
+  const tail = await readMetrics(dir, after.nextOffset);
+  assert.deepEqual(tail.skipped.lines, [3]);
+  assert.deepEqual(
+    tail.records.map((r) => r.step),
+    [9],
+  );
+  // Valid JSON that is not a record is skipped the same way, with the reason.
+  writeFileSync(file, `${JSON.stringify(record(1, 3))}\n[1, 2]\n{"step": 1}\n`);
+  const shapes = await readMetrics(dir);
+  assert.deepEqual(
+    shapes.records.map((r) => r.step),
+    [1],
+  );
+  assert.deepEqual(shapes.skipped, { count: 2, lines: [2, 3], reason: 'not a JSON object' });
 });
 
 test('expectedTensorShapes lists the table of architecture.md', () => {

@@ -3,7 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
-import { weightAnalysisCsv, type WeightAnalysis } from '../../common/weight-analysis.ts';
+import { WEIGHT_CSV_COLUMNS, weightAnalysisRows, type WeightAnalysis } from '../../common/weight-analysis.ts';
+import { csvText } from '../../api/export.ts';
 import { DEFAULT_SINGULAR_VALUES } from '../../analysis/weights-collect.ts';
 import type { WeightDriftMetric } from '../../analysis/weights.ts';
 import { MAPPING_CHOICES } from '../../importers/mappings.ts';
@@ -95,7 +96,7 @@ export async function runAnalyzeWeights(argv: string[]): Promise<number> {
       }
     : { from: values.from!, mapping: values.mapping };
   const analysis = await analyzeWeightsOf(target, { singularValues, metrics });
-  if (values.csv) await writeFile(values.csv, weightAnalysisCsv(analysis));
+  if (values.csv) await writeFile(values.csv, csvText([WEIGHT_CSV_COLUMNS, ...weightAnalysisRows(analysis)]));
   if (values.json) console.log(JSON.stringify(analysis));
   else printSummary(analysis);
   return 0;

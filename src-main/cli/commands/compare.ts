@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { stepsToMatch } from '../../analysis/steps-to-match.ts';
 import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 
 const HELP = `motlab compare --reference <denseRunDir> --run <otherRunDir> [--split val] [--json]
 
@@ -29,11 +30,11 @@ export async function runCompareCommand(argv: string[]): Promise<number> {
   if (!values.reference || !values.run) throw new MotlabError('invalid_config', `--reference and --run are required\n\n${HELP}`);
   const report = await stepsToMatch(path.resolve(values.reference), path.resolve(values.run), values.split);
   if (values.json) {
-    console.log(JSON.stringify(report, null, 2));
+    console.log(terminalSafe(JSON.stringify(report, null, 2)));
     return 0;
   }
   const pct = (x: number | null) => (x === null ? 'never' : `${(100 * x).toFixed(1)}%`);
-  console.log(`${report.other} vs ${report.reference} (${report.split} loss)`);
+  console.log(terminalSafe(`${report.other} vs ${report.reference} (${report.split} loss)`));
   console.log('modality  slope    matched  final loss (ref)  reached at step  fraction');
   for (const m of report.modalities) {
     console.log(

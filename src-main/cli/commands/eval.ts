@@ -8,6 +8,7 @@ import { loadDataset, resolveDatasetDir } from '../../data/dataset.ts';
 import { initEngine } from '../../engine/engine.ts';
 import { evaluateLoss } from '../../training/evaluate.ts';
 import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 
@@ -41,7 +42,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   const which = values.checkpoint === 'latest' ? 'latest' : parseIntFlag('--checkpoint', values.checkpoint, 0)!;
   const dataArg = values.data ?? run?.dataset.path;
   if (!dataArg) throw new MotlabError('invalid_config', `${runDir} has no run.json naming its dataset: pass --data`);
-  const windows = parseIntFlag('--windows', values.windows) ?? run?.training.eval_windows ?? 64;
+  const windows = parseIntFlag('--windows', values.windows, 1, 1_000_000) ?? run?.training.eval_windows ?? 64;
 
   const engine = await initEngine(parseEngineFlag(values.engine));
   const checkpoint = await readCheckpoint(runDir, which);
@@ -56,12 +57,23 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
   for (const [name, t] of Object.entries(checkpoint.model)) params[name] = tf.tensor(t.data, t.shape, 'float32');
   const result = evaluateLoss(checkpoint.config, params, tokens, windows);
   Object.values(params).forEach((t) => t.dispose());
+  // Finite weights can still overflow float32 on the way (a huge weight, a damaged file): a NaN
+  // loss is not a result.
+  const broken = Object.entries(result.loss).filter(([, v]) => v !== null && !Number.isFinite(v));
+  if (broken.length)
+    throw new MotlabError(
+      'non_finite_loss',
+      `checkpoint step ${checkpoint.step} of ${runDir} gives a non-finite loss (${broken.map(([k, v]) => `${k} ${v}`).join(', ')}) ` +
+        `on ${values.split}: its weights overflow float32 in the forward pass`,
+    );
 
   if (values.json) {
     console.log(JSON.stringify({ step: checkpoint.step, windows: result.windows, loss: result.loss }));
   } else {
     console.log(
-      `checkpoint step ${checkpoint.step} on ${dataset.spec.name}/${values.split}, ${result.windows} windows, engine ${engine.name}`,
+      terminalSafe(
+        `checkpoint step ${checkpoint.step} on ${dataset.spec.name}/${values.split}, ${result.windows} windows, engine ${engine.name}`,
+      ),
     );
     console.log(formatLosses(result.loss));
   }

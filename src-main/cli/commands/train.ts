@@ -3,13 +3,13 @@
  * the app it also takes pause/resume/stop over the IPC channel and reports every event back.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildModelConfig } from '../../model/presets.ts';
 import { isPresetName, PRESET_NAMES, type PresetName, type SizeName } from '../../common/vocabulary.ts';
 import { parseRunConfigFile, trainingConfigSchema, TRAINING_DEFAULTS } from '../../training/config.ts';
-import { loadDataset, resolveDatasetDir } from '../../data/dataset.ts';
+import { loadDataset, resolveDatasetDir, windowCount } from '../../data/dataset.ts';
+import { MAX_JSON_FILE_BYTES, readRegularText } from '../../data/regular-file.ts';
 import { readRunJson, writeRunJson, type RunJson } from '../../checkpoints/run-folder.ts';
 import { trainRun, TrainingControl, type TrainEvent } from '../../training/trainer.ts';
 import { MotlabError } from '../../common/errors.ts';
@@ -56,10 +56,10 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   const runDir = path.resolve(values.out);
   const engine = parseEngineFlag(values.engine);
   const overrides = {
-    steps: parseIntFlag('--steps', values.steps),
-    checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every']),
-    eval_every: parseIntFlag('--eval-every', values['eval-every']),
-    seed: parseIntFlag('--seed', values.seed, 0),
+    steps: parseIntFlag('--steps', values.steps, 1, 1e9),
+    checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every'], 1, 1e9),
+    eval_every: parseIntFlag('--eval-every', values['eval-every'], 1, 1e9),
+    seed: parseIntFlag('--seed', values.seed, 0, 2 ** 31 - 1),
   };
 
   if (values.resume) {
@@ -145,7 +145,7 @@ async function newRun(
   } else if (configArg.endsWith('.json') || existsSync(configArg)) {
     let raw: unknown;
     try {
-      raw = JSON.parse(await readFile(configArg, 'utf8'));
+      raw = JSON.parse(await readRegularText(configArg, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_config', what: 'a config file' }));
     } catch (error) {
       const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
       throw new MotlabError('invalid_config', `cannot read config file ${configArg}: ${why}`);
@@ -164,6 +164,15 @@ async function newRun(
     'training settings',
   );
   const model = buildModelConfig(preset, size, dataset.spec, file.model ?? {});
+  // Refuse now, not at the first evaluation: a split must hold one window of seq_len + 1 tokens.
+  for (const split of ['train', 'val']) {
+    const tokens = dataset.splits[split];
+    if (tokens && windowCount(tokens.length, model.seq_len) === 0)
+      throw new MotlabError(
+        'invalid_dataset',
+        `${datasetDir}: split "${split}" has ${tokens.length} tokens; seq_len ${model.seq_len} needs at least ${model.seq_len + 1}`,
+      );
+  }
   const now = new Date().toISOString();
   return {
     name: path.basename(runDir),

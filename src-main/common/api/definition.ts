@@ -18,6 +18,7 @@ import type {
   RunSummary,
   WorkspaceInfo,
 } from './types.ts';
+import type { RoutingReport, TowersReport } from '../analysis-reports.ts';
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -33,6 +34,13 @@ const count = (what: string) =>
 
 const runRef = z.strictObject({ run: runNameSchema });
 const none = z.strictObject({});
+
+/** A run and, optionally, which of its checkpoints and how many probe windows to analyse. */
+const analysisRequest = z.strictObject({
+  run: runNameSchema,
+  checkpoints: z.array(z.number().int().min(0)).max(200, 'at most 200 checkpoints').optional(),
+  probeWindows: count('probe windows').max(256, 'at most 256 probe windows').optional(),
+});
 
 /** A dataset name from listDatasets. */
 const datasetName = z.string().min(1, 'choose a dataset');
@@ -117,6 +125,16 @@ export const apiDefinition = {
     z.strictObject({ run: runNameSchema, format: z.enum(['csv', 'jsonl']).default('csv') }),
     returns<{ fileName: string; mimeType: string; text: string }>(),
     "A run's metrics as a file (CSV: one loss column per modality)",
+  ),
+  analyzeRouting: method(
+    analysisRequest,
+    returns<RoutingReport>(),
+    'MoE routing of a run: over training, and at checkpoints on the probe windows (affinity, MI, locality, drops, agreement)',
+  ),
+  analyzeTowers: method(
+    analysisRequest,
+    returns<TowersReport>(),
+    'MoT towers of a run: tokens per tower, per-tower gradient norms, tower drift of weights and FFN outputs',
   ),
 };
 

@@ -44,6 +44,8 @@ export interface MetricsChunk {
   nextOffset: number;
   /** The file was rewritten (a resume drops steps after its checkpoint): these records replace all earlier ones. */
   reset: boolean;
+  /** Lines of the file that are not records (damage), skipped: how many, the first line numbers, why. */
+  skipped?: { count: number; lines: number[]; reason: string | null };
 }
 
 export interface CheckpointInfo {
