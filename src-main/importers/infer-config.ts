@@ -74,7 +74,8 @@ export function inferModelConfig(shapes: ReadonlyMap<string, number[]>, hints: C
   const layers = indicesOf(names, /^layers\.(\d+)\./);
   if (layers.length === 0) return fail('no transformer layers after renaming (layers.{l}.…)');
   const layerCount = layers[layers.length - 1] + 1;
-  if (layerCount > MODEL_LIMITS.n_layers) fail(`layer index ${layerCount - 1} is beyond the ${MODEL_LIMITS.n_layers} layers the lab accepts`);
+  if (layerCount > MODEL_LIMITS.n_layers)
+    fail(`layer index ${layerCount - 1} is beyond the ${MODEL_LIMITS.n_layers} layers the lab accepts`);
   if (layers.length !== layerCount) {
     const missing = Array.from({ length: layerCount }, (_, l) => l).filter((l) => !layers.includes(l));
     fail(`layers ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''} are missing (the last layer is ${layerCount - 1})`);
