@@ -3,7 +3,8 @@
  * records): the paper's fitted slope over the whole reference curve, and the simpler
  * "when does the other run reach the reference's final loss" fraction.
  */
-import { readMetrics, readRunJson } from '../checkpoints/run-folder.ts';
+import { readMetrics } from '../checkpoints/run-folder.ts';
+import { readRunJson } from '../runs/run-json.ts';
 import { firstStepReaching, matchSteps, type CurvePoint } from './step-matching.ts';
 
 export interface ModalityStepsToMatch {

@@ -11,7 +11,8 @@ import { COMPONENTS, type Component } from '../common/vocabulary.ts';
 import type { WeightAnalysis, WeightDriftStats, WeightTensorStats } from '../common/weight-analysis.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { LazySafetensors } from '../checkpoints/lazy-safetensors.ts';
-import { listCheckpoints, MODEL_FILE, readRunJson } from '../checkpoints/run-folder.ts';
+import { listCheckpoints, MODEL_FILE } from '../checkpoints/run-folder.ts';
+import { readRunJson } from '../runs/run-json.ts';
 import {
   frobeniusNorm,
   stableRank,

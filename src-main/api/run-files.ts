@@ -1,7 +1,7 @@
 /**
  * What the API adds on top of src-main/checkpoints/run-folder.ts (the run-folder format's
  * reader/writer): lenient reading for display, the last training record from the file's
- * tail, checkpoint sizes, and process liveness.
+ * tail, and checkpoint sizes. Who owns a run is the run lock's business (runs/lock.ts).
  *
  * Lenient means: a damaged run folder (a hand-edited run.json, a folder or FIFO where a file
  * should be, garbage in metrics.jsonl) still yields what can be shown of it, every field checked
@@ -9,16 +9,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  listCheckpoints,
-  METRICS_FILE,
-  MODEL_FILE,
-  OPTIMIZER_FILE,
-  readRunJson,
-  RUN_JSON,
-  STATE_FILE,
-  type RunJson,
-} from '../checkpoints/run-folder.ts';
+import { listCheckpoints, METRICS_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE } from '../checkpoints/run-folder.ts';
+import { readRunJson, RUN_JSON, type RunJson } from '../runs/run-json.ts';
 import { moeConfigSchema } from '../model/config.ts';
 import { errnoOf, MAX_JSON_FILE_BYTES, openRegularFile, readRegularText } from '../data/regular-file.ts';
 import { parseMetricsRecord, type TrainRecord } from '../common/metrics.ts';
@@ -184,16 +176,6 @@ export async function checkpointInfos(runDir: string): Promise<CheckpointInfo[]>
       };
     }),
   );
-}
-
-export function isProcessAlive(pid: number | undefined): boolean {
-  if (!pid || !Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The last non-empty line of a log file (its tail only), or null. */

@@ -31,7 +31,10 @@ export class AdamW {
     }
   }
 
-  /** Norms, embeddings of rank 1 are not decayed: only matrices (rank ≥ 2). */
+  /**
+   * Weight decay applies to matrices (rank ≥ 2): every linear layer, the embedding and the output
+   * layer. Norm weights (rank 1) are not decayed.
+   */
   private decays(p: tf.Variable): boolean {
     return p.rank >= 2;
   }

@@ -1,11 +1,12 @@
-/** Hash routes (#/, #/new, #/run/<name>[/routing|/towers], #/datasets[/<name>]): work from file:// in Electron and from the server. */
+/** Hash routes (#/, #/new, #/run/<name>[/routing|/towers], #/datasets[/<name>], #/pca[/<run>]): work from file:// in Electron and from the server. */
 export type Route =
   | { page: 'runs' }
   | { page: 'new' }
   | { page: 'run'; name: string }
   | { page: 'routing'; name: string }
   | { page: 'towers'; name: string }
-  | { page: 'datasets'; name?: string };
+  | { page: 'datasets'; name?: string }
+  | { page: 'pca'; run?: string };
 
 function parse(hash: string): Route {
   const path = hash.replace(/^#/, '');
@@ -14,6 +15,8 @@ function parse(hash: string): Route {
   if (a) return { page: a[2] as 'routing' | 'towers', name: decodeURIComponent(a[1]) };
   const m = /^\/run\/(.+)$/.exec(path);
   if (m) return { page: 'run', name: decodeURIComponent(m[1]) };
+  const p = /^\/pca(?:\/(.+))?$/.exec(path);
+  if (p) return p[1] ? { page: 'pca', run: decodeURIComponent(p[1]) } : { page: 'pca' };
   const d = /^\/datasets(?:\/(.+))?$/.exec(path);
   if (d) return d[1] ? { page: 'datasets', name: decodeURIComponent(d[1]) } : { page: 'datasets' };
   return { page: 'runs' };
@@ -36,6 +39,8 @@ export function hrefOf(route: Route): string {
       return '#/new';
     case 'datasets':
       return route.name ? `#/datasets/${encodeURIComponent(route.name)}` : '#/datasets';
+    case 'pca':
+      return route.run ? `#/pca/${encodeURIComponent(route.run)}` : '#/pca';
     default:
       return '#/';
   }

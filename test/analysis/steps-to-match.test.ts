@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { writeRunJson } from '../../src-main/checkpoints/run-folder.ts';
+import { writeRunJson } from '../../src-main/runs/run-json.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';
 import { TRAINING_DEFAULTS } from '../../src-main/training/config.ts';
 import { motlab } from '../training/helpers.ts';

@@ -19,7 +19,8 @@ import path from 'node:path';
 import { createApi, type MotlabApi } from '../../src-main/api/impl.ts';
 import { lastTrainRecord, readRunJsonForDisplay } from '../../src-main/api/run-files.ts';
 import { listDatasetsOf } from '../../src-main/api/workspace.ts';
-import { readCheckpoint, readMetrics, readModelFile, readRunJson } from '../../src-main/checkpoints/run-folder.ts';
+import { readCheckpoint, readMetrics, readModelFile } from '../../src-main/checkpoints/run-folder.ts';
+import { readRunJson } from '../../src-main/runs/run-json.ts';
 import { decodeSafetensors, readSafetensorsFile } from '../../src-main/checkpoints/safetensors.ts';
 import { checkDataset, formatDatasetReport } from '../../src-main/data/check.ts';
 import { loadDataset, loadDatasetSpec, loadSplitTokens } from '../../src-main/data/dataset.ts';
@@ -31,7 +32,7 @@ import { MAX_MESSAGE_LENGTH } from '../../src-main/common/text.ts';
 import { encodeSafetensors, type TensorIn } from '../../src-main/checkpoints/safetensors.ts';
 import { openCheckpointSource } from '../../src-main/importers/source.ts';
 import { readMappingFile } from '../../src-main/importers/mappings.ts';
-import { analyzeWeightsOf, importRun } from '../../src-main/api/import-handlers.ts';
+import { analyzeWeightsOf, importRun } from '../../src-main/api/handlers/imports.ts';
 import { MOTLAB, TINY_SPEC, tinyWeights, writeDataset, writeRun } from './helpers.ts';
 
 export const FILE_KINDS = [

@@ -8,7 +8,7 @@ import { csvText } from '../../api/export.ts';
 import { DEFAULT_SINGULAR_VALUES } from '../../analysis/weights-collect.ts';
 import type { WeightDriftMetric } from '../../analysis/weights.ts';
 import { MAPPING_CHOICES } from '../../importers/mappings.ts';
-import { analyzeWeightsOf } from '../../api/import-handlers.ts';
+import { analyzeWeightsOf } from '../../api/handlers/imports.ts';
 import { parseIntFlag } from '../flags.ts';
 
 const HELP = `motlab analyze weights (--run <runDir> [--checkpoint STEP|latest] | --from <file|index.json|dir> [--mapping M]) [options]

@@ -10,6 +10,8 @@ import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 const HELP = `motlab analyze <analysis> [options]
 
 Analyses:
+  pca --run DIR | --activations FILE [--checkpoints …] [--layers …] [--components K] [--basis fixed|aligned] [--json] [--csv FILE]
+      feature PCA and modality separability per layer × checkpoint (see motlab analyze pca --help).
   routing --run DIR [--checkpoints 100,200|all] [--windows N] [--json] [--csv FILE]
       MoE routing over training (metrics.jsonl) and at checkpoints on the probe set (the first N
       evaluation windows of the val split, default 16): expert × modality affinity and mutual
@@ -45,8 +47,8 @@ const progress = (done: number, total: number, what: string): void => {
 const fixed = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : '—');
 
 const ANALYSES: Record<string, Analysis> = {
+  pca: async (argv) => (await import('./analyze-pca.ts')).runAnalyzePcaCommand(argv),
   weights: async (argv) => (await import('./analyze-weights.ts')).runAnalyzeWeights(argv),
-
   async routing(argv) {
     const { values } = parseArgs({ args: argv, options: common, strict: true });
     if (values.help) return (console.log(HELP), 0);

@@ -6,8 +6,8 @@ import { FORWARD_PASS_ANALYSES, WEIGHT_ANALYSES } from '../../common/imported-so
 import { isPresetName, isSizeName, PRESET_NAMES, SIZE_NAMES } from '../../common/vocabulary.ts';
 import { resolveDatasetDir } from '../../data/dataset.ts';
 import { MAPPING_CHOICES } from '../../importers/mappings.ts';
-import { importRun } from '../../api/import-handlers.ts';
-import { DEFAULT_DATASET } from './train.ts';
+import { importRun } from '../../api/handlers/imports.ts';
+import { DEFAULT_DATASET } from '../../runs/create.ts';
 
 const HELP = `motlab import --from <file.safetensors|index.json|dir> --out <runDir> [options]
 

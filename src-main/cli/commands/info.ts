@@ -1,7 +1,8 @@
 /** `motlab info`: what a run is — config, parameter and FLOP accounting, checkpoints, engine. */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { listCheckpoints, readRunJson } from '../../checkpoints/run-folder.ts';
+import { listCheckpoints } from '../../checkpoints/run-folder.ts';
+import { readRunJson } from '../../runs/run-json.ts';
 import { flopsPerToken, parameterCounts } from '../../model/accounting.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { terminalSafe } from '../../common/text.ts';

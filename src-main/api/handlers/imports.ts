@@ -3,19 +3,26 @@
  * into a run folder (importers/ writes the checkpoint, this writes run.json marked `imported`),
  * and the weight-space analyses of a run or of a checkpoint in place.
  */
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { MotlabError } from '../common/errors.ts';
-import { weightsOnlyMessage } from '../common/imported-source.ts';
-import type { PresetName, SizeName } from '../common/vocabulary.ts';
-import type { WeightAnalysis } from '../common/weight-analysis.ts';
-import { loadDatasetSpec } from '../data/dataset.ts';
-import { writeRunJson, type RunJson } from '../checkpoints/run-folder.ts';
-import { parseRunConfigFile, TRAINING_DEFAULTS, type RunConfigFile } from '../training/config.ts';
-import { importCheckpoint, type ImportedCheckpoint } from '../importers/import.ts';
-import { openMappedWeights } from '../importers/inspect.ts';
-import type { WriteProgress } from '../importers/write-checkpoint.ts';
-import { collectWeightAnalysis, openRunWeights, type WeightAnalysisOptions, type WeightSource } from '../analysis/weights-collect.ts';
+import { MotlabError } from '../../common/errors.ts';
+import { weightsOnlyMessage } from '../../common/imported-source.ts';
+import type { PresetName, SizeName } from '../../common/vocabulary.ts';
+import type { WeightAnalysis } from '../../common/weight-analysis.ts';
+import type { ApiHandlers } from '../../common/api/definition.ts';
+import type { RunSummary } from '../../common/api/types.ts';
+import { loadDatasetSpec } from '../../data/dataset.ts';
+import { writeRunJson, type RunJson } from '../../runs/run-json.ts';
+import { DEFAULT_DATASET, readRunConfigFile } from '../../runs/create.ts';
+import { TRAINING_DEFAULTS } from '../../training/config.ts';
+import { importCheckpoint, type ImportedCheckpoint } from '../../importers/import.ts';
+import { BUILTIN_MAPPINGS } from '../../importers/mappings.ts';
+import { openMappedWeights } from '../../importers/inspect.ts';
+import type { WriteProgress } from '../../importers/write-checkpoint.ts';
+import { collectWeightAnalysis, openRunWeights, type WeightAnalysisOptions, type WeightSource } from '../../analysis/weights-collect.ts';
+import { allowedReadPath } from '../workspace.ts';
+import { existingRunDir, runDirOf, type ApiContext } from '../context.ts';
+import { findDataset } from './datasets.ts';
 
 export interface ImportRunOptions {
   from: string;
@@ -32,17 +39,6 @@ export interface ImportRunOptions {
   onProgress?: (p: WriteProgress) => void;
 }
 
-async function readConfigFile(file: string): Promise<RunConfigFile> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
-  } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message.slice(0, 200);
-    throw new MotlabError('invalid_config', `cannot read config file ${file}: ${why}`);
-  }
-  return parseRunConfigFile(raw, file);
-}
-
 /** One line about an imported run, for run.json's message and the CLI. */
 export function importedMessage(imported: ImportedCheckpoint): string {
   const from = `Imported from ${imported.source.path} (${imported.source.mapping} names)`;
@@ -56,7 +52,7 @@ export async function importRun(options: ImportRunOptions): Promise<{ run: RunJs
       'invalid_config',
       'give either --preset/--size or --config, not both (the config file holds a preset and a size)',
     );
-  const configFile = options.configFile ? await readConfigFile(options.configFile) : undefined;
+  const configFile = options.configFile ? await readRunConfigFile(options.configFile) : undefined;
   const spec = await loadDatasetSpec(options.datasetDir);
   const imported = await importCheckpoint({
     from: options.from,
@@ -106,4 +102,43 @@ export async function analyzeWeightsOf(
   } finally {
     await source.close();
   }
+}
+
+/** A run name from a checkpoint's file or folder name: "<name>-imported", made unique in the workspace. */
+function importedRunName(ctx: ApiContext, source: string): string {
+  const stem = path
+    .basename(source)
+    .replace(/\.safetensors(\.index\.json)?$/, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 60);
+  const base = `${stem || 'checkpoint'}-imported`;
+  let name = base;
+  for (let i = 2; existsSync(runDirOf(ctx, name)); i++) name = `${base}-${i}`;
+  return name;
+}
+
+/** The imports area of the API: Open checkpoint… and the weight-space analyses. */
+export function importHandlers(
+  ctx: ApiContext,
+  summarize: (run: string) => Promise<RunSummary>,
+): Pick<ApiHandlers, 'importCheckpoint' | 'analyzeWeights'> {
+  return {
+    async importCheckpoint(input) {
+      const roots = ctx.options.workspaceRoots;
+      const from = await allowedReadPath(input.path, roots, 'the checkpoint');
+      const mapping = Object.hasOwn(BUILTIN_MAPPINGS, input.mapping) || input.mapping === 'auto' ? input.mapping : await allowedReadPath(input.mapping, roots, 'the mapping file');
+      const dataset = await findDataset(ctx, input.dataset ?? DEFAULT_DATASET);
+      const name = input.name ?? importedRunName(ctx, from);
+      const out = runDirOf(ctx, name);
+      if (existsSync(out)) throw new MotlabError('conflict', `A run named "${name}" already exists; choose another name.`);
+      await importRun({ from, mapping, preset: input.preset, size: input.size, datasetDir: dataset.path, weightsOnly: input.weightsOnly, out });
+      const summary = await summarize(name);
+      ctx.emit({ type: 'run-status', run: name, status: summary.status, message: summary.message });
+      return summary;
+    },
+    async analyzeWeights({ run, step, singularValues, metrics }) {
+      return analyzeWeightsOf({ run: existingRunDir(ctx, run), step: step ?? 'latest' }, { singularValues, metrics });
+    },
+  };
 }
