@@ -531,7 +531,8 @@ const SAFETENSORS_PREFIX_MUTATION: Mutation = {
       2n ** 64n - 1n,
       BigInt(rng.int(out.length + 64)),
     ];
-    out.writeBigUInt64LE(pick(rng, choices) as bigint, 0);
+    // asUintN: a length a previous mutation already broke may round to 2^64 in Number.
+    out.writeBigUInt64LE(BigInt.asUintN(64, pick(rng, choices) as bigint), 0);
     return out;
   },
 };
