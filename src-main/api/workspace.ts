@@ -168,7 +168,9 @@ export async function allowedReadPath(path: string, roots: readonly string[] | u
   if (roots) {
     const allowed = await realRoots(roots);
     if (!allowed.some((root) => inside(real, root)))
-      refuse(`it is outside the folders this server may use (${allowed.join(', ') || 'none'}); start motlab serve with --workspace-root to allow another`);
+      refuse(
+        `it is outside the folders this server may use (${allowed.join(', ') || 'none'}); start motlab serve with --workspace-root to allow another`,
+      );
   }
   if (await isPseudoFileSystem(real)) refuse(`${real} is on a system pseudo file system`);
   return real;

@@ -127,12 +127,23 @@ export function importHandlers(
     async importCheckpoint(input) {
       const roots = ctx.options.workspaceRoots;
       const from = await allowedReadPath(input.path, roots, 'the checkpoint');
-      const mapping = Object.hasOwn(BUILTIN_MAPPINGS, input.mapping) || input.mapping === 'auto' ? input.mapping : await allowedReadPath(input.mapping, roots, 'the mapping file');
+      const mapping =
+        Object.hasOwn(BUILTIN_MAPPINGS, input.mapping) || input.mapping === 'auto'
+          ? input.mapping
+          : await allowedReadPath(input.mapping, roots, 'the mapping file');
       const dataset = await findDataset(ctx, input.dataset ?? DEFAULT_DATASET);
       const name = input.name ?? importedRunName(ctx, from);
       const out = runDirOf(ctx, name);
       if (existsSync(out)) throw new MotlabError('conflict', `A run named "${name}" already exists; choose another name.`);
-      await importRun({ from, mapping, preset: input.preset, size: input.size, datasetDir: dataset.path, weightsOnly: input.weightsOnly, out });
+      await importRun({
+        from,
+        mapping,
+        preset: input.preset,
+        size: input.size,
+        datasetDir: dataset.path,
+        weightsOnly: input.weightsOnly,
+        out,
+      });
       const summary = await summarize(name);
       ctx.emit({ type: 'run-status', run: name, status: summary.status, message: summary.message });
       return summary;

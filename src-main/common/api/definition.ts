@@ -235,7 +235,10 @@ export const apiDefinition = {
       run: runNameSchema,
       step: z.number().int().min(0).optional(),
       singularValues: z.number().int().min(0).max(64).default(8),
-      metrics: z.array(z.enum(['cosine', 'cka'])).max(2).default(['cosine', 'cka']),
+      metrics: z
+        .array(z.enum(['cosine', 'cka']))
+        .max(2)
+        .default(['cosine', 'cka']),
     }),
     returns<WeightAnalysis>(),
     'Weight norms, singular-value spectra and tower drift of a run’s checkpoint (any checkpoint, runnable or weights only)',
