@@ -17,6 +17,9 @@ import { bounded } from '../common/text.ts';
 import { checkRequest, cookieName, isLoopbackDefault, newToken, type AuthPolicy } from './auth.ts';
 import { securityHeaders, serveStatic } from './static.ts';
 
+/** How long an idle keep-alive connection stays open. */
+const KEEP_ALIVE_MS = 65_000;
+
 export interface ServerOptions extends ApiOptions {
   host?: string;
   /**
@@ -79,6 +82,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
     });
   });
+  // Keep idle connections well past the client's own keep-alive window: with Node's 5 s default a
+  // client can reuse a socket in the instant the server closes it, and the request fails.
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 5_000;
   // Malformed requests and resets before a request is parsed: Node's own 'clientError'
   // handling answers 400/408/431 and closes the socket (no listener of ours needed).
 

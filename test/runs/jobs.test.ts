@@ -154,7 +154,10 @@ test('a failing job and a crashing job process are reported failed with the reas
   const short = await ended(jobs.start({ kind: 'evaluate', input: { engine: 'wasm' }, runDir: shortRun }).id);
   assert.equal(short.status, 'failed');
   assert.equal(short.error?.code, 'invalid_dataset');
-  assert.match(short.message ?? '', /short-data, split "val": the split has fewer than 33 tokens/);
+  assert.match(
+    short.message ?? '',
+    /short-data, split "val": the split has 10 tokens, fewer than the 33 one evaluation window of seq_len 32 needs/,
+  );
 
   // A process that dies (kill -9) without its last word.
   const crash = jobs.start({ kind: 'evaluate', input: { split: 'train', windows: 1_000_000, engine: 'wasm' }, runDir: run });
@@ -199,10 +202,14 @@ test('every declared job kind has its runner; the API side of jobs loads no job 
     JOB_RUNNERS.map((r) => r.kind),
     [...JOB_KINDS],
   );
-  // The app's main process bundles the API: it must not pull in the model or TensorFlow.js.
+  // The app's main process bundles the API: its side of jobs (the declarations, the manager, the
+  // runs and jobs handlers) must not pull in the model or TensorFlow.js.
   const esbuild = await import('esbuild');
   const built = await esbuild.build({
-    entryPoints: [path.join(REPO, 'src-main/api/impl.ts')],
+    entryPoints: ['api/job-kinds.ts', 'api/handlers/runs.ts', 'api/handlers/jobs.ts', 'runs/jobs/manager.ts'].map((f) =>
+      path.join(REPO, 'src-main', f),
+    ),
+    outdir: path.join(root, 'bundle'),
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -212,7 +219,7 @@ test('every declared job kind has its runner; the API side of jobs loads no job 
     logLevel: 'silent',
   });
   const inputs = Object.keys(built.metafile.inputs);
-  assert.ok(inputs.some((f) => f.endsWith('src-main/runs/jobs/manager.ts')));
+  assert.ok(inputs.some((f) => f.endsWith('src-main/runs/evaluate-job.ts')));
   assert.deepEqual(
     inputs.filter((f) => /src-main\/(engine|model\/mot|training\/trainer|runs\/(train|evaluate)\.ts)/.test(f)),
     [],
