@@ -5,7 +5,7 @@
  */
 import { MotlabError } from '../common/errors.ts';
 import { openRegularFile, readExactly, type OpenedFile } from '../data/regular-file.ts';
-import { headerLengthOf, ITEM_SIZE, parseSafetensorsHeader, toFloat32, type SafetensorsEntry } from './safetensors.ts';
+import { ITEM_SIZE, readSafetensorsHeader, toFloat32, type SafetensorsEntry } from './safetensors.ts';
 
 /** Bytes read (and converted) at a time. */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -37,15 +37,10 @@ export class LazySafetensors {
       throw new MotlabError('not_found', `${file}: no such file`);
     }
     try {
-      const prefix = new Uint8Array(8);
-      if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
-      const n = headerLengthOf(prefix, opened.size, file);
-      const headerBytes = new Uint8Array(n);
-      await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
-      const header = parseSafetensorsHeader(headerBytes, opened.size - 8 - n, file);
+      const { header, dataStart } = await readSafetensorsHeader(opened, file);
       const tensors = new Map<string, LazyTensor>();
       for (const e of header.entries) tensors.set(e.name, { ...e, count: (e.end - e.begin) / ITEM_SIZE[e.dtype] });
-      return new LazySafetensors(file, opened, 8 + n, header.metadata, tensors);
+      return new LazySafetensors(file, opened, dataStart, header.metadata, tensors);
     } catch (e) {
       await opened.handle.close();
       throw e;

@@ -11,7 +11,7 @@
  * bytes present, and every failure is a MotlabError('invalid_checkpoint', "<file>: <problem>").
  * Float and integer dtypes are converted to Float32Array (the lab computes in float32).
  */
-import { openRegularFile, readExactly } from '../data/regular-file.ts';
+import { openRegularFile, readExactly, type OpenedFile } from '../data/regular-file.ts';
 import { MAX_MODEL_TENSORS } from '../model/config.ts';
 import { MotlabError } from '../common/errors.ts';
 import { describeList, oneLine, quoteName } from '../common/text.ts';
@@ -325,7 +325,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataLength: numb
 }
 
 /** The header length from the 8-byte prefix, checked against the limit and the file size. */
-export function headerLengthOf(prefix: Uint8Array, fileBytes: number, source: string): number {
+function headerLengthOf(prefix: Uint8Array, fileBytes: number, source: string): number {
   const fail = (what: string): never => {
     throw new MotlabError('invalid_checkpoint', `${source}: ${what}`);
   };
@@ -357,6 +357,16 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
   return { tensors, metadata };
 }
 
+/** The header of an opened safetensors file (bounded, checked against the file's size) and where its data starts. */
+export async function readSafetensorsHeader(opened: OpenedFile, file: string): Promise<{ header: SafetensorsHeader; dataStart: number }> {
+  const prefix = new Uint8Array(8);
+  if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
+  const n = headerLengthOf(prefix, opened.size, file);
+  const headerBytes = new Uint8Array(n);
+  await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
+  return { header: parseSafetensorsHeader(headerBytes, opened.size - 8 - n, file), dataStart: 8 + n };
+}
+
 /**
  * Read a safetensors file lazily: the header first (bounded, checked against the file's size),
  * then `check` (which may refuse the file from its header alone: a config that does not match,
@@ -367,13 +377,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
 export async function readSafetensorsFile(file: string, check?: (header: SafetensorsHeader) => void): Promise<DecodedSafetensors> {
   const opened = await openRegularFile(file, 'invalid_checkpoint');
   try {
-    const prefix = new Uint8Array(8);
-    if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
-    const n = headerLengthOf(prefix, opened.size, file);
-    const headerBytes = new Uint8Array(n);
-    await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
-    const dataStart = 8 + n;
-    const header = parseSafetensorsHeader(headerBytes, opened.size - dataStart, file);
+    const { header, dataStart } = await readSafetensorsHeader(opened, file);
     check?.(header);
     const tensors: Record<string, TensorOut> = {};
     for (const e of header.entries) {

@@ -10,20 +10,11 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { decodeSafetensors, encodeSafetensors, type TensorIn } from '../../src-main/checkpoints/safetensors.ts';
 import { motlab } from '../training/helpers.ts';
+import { playbookNameOf } from '../importers/synthetic.ts';
 import { missing, SHOTS, useServerAndBrowser } from './harness.ts';
 
 const e2e = useServerAndBrowser();
 let playbookFile = '';
-
-/** The playbook's name for each of ours. */
-function playbookName(ours: string): string {
-  return ours
-    .replace(/^embed\.weight$/, 'tok_embeddings.weight')
-    .replace(/attention\.(wq|wk|wv|wo)\.(\d+)/, 'attention.local_experts_$1.$2')
-    .replace(/^layers\.(\d+)\.attention_norm\.(\d+)/, 'layers.$1.attention.local_experts_attention_norm.$2')
-    .replace(/^layers\.(\d+)\.ffn_norm\.(\d+)/, 'layers.$1.feed_forward.local_experts_ffn_norm.$2')
-    .replace(/feed_forward\.(w1|w2|w3)\.(\d+)/, 'feed_forward.local_experts.$2.$1');
-}
 
 before(() => {
   if (missing) return;
@@ -51,7 +42,7 @@ before(() => {
   const file = join(trained, 'checkpoints', 'step-000002', 'model.safetensors');
   const { tensors } = decodeSafetensors(readFileSync(file), file);
   const renamed: Record<string, TensorIn> = {};
-  for (const [name, t] of Object.entries(tensors)) renamed[playbookName(name)] = { shape: t.shape, data: t.data };
+  for (const [name, t] of Object.entries(tensors)) renamed[playbookNameOf(name)] = { shape: t.shape, data: t.data };
   playbookFile = join(incoming, 'mot-playbook.safetensors');
   writeFileSync(playbookFile, encodeSafetensors(renamed)); // no metadata: only the names and shapes speak
 });

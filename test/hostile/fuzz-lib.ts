@@ -34,6 +34,7 @@ import { openCheckpointSource } from '../../src-main/importers/source.ts';
 import { readMappingFile } from '../../src-main/importers/mappings.ts';
 import { analyzeWeightsOf, importRun } from '../../src-main/api/handlers/imports.ts';
 import { MOTLAB, TINY_SPEC, tinyWeights, writeDataset, writeRun } from './helpers.ts';
+import { playbookNameOf } from '../importers/synthetic.ts';
 
 export const FILE_KINDS = [
   'model.safetensors',
@@ -144,16 +145,6 @@ async function makeFixture(workDir: string): Promise<Fixture> {
 
 type ImportKind = 'shards.index.json' | 'shard.safetensors' | 'mapping.json' | 'foreign.safetensors';
 
-/** The MoT playbook's name for each of ours (as its code names them). */
-function playbookName(ours: string): string {
-  return ours
-    .replace(/^embed\.weight$/, 'tok_embeddings.weight')
-    .replace(/attention\.(wq|wk|wv|wo)\.(\d+)/, 'attention.local_experts_$1.$2')
-    .replace(/^layers\.(\d+)\.attention_norm\.(\d+)/, 'layers.$1.attention.local_experts_attention_norm.$2')
-    .replace(/^layers\.(\d+)\.ffn_norm\.(\d+)/, 'layers.$1.feed_forward.local_experts_ffn_norm.$2')
-    .replace(/feed_forward\.(w1|w2|w3)\.(\d+)/, 'feed_forward.local_experts.$2.$1');
-}
-
 /**
  * A small MoT checkpoint under the playbook's names, as one file and as two shards with an index;
  * and under made-up names ("blk.<layer>.<weight>.<tower>") with the mapping file that renames them.
@@ -164,7 +155,7 @@ function writeImportFixtures(dir: string): Record<ImportKind, string> {
   const weights = tinyWeights(config);
   const renamed = (rename: (n: string) => string): Record<string, TensorIn> =>
     Object.fromEntries(Object.entries(weights).map(([n, t]) => [rename(n), t]));
-  const playbook = renamed(playbookName);
+  const playbook = renamed(playbookNameOf);
   const foreign = path.join(dir, 'playbook.safetensors');
   writeFileSync(foreign, encodeSafetensors(playbook));
   const names = Object.keys(playbook).sort();

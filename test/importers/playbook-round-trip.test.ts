@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { motlab, PYTHON, torchAvailable } from '../training/helpers.ts';
 import { runPython } from '../analysis/python.ts';
+import { playbookNameOf } from './synthetic.ts';
 import type { WeightAnalysis } from '../../src-main/common/weight-analysis.ts';
 
 const skip = torchAvailable ? false : '/usr/bin/python3 cannot import torch and numpy';
@@ -250,18 +251,9 @@ emit(out)`,
     {},
     { file: path.join(root, 'playbook.safetensors') },
   );
-  const playbookName = (ours: string): string =>
-    ours === 'embed.weight'
-      ? 'tok_embeddings.weight'
-      : ours
-          .replace(/attention\.(wq|wk|wv|wo)\.(\d+)/, 'attention.local_experts_$1.$2')
-          .replace(/attention\.(q|k)_norm\.(\d+)/, 'attention.local_experts_$1_normalization.$2')
-          .replace(/^layers\.(\d+)\.attention_norm\.(\d+)/, 'layers.$1.attention.local_experts_attention_norm.$2')
-          .replace(/feed_forward\.(w1|w2|w3)\.(\d+)/, 'feed_forward.local_experts.$2.$1')
-          .replace(/^layers\.(\d+)\.ffn_norm\.(\d+)/, 'layers.$1.feed_forward.local_experts_ffn_norm.$2');
   assert.equal(analysis.tensors.length, 71);
   for (const t of analysis.tensors) {
-    const theirs = playbookName(t.name);
+    const theirs = playbookNameOf(t.name);
     assert.ok(Math.abs(t.frobenius - expected.norms[theirs]) < 1e-9 * expected.norms[theirs], t.name);
     if (t.shape.length === 2)
       t.singularValues!.forEach((s, i) =>

@@ -22,6 +22,21 @@ export function motlabWithPeak(args: string[]): { status: number | null; stdout:
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, peakMiB: m ? Number(m[1]) / 1024 : NaN };
 }
 
+/**
+ * The MoT playbook's name for one of ours (the inverse of the importers' playbook mapping,
+ * written independently of it): how a test turns a lab checkpoint into a playbook one.
+ */
+export function playbookNameOf(ours: string): string {
+  return ours === 'embed.weight'
+    ? 'tok_embeddings.weight'
+    : ours
+        .replace(/attention\.(wq|wk|wv|wo)\.(\d+)/, 'attention.local_experts_$1.$2')
+        .replace(/attention\.(q|k)_norm\.(\d+)/, 'attention.local_experts_$1_normalization.$2')
+        .replace(/^layers\.(\d+)\.attention_norm\.(\d+)/, 'layers.$1.attention.local_experts_attention_norm.$2')
+        .replace(/feed_forward\.(w1|w2|w3)\.(\d+)/, 'feed_forward.local_experts.$2.$1')
+        .replace(/^layers\.(\d+)\.ffn_norm\.(\d+)/, 'layers.$1.feed_forward.local_experts_ffn_norm.$2');
+}
+
 export interface SyntheticModel {
   layers: number;
   width: number;
