@@ -244,7 +244,7 @@ test('through the CLI: one line naming the file and the problem', async () => {
     await runCli(['import', '--from', playbook, '--preset', 'dense', '--size', 'tiny', '--out', path.join(root, 'never')]),
     /misshapen\.safetensors: the renamed tensors do not fit the model config: tensor layers\.0\.attention\.wq\.0\.weight has shape \[4, 6\], the config needs \[4, 4\]/,
   );
-  // Weights-only imports need no forward pass, but the analyses still work in place.
+  // Inspected in place, the same file is read as it is (the analyses need no config).
   const mapped = await openMappedWeights(playbook, 'playbook');
   assert.equal(mapped.shapes.get('layers.0.attention.wq.0.weight')?.join(), '4,6');
   await mapped.close();

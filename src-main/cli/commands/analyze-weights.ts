@@ -10,6 +10,7 @@ import type { WeightDriftMetric } from '../../analysis/weights.ts';
 import { MAPPING_CHOICES } from '../../importers/mappings.ts';
 import { analyzeWeightsOf } from '../../api/handlers/imports.ts';
 import { parseIntFlag } from '../flags.ts';
+import { progressLine } from '../progress.ts';
 
 const HELP = `motlab analyze weights (--run <runDir> [--checkpoint STEP|latest] | --from <file|index.json|dir> [--mapping M]) [options]
 
@@ -95,7 +96,13 @@ export async function runAnalyzeWeights(argv: string[]): Promise<number> {
         step: values.checkpoint === 'latest' ? ('latest' as const) : parseIntFlag('--checkpoint', values.checkpoint, 0)!,
       }
     : { from: values.from!, mapping: values.mapping };
-  const analysis = await analyzeWeightsOf(target, { singularValues, metrics });
+  const onProgress = progressLine<[number, string]>(([fraction, name]) => `analysing ${(100 * fraction).toFixed(0)}%: ${name}`);
+  const analysis = await analyzeWeightsOf(target, {
+    singularValues,
+    metrics,
+    onProgress: onProgress && ((f, name) => onProgress([f, name])),
+  });
+  if (onProgress) process.stderr.write('\n');
   if (values.csv) await writeFile(values.csv, csvText([WEIGHT_CSV_COLUMNS, ...weightAnalysisRows(analysis)]));
   if (values.json) console.log(JSON.stringify(analysis));
   else printSummary(analysis);

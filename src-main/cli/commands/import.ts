@@ -8,6 +8,7 @@ import { resolveDatasetDir } from '../../data/dataset.ts';
 import { MAPPING_CHOICES } from '../../importers/mappings.ts';
 import { importRun } from '../../api/handlers/imports.ts';
 import { DEFAULT_DATASET } from '../../runs/create.ts';
+import { progressLine } from '../progress.ts';
 
 const HELP = `motlab import --from <file.safetensors|index.json|dir> --out <runDir> [options]
 
@@ -60,7 +61,9 @@ export async function runImportCommand(argv: string[]): Promise<number> {
     datasetDir: resolveDatasetDir(values.data),
     weightsOnly: values['weights-only'],
     out,
+    onProgress: progressLine((p) => `importing ${((100 * p.bytesWritten) / p.bytesTotal).toFixed(0)}%: ${p.tensor}`),
   });
+  if (process.stderr.isTTY) process.stderr.write('\n');
   if (values.json) {
     console.log(
       JSON.stringify(
