@@ -185,7 +185,9 @@ test('the single playbook file with --preset/--size, and the bare model.safetens
   r = motlab(['import', '--from', original, '--out', fromRun, '--json']);
   assert.equal(r.status, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { step: number }).step, 6);
-  assert.deepEqual(evalJson(fromRun), evalJson(original));
+  const fromRunEval = evalJson(fromRun);
+  assert.equal(fromRunEval.step, 6);
+  assert.deepEqual(fromRunEval.loss, originalLoss);
 });
 
 test('what the weights cannot tell must be given; names of another family are refused with a few of them', { skip }, () => {
