@@ -8,8 +8,7 @@
 import path from 'node:path';
 import { MotlabError } from '../common/errors.ts';
 import { COMPONENTS, type Component } from '../common/vocabulary.ts';
-import type { WeightAnalysis, WeightDriftStats, WeightTensorStats } from '../common/weight-analysis.ts';
-import type { ModelConfig } from '../model/config.ts';
+import type { WeightAnalysis, WeightDriftStats, WeightSource, WeightTensorStats } from '../common/weight-analysis.ts';
 import { LazySafetensors } from '../checkpoints/lazy-safetensors.ts';
 import { listCheckpoints, MODEL_FILE } from '../checkpoints/run-folder.ts';
 import { readRunJson } from '../runs/run-json.ts';
@@ -23,20 +22,6 @@ import {
   type WeightDriftMetric,
   type WeightSlot,
 } from './weights.ts';
-
-/** Tensors under our names, read one at a time. */
-export interface WeightSource {
-  /** The run folder or checkpoint (shown in results and messages). */
-  label: string;
-  step: number | null;
-  shapes: ReadonlyMap<string, number[]>;
-  read(name: string): Promise<Float32Array>;
-  /** Elements [first, first + count) of a tensor: streamed statistics need no whole tensor. */
-  readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
-  /** The model config when known: tower labels come from its tower layout. */
-  config: Pick<ModelConfig, 'towers'> | null;
-  close(): Promise<void>;
-}
 
 export interface WeightAnalysisOptions {
   /** Singular values per matrix (0: none). */

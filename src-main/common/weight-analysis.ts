@@ -3,6 +3,24 @@
  * the CLI and the UI see it, and its tidy table form for CSV. Browser-safe.
  */
 
+/**
+ * Tensors under our names, read one at a time: a run's checkpoint (analysis/weights-collect.ts)
+ * or a checkpoint from elsewhere seen through a name mapping (importers/inspect.ts).
+ */
+export interface WeightSource {
+  /** The run folder or checkpoint (shown in results and messages). */
+  label: string;
+  step: number | null;
+  /** Our names → shapes. */
+  shapes: ReadonlyMap<string, number[]>;
+  read(name: string): Promise<Float32Array>;
+  /** Elements [first, first + count) of a tensor (into `into` when given): streamed statistics need no whole tensor. */
+  readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
+  /** The tower layout when the model config is known: tower labels then name modalities. */
+  config: { towers: Record<'attention' | 'ffn' | 'norm', string[][]> } | null;
+  close(): Promise<void>;
+}
+
 export type WeightComponent = 'embedding' | 'attention' | 'ffn' | 'norm' | 'output';
 
 export interface WeightTensorStats {

@@ -4,23 +4,17 @@
  * larger than memory. Tensors are read one at a time from the source files.
  */
 import { MotlabError } from '../common/errors.ts';
+import type { WeightSource } from '../common/weight-analysis.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { parseModelConfig } from '../model/config.ts';
 import { applyMapping, detectMapping, resolveMapping } from './mappings.ts';
 import { openCheckpointSource } from './source.ts';
 
-export interface MappedWeights {
-  label: string;
-  step: number | null;
-  /** Our names → shapes. */
-  shapes: ReadonlyMap<string, number[]>;
-  read(name: string): Promise<Float32Array>;
-  readRange(name: string, first: number, count: number, into?: Float32Array): Promise<Float32Array>;
+export interface MappedWeights extends WeightSource {
   /** Our own config when the file carries it (tower labels then name modalities). */
   config: ModelConfig | null;
   mapping: string;
   dropped: string[];
-  close(): Promise<void>;
 }
 
 function ownConfig(metadata: Record<string, string>): ModelConfig | null {

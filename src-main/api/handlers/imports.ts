@@ -19,7 +19,8 @@ import { importCheckpoint, type ImportedCheckpoint } from '../../importers/impor
 import { BUILTIN_MAPPINGS } from '../../importers/mappings.ts';
 import { openMappedWeights } from '../../importers/inspect.ts';
 import type { WriteProgress } from '../../importers/write-checkpoint.ts';
-import { collectWeightAnalysis, openRunWeights, type WeightAnalysisOptions, type WeightSource } from '../../analysis/weights-collect.ts';
+import { collectWeightAnalysis, openRunWeights, type WeightAnalysisOptions } from '../../analysis/weights-collect.ts';
+import type { WeightSource } from '../../common/weight-analysis.ts';
 import { allowedReadPath } from '../workspace.ts';
 import { existingRunDir, runDirOf, type ApiContext } from '../context.ts';
 import { findDataset } from './datasets.ts';
