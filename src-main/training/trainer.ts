@@ -354,13 +354,18 @@ function gradientNorms(s: Session, grads: tf.Tensor[]): { total: number; towers:
 
 /** The error that ends a run whose loss or gradient is no longer finite: what, where, and what to do. */
 async function nonFiniteError(s: Session, meanLoss: number, gradNorm: number, loss: LossByModality): Promise<MotlabError> {
-  const last = (await listCheckpoints(s.runDir)).at(-1);
+  // This step ran on the weights of step s.state.step: a checkpoint of that step holds the weights
+  // that broke, so the last good one is the newest before it.
+  const checkpoints = await listCheckpoints(s.runDir);
+  const broken = checkpoints.find((c) => c.step === s.state.step);
+  const last = checkpoints.filter((c) => c.step < s.state.step).at(-1);
   const what = !Number.isFinite(meanLoss) ? `loss is ${meanLoss}` : `gradient norm is ${gradNorm}`;
   const perModality = s.modalityNames.map((m) => `${m} ${loss[m]}`).join(', ');
   return new MotlabError(
     'non_finite_loss',
     `Training stopped at step ${s.state.step + 1}: the ${what} (${perModality}). ` +
-      (last ? `The last good checkpoint is step ${last.step} (${last.dir}); ` : 'No checkpoint was written yet; ') +
+      (broken ? `Checkpoint step ${broken.step} holds the weights that gave it. ` : '') +
+      (last ? `The last good checkpoint is step ${last.step} (${last.dir}); ` : 'No good checkpoint was written; ') +
       'lower the learning rate or raise warmup, then resume.',
   );
 }
