@@ -88,3 +88,69 @@ export function weightAnalysisRows(analysis: WeightAnalysis): (string | number)[
   }
   return rows;
 }
+
+/** The matrices of a layer the tower view compares, in the order of docs/architecture.md §5. */
+export const LAYER_MATRICES = ['wq', 'wk', 'wv', 'wo', 'w1', 'w2', 'w3'] as const;
+
+const isLayerMatrix = (t: { layer: number | null; weight: string }) =>
+  t.layer !== null && (LAYER_MATRICES as readonly string[]).includes(t.weight);
+
+export interface BlockNormSeries {
+  /** "attention · text", "ffn · image+audio", or the component alone when it has one tower. */
+  label: string;
+  layers: number[];
+  /** √(Σ ‖W‖²_F) over the block's matrices in that layer (attention: wq wk wv wo; FFN: w1 w2 w3). */
+  norms: number[];
+}
+
+/** The Frobenius norm of each tower's attention and FFN block, layer by layer. */
+export function blockNormsByLayer(analysis: WeightAnalysis): BlockNormSeries[] {
+  const squares = new Map<string, Map<number, number>>();
+  for (const t of analysis.tensors) {
+    if (!isLayerMatrix(t)) continue;
+    const label = t.towerLabel === null ? t.component : `${t.component} · ${t.towerLabel}`;
+    const byLayer = squares.get(label) ?? new Map<number, number>();
+    byLayer.set(t.layer!, (byLayer.get(t.layer!) ?? 0) + t.frobenius ** 2);
+    squares.set(label, byLayer);
+  }
+  return [...squares].map(([label, byLayer]) => {
+    const layers = [...byLayer.keys()].sort((a, b) => a - b);
+    return { label, layers, norms: layers.map((l) => Math.sqrt(byLayer.get(l)!)) };
+  });
+}
+
+/** The singular values of one matrix of one layer, one series per tower (empty when none were computed). */
+export function spectraOf(analysis: WeightAnalysis, layer: number, weight: string): { label: string; values: number[] }[] {
+  return analysis.tensors
+    .filter((t) => t.layer === layer && t.weight === weight && t.singularValues !== null)
+    .map((t) => ({ label: t.towerLabel ?? t.component, values: t.singularValues! }));
+}
+
+export interface DriftGrid {
+  labels: [string, string];
+  layers: number[];
+  /** The matrices compared (columns), a subset of LAYER_MATRICES in its order. */
+  weights: string[];
+  /** values[layer row][weight column]; null where that pair was not compared. */
+  values: (number | null)[][];
+}
+
+/**
+ * Tower drift of the layers' matrices, one layer × matrix grid per pair of tower labels, in one
+ * metric (attention and FFN towers with the same modalities share a grid).
+ */
+export function driftGrids(analysis: WeightAnalysis, metric: 'cosine' | 'cka'): DriftGrid[] {
+  const drift = analysis.drift.filter((d) => isLayerMatrix(d) && d[metric] !== null);
+  const pairs = new Map<string, typeof drift>();
+  for (const d of drift) {
+    const key = d.labels.join('\u0000');
+    pairs.set(key, [...(pairs.get(key) ?? []), d]);
+  }
+  return [...pairs.values()].map((cells) => {
+    const layers = [...new Set(cells.map((d) => d.layer!))].sort((a, b) => a - b);
+    const weights = LAYER_MATRICES.filter((w) => cells.some((d) => d.weight === w));
+    const values = layers.map(() => weights.map((): number | null => null));
+    for (const d of cells) values[layers.indexOf(d.layer!)][weights.indexOf(d.weight as (typeof LAYER_MATRICES)[number])] = d[metric];
+    return { labels: cells[0].labels, layers, weights, values };
+  });
+}
