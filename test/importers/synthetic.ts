@@ -148,3 +148,50 @@ export function writeShardedPlaybook(dir: string, m: SyntheticModel): { index: s
 export function syntheticBytes(m: SyntheticModel): number {
   return playbookTensors(m).reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1) * 4, 0);
 }
+
+/**
+ * A small BAGEL-named (Qwen2 MoT) checkpoint in F32: understanding tower plain, generation tower
+ * `_moe_gen` = understanding + noise; q/k/v biases and 2 key/value heads of 8 (grouped-query
+ * attention), so the lab can import it as weights only. For the end-to-end test, which has no
+ * PyTorch to rely on (test/importers/bagel.test.ts makes its file with PyTorch).
+ */
+export function bagelTensors(layers = 2, width = 32, ffn = 48, vocab = 700): Record<string, { shape: number[]; data: Float32Array }> {
+  let state = 12345;
+  const random = () => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    return state / 2 ** 32 - 0.5;
+  };
+  const w = (...shape: number[]) => ({ shape, data: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => random() / 5) });
+  const plusNoise = (t: { shape: number[]; data: Float32Array }) => ({ shape: t.shape, data: t.data.map((v) => v + random() / 10) });
+  const ones = (t: { shape: number[]; data: Float32Array }) => ({ shape: t.shape, data: t.data.map((v) => 1 + v) });
+  const kv = 2 * 8;
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {
+    'model.embed_tokens.weight': w(vocab, width),
+    'lm_head.weight': w(vocab, width),
+    'model.norm.weight': ones(w(width)),
+    'model.norm_moe_gen.weight': ones(w(width)),
+  };
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    const und: [string, { shape: number[]; data: Float32Array }][] = [
+      ['self_attn.q_proj.weight', w(width, width)],
+      ['self_attn.q_proj.bias', w(width)],
+      ['self_attn.k_proj.weight', w(kv, width)],
+      ['self_attn.k_proj.bias', w(kv)],
+      ['self_attn.v_proj.weight', w(kv, width)],
+      ['self_attn.v_proj.bias', w(kv)],
+      ['self_attn.o_proj.weight', w(width, width)],
+      ['mlp.gate_proj.weight', w(ffn, width)],
+      ['mlp.up_proj.weight', w(ffn, width)],
+      ['mlp.down_proj.weight', w(width, ffn)],
+      ['input_layernorm.weight', ones(w(width))],
+      ['post_attention_layernorm.weight', ones(w(width))],
+    ];
+    for (const [name, t] of und) {
+      out[p + name] = t;
+      const gen = name.startsWith('mlp.') ? name.replace('mlp.', 'mlp_moe_gen.') : name.replace(/\.(weight|bias)$/, '_moe_gen.$1');
+      out[p + gen] = plusNoise(t);
+    }
+  }
+  return out;
+}
