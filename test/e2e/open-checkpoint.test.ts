@@ -100,11 +100,14 @@ test(
     assert.match((await page.getByTestId('checkpoint-error').textContent()) ?? '', /nothing\.safetensors.*no such file or folder/);
     await page.context().close();
 
-    // Dark: the dialog, and the imported run's towers.
+    // Dark: the dialog as the app's File → Open Checkpoint… opens it (the chosen file in the hash,
+    // from any page), and the imported run's towers.
     const dark = await e2e.newPage('dark');
-    await dark.goto(e2e.url);
-    await dark.getByTestId('open-checkpoint').click();
-    await dark.getByTestId('checkpoint-path').fill(playbookFile);
+    await dark.goto(`${e2e.url}#/datasets`);
+    await dark.getByTestId('dataset-picker').waitFor();
+    await dark.goto(`${e2e.url}#/?open=checkpoint&path=${encodeURIComponent(playbookFile)}`); // same document: a hash change
+    await dark.getByTestId('open-checkpoint-dialog').waitFor();
+    assert.equal(await dark.getByTestId('checkpoint-path').inputValue(), playbookFile);
     await dark.getByTestId('checkpoint-size').selectOption('tiny');
     await dark.screenshot({ path: join(SHOTS, '52-open-checkpoint-dark.png') });
     await dark.goto(`${e2e.url}#/run/mot-playbook-imported/towers`);
