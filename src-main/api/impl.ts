@@ -18,6 +18,7 @@ import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
 import { RunService } from './handlers/runs.ts';
 import { workspaceHandlers } from './handlers/workspace.ts';
+import { importHandlers } from './handlers/imports.ts';
 
 export type { ApiOptions } from './context.ts';
 
@@ -57,6 +58,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     ...datasetHandlers(ctx),
     ...runs.handlers,
     ...jobHandlers(ctx),
+    ...importHandlers(ctx, (run) => runs.handlers.getRun({ run })),
     ...analysisHandlers((name) => existingRunDir(ctx, name), analysisJobs),
     analyzePca: (input) => pcaAnalyses.analyze(input),
     pcaPointContext: (input) => pcaAnalyses.context(input),

@@ -4,6 +4,7 @@
  */
 
 import type { LossByModality, MetricsRecord } from '../metrics.ts';
+import type { ImportedSource } from '../imported-source.ts';
 import type { JobStatus, RunStatus } from '../vocabulary.ts';
 
 export interface RunSummary {
@@ -29,6 +30,8 @@ export interface RunSummary {
   elapsedSeconds?: number;
   /** True when this process launched the run and can pause/resume it. */
   controllable: boolean;
+  /** Set for a run imported from a checkpoint trained elsewhere (weights_only: the lab cannot run it). */
+  imported?: ImportedSource;
 }
 
 export interface RunDetail extends RunSummary {
