@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { buildModelConfig, PRESET_DESCRIPTIONS, SIZES } from '../model/presets.ts';
+import { modelKindOf } from '../model/kind.ts';
 import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, type RunStatus } from '../common/vocabulary.ts';
 import { TRAINING_DEFAULTS } from '../training/config.ts';
 import { TrainingLauncher, type LaunchEvent } from '../training/launcher.ts';
@@ -33,17 +34,6 @@ export interface MotlabApi {
   workspacePath(): string;
   /** Training processes this API started that are still alive. */
   activeTrainingCount(): number;
-}
-
-/** A short name for a tower layout: what the runs table shows as "model". */
-export function modelKindOf(model: Partial<RunJson['model']> | undefined): string {
-  const towers = model?.towers;
-  if (!towers) return '—';
-  const moe = model?.moe !== undefined;
-  const split = (['attention', 'ffn', 'norm'] as const).filter((c) => (towers[c]?.length ?? 1) > 1);
-  if (split.length === 0) return moe ? 'MoE' : 'dense';
-  const kind = split.length === 3 ? 'MoT' : `MoT (${split.join('+')})`;
-  return moe ? `${kind}+MoE` : kind;
 }
 
 /** Why a run has no run.json: the last line its training process printed. */

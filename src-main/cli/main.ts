@@ -11,6 +11,7 @@ Usage:
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
+  motlab analyze losses|step-match … [--json] [--csv FILE]   (motlab analyze --help)
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
@@ -24,7 +25,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   train: async () => ({ run: (await import('./commands/train.ts')).runTrainCommand }),
   eval: async () => ({ run: (await import('./commands/eval.ts')).runEvalCommand }),
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
-  compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
+  compare: async () => ({ run: (await import('./commands/analyze/step-match.ts')).runAnalyzeStepMatch }),
+  analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
 };

@@ -106,13 +106,13 @@ test('the table is what was plotted: x and a raw and smoothed column per series'
   assert.deepEqual(g.table.columns, [
     'step',
     'dense · text raw',
-    'dense · text smoothed',
+    'dense · text smoothed (EMA 0.6)',
     'dense · image raw',
-    'dense · image smoothed',
+    'dense · image smoothed (EMA 0.6)',
     'mot · text raw',
-    'mot · text smoothed',
+    'mot · text smoothed (EMA 0.6)',
     'mot · image raw',
-    'mot · image smoothed',
+    'mot · image smoothed (EMA 0.6)',
   ]);
   assert.equal(g.table.rows.length, 50);
   assert.deepEqual(g.table.rows[0].slice(0, 3), [10, 3 - 1, 3 - 1 - 0.05]);

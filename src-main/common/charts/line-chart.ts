@@ -31,6 +31,11 @@ export interface LineChartData {
   series: readonly LineSeries[];
   /** Modality order (panels, dashes); default: order of first appearance. */
   modalities?: readonly string[];
+  /**
+   * Run order (colour i of the palette for run i), so a run keeps its colour in a chart that
+   * shows only some of the runs; default: order of first appearance. The legend lists the runs drawn.
+   */
+  runs?: readonly string[];
   xTitle: string;
   yTitle: string;
   /** EMA weight of the smoothed values, named in the legend. */
@@ -80,7 +85,8 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
       );
     }
   }
-  const runs = unique(series.map((s) => s.run));
+  const drawnRuns = unique(series.map((s) => s.run));
+  const runs = data.runs ? [...data.runs, ...drawnRuns.filter((r) => !data.runs!.includes(r))] : drawnRuns;
   const xScale = options.xScale ?? 'linear';
   const yScale = options.yScale ?? 'linear';
   const showRaw = options.showRaw !== false;
@@ -122,9 +128,9 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
     };
   });
 
-  const legend: LegendEntry[] = runs.map((run, i) => ({
+  const legend: LegendEntry[] = drawnRuns.map((run) => ({
     label: run,
-    swatch: { kind: 'line', stroke: categoricalColor(i, theme.palette) },
+    swatch: { kind: 'line', stroke: categoricalColor(runs.indexOf(run), theme.palette) },
   }));
   if (modalities.length > 1) {
     modalities.forEach((m, i) =>
@@ -146,10 +152,12 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
     legend.push({ label: 'validation', swatch: { kind: 'line', stroke: theme.muted, marker: 'circle' } });
   }
 
+  // The weight goes into the column name: a CSV read on its own still says how it was smoothed.
+  const smoothedName = data.smoothing !== undefined ? `smoothed (EMA ${data.smoothing})` : 'smoothed';
   const columns: TableSeries[] = [];
   series.forEach((s, k) => {
     if (showRaw || !s.smoothed) columns.push({ name: `${names[k]} raw`, x: s.x, values: s.raw, indices: visible[k] });
-    if (s.smoothed) columns.push({ name: `${names[k]} smoothed`, x: s.x, values: s.smoothed, indices: visible[k] });
+    if (s.smoothed) columns.push({ name: `${names[k]} ${smoothedName}`, x: s.x, values: s.smoothed, indices: visible[k] });
   });
   const table = wideTable(data.xTitle, columns);
 
