@@ -18,6 +18,7 @@ import type { ApiEvent, DatasetInfo, RunDetail, RunSummary } from '../common/api
 import type { MetricsRecord } from '../common/metrics.ts';
 import { metricsCsv } from './export.ts';
 import { DatasetBrowser } from './datasets.ts';
+import { analysisHandlers } from './analysis-handlers.ts';
 import { ensureWorkspace, EXAMPLE_DATASET, listDatasetsOf, type CliRunner } from './workspace.ts';
 
 export interface ApiOptions extends CliRunner {
@@ -185,6 +186,8 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
   }
 
   const handlers: ApiHandlers = {
+    ...analysisHandlers(existingRun),
+
     async getWorkspace() {
       const runs = await readdir(runsDir()).catch(() => []);
       const datasets = await listDatasetsOf(workspace, options.builtinDatasets);

@@ -136,6 +136,16 @@ export const viewStateSchema = z.discriminatedUnion('kind', [
 ]);
 export type ViewState = z.output<typeof viewStateSchema>;
 export type ViewKind = ViewState['kind'];
+/** The schema of each kind of view. */
+export const VIEW_SCHEMAS = {
+  losses: lossesViewSchema,
+  'step-match': stepMatchViewSchema,
+  pca: pcaViewSchema,
+  'pca-grid': pcaGridViewSchema,
+  separability: separabilityViewSchema,
+  routing: routingViewSchema,
+  towers: towersViewSchema,
+} as const satisfies Record<ViewKind, z.ZodObject<z.ZodRawShape>>;
 export const VIEW_KINDS = [
   'losses',
   'step-match',

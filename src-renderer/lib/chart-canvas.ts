@@ -57,6 +57,13 @@ function invertAxis(scale: 'linear' | 'log', [d0, d1]: [number, number], t: numb
   return d0 + t * (d1 - d0);
 }
 
+/** Chart x coordinate of data position `x` in a frame (the inverse of invertFrame's x). */
+export function frameX(frame: PlotFrame, x: number): number {
+  const [d0, d1] = frame.xDomain;
+  const t = frame.xScale === 'log' ? (Math.log(x) - Math.log(d0)) / (Math.log(d1) - Math.log(d0)) : (x - d0) / (d1 - d0);
+  return frame.x + t * frame.width;
+}
+
 /** Data coordinates of a chart-coordinate point inside a frame (y grows upwards in data). */
 export function invertFrame(frame: PlotFrame, x: number, y: number): [number, number] {
   const tx = (x - frame.x) / frame.width;

@@ -1,5 +1,18 @@
-/** Hash routes (#/, #/new, #/run/<name>, #/datasets[/<name>]): work from file:// in Electron and from the server. */
-export type Route = { page: 'runs' } | { page: 'new' } | { page: 'run'; name: string } | { page: 'datasets'; name?: string };
+/**
+ * Hash routes (#/, #/new, #/run/<name>, #/datasets[/<name>], #/<view kind>[?<view state>]): work
+ * from file:// in Electron and from the server. An analysis view's state is its query
+ * (lib/view-state.svelte.ts).
+ */
+import { VIEW_KINDS, type ViewKind } from '../../src-main/common/views.ts';
+
+export type Route =
+  | { page: 'runs' }
+  | { page: 'new' }
+  | { page: 'run'; name: string }
+  | { page: 'datasets'; name?: string }
+  | { page: 'view'; kind: ViewKind; query: string };
+
+const isViewKind = (s: string): s is ViewKind => (VIEW_KINDS as readonly string[]).includes(s);
 
 function parse(hash: string): Route {
   const path = hash.replace(/^#/, '');
@@ -8,6 +21,8 @@ function parse(hash: string): Route {
   if (m) return { page: 'run', name: decodeURIComponent(m[1]) };
   const d = /^\/datasets(?:\/(.+))?$/.exec(path);
   if (d) return d[1] ? { page: 'datasets', name: decodeURIComponent(d[1]) } : { page: 'datasets' };
+  const v = /^\/([a-z-]+)(?:\?(.*))?$/.exec(path);
+  if (v && isViewKind(v[1])) return { page: 'view', kind: v[1], query: v[2] ?? '' };
   return { page: 'runs' };
 }
 
@@ -25,6 +40,8 @@ export function hrefOf(route: Route): string {
       return '#/new';
     case 'datasets':
       return route.name ? `#/datasets/${encodeURIComponent(route.name)}` : '#/datasets';
+    case 'view':
+      return `#/${route.kind}${route.query ? `?${route.query}` : ''}`;
     default:
       return '#/';
   }
@@ -32,4 +49,10 @@ export function hrefOf(route: Route): string {
 
 export function go(route: Route): void {
   location.hash = hrefOf(route);
+}
+
+/** Show `route` in the address bar without a history entry or a hashchange (a view writing its own state). */
+export function replaceRoute(route: Route): void {
+  history.replaceState(history.state, '', hrefOf(route));
+  router.route = route;
 }
