@@ -1,10 +1,10 @@
 /**
- * wasm matMul GFLOP/s with and without the fast path of src-main/engine/tfjs-fixes.ts, in one run.
+ * wasm matMul GFLOP/s with and without the fast path of src-main/engine/tfjs-fixes/kernel-replacements.ts, in one run.
  * Usage: npx tsx bench/matmul.ts [milliseconds per measurement, default 300]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../src-main/engine/engine.ts';
-import { setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
+import { setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes/kernel-replacements.ts';
 
 const budgetMs = Number(process.argv[2] ?? 300);
 

@@ -12,7 +12,7 @@ import { buildModelConfig } from '../src-main/model/presets.ts';
 import type { PresetName, SizeName } from '../src-main/common/vocabulary.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
-import { sumOfSquares } from '../src-main/engine/fused-kernels.ts';
+import { sumOfSquares } from '../src-main/engine/kernels/sum-squares.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
 const { values } = parseArgs({

@@ -10,20 +10,14 @@ import { loadDataset, sampleTrainBatch } from '../src-main/data/dataset.ts';
 import { buildModelConfig } from '../src-main/model/presets.ts';
 import type { PresetName, SizeName } from '../src-main/common/vocabulary.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
-import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes.ts';
-import {
-  ADAMW_KERNEL,
-  HEADS_GATHER_KERNEL,
-  ROPE_KERNEL,
-  ROW_SCALE_GRAD_KERNEL,
-  ROW_SCALE_KERNEL,
-  SEGMENT_LINEAR_GRAD_W_KERNEL,
-  SEGMENT_LINEAR_KERNEL,
-  SUM_SQUARES_KERNEL,
-  SWIGLU_GRAD_KERNEL,
-  SWIGLU_KERNEL,
-  sumOfSquares,
-} from '../src-main/engine/fused-kernels.ts';
+import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes/kernel-replacements.ts';
+import { ADAMW_KERNEL } from '../src-main/engine/kernels/adamw.ts';
+import { HEADS_GATHER_KERNEL } from '../src-main/engine/kernels/heads-gather.ts';
+import { ROPE_KERNEL } from '../src-main/engine/kernels/rope.ts';
+import { ROW_SCALE_GRAD_KERNEL, ROW_SCALE_KERNEL } from '../src-main/engine/kernels/row-scale.ts';
+import { SEGMENT_LINEAR_GRAD_W_KERNEL, SEGMENT_LINEAR_KERNEL } from '../src-main/engine/kernels/segment-linear.ts';
+import { SUM_SQUARES_KERNEL, sumOfSquares } from '../src-main/engine/kernels/sum-squares.ts';
+import { SWIGLU_GRAD_KERNEL, SWIGLU_KERNEL } from '../src-main/engine/kernels/swiglu.ts';
 import { AdamW } from '../src-main/training/optimizer.ts';
 import { Rng } from '../src-main/util/rng.ts';
 

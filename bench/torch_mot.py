@@ -4,8 +4,8 @@
 Written from the spec, not from the lab's TypeScript, so that the two can check each other:
 a checkpoint written by the lab must give the same losses here, and a model written here must
 load in the lab. Needs only Debian's python3-torch + python3-numpy; run it with
-/usr/bin/python3. The safetensors and .npy readers below are our own (json/struct/numpy),
-not the pip `safetensors` package.
+/usr/bin/python3. The safetensors reader/writer (python/motlab_torch/safetensors.py) is our
+own (json/struct/numpy), not the pip `safetensors` package.
 
 CLI (stable; other code and tests depend on it)
 -----------------------------------------------
@@ -25,6 +25,15 @@ CLI (stable; other code and tests depend on it)
       number of tokens in it; the lab's evaluation does the same. Dense/MoT models are
       evaluated in batches of windows (mathematically identical).
 
+  torch_mot.py hidden --checkpoint <dir | file> --out <file.safetensors> [--checkpoint ... --out ...]
+                      --data <datasetDir> [--split val] [--windows N]
+      The residual stream after every block for eval's windows (MoE models one window per
+      forward pass, as eval), written as safetensors: `layers.{l}` F32 [N, D] for each layer l
+      (N = windows * S, window-major), `modality` I32 [N] (index into the modalities, input
+      tokens), `token` I32 [N], `position` I32 [N] (index in the window), and
+      __metadata__ {"modalities": "<JSON list of names>"}. One --out per --checkpoint, in order;
+      prints {"out", "windows", "layers"} per checkpoint.
+
   torch_mot.py init --config <model config .json> --out <dir> [--seed N] [--norm-noise X]
       Random weights for the config -> <dir>/model.safetensors (metadata {"format": "motlab",
       "config": <config JSON>}) and <dir>/state.json {"step": 0}. Linear weights ~ N(0, 1/in),
@@ -40,7 +49,7 @@ CLI (stable; other code and tests depend on it)
       Prints {tensor name: shape} of architecture.md's table, in table order.
 
   torch_mot.py selftest
-      Checks this file against itself: the tower-grouped model equals a per-token loop
+      Checks the model against this file: the tower-grouped model equals a per-token loop
       reference (every preset style, both norm styles, qk_norm, both MoE routings), dense
       equals MoT when every tower holds the same weights, causality, RoPE, gradients and the
       safetensors reader/writer. Prints "selftest ok" and exits 0, or raises.
@@ -49,20 +58,10 @@ A model config file is the JSON object stored in the checkpoint metadata (snake_
 architecture.md); a file of the form {"model": {...}} is accepted too. --threads sets
 torch.set_num_threads (default 1).
 
-Choices the spec leaves open, fixed here (the lab follows the same ones)
-------------------------------------------------------------------------
-- MoE "sequence order" and "n_tokens" refer to the tokens of that FFN tower in the current
-  forward batch, flattened window-major (window 0 positions 0..S-1, then window 1, ...).
-- Capacities are evaluated in float64, left to right:
-  token-choice  ceil(capacity_factor * n_tokens * top_k / experts),
-  expert-choice min(n_tokens, ceil(capacity_factor * n_tokens / experts)).
-- Ties in router probabilities go to the lower expert index (token-choice top-k) and to the
-  earlier token (expert-choice top-C).
-- Token-choice capacity: a token takes a slot of each of its k experts in token order (its
-  k choices go to distinct experts, so the order inside one token does not matter).
-- The load-balancing and z losses apply to token-choice towers only; each MoE tower of each
-  layer adds its own terms to the training loss (summed, not averaged).
-- A position whose token belongs to no declared modality has no tower: an error.
+The model itself is python/motlab_torch/model.py (the repository's one PyTorch model, also
+used by the motlab_torch trainer); its docstring lists the choices the spec leaves open. This
+script adds the command line above, the random test initialisation of `init`, and the self-test's
+per-token loop reference, written as differently as possible from the model.
 """
 import argparse
 import json
@@ -77,338 +76,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-COMPONENTS = ("attention", "ffn", "norm")
-CONFIG_KEYS = {"vocab_size", "d_model", "n_layers", "n_heads", "ffn_hidden", "seq_len", "norm_style",
-               "qk_norm", "rope_theta", "modalities", "towers", "moe"}
-MOE_KEYS = {"experts", "routing", "top_k", "capacity_factor", "renormalize", "aux_loss", "z_loss", "towers"}
-RMS_EPS = 1e-5
+# The model lives in the motlab_torch package (python/ in the repository); this script is its
+# command line for the lab's parity tests and benchmarks.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from motlab_torch import safetensors  # noqa: E402
+from motlab_torch.config import (COMPONENTS, check_model_config, expected_shapes, moe_towers,  # noqa: E402,F401
+                                 parameter_counts, tower_of_modality)
+from motlab_torch.errors import MotlabError  # noqa: E402
+from motlab_torch.model import (RMS_EPS, MoTModel, modality_lookup, rope_tables, rotate_half,  # noqa: E402,F401
+                                token_losses)
 
-
-# ---------------------------------------------------------------------------------------------
-# Config
 
 def check_config(cfg):
-    """Minimal validation of a model config dict; raises ValueError naming the field."""
+    """A model config dict (or {"model": {...}}), validated; raises MotlabError naming the field."""
     if "model" in cfg and isinstance(cfg["model"], dict) and "vocab_size" not in cfg:
         cfg = cfg["model"]
-    unknown = set(cfg) - CONFIG_KEYS
-    if unknown:
-        raise ValueError(f"model config: unknown fields {sorted(unknown)}")
-    missing = (CONFIG_KEYS - {"moe"}) - set(cfg)
-    if missing:
-        raise ValueError(f"model config: missing fields {sorted(missing)}")
-    if cfg["d_model"] % cfg["n_heads"] or (cfg["d_model"] // cfg["n_heads"]) % 2:
-        raise ValueError("model config: n_heads must divide d_model into an even head size")
-    if cfg["norm_style"] not in ("chameleon", "pre"):
-        raise ValueError("model config: norm_style must be chameleon or pre")
-    names = [m["name"] for m in cfg["modalities"]]
-    for c in COMPONENTS:
-        flat = [n for group in cfg["towers"][c] for n in group]
-        if sorted(flat) != sorted(names):
-            raise ValueError(f"model config: towers.{c} must partition the modalities {names}")
-    moe = cfg.get("moe")
-    if moe is not None:
-        if set(moe) != MOE_KEYS:
-            raise ValueError(f"model config: moe needs exactly the fields {sorted(MOE_KEYS)}")
-        if moe["routing"] not in ("token_choice", "expert_choice"):
-            raise ValueError("model config: moe.routing must be token_choice or expert_choice")
-        if any(t >= len(cfg["towers"]["ffn"]) for t in moe["towers"]):
-            raise ValueError("model config: moe.towers names an ffn tower that does not exist")
-    return cfg
+    return check_model_config(cfg)
 
 
-def tower_of_modality(cfg, component):
-    """Per modality index (declaration order) the tower index of `component`."""
-    out = []
-    for m in cfg["modalities"]:
-        out.append(next(t for t, group in enumerate(cfg["towers"][component]) if m["name"] in group))
-    return out
-
-
-def modality_lookup(cfg):
-    """Token id -> modality index, -1 for ids no modality declares."""
-    table = np.full(cfg["vocab_size"], -1, dtype=np.int64)
-    for i, m in enumerate(cfg["modalities"]):
-        table[m["start"]:m["end"]] = i
-    return table
-
-
-def moe_towers(cfg):
-    return set(cfg["moe"]["towers"]) if cfg.get("moe") else set()
-
-
-def expected_shapes(cfg):
-    """architecture.md's tensor table for this config, in table order."""
-    V, D, F_, H = cfg["vocab_size"], cfg["d_model"], cfg["ffn_hidden"], cfg["n_heads"]
-    n_att, n_ffn, n_norm = (len(cfg["towers"][c]) for c in COMPONENTS)
-    shapes = {"embed.weight": [V, D]}
-    for l in range(cfg["n_layers"]):
-        for w in ("wq", "wk", "wv", "wo"):
-            for t in range(n_att):
-                shapes[f"layers.{l}.attention.{w}.{t}.weight"] = [D, D]
-        if cfg["qk_norm"]:
-            for w in ("q_norm", "k_norm"):
-                for t in range(n_att):
-                    shapes[f"layers.{l}.attention.{w}.{t}.weight"] = [D // H]
-        for t in range(n_norm):
-            shapes[f"layers.{l}.attention_norm.{t}.weight"] = [D]
-        for t in range(n_norm):
-            shapes[f"layers.{l}.ffn_norm.{t}.weight"] = [D]
-        for t in range(n_ffn):
-            if t in moe_towers(cfg):
-                shapes[f"layers.{l}.feed_forward.router.{t}.weight"] = [cfg["moe"]["experts"], D]
-                for e in range(cfg["moe"]["experts"]):
-                    shapes[f"layers.{l}.feed_forward.experts.{t}.{e}.w1.weight"] = [F_, D]
-                    shapes[f"layers.{l}.feed_forward.experts.{t}.{e}.w2.weight"] = [D, F_]
-                    shapes[f"layers.{l}.feed_forward.experts.{t}.{e}.w3.weight"] = [F_, D]
-            else:
-                shapes[f"layers.{l}.feed_forward.w1.{t}.weight"] = [F_, D]
-                shapes[f"layers.{l}.feed_forward.w2.{t}.weight"] = [D, F_]
-                shapes[f"layers.{l}.feed_forward.w3.{t}.weight"] = [F_, D]
-    for t in range(n_norm):
-        shapes[f"norm.{t}.weight"] = [D]
-    shapes["output.weight"] = [V, D]
-    return shapes
-
-
-# ---------------------------------------------------------------------------------------------
-# safetensors (our own; the format: u64 LE header length, JSON header, raw LE data)
-
-ST_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I32": "<i4", "I64": "<i8", "U8": "u1", "I8": "i1",
-             "I16": "<i2", "U16": "<u2", "BOOL": "u1"}
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: {name: array-like float}; written as F32, sorted by name, header padded to 8."""
-    header, blobs, offset = {}, [], 0
-    if metadata is not None:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    for name in sorted(tensors):
-        a = tensors[name]
-        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    h += b" " * (-len(h) % 8)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def write_safetensors(path, tensors, metadata=None, int_as_i32=False):
+    safetensors.write_file(path, tensors, metadata, int_as_i32)
 
 
 def read_safetensors(path):
-    """-> ({name: float32 numpy array}, metadata dict). Validates sizes and offsets."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 8:
-        raise ValueError(f"{path}: too short for a safetensors file")
-    (n,) = struct.unpack("<Q", data[:8])
-    if 8 + n > len(data):
-        raise ValueError(f"{path}: header length {n} runs past the end of the file")
-    header = json.loads(data[8:8 + n].decode("utf-8"))
-    metadata = header.pop("__metadata__", None) or {}
-    body = memoryview(data)[8 + n:]
-    tensors, spans = {}, []
-    for name, info in header.items():
-        dt = info["dtype"]
-        begin, end = info["data_offsets"]
-        shape = tuple(info["shape"])
-        if not 0 <= begin <= end <= len(body):
-            raise ValueError(f"{path}: tensor {name} has offsets outside the data area")
-        if dt == "BF16":
-            bits = np.frombuffer(body[begin:end], dtype="<u2").astype("<u4") << 16
-            arr = bits.view("<f4")
-        elif dt in ST_DTYPES:
-            arr = np.frombuffer(body[begin:end], dtype=ST_DTYPES[dt]).astype(np.float32)
-        else:
-            raise ValueError(f"{path}: tensor {name} has unsupported dtype {dt}")
-        if arr.size != int(np.prod(shape, dtype=np.int64)):
-            raise ValueError(f"{path}: tensor {name} shape {list(shape)} does not match its data_offsets")
-        tensors[name] = arr.reshape(shape)
-        spans.append((begin, end))
-    covered = 0
-    for begin, end in sorted(spans):
-        if begin != covered:
-            raise ValueError(f"{path}: tensors overlap or leave a gap at byte {covered}")
-        covered = end
-    if covered != len(body):
-        raise ValueError(f"{path}: data area is {len(body)} bytes, tensors cover {covered}")
-    return tensors, metadata
-
-
-# ---------------------------------------------------------------------------------------------
-# The model
-
-def rms_norm(x, w):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + RMS_EPS) * w
-
-
-def rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-
-
-def rope_tables(seq_len, hd, theta, dtype):
-    j = torch.arange(hd // 2, dtype=torch.float64)
-    freq = theta ** (-2.0 * j / hd)
-    angle = torch.arange(seq_len, dtype=torch.float64)[:, None] * freq[None, :]  # [S, hd/2]
-    angle = torch.cat([angle, angle], dim=-1)
-    return angle.cos().to(dtype), angle.sin().to(dtype)
-
-
-def swiglu(x, w1, w2, w3):
-    return (F.silu(x @ w1.t()) * (x @ w3.t())) @ w2.t()
-
-
-def grouped(x, towers, n_towers, fn):
-    """Apply fn(t, rows) to the rows of x (first dim) served by each tower t, in place order."""
-    if n_towers == 1:
-        return fn(0, x)
-    out = None
-    for t in range(n_towers):
-        idx = (towers == t).nonzero(as_tuple=True)[0]
-        if idx.numel() == 0:
-            continue
-        y = fn(t, x.index_select(0, idx))
-        if out is None:
-            out = x.new_zeros((x.shape[0],) + tuple(y.shape[1:]))
-        out = out.index_copy(0, idx, y)
-    return out
-
-
-class MoTModel(torch.nn.Module):
-    def __init__(self, cfg, weights=None, seed=0, norm_noise=0.0):
-        super().__init__()
-        self.cfg = check_config(cfg)
-        self.shapes = expected_shapes(self.cfg)
-        if weights is None:
-            weights = init_weights(self.cfg, seed, norm_noise)
-        problems = [n for n in self.shapes if n not in weights] + [n for n in weights if n not in self.shapes]
-        if problems:
-            raise ValueError(f"weights do not match the config: {problems[:5]}")
-        for n, s in self.shapes.items():
-            if list(weights[n].shape) != s:
-                raise ValueError(f"tensor {n} has shape {list(weights[n].shape)}, the config needs {s}")
-        self.names = list(self.shapes)
-        self.plist = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.as_tensor(np.asarray(weights[n]), dtype=torch.float32).clone()) for n in self.names])
-        self.lookup = torch.as_tensor(modality_lookup(self.cfg))
-        self.tower_tables = {c: torch.as_tensor(tower_of_modality(self.cfg, c), dtype=torch.int64) for c in COMPONENTS}
-
-    def weights(self):
-        return {n: self.plist[i] for i, n in enumerate(self.names)}
-
-    def modalities_of(self, tokens):
-        mod = self.lookup[tokens]
-        if (mod < 0).any():
-            bad = tokens[mod < 0][0].item()
-            raise ValueError(f"token {bad} belongs to no declared modality, so it has no tower")
-        return mod
-
-    def forward(self, tokens):
-        """tokens [B, S] int64 -> (logits [B, S, V], auxiliary loss scalar)."""
-        cfg = self.cfg
-        W = self.weights()
-        B, S = tokens.shape
-        D, H = cfg["d_model"], cfg["n_heads"]
-        hd = D // H
-        n_att, n_ffn, n_norm = (len(cfg["towers"][c]) for c in COMPONENTS)
-        mod = self.modalities_of(tokens).reshape(-1)
-        ta, tf, tn = (self.tower_tables[c][mod] for c in COMPONENTS)
-        dtype = W["embed.weight"].dtype
-        cos, sin = rope_tables(S, hd, cfg["rope_theta"], dtype)
-        cos, sin = cos[None, :, None, :], sin[None, :, None, :]
-        causal = torch.ones(S, S, dtype=torch.bool).triu(1)
-        aux = torch.zeros((), dtype=dtype)
-
-        h = W["embed.weight"][tokens.reshape(-1)]  # [N, D], N = B*S flattened window-major
-        for l in range(cfg["n_layers"]):
-            L = f"layers.{l}"
-
-            def norm(x, kind, L=L):
-                return grouped(x, tn, n_norm, lambda t, r: rms_norm(r, W[f"{L}.{kind}.{t}.weight"]))
-
-            xa = norm(h, "attention_norm") if cfg["norm_style"] == "pre" else h
-            qkv = grouped(xa, ta, n_att, lambda t, r: r @ torch.cat(
-                [W[f"{L}.attention.{w}.{t}.weight"] for w in ("wq", "wk", "wv")]).t())
-            q, k, v = (z.reshape(B, S, H, hd) for z in qkv.split(D, dim=-1))
-            if cfg["qk_norm"]:
-                q = grouped(q.reshape(B * S, H, hd), ta, n_att,
-                            lambda t, r: rms_norm(r, W[f"{L}.attention.q_norm.{t}.weight"])).reshape(B, S, H, hd)
-                k = grouped(k.reshape(B * S, H, hd), ta, n_att,
-                            lambda t, r: rms_norm(r, W[f"{L}.attention.k_norm.{t}.weight"])).reshape(B, S, H, hd)
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
-            q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # [B, H, S, hd]
-            scores = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
-            scores = scores.masked_fill(causal, float("-inf"))
-            a = (scores.softmax(-1) @ v).transpose(1, 2).reshape(B * S, D)
-            o = grouped(a, ta, n_att, lambda t, r: r @ W[f"{L}.attention.wo.{t}.weight"].t())
-
-            aux_terms = []
-
-            def ffn(t, r, L=L):
-                if t in moe_towers(cfg):
-                    y, extra = moe_forward(cfg, W, L, t, r)
-                    aux_terms.append(extra)
-                    return y
-                return swiglu(r, *(W[f"{L}.feed_forward.{w}.{t}.weight"] for w in ("w1", "w2", "w3")))
-
-            if cfg["norm_style"] == "chameleon":
-                u = h + norm(o, "attention_norm")
-                h = u + norm(grouped(u, tf, n_ffn, ffn), "ffn_norm")
-            else:
-                u = h + o
-                h = u + grouped(norm(u, "ffn_norm"), tf, n_ffn, ffn)
-            for extra in aux_terms:
-                aux = aux + extra
-
-        final = grouped(h, tn, n_norm, lambda t, r: rms_norm(r, W[f"norm.{t}.weight"]))
-        logits = final @ W["output.weight"].t()
-        return logits.reshape(B, S, -1), aux
-
-
-def moe_forward(cfg, W, L, t, x):
-    """MoE FFN of ffn tower t on its tokens x [n, D] (batch order) -> (y [n, D], aux loss)."""
-    moe = cfg["moe"]
-    E = moe["experts"]
-    n = x.shape[0]
-    logits = x @ W[f"{L}.feed_forward.router.{t}.weight"].t()  # [n, E]
-    p = logits.softmax(-1)
-    experts = [tuple(W[f"{L}.feed_forward.experts.{t}.{e}.{w}.weight"] for w in ("w1", "w2", "w3")) for e in range(E)]
-    y = torch.zeros_like(x)
-    aux = torch.zeros((), dtype=x.dtype)
-    if moe["routing"] == "token_choice":
-        k = moe["top_k"]
-        order = torch.sort(p.detach(), dim=-1, descending=True, stable=True).indices[:, :k]  # [n, k]
-        gates = p.gather(1, order)
-        if moe["renormalize"]:
-            gates = gates / gates.sum(-1, keepdim=True)
-        capacity = math.ceil(moe["capacity_factor"] * n * k / E)
-        chosen = torch.zeros(n, E, dtype=torch.int64).scatter(1, order, 1)
-        keep = (chosen > 0) & (chosen.cumsum(0) <= capacity)
-        gate_full = torch.zeros_like(p).scatter(1, order, gates)
-        for e in range(E):
-            idx = keep[:, e].nonzero(as_tuple=True)[0]
-            if idx.numel():
-                out = swiglu(x.index_select(0, idx), *experts[e]) * gate_full[idx, e:e + 1]
-                y = y.index_add(0, idx, out)
-        first = F.one_hot(order[:, 0], E).to(x.dtype).mean(0)
-        aux = moe["aux_loss"] * E * (first * p.mean(0)).sum() + moe["z_loss"] * logits.logsumexp(-1).pow(2).mean()
-    else:
-        capacity = min(n, math.ceil(moe["capacity_factor"] * n / E))
-        for e in range(E):
-            idx = torch.sort(p[:, e].detach(), descending=True, stable=True).indices[:capacity]
-            out = swiglu(x.index_select(0, idx), *experts[e]) * p[idx, e:e + 1]
-            y = y.index_add(0, idx, out)
-    return y, aux
+    return safetensors.read_file(path)
 
 
 def init_weights(cfg, seed=0, norm_noise=0.0):
@@ -422,12 +113,6 @@ def init_weights(cfg, seed=0, norm_noise=0.0):
         else:
             out[name] = torch.randn(shape, generator=g) / math.sqrt(shape[1])
     return {n: w.numpy() for n, w in out.items()}
-
-
-def token_losses(model, inputs, targets):
-    """Per-position cross-entropy [B, S] (no aux)."""
-    logits, _ = model(inputs)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").reshape(targets.shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,18 +152,23 @@ def cmd_eval(args):
         eval_checkpoint(path, args)
 
 
-def eval_checkpoint(path, args):
-    model, step = load_checkpoint_model(path)
-    model.eval()
-    cfg = model.cfg
+def eval_windows(cfg, args):
+    """(tokens, n windows, windows per forward pass) of eval's windows for this checkpoint's config."""
     spec, tokens = load_dataset_split(args.data, args.split)
     if spec["vocab_size"] != cfg["vocab_size"] or [(m["name"], m["start"], m["end"]) for m in spec["modalities"]] != [
             (m["name"], m["start"], m["end"]) for m in cfg["modalities"]]:
         raise ValueError(f"{args.data}: vocabulary or modalities differ from the checkpoint's config")
-    S = cfg["seq_len"]
-    available = max(0, (len(tokens) - 1) // S)
+    available = max(0, (len(tokens) - 1) // cfg["seq_len"])
     n = available if args.windows is None else min(args.windows, available)
-    batch = 1 if cfg.get("moe") else 8
+    return tokens, n, 1 if cfg.get("moe") else 8
+
+
+def eval_checkpoint(path, args):
+    model, step = load_checkpoint_model(path)
+    model.eval()
+    cfg = model.cfg
+    S = cfg["seq_len"]
+    tokens, n, batch = eval_windows(cfg, args)
     names = [m["name"] for m in cfg["modalities"]]
     sums = np.zeros(len(names) + 1)
     counts = np.zeros(len(names) + 1, dtype=np.int64)
@@ -508,6 +198,37 @@ def eval_checkpoint(path, args):
             print(f"  {key:>10}: {'-' if value is None else f'{value:.6f}'}  ({result['targets'][key]} targets)")
 
 
+def cmd_hidden(args):
+    if len(args.out) != len(args.checkpoint):
+        raise ValueError("hidden: give one --out per --checkpoint")
+    for path, out in zip(args.checkpoint, args.out):
+        hidden_states(path, out, args)
+
+
+def hidden_states(path, out_file, args):
+    model, _ = load_checkpoint_model(path)
+    model.eval()
+    cfg = model.cfg
+    S = cfg["seq_len"]
+    tokens, n, batch = eval_windows(cfg, args)
+    inputs = np.stack([np.asarray(tokens[k * S:k * S + S], dtype=np.int64) for k in range(n)]) if n else np.zeros((0, S), np.int64)
+    layers = [[] for _ in range(cfg["n_layers"])]
+    with torch.no_grad():
+        for k0 in range(0, n, batch):
+            hidden = []
+            model(torch.as_tensor(inputs[k0:k0 + batch]), hidden=hidden)
+            for l, h in enumerate(hidden):
+                layers[l].append(h.reshape(-1, cfg["d_model"]).numpy())
+    D = cfg["d_model"]
+    out = {f"layers.{l}": np.concatenate(hs) if hs else np.zeros((0, D), np.float32) for l, hs in enumerate(layers)}
+    flat = inputs.reshape(-1)
+    out["token"] = flat.astype(np.int32)
+    out["modality"] = modality_lookup(cfg)[flat].astype(np.int32)
+    out["position"] = np.tile(np.arange(S, dtype=np.int32), n)
+    write_safetensors(out_file, out, {"modalities": json.dumps([m["name"] for m in cfg["modalities"]])}, int_as_i32=True)
+    print(json.dumps({"out": out_file, "windows": n, "layers": cfg["n_layers"]}), flush=True)
+
+
 def read_config_file(path):
     with open(path) as f:
         return check_config(json.load(f))
@@ -524,36 +245,23 @@ def cmd_init(args):
     print(json.dumps({"out": args.out, "tensors": len(weights)}))
 
 
-def active_params(cfg, modality_index):
-    """Non-embedding weights one token of this modality uses (architecture.md, compute accounting)."""
-    D, F_, V, L = cfg["d_model"], cfg["ffn_hidden"], cfg["vocab_size"], cfg["n_layers"]
-    hd = D // cfg["n_heads"]
-    ffn_tower = tower_of_modality(cfg, "ffn")[modality_index]
-    per_layer = 4 * D * D + (2 * hd if cfg["qk_norm"] else 0) + 2 * D
-    if ffn_tower in moe_towers(cfg):
-        moe = cfg["moe"]
-        share = moe["top_k"] if moe["routing"] == "token_choice" else moe["capacity_factor"]
-        per_layer += share * 3 * D * F_ + moe["experts"] * D
-    else:
-        per_layer += 3 * D * F_
-    return L * per_layer + D + V * D
-
-
 def cmd_bench(args):
     torch.set_num_threads(args.threads)
     cfg = read_config_file(args.config)
     torch.manual_seed(args.seed)
-    model = MoTModel(cfg, seed=args.seed)
+    model = MoTModel(cfg, init_weights(cfg, args.seed))
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1)
     S, V = cfg["seq_len"], cfg["vocab_size"]
     lookup = torch.as_tensor(modality_lookup(cfg))
     usable = (lookup >= 0).nonzero(as_tuple=True)[0]
+    counts = parameter_counts(cfg)["active_per_modality"]
+    active = [counts[m["name"]] for m in cfg["modalities"]]
     times, loss_value, flops = [], float("nan"), 0.0
     for step in range(args.warmup + args.steps):
         batch = usable[torch.randint(len(usable), (args.batch, S + 1))]
         start = time.perf_counter()
-        logits, aux = model(batch[:, :-1])
+        logits, aux = model(batch[:, :-1])[:2]
         loss = F.cross_entropy(logits.reshape(-1, V), batch[:, 1:].reshape(-1)) + aux
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -562,7 +270,7 @@ def cmd_bench(args):
         if step >= args.warmup:
             times.append(elapsed)
             mods = lookup[batch[:, :-1]].reshape(-1).tolist()
-            flops += sum(6 * active_params(cfg, m) + 12 * cfg["n_layers"] * S * cfg["d_model"] for m in mods)
+            flops += sum(6 * active[m] + 12 * cfg["n_layers"] * S * cfg["d_model"] for m in mods)
         loss_value = loss.item()
     ms = 1000 * sum(times) / max(1, len(times))
     gflop = flops / max(1, len(times)) / 1e9
@@ -736,8 +444,7 @@ def selftest():
     checked = 0
 
     def model64(cfg, seed):
-        m = MoTModel(cfg, seed=seed, norm_noise=0.3)
-        return m.double()
+        return MoTModel(cfg, init_weights(cfg, seed, 0.3)).double()
 
     # 1. Grouped model == per-token loop reference, for every structural variant.
     variants = []
@@ -752,7 +459,7 @@ def selftest():
     for i, cfg in enumerate(variants):
         m = model64(cfg, seed=i)
         with torch.no_grad():
-            logits, aux = m(tokens)
+            logits, aux = m(tokens)[:2]
             ref, ref_aux = reference_forward(cfg, m.weights(), tokens)
         err = (logits - ref).abs().max().item()
         assert err < 1e-10, f"variant {i} ({cfg['towers']}, {cfg['norm_style']}, moe={cfg.get('moe')}): max diff {err}"
@@ -774,8 +481,8 @@ def selftest():
             tied = {name: dw[untower(name)] for name in expected_shapes(mcfg)}
             mot = MoTModel(mcfg, tied).double()
             with torch.no_grad():
-                a, aux_a = dense(tokens)
-                b, aux_b = mot(tokens)
+                a, aux_a = dense(tokens)[:2]
+                b, aux_b = mot(tokens)[:2]
             assert (a - b).abs().max().item() < 1e-12, f"dense vs tied MoT ({mot_kind}, {style}) differ"
             assert abs(aux_a.item() - aux_b.item()) < 1e-15
             checked += 1
@@ -787,8 +494,8 @@ def selftest():
     changed = tokens.clone()
     changed[:, 6] = (changed[:, 6] + 5) % 24
     with torch.no_grad():
-        a, _ = m(tokens)
-        b, _ = m(changed)
+        a = m(tokens)[0]
+        b = m(changed)[0]
     assert (a[:, :6] - b[:, :6]).abs().max().item() < 1e-12 and (a[:, 6:] - b[:, 6:]).abs().max().item() > 1e-6
     checked += 1
 
@@ -802,8 +509,8 @@ def selftest():
 
     # 5. Gradients reach every weight a token used (training mode, float32, aux included).
     cfg = selftest_config("mot-moe", "chameleon", True, "token_choice")
-    m = MoTModel(cfg, seed=5)
-    logits, aux = m(tokens)
+    m = MoTModel(cfg, init_weights(cfg, 5))
+    logits, aux = m(tokens)[:2]
     loss = F.cross_entropy(logits.reshape(-1, 24), torch.roll(tokens, -1, 1).reshape(-1)) + aux
     loss.backward()
     for name, p in zip(m.names, m.plist):
@@ -846,6 +553,12 @@ def main(argv=None):
     e.add_argument("--windows", type=int)
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", action="store_true")
+    hd = sub.add_parser("hidden")
+    hd.add_argument("--checkpoint", required=True, action="append")
+    hd.add_argument("--data", required=True)
+    hd.add_argument("--out", required=True, action="append")
+    hd.add_argument("--split", default="val")
+    hd.add_argument("--windows", type=int)
     i = sub.add_parser("init")
     i.add_argument("--config", required=True)
     i.add_argument("--out", required=True)
@@ -863,13 +576,13 @@ def main(argv=None):
     sub.add_parser("selftest")
     args = ap.parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))
-    {"eval": cmd_eval, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
+    {"eval": cmd_eval, "hidden": cmd_hidden, "init": cmd_init, "bench": cmd_bench, "shapes": cmd_shapes,
      "selftest": lambda _: selftest()}[args.command](args)
 
 
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, OSError, KeyError) as err:
+    except (ValueError, OSError, KeyError, MotlabError) as err:
         print(f"torch_mot.py: error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -1,6 +1,7 @@
 /**
  * Compute engine selection. Everyone else does `import * as tf from '@tensorflow/tfjs-core'`
- * and relies on `initEngine` having chosen the backend and installed our tfjs fixes.
+ * and relies on `initEngine` having chosen the backend, installed our tfjs fixes
+ * (./tfjs-fixes/) and registered our fused kernels (./kernels/).
  *
  * Engines, fastest first: native TensorFlow with CUDA (@tensorflow/tfjs-node-gpu), native
  * TensorFlow on the CPU (@tensorflow/tfjs-node), WebAssembly (XNNPACK, SIMD, one thread in
@@ -17,9 +18,10 @@ import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-ba
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { MotlabError } from '../common/errors.ts';
 import { ENGINE_NAMES, type EngineName } from '../common/vocabulary.ts';
+import { registerFusedKernels } from './kernels/index.ts';
+import { installTfjsFixes } from './tfjs-fixes/index.ts';
 
 export type { EngineName } from '../common/vocabulary.ts';
-import { installTfjsFixes } from './tfjs-fixes.ts';
 
 export interface EngineInfo {
   name: EngineName;
@@ -236,14 +238,15 @@ const STARTERS: Record<EngineName, () => Promise<StartResult>> = {
 /**
  * Choose and initialise the compute engine. 'auto' tries ENGINE_NAMES and reports why each
  * faster engine was skipped; a named engine that cannot start throws MotlabError('engine_unavailable').
- * Afterwards `tf.getBackend()` is the chosen backend ('tensorflow' for both native engines) and
- * the tfjs fixes (./tfjs-fixes.ts) are installed. May be called again to switch engines.
+ * Afterwards `tf.getBackend()` is the chosen backend ('tensorflow' for both native engines), the
+ * tfjs fixes are installed and our fused kernels registered. May be called again to switch engines.
  */
 export async function initEngine(requested: EngineName | 'auto' = 'auto'): Promise<EngineInfo> {
   if (requested !== 'auto' && !ENGINE_NAMES.includes(requested)) {
     throw new MotlabError('invalid_config', `Unknown engine '${String(requested)}': use one of auto, ${ENGINE_NAMES.join(', ')}.`);
   }
   installTfjsFixes();
+  registerFusedKernels();
   const order = requested === 'auto' ? ENGINE_NAMES : [requested];
   const fallbacks: string[] = [];
   for (const name of order) {

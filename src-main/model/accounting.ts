@@ -1,5 +1,5 @@
 /**
- * Parameter and FLOP accounting (architecture.md, "Compute accounting").
+ * Parameter and FLOP accounting (docs/architecture.md, "Compute accounting").
  *
  * Choices, so every number in the lab means the same thing:
  * - `embedding` = embed.weight only (a lookup, no FLOPs). The output head [V, D] is a matmul
@@ -19,7 +19,7 @@
 import { expectedTensorShapes } from './tensor-names.ts';
 import { towerOf, type ModelConfig } from './config.ts';
 
-/** name → shape for every parameter, in architecture.md's table order. */
+/** name → shape for every parameter, in docs/architecture.md's table order. */
 export const tensorShapes = expectedTensorShapes;
 
 export interface ParameterCounts {

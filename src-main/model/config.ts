@@ -1,6 +1,6 @@
 /**
  * The model config: the JSON stored in every checkpoint's safetensors metadata
- * (architecture.md, "Checkpoint files"). Field names are snake_case on purpose: they are the
+ * (docs/architecture.md, "Checkpoint files"). Field names are snake_case on purpose: they are the
  * on-disk contract shared with the PyTorch implementation.
  */
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * Mixture-of-Experts FFN for the tokens of one ffn tower (architecture.md, "MoE FFN in a tower").
+ * Mixture-of-Experts FFN for the tokens of one ffn tower (docs/architecture.md, "MoE FFN in a tower").
  *
  * `x` holds the tower's tokens; `positions` gives each row's place in the batch (b·S+s), which
  * fixes "sequence order" for the capacity rule and tie-breaks. The router is differentiable;
@@ -34,6 +34,8 @@ export interface MoeOutput {
   /** α·load-balance + β·z-loss (token-choice), or null when nothing is added. */
   auxLoss: tf.Scalar | null;
   stats: Omit<MoeRoutingStats, 'layer' | 'tower'>;
+  /** The router probabilities as read back for the decisions, [n, E] row-major (rows as in x). */
+  probabilities: Float32Array;
 }
 
 /** Expert `e` applied to the rows it was given ([n_e, D] → [n_e, D]). */
@@ -180,5 +182,5 @@ export function moeFfn(x: tf.Tensor2D, router: tf.Tensor, expert: ExpertFn, moe:
     }
     if (terms.length > 0) auxLoss = tf.addN(terms) as tf.Scalar;
   }
-  return { y, auxLoss, stats };
+  return { y, auxLoss, stats, probabilities: pData };
 }

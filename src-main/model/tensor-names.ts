@@ -1,5 +1,5 @@
 /**
- * The tensor table of architecture.md ("Checkpoint files"): every weight's name and shape for a
+ * The tensor table of docs/architecture.md ("Checkpoint files"): every weight's name and shape for a
  * config. The single source of truth for initialisation, checkpoints and importers.
  */
 import type { ModelConfig } from './config.ts';

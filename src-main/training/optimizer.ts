@@ -4,7 +4,7 @@
  * continues exactly where it stopped.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedAdamW } from '../engine/fused-kernels.ts';
+import { fusedAdamW } from '../engine/kernels/adamw.ts';
 
 export interface AdamWSettings {
   beta1: number;

@@ -11,7 +11,7 @@ import { computeLoss, initParams, prepareBatch, type RoutingStats } from '../mod
 import { flopsPerToken } from '../model/accounting.ts';
 import { loadDataset, sampleTrainBatch } from '../data/dataset.ts';
 import { initEngine, type EngineName } from '../engine/engine.ts';
-import { sumOfSquares } from '../engine/fused-kernels.ts';
+import { sumOfSquares } from '../engine/kernels/sum-squares.ts';
 import {
   appendMetrics,
   listCheckpoints,

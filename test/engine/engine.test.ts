@@ -24,7 +24,7 @@ const nativeAbsent = !installed('@tensorflow/tfjs-node') && !installed('@tensorf
 
 describe('initEngine', () => {
   it("'auto' picks the fastest engine that loads and says why faster ones were skipped", async (t) => {
-    if (!nativeAbsent) t.skip('a native tfjs package is installed here');
+    if (!nativeAbsent) return t.skip('a native tfjs package is installed here');
     const info = await initEngine('auto');
     assert.equal(info.name, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
@@ -50,7 +50,7 @@ describe('initEngine', () => {
   });
 
   it('forcing a native engine that cannot load throws engine_unavailable with what to install', async (t) => {
-    if (!nativeAbsent) t.skip('a native tfjs package is installed here');
+    if (!nativeAbsent) return t.skip('a native tfjs package is installed here');
     await assert.rejects(initEngine('tensorflow-gpu'), (e: unknown) => {
       assert.ok(e instanceof MotlabError);
       assert.equal(e.code, 'engine_unavailable');

@@ -1,22 +1,18 @@
 /**
- * Our fused kernels (src-main/engine/fused-kernels.ts) against the chains of tf ops they replace
+ * Our fused kernels (src-main/engine/kernels/) against the chains of tf ops they replace
  * — bit for bit, values and gradients — and against float64 references, on wasm and cpu.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import {
-  fusedAdamW,
-  fusedHeadsToRows,
-  fusedRope,
-  fusedRowScale,
-  fusedRowsToHeads,
-  fusedSegmentLinear,
-  fusedSwiGLU,
-  sumOfSquares,
-  type AdamWAttrs,
-} from '../../src-main/engine/fused-kernels.ts';
+import { fusedAdamW, type AdamWAttrs } from '../../src-main/engine/kernels/adamw.ts';
+import { fusedHeadsToRows, fusedRowsToHeads } from '../../src-main/engine/kernels/heads-gather.ts';
+import { fusedRope } from '../../src-main/engine/kernels/rope.ts';
+import { fusedRowScale } from '../../src-main/engine/kernels/row-scale.ts';
+import { fusedSegmentLinear } from '../../src-main/engine/kernels/segment-linear.ts';
+import { sumOfSquares } from '../../src-main/engine/kernels/sum-squares.ts';
+import { fusedSwiGLU } from '../../src-main/engine/kernels/swiglu.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;

@@ -1,12 +1,12 @@
 /**
- * Every fix in src-main/engine/tfjs-fixes.ts against a plain-JS reference (hand-written loops,
+ * Every fix in src-main/engine/tfjs-fixes/ against a plain-JS reference (hand-written loops,
  * scatter-adds, finite differences), on both the wasm and the cpu backend.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { setWasmMatMulFastPath } from '../../src-main/engine/tfjs-fixes.ts';
+import { setWasmMatMulFastPath } from '../../src-main/engine/tfjs-fixes/kernel-replacements.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
 const BACKENDS = ['wasm', 'cpu'] as const;

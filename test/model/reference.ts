@@ -1,5 +1,5 @@
 /**
- * A plain-JS reference of architecture.md's forward pass and loss, written from the spec and
+ * A plain-JS reference of docs/architecture.md's forward pass and loss, written from the spec and
  * nothing else: loops over arrays in float64, one token at a time, each token using its own
  * towers' weights directly (no grouping, no tensors). Slow and obvious on purpose — the
  * TensorFlow.js model is checked against it.
@@ -16,6 +16,9 @@ export interface RefMoeRouting {
   /** Global positions with at least one dropped choice (token-choice) / no expert (expert-choice). */
   dropped: number[];
   capacity: number;
+  /** The tower's global positions (sequence order) and each one's router probabilities [E]. */
+  positions: number[];
+  probabilities: number[][];
 }
 
 export interface RefOutput {
@@ -30,6 +33,10 @@ export interface RefOutput {
   routing: RefMoeRouting[];
   /** FFN output (before the chameleon norm) per layer, per position. */
   ffnOut: Float64Array[][];
+  /** Attention output o = W_o a (before the chameleon norm) per layer, per position. */
+  attentionOut: Float64Array[][];
+  /** The residual stream after each block, per layer, per position. */
+  hidden: Float64Array[][];
 }
 
 function weight(params: RefParams, name: string): ArrayLike<number> {
@@ -102,7 +109,7 @@ function moe(
   tower: number,
   rows: Float64Array[],
   positions: number[],
-): { out: Float64Array[]; aux: number; kept: number[][]; dropped: number[]; capacity: number } {
+): { out: Float64Array[]; aux: number; kept: number[][]; dropped: number[]; capacity: number; p: number[][] } {
   const m = config.moe!;
   const E = m.experts;
   const F = config.ffn_hidden;
@@ -175,6 +182,7 @@ function moe(
     kept: kept.map((list) => list.map((i) => positions[i])),
     dropped: [...droppedSet].sort((a, b) => a - b).map((i) => positions[i]),
     capacity,
+    p,
   };
 }
 
@@ -202,6 +210,8 @@ export function referenceForward(
   let aux = 0;
   const routing: RefMoeRouting[] = [];
   const ffnOutAll: Float64Array[][] = [];
+  const attentionOut: Float64Array[][] = [];
+  const hidden: Float64Array[][] = [];
 
   for (let l = 0; l < config.n_layers; l++) {
     const L = `layers.${l}`;
@@ -248,6 +258,7 @@ export function referenceForward(
       }
     }
     const o = a.map((ai, i) => matvec(weight(params, `${L}.attention.wo.${tA[i]}.weight`), ai, D));
+    attentionOut.push(o);
     const u = h.map((hi, i) => add(hi, pre ? o[i] : rmsNorm(o[i], attnNorm(i))));
     const xf = u.map((ui, i) => (pre ? rmsNorm(ui, ffnNorm(i)) : ui));
 
@@ -266,7 +277,7 @@ export function referenceForward(
         );
         positions.forEach((i, j) => (f[i] = r.out[j]));
         aux += r.aux;
-        routing.push({ layer: l, tower: t, kept: r.kept, dropped: r.dropped, capacity: r.capacity });
+        routing.push({ layer: l, tower: t, kept: r.kept, dropped: r.dropped, capacity: r.capacity, positions, probabilities: r.p });
       } else {
         const w = (name: string) => weight(params, `${L}.feed_forward.${name}.${t}.weight`);
         for (const i of positions) f[i] = swiglu(xf[i], w('w1'), w('w2'), w('w3'), F);
@@ -274,6 +285,7 @@ export function referenceForward(
     }
     ffnOutAll.push(f);
     h = u.map((ui, i) => add(ui, pre ? f[i] : rmsNorm(f[i], ffnNorm(i))));
+    hidden.push(h);
   }
 
   const out = weight(params, 'output.weight');
@@ -301,5 +313,7 @@ export function referenceForward(
     modalityCounts: counts,
     routing,
     ffnOut: ffnOutAll,
+    attentionOut,
+    hidden,
   };
 }
