@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chartTheme, GREYSCALE, LINE_DASHES } from '../../src-main/common/palette.ts';
+import { chartTheme, GREYSCALE, LINE_DASHES, OKABE_ITO } from '../../src-main/common/palette.ts';
 import { lineChart, multiLine, type LineSeries } from '../../src-main/common/charts/line-chart.ts';
 import { LEGEND_POSITIONS } from '../../src-main/common/charts/legend.ts';
 import type { LineMark } from '../../src-main/common/charts/marks.ts';
@@ -179,4 +179,16 @@ test('multiLine: one legend entry per series, markers at points, whole-number la
   assert.deepEqual(g.frames[0].yDomain, [0, 1]);
   assertInside(g);
   assertWellFormedSvg([g]);
+});
+
+test('a run keeps its colour (its place in `runs`) in a chart that draws only some runs; the legend names those drawn', () => {
+  const only = { ...data, series: data.series.filter((s) => s.run === 'mot'), runs: ['dense', 'mot'] };
+  const g = lineChart(only, size, theme);
+  assert.equal(line(g, 'mot · text:smoothed').stroke, OKABE_ITO[1]);
+  assert.deepEqual(
+    texts(g, 'legend:').map((t) => t.text),
+    ['mot', 'text', 'image', 'raw', 'EMA 0.6'],
+  );
+  // Without `runs`, the first run drawn takes the first colour.
+  assert.equal(line(lineChart({ ...only, runs: undefined }, size, theme), 'mot · text:smoothed').stroke, OKABE_ITO[0]);
 });
