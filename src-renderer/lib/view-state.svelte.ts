@@ -25,6 +25,23 @@ export function viewRoute(state: ViewState): Route {
   return { page: 'view', kind: state.kind, query: encodeViewQuery(VIEW_SCHEMAS[state.kind], state) };
 }
 
+/**
+ * The address of view `kind` showing `patch` (runs chosen elsewhere, e.g. on the Runs page), with
+ * the rest of the settings as the view was last left; null when that makes no valid state.
+ */
+export function viewLink<K extends ViewKind>(kind: K, patch: Partial<z.input<(typeof VIEW_SCHEMAS)[K]>>): Route | null {
+  const schema = VIEW_SCHEMAS[kind] as ObjectSchema;
+  let saved: Record<string, unknown> = {};
+  try {
+    const parsed = schema.safeParse(JSON.parse(localStorage.getItem(STORAGE_PREFIX + kind) ?? 'null'));
+    if (parsed.success) saved = parsed.data;
+  } catch {
+    // nothing saved
+  }
+  const state = schema.safeParse({ ...saved, ...patch, kind });
+  return state.success ? viewRoute(state.data as ViewState) : null;
+}
+
 export interface ViewStore<S> {
   /** The current state; null until one is known (from the address, the last session, or the view's own default). */
   readonly state: S | null;
