@@ -162,11 +162,18 @@ function finiteX(curve: LossCurve): LossCurve {
   };
 }
 
+/** Points a range reads at full resolution: those inside it and the nearest one beyond each edge. */
 function countInRange(x: readonly number[], range: readonly [number, number] | null | undefined): number {
   if (!range) return x.length;
   let n = 0;
-  for (const v of x) if (v >= range[0] && v <= range[1]) n++;
-  return n;
+  let before = 0;
+  let after = 0;
+  for (const v of x) {
+    if (v < range[0]) before = 1;
+    else if (v > range[1]) after = 1;
+    else n++;
+  }
+  return n + before + after;
 }
 
 /** Log-axis bucketing that tolerates x = 0 (evaluation before training): it shares the first bucket. */

@@ -2,7 +2,27 @@
  * The canvas half of Chart.svelte: point clouds and cell grids (too many elements for SVG), and
  * the pointer → data coordinate inverse of a plot frame.
  */
-import type { Mark, PlotFrame } from '../../src-main/common/charts/marks.ts';
+import type { GroupMark, Mark, PlotFrame } from '../../src-main/common/charts/marks.ts';
+
+export interface ChartLayers {
+  /** Gridlines, axes, ticks: under the data. */
+  base: Mark[];
+  /** The clipped groups of the plot frames (the data), each drawn in its own element. */
+  plots: GroupMark[];
+  /** Text and legends: over the data. */
+  over: Mark[];
+}
+
+/** The top-level marks of a chart by layer (see Chart.svelte). */
+export function chartLayers(marks: readonly Mark[]): ChartLayers {
+  const layers: ChartLayers = { base: [], plots: [], over: [] };
+  for (const m of marks) {
+    if (m.kind === 'group' && m.clip) layers.plots.push(m);
+    else if (m.kind === 'text' || (m.kind === 'group' && m.key === 'legend')) layers.over.push(m);
+    else layers.base.push(m);
+  }
+  return layers;
+}
 
 export function drawCanvasMarks(ctx: CanvasRenderingContext2D, marks: readonly Mark[]): void {
   for (const mark of marks) {

@@ -93,6 +93,11 @@ export function readRange(domain: Domain, margin: number, scale: AxisScale, limi
   return [lo, hi];
 }
 
+/** How many times wider `a` is than `b` (in log space on a log axis). */
+export function spanRatio(a: Domain, b: Domain, scale: AxisScale): number {
+  return (toT(a[1], scale) - toT(a[0], scale)) / (toT(b[1], scale) - toT(b[0], scale));
+}
+
 /** Whether `inner` lies within `outer`. */
 export function within(inner: Domain, outer: Domain | null): boolean {
   return outer !== null && inner[0] >= outer[0] && inner[1] <= outer[1];

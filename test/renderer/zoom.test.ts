@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clampDomain, coversLimits, panDomain, readRange, within, zoomDomain } from '../../src-renderer/lib/zoom.ts';
+import { clampDomain, coversLimits, panDomain, readRange, spanRatio, within, zoomDomain } from '../../src-renderer/lib/zoom.ts';
 import { nearestIndex, readIndex } from '../../src-renderer/lib/readout.ts';
 
 const near = (a: readonly number[], b: readonly number[], tol = 1e-9) =>
@@ -43,6 +43,7 @@ test('the range read for a zoom reaches beyond the visible domain by the margin,
   near(readRange([5, 60], 0.5, 'linear', [0, 100]), [0, 87.5]);
   near(readRange([10, 100], 0.5, 'log', [1, 1e4]), [10 ** 0.5, 10 ** 2.5]);
   assert.ok(within([35, 60], [30, 70]) && !within([25, 60], [30, 70]) && !within([35, 60], null));
+  near([spanRatio([30, 70], [40, 60], 'linear'), spanRatio([1, 1000], [10, 100], 'log')], [2, 3]);
 });
 
 test('the read-out takes the nearest point, and none beyond a series’ ends', () => {

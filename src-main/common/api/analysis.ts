@@ -41,7 +41,7 @@ export interface LossCurveSeries {
    * (validation losses are already averages over the split, drawn as measured).
    */
   smoothed: (number | null)[];
-  /** Points at full resolution within the requested range; more than `x.length` when down-sampled. */
+  /** Points at full resolution in the requested range (and one beyond each edge); more than `x.length` when down-sampled. */
   fullPoints: number;
 }
 
