@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     const chart = page.getByTestId('losses-chart');
     await chart.waitFor({ timeout: 300_000 });
     const firstChart = performance.now() - loadStart;
-    const paths = await chart.locator('path[data-mark="line"]').count();
+    const paths = await chart.locator('[data-mark="line"]').count();
     const status = (await page.getByTestId('status').textContent())?.trim();
 
     // The server's answer for the same view, and the geometry of what it sent, timed in Node.
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
       runs: runCount,
       steps,
       panels: modalities ? 1 : 4,
-      linePaths: paths,
+      lines: paths,
       status,
       firstChartMs: Math.round(firstChart),
       serverMs: { median: Math.round(quantile(apiTimes, 0.5)) },

@@ -5,6 +5,7 @@
  * the final / best loss per modality. Pure functions over plain data (no Node, no tfjs).
  */
 import type { EvalRecord, TrainRecord } from '../common/metrics.ts';
+import type { LossSummary } from '../common/api/analysis.ts';
 import { MotlabError } from '../common/errors.ts';
 import { DEFAULT_SMOOTHING, type XAxis } from '../common/views.ts';
 
@@ -226,13 +227,15 @@ export interface PreparedCurve {
 export interface PrepareOptions extends DownsampleOptions {
   /** EMA weight (0 = no smoothing). */
   smoothing?: number;
+  /** The curve's smoothed values, when already computed (then `smoothing` is not used). */
+  smoothed?: readonly (number | null)[];
   /** Display buckets (about the plot width in pixels); omitted = full resolution. */
   buckets?: number;
 }
 
 /** Smooths at full resolution first, then down-samples raw and smoothed together. */
 export function prepareCurve(curve: LossCurve, options: PrepareOptions = {}): PreparedCurve {
-  const smoothed = smoothEma(curve.loss, options.smoothing ?? DEFAULT_SMOOTHING);
+  const smoothed = options.smoothed ?? smoothEma(curve.loss, options.smoothing ?? DEFAULT_SMOOTHING);
   const keep =
     options.buckets === undefined && options.range === undefined
       ? curve.x.map((_, i) => i)
@@ -249,18 +252,7 @@ export function prepareCurve(curve: LossCurve, options: PrepareOptions = {}): Pr
 // ---------------------------------------------------------------------------------------------
 // Final and best losses
 
-export interface LossSummary {
-  modality: string;
-  /** Finite points in the curve. */
-  points: number;
-  finalStep: number | null;
-  finalLoss: number | null;
-  /** The smoothed loss at the final point (equals finalLoss when smoothing is 0). */
-  finalSmoothed: number | null;
-  /** Lowest smoothed loss and its step: the raw minimum of a noisy training curve is noise. */
-  bestStep: number | null;
-  bestLoss: number | null;
-}
+export type { LossSummary };
 
 /** Final and best loss of each curve, smoothing with `smoothing` (0 for validation curves). */
 export function summarizeLosses(curves: readonly LossCurve[], smoothing: number = DEFAULT_SMOOTHING): LossSummary[] {

@@ -12,7 +12,16 @@ import { MotlabError } from '../common/errors.ts';
 import { parseMetricsRecord } from '../common/metrics.ts';
 import { DEFAULT_SMOOTHING, X_AXIS_TITLES, type LossSplit, type XAxis } from '../common/views.ts';
 import { modelKindOf } from '../model/kind.ts';
-import { lossCurves, lossModalities, prepareCurve, summarizeLosses, type LossCurve, type LossRecord } from './curves.ts';
+import {
+  lossCurves,
+  lossModalities,
+  prepareCurve,
+  smoothEma,
+  summarizeLosses,
+  type LossCurve,
+  type LossRecord,
+  type LossSummary,
+} from './curves.ts';
 
 /** A run to read: the name it is shown under and its folder. */
 export interface RunFolder {
@@ -26,6 +35,11 @@ export interface LossRecords {
   skipped: number;
   /** Why the first skipped line was skipped. */
   firstProblem: string | null;
+  /**
+   * What has been computed from exactly these records (curves and their EMA on an axis), emptied
+   * when records are appended: a zoom or pan reads again without computing the curves again.
+   */
+  derived: Map<string, unknown>;
 }
 
 /** Just the fields the curves read: a long run's routing statistics are not kept in memory. */
@@ -56,7 +70,7 @@ export class LossRecordCache {
 
   read(dir: string): Promise<LossRecords> {
     let entry = this.entries.get(dir);
-    if (!entry) entry = { records: [], skipped: 0, firstProblem: null, offset: 0, queue: Promise.resolve() };
+    if (!entry) entry = { records: [], skipped: 0, firstProblem: null, derived: new Map(), offset: 0, queue: Promise.resolve() };
     this.entries.delete(dir); // re-inserted last: the map's order is least recently used first
     this.entries.set(dir, entry);
     while (this.entries.size > this.maxRuns) this.entries.delete(this.entries.keys().next().value as string);
@@ -64,6 +78,7 @@ export class LossRecordCache {
     const next = e.queue.then(async () => {
       const chunk = await readMetrics(dir, e.offset);
       if (chunk.reset) Object.assign(e, { records: [], skipped: 0, firstProblem: null });
+      if (chunk.reset || chunk.records.length > 0) e.derived = new Map();
       for (const value of chunk.records) {
         const record = lossRecordOf(value);
         if (typeof record !== 'string') e.records.push(record);
@@ -73,7 +88,7 @@ export class LossRecordCache {
         }
       }
       e.offset = chunk.nextOffset;
-      return { records: e.records, skipped: e.skipped, firstProblem: e.firstProblem };
+      return { records: e.records, skipped: e.skipped, firstProblem: e.firstProblem, derived: e.derived };
     });
     e.queue = next.catch(() => undefined);
     return next;
@@ -107,7 +122,7 @@ async function describeRun(run: RunFolder, colourIndex: number, records: readonl
 export async function readRuns(
   runs: readonly RunFolder[],
   cache: LossRecordCache = new LossRecordCache(),
-): Promise<{ runs: AnalysisRun[]; records: LossRecord[][]; notes: string[] }> {
+): Promise<{ runs: AnalysisRun[]; records: LossRecord[][]; derived: Map<string, unknown>[]; notes: string[] }> {
   const seen = new Set<string>();
   for (const r of runs) {
     if (seen.has(r.name)) throw new MotlabError('invalid_request', `run "${r.name}" is listed twice`);
@@ -120,7 +135,7 @@ export async function readRuns(
       notes.push(`${runs[i].name}: ${r.skipped} line(s) of metrics.jsonl are not metrics records and were skipped (${r.firstProblem})`);
   });
   const described = await Promise.all(runs.map((r, i) => describeRun(r, i, read[i].records, notes)));
-  return { runs: described, records: read.map((r) => r.records), notes };
+  return { runs: described, records: read.map((r) => r.records), derived: read.map((r) => r.derived), notes };
 }
 
 /** Run folders given on the command line, shown under their folder's name (the path when two names clash). */
@@ -183,6 +198,21 @@ function logTransform(x: readonly number[]): (v: number) => number {
   return (v) => Math.log10(Math.max(v, floor));
 }
 
+/** A run's curves of one split on one axis at full resolution, in display order, with their EMA and final / best. */
+interface FullCurves {
+  curves: LossCurve[];
+  smoothed: (number | null)[][];
+  summary: LossSummary[];
+}
+
+function fullCurves(records: readonly LossRecord[], split: CurveSplit, x: XAxis, weight: number, order: readonly string[]): FullCurves {
+  const curves = lossCurves(records, split === 'train' ? { kind: 'train' } : { kind: 'eval', split: 'val' }, x)
+    .map(finiteX)
+    .filter((c) => c.loss.some((v) => v !== null));
+  const ordered = order.flatMap((m) => curves.filter((c) => c.modality === m));
+  return { curves: ordered, smoothed: ordered.map((c) => smoothEma(c.loss, weight)), summary: summarizeLosses(ordered, weight) };
+}
+
 /** Per run × modality × split the curves, plus the final / best table (always over the whole run). */
 export async function collectLossCurves(
   runs: readonly RunFolder[],
@@ -205,26 +235,24 @@ export async function collectLossCurves(
   let hi = -Infinity;
 
   read.runs.forEach((run, r) => {
-    const records = read.records[r];
     for (const s of splits) {
       const weight = s === 'train' ? smoothing : 0;
-      const curves = lossCurves(records, s === 'train' ? { kind: 'train' } : { kind: 'eval', split: 'val' }, x)
-        .map(finiteX)
-        .filter((c) => c.loss.some((v) => v !== null));
-      if (curves.length === 0) {
+      const key = `${s}|${x}|${weight}`;
+      let full = read.derived[r].get(key) as FullCurves | undefined;
+      if (!full) read.derived[r].set(key, (full = fullCurves(read.records[r], s, x, weight, modalities)));
+      if (full.curves.length === 0) {
         notes.push(
           `${run.name}: no ${s === 'train' ? 'training' : 'validation'} losses${s === 'val' ? ' yet (evaluations run every eval_every steps)' : ''}`,
         );
         continue;
       }
-      const ordered = modalities.flatMap((m) => curves.filter((c) => c.modality === m));
-      for (const curve of ordered) {
+      full.curves.forEach((curve, c) => {
         for (const v of curve.x) {
           if (v < lo) lo = v;
           if (v > hi) hi = v;
         }
         const prepared = prepareCurve(curve, {
-          smoothing: weight,
+          smoothed: full.smoothed[c],
           buckets: buckets ?? undefined,
           range: range ?? undefined,
           transform: options.logX ? logTransform(curve.x) : undefined,
@@ -239,10 +267,8 @@ export async function collectLossCurves(
           smoothed: prepared.smoothed,
           fullPoints: countInRange(curve.x, range),
         });
-      }
-      summarizeLosses(ordered, weight).forEach((row) => {
-        if (row.points > 0) summary.push({ run: run.name, split: s, ...row });
       });
+      for (const row of full.summary) if (row.points > 0) summary.push({ run: run.name, split: s, ...row });
     }
   });
   return {

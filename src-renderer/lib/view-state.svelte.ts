@@ -148,6 +148,36 @@ export function useViewState<S extends ObjectSchema>(kind: ViewKind, schema: S):
   };
 }
 
+/**
+ * Calls `load` whenever `key()` (the view's data request as text; null: nothing to ask yet)
+ * changes: at once the first time, then `delayMs` after the last change (a slider or a drag
+ * changes it many times a second). Call during component initialisation.
+ */
+export function loadOnChange(key: () => string | null, load: () => void, delayMs: number): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let last: string | null = null;
+  $effect(() => {
+    const k = key();
+    if (k === null || k === last) return;
+    const first = last === null;
+    last = k;
+    clearTimeout(timer);
+    timer = setTimeout(load, first ? 0 : delayMs);
+  });
+  $effect(() => () => clearTimeout(timer));
+}
+
+/**
+ * A choice among `all` kept as "empty = all" (the views' modality panels): `item` turned on or
+ * off; null when that would leave nothing chosen.
+ */
+export function toggleChoice(all: readonly string[], chosen: readonly string[], item: string, on: boolean): string[] | null {
+  const current = chosen.length ? chosen : all;
+  const next = on ? all.filter((x) => x === item || current.includes(x)) : current.filter((x) => x !== item);
+  if (next.length === 0) return null;
+  return next.length === all.length ? [] : next;
+}
+
 /** Downloads the state as `<kind>.view.json`. */
 export function saveViewFile(state: ViewState): void {
   downloadText(`${state.kind}.view.json`, 'application/json', JSON.stringify(state, null, 2) + '\n');

@@ -21,7 +21,7 @@ import { TINY_COMPARISON, trainComparisonRuns } from '../analysis/tiny-run.ts';
 import { MOTLAB } from '../training/helpers.ts';
 import { missing, SHOTS, useServerAndBrowser, waitUntil } from './harness.ts';
 
-const RUNS = TINY_COMPARISON.map((r) => r.name);
+const RUNS: string[] = TINY_COMPARISON.map((r) => r.name);
 const MODALITIES = ['all', 'text', 'image', 'speech'];
 const e2e = useServerAndBrowser({ prepare: (workspace) => void trainComparisonRuns(join(workspace, 'runs')) });
 const api = () => createApiClient(httpTransport({ baseUrl: e2e.url.replace(/\/$/, '') }));
@@ -29,7 +29,7 @@ const api = () => createApiClient(httpTransport({ baseUrl: e2e.url.replace(/\/$/
 /** The data-key of every line the chart under `root` draws for a run's curve. */
 async function curveKeys(page: Page, root = '[data-testid="losses-chart"]'): Promise<string[]> {
   const keys = await page
-    .locator(`${root} path[data-mark="line"][data-key]`)
+    .locator(`${root} [data-mark="line"][data-key]`)
     .evaluateAll((paths) => paths.map((p) => p.getAttribute('data-key')!));
   return keys.filter((k) => RUNS.some((r) => k.startsWith(`${r} · `))).sort();
 }
@@ -225,5 +225,24 @@ test('Step matching: the slopes shown are motlab analyze step-match’s', { skip
     await page.screenshot({ path: join(SHOTS, `step-match-${x}-${theme}.png`), fullPage: true });
     await page.context().close();
   }
+  assert.deepEqual(e2e.consoleErrors, [], 'no console errors or CSP violations');
+});
+
+test('Losses while a run trains: the curves extend live', { skip: missing && 'no Chromium', timeout: 180_000 }, async () => {
+  const client = api();
+  const catalog = await client.getCatalog({});
+  await client.startRun({ name: 'live', preset: 'mot', size: 'tiny', dataset: catalog.defaults.dataset!, steps: 80, evalEvery: 20 });
+  const page = await e2e.newPage('light');
+  await page.goto(`${e2e.url}#/losses?runs=live&split=train`);
+  const drawn = async () =>
+    Number(/^([\d,]+) of/.exec((await page.getByTestId('status').textContent())?.trim() ?? '')?.[1].replace(/,/g, '') ?? 0);
+  await waitUntil('the first steps are drawn', async () => (await drawn()) > 0, 120_000);
+  const first = await drawn();
+  await waitUntil('more steps are drawn as the run trains', async () => (await drawn()) >= first + 8 * 4, 120_000);
+  assert.deepEqual(await curveKeys(page), expectedKeys(['live'], ['raw', 'smoothed']));
+  await page.screenshot({ path: join(SHOTS, 'losses-live-light.png') });
+  await client.stopRun({ run: 'live' }).catch(() => undefined);
+  await page.context().close();
+  client.transport.close?.();
   assert.deepEqual(e2e.consoleErrors, [], 'no console errors or CSP violations');
 });

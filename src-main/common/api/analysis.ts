@@ -45,20 +45,24 @@ export interface LossCurveSeries {
   fullPoints: number;
 }
 
-/** Final and best loss of one run, modality and split, over the whole run (not just a zoomed range). */
-export interface LossSummaryRow {
-  run: string;
+/** Final and best loss of a curve (analysis/curves.ts, summarizeLosses). */
+export interface LossSummary {
   modality: string;
-  split: CurveSplit;
   /** Finite points in the curve. */
   points: number;
   finalStep: number | null;
   finalLoss: number | null;
-  /** The smoothed loss at the final step (training; equals finalLoss for validation). */
+  /** The smoothed loss at the final point (equals finalLoss when smoothing is 0, as for validation). */
   finalSmoothed: number | null;
-  /** Step of the lowest smoothed loss (raw for validation). */
+  /** Lowest smoothed loss and its step: the raw minimum of a noisy training curve is noise. */
   bestStep: number | null;
   bestLoss: number | null;
+}
+
+/** Final and best loss of one run, modality and split, over the whole run (not just a zoomed range). */
+export interface LossSummaryRow extends LossSummary {
+  run: string;
+  split: CurveSplit;
 }
 
 export interface LossCurvesReport {

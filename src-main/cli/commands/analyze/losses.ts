@@ -7,7 +7,7 @@ import { lossChartData } from '../../../common/charts/analysis-data.ts';
 import { MotlabError } from '../../../common/errors.ts';
 import { chartTheme } from '../../../common/palette.ts';
 import { DEFAULT_SMOOTHING, LOSS_SPLITS, X_AXES, type LossSplit, type XAxis } from '../../../common/views.ts';
-import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeTableCsv } from './output.ts';
+import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs } from './output.ts';
 
 const HELP = `motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--split train|val|both] [--smoothing W] [--json] [--csv FILE]
 
@@ -53,15 +53,8 @@ export async function runAnalyzeLosses(argv: string[]): Promise<number> {
     throw new MotlabError('invalid_request', `--smoothing must be a weight in [0, 1) (got "${values.smoothing}")`);
 
   const report = await collectLossCurves(runFoldersOf(dirs.map((d) => path.resolve(d))), { x, split, smoothing });
-  if (values.csv) {
-    const table = lineChart(lossChartData(report), { width: 800, height: 600 }, chartTheme('light')).table;
-    const file = await writeTableCsv(values.csv, table);
-    if (!values.json) console.log(`wrote ${file} (${table.rows.length} rows, ${table.columns.length} columns)`);
-  }
-  if (values.json) {
-    console.log(JSON.stringify(report, null, 2));
-    return 0;
-  }
+  const chart = () => lineChart(lossChartData(report), { width: 800, height: 600 }, chartTheme('light')).table;
+  if (await writeOutputs(values, report, chart)) return 0;
   const kind = new Map(report.runs.map((r) => [r.name, r.modelKind]));
   const splitName = { train: 'training', val: 'validation' } as const;
   const what = { train: 'training losses', val: 'validation losses', both: 'training and validation losses' }[split];

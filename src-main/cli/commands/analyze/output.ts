@@ -29,6 +29,20 @@ export async function writeTableCsv(file: string, table: PlottedTable): Promise<
   return path;
 }
 
+/**
+ * `--csv FILE`: the chart's plotted table as CSV; `--json`: the report. True when the JSON was
+ * printed (stdout is then the JSON alone).
+ */
+export async function writeOutputs(values: { json: boolean; csv?: string }, report: unknown, table: () => PlottedTable): Promise<boolean> {
+  if (values.csv) {
+    const t = table();
+    const file = await writeTableCsv(values.csv, t);
+    if (!values.json) console.log(`wrote ${file} (${t.rows.length} rows, ${t.columns.length} columns)`);
+  }
+  if (values.json) console.log(JSON.stringify(report, null, 2));
+  return values.json;
+}
+
 /** Columns padded to their widest cell; `right` marks columns aligned right (numbers). */
 export function textTable(header: readonly string[], rows: readonly (readonly string[])[], right: readonly boolean[] = []): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));

@@ -11,7 +11,7 @@ import { stepMatchChart } from '../../../common/charts/step-match-chart.ts';
 import { MotlabError } from '../../../common/errors.ts';
 import { chartTheme } from '../../../common/palette.ts';
 import { STEP_MATCH_AXES, type StepMatchAxis } from '../../../common/views.ts';
-import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeTableCsv } from './output.ts';
+import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs } from './output.ts';
 
 const HELP = `motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--run …] [--x steps|flops|wall] [--split val] [--json] [--csv FILE]
 
@@ -46,15 +46,8 @@ export async function runAnalyzeStepMatch(argv: string[]): Promise<number> {
   const x = values.x as StepMatchAxis;
   const [reference, ...others] = runFoldersOf([values.reference, ...values.run].map((d) => path.resolve(d)));
   const report = await collectStepMatch(reference, others, { x, split: values.split });
-  if (values.csv) {
-    const table = stepMatchChart(stepMatchChartData(report), { width: 800, height: 600 }, chartTheme('light')).table;
-    const file = await writeTableCsv(values.csv, table);
-    if (!values.json) console.log(`wrote ${file} (${table.rows.length} rows, ${table.columns.length} columns)`);
-  }
-  if (values.json) {
-    console.log(JSON.stringify(report, null, 2));
-    return 0;
-  }
+  const chart = () => stepMatchChart(stepMatchChartData(report), { width: 800, height: 600 }, chartTheme('light')).table;
+  if (await writeOutputs(values, report, chart)) return 0;
   const pct = (v: number | null) => (v === null ? 'never' : `${(100 * v).toFixed(1)}%`);
   console.log(`Steps to match ${report.reference.name} (${report.split} loss, on ${report.xTitle})`);
   console.log(
