@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { writeRunJson } from '../src-main/checkpoints/run-folder.ts';
+import { writeRunJson } from '../src-main/runs/run-json.ts';
 import { lineChart, lossChartData } from '../src-main/common/charts/index.ts';
 import { createApiClient, httpTransport } from '../src-main/common/api/client.ts';
 import { chartTheme } from '../src-main/common/palette.ts';

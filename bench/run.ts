@@ -3,7 +3,10 @@
  * loads here, against the same model in PyTorch (bench/torch_mot.py, Debian python3-torch) in
  * the same run. Reported as ratios (ours / PyTorch, MoT / dense): these machines are noisy.
  *
- *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1]
+ *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1] [--only training]
+ *
+ * Then the other benches, each against its own reference in the same run: PCA against
+ * scikit-learn (bench/pca.ts) and a whole figure set (bench/figures.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     presets: { type: 'string', default: 'dense,mot' },
     size: { type: 'string', default: 'small' },
     'torch-threads': { type: 'string', default: '1' },
+    only: { type: 'string' },
   },
 });
 const timedSteps = Number(values.steps);
@@ -147,3 +151,13 @@ const td = torchCache.get('dense');
 const tm = torchCache.get('mot');
 if (td && tm) console.log(`  PyTorch mot / dense = ${(tm / td).toFixed(2)}×`);
 rmSync(work, { recursive: true, force: true });
+
+/** The other benches, run as they are run alone (each prints its own ratios). */
+const OTHER_BENCHES = ['pca.ts', 'figures.ts'];
+if (values.only !== 'training') {
+  for (const bench of OTHER_BENCHES) {
+    console.log(`\n== bench/${bench}`);
+    const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'bench', bench)], { stdio: 'inherit' });
+    if (result.status !== 0) console.error(`bench/${bench} failed (exit ${result.status})`);
+  }
+}

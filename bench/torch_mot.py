@@ -46,7 +46,7 @@ CLI (stable; other code and tests depend on it)
        "gflop_per_step", "gflop_per_s", "final_loss", "torch"}; ms_per_step excludes warm-up.
 
   torch_mot.py shapes --config <model config .json>
-      Prints {tensor name: shape} of architecture.md's table, in table order.
+      Prints {tensor name: shape} of docs/architecture.md's table, in table order.
 
   torch_mot.py selftest
       Checks the model against this file: the tower-grouped model equals a per-token loop
@@ -55,7 +55,7 @@ CLI (stable; other code and tests depend on it)
       safetensors reader/writer. Prints "selftest ok" and exits 0, or raises.
 
 A model config file is the JSON object stored in the checkpoint metadata (snake_case fields of
-architecture.md); a file of the form {"model": {...}} is accepted too. --threads sets
+docs/architecture.md); a file of the form {"model": {...}} is accepted too. --threads sets
 torch.set_num_threads (default 1).
 
 The model itself is python/motlab_torch/model.py (the repository's one PyTorch model, also

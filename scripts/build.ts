@@ -44,7 +44,9 @@ export async function buildMain(): Promise<string[]> {
       entryPoints: ['src-main/app/main.ts'],
       outfile: 'dist-main/electron-main.cjs',
       format: 'cjs',
-      external: ['electron'],
+      // The analyses load TensorFlow.js and the figure libraries on first use: taken from
+      // node_modules at run time (they carry native binaries and data files), not bundled.
+      external: ['electron', '@tensorflow/*', 'ml-pca', 'pdfkit', '@resvg/resvg-js'],
     }),
   );
   results.push(

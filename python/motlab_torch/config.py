@@ -1,7 +1,7 @@
 """Model and training configuration, with the lab's semantics and field names.
 
 Mirrors src-main/model/{config,presets}.ts and src-main/training/config.ts: the model config is
-the JSON stored in every checkpoint's metadata (snake_case, architecture.md), presets are
+the JSON stored in every checkpoint's metadata (snake_case, docs/architecture.md), presets are
 functions of the dataset's modalities, and every field of a run config file is checked (an
 unknown field is an error naming it).
 """
@@ -265,7 +265,7 @@ def moe_towers(cfg):
 
 
 def expected_shapes(cfg):
-    """architecture.md's tensor table for this config, in table order (model/tensor-names.ts)."""
+    """docs/architecture.md's tensor table for this config, in table order (model/tensor-names.ts)."""
     V, D, F_, H = cfg["vocab_size"], cfg["d_model"], cfg["ffn_hidden"], cfg["n_heads"]
     n_att, n_ffn, n_norm = (len(cfg["towers"][c]) for c in COMPONENTS)
     moe = moe_towers(cfg)

@@ -237,7 +237,7 @@ def routing_stats(p_all, logits_all, moe, capacity, kept_rows, dropped, experts_
 # The model
 
 class MoTModel(torch.nn.Module):
-    """weights: {name: array} of architecture.md's table (default: the lab's initialisation)."""
+    """weights: {name: array} of docs/architecture.md's table (default: the lab's initialisation)."""
 
     def __init__(self, cfg, weights=None, seed=0):
         super().__init__()

@@ -1,4 +1,4 @@
-"""The lab's run folder (architecture.md "Checkpoint files", src-main/checkpoints/run-folder.ts):
+"""The lab's run folder (docs/architecture.md "Checkpoint files", src-main/checkpoints/run-folder.ts):
 
   <run>/run.json          config, dataset reference, engine, seed, status (atomic rewrites)
   <run>/metrics.jsonl     one JSON object per line, append-only, fsynced per append
@@ -288,7 +288,7 @@ def write_checkpoint(run_dir, step, model, optimizer, state, cfg):
 
 
 def read_model_file(file):
-    """A model.safetensors of the lab or of any implementation of architecture.md -> (config, tensors)."""
+    """A model.safetensors of the lab or of any implementation of docs/architecture.md -> (config, tensors)."""
     tensors, metadata = safetensors.read_file(file)
     if metadata.get("format") != "motlab":
         raise MotlabError("invalid_checkpoint", f"{file}: __metadata__.format is {json.dumps(metadata.get('format'))}, expected \"motlab\"")

@@ -309,12 +309,17 @@ class Trainer:
             loss[m] = float(totals[1 + i] / totals[1 + M + i]) if totals[1 + M + i] > 0 else None
 
         if not np.isfinite(mean_loss) or not np.isfinite(grad_norm):
+            # This step ran on the weights of step self.state["step"]: a checkpoint of that step holds
+            # the weights that broke, so the last good one is the newest before it.
             found = list_checkpoints(self.run_dir) if world.leader else []
+            broken = [c for c in found if c[0] == self.state["step"]]
+            good = [c for c in found if c[0] < self.state["step"]]
             what = f"loss is {js_number(mean_loss)}" if not np.isfinite(mean_loss) else f"gradient norm is {js_number(grad_norm)}"
             per_modality = ", ".join(f"{m} {js_number(loss[m])}" for m in names)
-            last_ckpt = (f"The last good checkpoint is step {found[-1][0]} ({found[-1][1]}); " if found
-                         else "No checkpoint was written yet; ")
-            message = (f"Training stopped at step {self.state['step'] + 1}: the {what} ({per_modality}). {last_ckpt}"
+            broken_ckpt = f"Checkpoint step {broken[0][0]} holds the weights that gave it. " if broken else ""
+            last_ckpt = (f"The last good checkpoint is step {good[-1][0]} ({good[-1][1]}); " if good
+                         else "No good checkpoint was written; ")
+            message = (f"Training stopped at step {self.state['step'] + 1}: the {what} ({per_modality}). {broken_ckpt}{last_ckpt}"
                        "lower the learning rate or raise warmup, then resume.")
             self.set_status("failed", message)
             raise MotlabError("non_finite_loss", message)

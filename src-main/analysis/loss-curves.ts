@@ -6,7 +6,8 @@
  * `motlab analyze losses`.
  */
 import { basename } from 'node:path';
-import { readMetrics, readRunJson, type RunJson } from '../checkpoints/run-folder.ts';
+import { readMetrics } from '../checkpoints/run-folder.ts';
+import { readRunJson, type RunJson } from '../runs/run-json.ts';
 import type { AnalysisRun, CurveSplit, LossCurveSeries, LossCurvesReport, LossSummaryRow } from '../common/api/analysis.ts';
 import { MotlabError } from '../common/errors.ts';
 import { parseMetricsRecord } from '../common/metrics.ts';
@@ -79,6 +80,9 @@ export class LossRecordCache {
       const chunk = await readMetrics(dir, e.offset);
       if (chunk.reset) Object.assign(e, { records: [], skipped: 0, firstProblem: null });
       if (chunk.reset || chunk.records.length > 0) e.derived = new Map();
+      // Lines readMetrics skipped (not JSON, not a metrics record), then records without losses.
+      e.skipped += chunk.skipped.count;
+      if (chunk.skipped.reason) e.firstProblem ??= chunk.skipped.reason;
       for (const value of chunk.records) {
         const record = lossRecordOf(value);
         if (typeof record !== 'string') e.records.push(record);

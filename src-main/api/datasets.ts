@@ -6,7 +6,7 @@
  * mtime), so paging does not re-read or re-scan a split.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkDataset } from '../data/check.ts';
 import { loadSplitTokens, type TokenArray } from '../data/dataset.ts';
@@ -24,7 +24,8 @@ import {
 } from '../data/fashion-tri/decode.ts';
 import { BOS, IMAGE_SIDE, SPECIALS, vocabLayout } from '../data/fashion-tri/vocab.ts';
 import { splitFileName } from '../data/format.ts';
-import { decodeNpy, type NpyArray } from '../data/npy.ts';
+import { readNpyFile, type NpyArray } from '../data/npy.ts';
+import { MAX_JSON_FILE_BYTES, readRegularText } from '../data/regular-file.ts';
 import { MotlabError } from '../common/errors.ts';
 import type {
   DatasetDocument,
@@ -140,7 +141,9 @@ export class DatasetBrowser {
     }
     let raw: Raw = {};
     try {
-      raw = obj(JSON.parse(await readFile(join(info.path, 'dataset.json'), 'utf8')));
+      raw = obj(
+        JSON.parse(await readRegularText(join(info.path, 'dataset.json'), { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_dataset' })),
+      );
     } catch {
       // checkDataset reports an unreadable dataset.json in the overview.
     }
@@ -175,7 +178,7 @@ export class DatasetBrowser {
         const tokens = await loadSplitTokens(join(info.path, splitFileName(split)));
         if (!entry.fashion) return { tokens, docStarts: null, index: null };
         const indexPath = join(info.path, `${split}.docs.npy`);
-        const index = existsSync(indexPath) ? decodeNpy(await readFile(indexPath), indexPath) : null;
+        const index = existsSync(indexPath) ? await readNpyFile(indexPath) : null;
         return { tokens, docStarts: bosPositions(tokens), index };
       })();
       // A failed read is not cached: the person may fix the file and retry.

@@ -7,6 +7,11 @@ function cell(value: unknown): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
+/** Rows of cells as CSV text (numbers that are not finite become empty cells). */
+export function csvText(rows: readonly (readonly unknown[])[]): string {
+  return rows.map((row) => row.map(cell).join(',')).join('\n') + '\n';
+}
+
 export function metricsCsv(records: MetricsRecord[]): string {
   const lossKeys: string[] = [];
   for (const r of records) for (const k of Object.keys(r.loss ?? {})) if (!lossKeys.includes(k)) lossKeys.push(k);

@@ -14,7 +14,7 @@ import { defaultWorkspacePath } from '../api/workspace.ts';
 import { registerIpc } from './ipc.ts';
 import { menuTemplate } from './menu.ts';
 import { mainWindowOptions } from './security.ts';
-import { isActiveStatus } from '../common/vocabulary.ts';
+import { isActiveJobStatus, isActiveStatus } from '../common/vocabulary.ts';
 import { UI_COLOURS } from '../common/palette.ts';
 
 const appRoot = app.getAppPath();
@@ -22,6 +22,9 @@ const rendererDir = join(appRoot, 'dist-renderer');
 const rendererIndex = join(rendererDir, 'index.html');
 const rendererUrlPrefix = pathToFileURL(rendererDir).href + '/';
 const isTrustedUrl = (url: string) => url.startsWith(rendererUrlPrefix);
+
+/** After a run or job ends, its process exits moments later: look again after this long. */
+const QUIT_CHECK_DELAY_MS = 500;
 
 let api: MotlabApi;
 let win: BrowserWindow | null = null;
@@ -144,7 +147,8 @@ if (!app.requestSingleInstanceLock()) {
     await created.ready;
     registerIpc(ipcMain, api, isTrustedUrl, () => BrowserWindow.getAllWindows().map((w) => w.webContents));
     api.subscribe((event) => {
-      if (event.type === 'run-status' && !isActiveStatus(event.status)) setTimeout(quitIfIdle, 500);
+      if (event.type === 'run-status' && !isActiveStatus(event.status)) setTimeout(quitIfIdle, QUIT_CHECK_DELAY_MS);
+      if (event.type === 'job-status' && !isActiveJobStatus(event.job.status)) setTimeout(quitIfIdle, QUIT_CHECK_DELAY_MS);
     });
     installMenu();
     createWindow();
@@ -153,11 +157,11 @@ if (!app.requestSingleInstanceLock()) {
     });
   });
 
-  // Closing the window does not stop training: while a run is active the app stays (launch it
-  // again, or click the dock icon, to get the window back) and quits when the last run ends.
-  // Quitting stops every run with a checkpoint first.
+  // Closing the window does not stop training or any other job: while one is active the app
+  // stays (launch it again, or click the dock icon, to get the window back) and quits when the
+  // last one ends. Quitting stops every job first (training writes a checkpoint).
   const quitIfIdle = () => {
-    if (process.platform !== 'darwin' && BrowserWindow.getAllWindows().length === 0 && api.activeTrainingCount() === 0) app.quit();
+    if (process.platform !== 'darwin' && BrowserWindow.getAllWindows().length === 0 && api.activeJobCount() === 0) app.quit();
   };
   app.on('window-all-closed', quitIfIdle);
   let quitting = false;

@@ -11,8 +11,9 @@ import { basename, dirname, join } from 'node:path';
 /** Prefix of every temporary name we create; listers skip such entries. */
 export const TEMP_PREFIX = '.tmp-';
 
-export function tempSibling(path: string): string {
-  return join(dirname(path), `${TEMP_PREFIX}${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+/** A unique name beside `path`: `<prefix><name>-<pid>-<random>` (the prefix says what it is for). */
+export function tempSibling(path: string, prefix = TEMP_PREFIX): string {
+  return join(dirname(path), `${prefix}${basename(path)}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 /** Write `data` to a new file and fsync it before closing. */

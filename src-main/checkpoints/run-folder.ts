@@ -1,96 +1,34 @@
 /**
- * The run folder of architecture.md ("Checkpoint files"):
+ * The run folder of docs/architecture.md ("Checkpoint files"), except run.json (the run service's,
+ * src-main/runs/run-json.ts):
  *
- *   <run>/run.json             config, dataset reference, engine, seed, status (atomic rewrites)
  *   <run>/metrics.jsonl        one JSON object per line, append-only, fsynced per append
  *   <run>/checkpoints/step-000500/{model.safetensors, optimizer.safetensors, state.json}
  *
- * Crash safety: run.json is replaced atomically; a checkpoint is written into a temporary
- * sibling directory and renamed into place only when every file in it is on disk, so a kill
- * at any instant leaves earlier checkpoints intact and no half-written step-* directory.
- * Leftover temporary directories are invisible to the lister and removed by the next write.
+ * Crash safety: a checkpoint is written into a temporary sibling directory (state.json last)
+ * and renamed into place only when every file in it is on disk, so a kill at any instant leaves
+ * earlier checkpoints intact and no half-written step-* directory. Re-writing an existing step
+ * moves the old copy aside first; a kill between the two renames leaves two complete copies
+ * beside the missing step, and the next writer puts the newer one back (recoverInterruptedWrites).
+ * A step folder is never deleted silently: an incomplete one that is replaced is kept under
+ * another name and reported.
  */
-import { open, readFile, readdir, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, mkdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { modelConfigSchema, parseModelConfig, type ModelConfig } from '../model/config.ts';
-import { trainingConfigSchema } from '../training/config.ts';
+import { parseModelConfig, tensorTableSize, type ModelConfig } from '../model/config.ts';
 import { expectedTensorShapes } from '../model/tensor-names.ts';
+import { MAX_JSON_FILE_BYTES, openRegularFile, readRegularFile, readRegularText } from '../data/regular-file.ts';
 import { MotlabError } from '../common/errors.ts';
-import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
-import { parseOrThrow } from '../common/validate.ts';
+import { parseMetricsRecord, type MetricsRecord } from '../common/metrics.ts';
+import { describeList, oneLine, plainOrQuoted, quoteName } from '../common/text.ts';
 import { fsyncDir, TEMP_PREFIX, tempSibling, writeFileAtomic, writeFileDurable } from './atomic.ts';
-import { decodeSafetensors, encodeSafetensors, type TensorIn, type TensorOut } from './safetensors.ts';
+import { encodeSafetensors, readSafetensorsFile, type TensorIn, type TensorOut } from './safetensors.ts';
 
-// ---------------------------------------------------------------------------------------------
-// run.json
-
-export const runJsonSchema = z.strictObject({
-  name: z.string().min(1),
-  created: z.iso.datetime({ offset: true }),
-  preset: z.string().optional(),
-  size: z.string().optional(),
-  model: modelConfigSchema,
-  training: trainingConfigSchema,
-  dataset: z.strictObject({ path: z.string(), name: z.string() }),
-  engine: z.string().min(1),
-  seed: z.number().int().nonnegative(),
-  status: z.enum(STORED_RUN_STATUSES),
-  /** Why the run stopped or failed, in words a person can act on. */
-  message: z.string().optional(),
-  /** Process id of the trainer while status is "running". */
-  pid: z.number().int().positive().optional(),
-  updated: z.iso.datetime({ offset: true }),
-});
-export type RunJson = z.infer<typeof runJsonSchema>;
-
-export const RUN_JSON = 'run.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const CHECKPOINTS_DIR = 'checkpoints';
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
-export async function readRunJson(runDir: string): Promise<RunJson> {
-  const file = join(runDir, RUN_JSON);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if (errno(e) === 'ENOENT') throw new MotlabError('not_found', `${file}: no run.json (is ${runDir} a run folder?)`);
-    throw e;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new MotlabError('invalid_config', `${file}: not valid JSON (${(e as Error).message})`);
-  }
-  return parseOrThrow(runJsonSchema, value, file);
-}
-
-export async function writeRunJson(runDir: string, run: RunJson): Promise<void> {
-  const valid = parseOrThrow(runJsonSchema, run, `run.json for ${runDir}`);
-  await mkdir(runDir, { recursive: true });
-  await writeFileAtomic(join(runDir, RUN_JSON), JSON.stringify(valid, null, 2) + '\n');
-}
-
-/**
- * Read, patch, stamp `updated`, write back. A key present in `patch` with the value undefined
- * removes that field (e.g. `{ status: 'completed', pid: undefined }`).
- */
-export async function updateRunStatus(
-  runDir: string,
-  patch: Partial<Pick<RunJson, 'status' | 'message' | 'pid' | 'engine'>>,
-): Promise<RunJson> {
-  const run = await readRunJson(runDir);
-  const next: RunJson = { ...run, ...patch, updated: new Date().toISOString() };
-  for (const key of Object.keys(patch) as (keyof typeof patch)[]) {
-    if (patch[key] === undefined) delete next[key];
-  }
-  await writeRunJson(runDir, next);
-  return next;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,7 +57,7 @@ async function completeLength(file: string): Promise<number> {
  * Append one record as a JSON line and fsync. If a crash left a torn final line, it is cut
  * off first: appending after it would glue the new record onto garbage.
  */
-export async function appendMetrics(runDir: string, record: object): Promise<void> {
+export async function appendMetrics(runDir: string, record: MetricsRecord): Promise<void> {
   const file = join(runDir, METRICS_FILE);
   const line = JSON.stringify(record) + '\n';
   const handle = await open(file, 'a+');
@@ -138,7 +76,7 @@ export async function appendMetrics(runDir: string, record: object): Promise<voi
 }
 
 export interface MetricsChunk {
-  records: Record<string, unknown>[];
+  records: MetricsRecord[];
   /** Pass this back as `fromOffset` to get only what was appended since. */
   nextOffset: number;
   /**
@@ -146,30 +84,62 @@ export interface MetricsChunk {
    * records are the whole file again: the caller should drop what it had.
    */
   reset: boolean;
+  /** Complete lines that are not records (what a power cut or an editor can leave), skipped. */
+  skipped: SkippedLines;
 }
 
-async function lineNumberAt(file: string, offset: number): Promise<number> {
-  const bytes = await readFile(file);
-  let line = 1;
-  for (let i = 0; i < offset && i < bytes.length; i++) if (bytes[i] === 0x0a) line++;
-  return line;
+export interface SkippedLines {
+  count: number;
+  /** 1-based line numbers of the first few (at most MAX_SKIPPED_REPORTED). */
+  lines: number[];
+  /** Why the first one was skipped. */
+  reason: string | null;
 }
 
-/** The complete lines appended at or after `fromOffset` (a byte offset from a previous call). */
+export const MAX_SKIPPED_REPORTED = 20;
+/** metrics.jsonl is read whole; a million-step run logs a few hundred MB. */
+export const MAX_METRICS_BYTES = 1024 ** 3;
+
+/** "…/metrics.jsonl: skipped 2 corrupt lines (3, 9): not valid JSON (…)", for a warning. */
+export function describeSkipped(file: string, skipped: SkippedLines): string {
+  const more = skipped.count > skipped.lines.length ? ', …' : '';
+  return `${file}: skipped ${skipped.count} corrupt line${skipped.count === 1 ? '' : 's'} (${skipped.lines.join(', ')}${more}): ${skipped.reason}`;
+}
+
+/** Newlines in bytes [0, end) of the file: the line number of offset `end`, minus one. */
+async function newlinesBefore(handle: FileHandle, end: number): Promise<number> {
+  const chunk = Buffer.alloc(1 << 20);
+  let count = 0;
+  for (let at = 0; at < end;) {
+    const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, end - at), at);
+    if (bytesRead === 0) break;
+    for (let i = 0; i < bytesRead; i++) if (chunk[i] === 0x0a) count++;
+    at += bytesRead;
+  }
+  return count;
+}
+
+/**
+ * The complete lines appended at or after `fromOffset` (a byte offset from a previous call).
+ * A line that is not a record (garbage, NULs, a wrong shape) is skipped and reported in
+ * `skipped`, never fatal: one bad line must not hide a run's history. Only a regular file is
+ * read (a FIFO or a folder named metrics.jsonl is a MotlabError, not a hang or a crash).
+ */
 export async function readMetrics(runDir: string, fromOffset = 0): Promise<MetricsChunk> {
   const file = join(runDir, METRICS_FILE);
-  let handle;
+  const skipped: SkippedLines = { count: 0, lines: [], reason: null };
+  let opened;
   try {
-    handle = await open(file, 'r');
+    opened = await openRegularFile(file, 'invalid_checkpoint');
   } catch (e) {
-    if (errno(e) === 'ENOENT') return { records: [], nextOffset: 0, reset: fromOffset !== 0 };
+    if (errno(e) === 'ENOENT') return { records: [], nextOffset: 0, reset: fromOffset !== 0, skipped };
     throw e;
   }
-  let bytes: Buffer;
+  const { handle, size } = opened;
+  const records: MetricsRecord[] = [];
   let start = fromOffset;
   let reset = false;
   try {
-    const { size } = await handle.stat();
     if (start > 0) {
       // A valid offset sits just after a newline; otherwise the file was rewritten under us.
       const before = Buffer.alloc(1);
@@ -179,7 +149,9 @@ export async function readMetrics(runDir: string, fromOffset = 0): Promise<Metri
         reset = true;
       }
     }
-    bytes = Buffer.alloc(size - start);
+    if (size - start > MAX_METRICS_BYTES)
+      throw new MotlabError('invalid_checkpoint', `${file}: ${size - start} bytes to read, more than the ${MAX_METRICS_BYTES}-byte limit`);
+    let bytes = Buffer.alloc(size - start);
     let got = 0;
     while (got < bytes.length) {
       const { bytesRead } = await handle.read(bytes, got, bytes.length - got, start + got);
@@ -187,38 +159,40 @@ export async function readMetrics(runDir: string, fromOffset = 0): Promise<Metri
       got += bytesRead;
     }
     bytes = bytes.subarray(0, got);
+    const complete = bytes.lastIndexOf(0x0a) + 1; // the torn tail after it is not ours yet
+    let lineStart = 0;
+    let firstLine: number | undefined; // line number of `start`, counted only if a line is bad
+    for (let index = 0; lineStart < complete; index++) {
+      const lineEnd = bytes.indexOf(0x0a, lineStart);
+      const text = bytes.subarray(lineStart, lineEnd).toString('utf8').trim();
+      lineStart = lineEnd + 1;
+      if (text.length === 0) continue;
+      let problem: string;
+      try {
+        const parsed = parseMetricsRecord(JSON.parse(text));
+        if ('record' in parsed) {
+          records.push(parsed.record);
+          continue;
+        }
+        problem = parsed.problem;
+      } catch (e) {
+        problem = `not valid JSON (${oneLine((e as Error).message, 120)})`;
+      }
+      if (skipped.count++ === 0) skipped.reason = oneLine(problem, 200);
+      if (skipped.lines.length < MAX_SKIPPED_REPORTED) {
+        firstLine ??= 1 + (await newlinesBefore(handle, start));
+        skipped.lines.push(firstLine + index);
+      }
+    }
+    return { records, nextOffset: start + complete, reset, skipped };
   } finally {
     await handle.close();
   }
-  const complete = bytes.lastIndexOf(0x0a) + 1; // the torn tail after it is not ours yet
-  const records: Record<string, unknown>[] = [];
-  let lineStart = 0;
-  while (lineStart < complete) {
-    const lineEnd = bytes.indexOf(0x0a, lineStart);
-    const text = bytes.subarray(lineStart, lineEnd).toString('utf8').trim();
-    if (text.length > 0) {
-      let value: unknown;
-      let problem: string | undefined;
-      try {
-        value = JSON.parse(text);
-        if (typeof value !== 'object' || value === null || Array.isArray(value)) problem = 'not a JSON object';
-      } catch (e) {
-        problem = `not valid JSON (${(e as Error).message})`;
-      }
-      if (problem !== undefined) {
-        const line = await lineNumberAt(file, start + lineStart);
-        throw new MotlabError('invalid_checkpoint', `${file}:${line}: corrupt metrics record, ${problem}`);
-      }
-      records.push(value as Record<string, unknown>);
-    }
-    lineStart = lineEnd + 1;
-  }
-  return { records, nextOffset: start + complete, reset };
 }
 
 /**
- * On resume from step `step`: keep the records with step ≤ `step` (and records without a
- * numeric step), drop the rest and any torn tail. The file is replaced atomically.
+ * On resume from step `step`: keep the records with step ≤ `step`, drop the rest, any torn
+ * tail and any line that is not a record. The file is replaced atomically.
  */
 export async function truncateMetricsAfterStep(runDir: string, step: number): Promise<void> {
   const file = join(runDir, METRICS_FILE);
@@ -229,7 +203,7 @@ export async function truncateMetricsAfterStep(runDir: string, step: number): Pr
     if (errno(e) === 'ENOENT') return;
     throw e;
   }
-  const kept = records.filter((r) => typeof r.step !== 'number' || r.step <= step);
+  const kept = records.filter((r) => r.step <= step);
   await writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 
@@ -242,13 +216,17 @@ export function tensorMismatches(config: ModelConfig, tensors: Record<string, { 
   const problems: string[] = [];
   const missing = Object.keys(expected).filter((n) => !Object.hasOwn(tensors, n));
   const unexpected = Object.keys(tensors).filter((n) => !Object.hasOwn(expected, n));
-  const list = (names: string[]) => names.slice(0, 5).join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '');
+  const list = (names: string[]) =>
+    names
+      .slice(0, 5)
+      .map((n) => plainOrQuoted(n, 80))
+      .join(', ') + (names.length > 5 ? ` and ${names.length - 5} more` : '');
   if (missing.length) problems.push(`missing tensors ${list(missing)}`);
   if (unexpected.length) problems.push(`unexpected tensors ${list(unexpected)}`);
   for (const [name, shape] of Object.entries(expected)) {
     const got = tensors[name]?.shape;
     if (got && (got.length !== shape.length || got.some((d, i) => d !== shape[i])))
-      problems.push(`tensor ${name} has shape [${got.join(', ')}], the config needs [${shape.join(', ')}]`);
+      problems.push(`tensor ${name} has shape ${describeList(got)}, the config needs ${describeList(shape)}`);
   }
   return problems;
 }
@@ -281,117 +259,271 @@ export interface LoadedCheckpoint {
   state: Record<string, unknown>;
 }
 
-/** Remove temporary directories left by an interrupted write. */
-async function cleanTemporaries(checkpointsDir: string): Promise<void> {
-  for (const entry of await readdir(checkpointsDir)) {
-    if (entry.startsWith(TEMP_PREFIX)) await rm(join(checkpointsDir, entry), { recursive: true, force: true });
-  }
+/**
+ * What the names of the checkpoints folder mean. Only `step-N` folders are checkpoints; the
+ * dot-prefixed ones are a writer's work in progress and are never listed.
+ */
+const STEP_DIR = /^step-(\d+)$/;
+/** A checkpoint being written (state.json is its last file). */
+const WRITING_PREFIX = TEMP_PREFIX;
+/** The previous copy of a step being re-written, moved aside until the new copy is in place. */
+const REPLACED_PREFIX = '.replaced-';
+/** A checkpoint being deleted. */
+const DELETING_PREFIX = '.deleted-';
+const LEFTOVER = /^\.(tmp|replaced|deleted)-(step-\d+)-/;
+
+export interface CheckpointEntry {
+  step: number;
+  dir: string;
 }
 
-export async function writeCheckpoint(runDir: string, step: number, data: CheckpointData): Promise<string> {
-  if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
-  const problems = tensorMismatches(data.config, data.model);
-  if (problems.length) throw new Error(`writeCheckpoint: model tensors do not match the config: ${problems.join('; ')}`);
-  const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
-  if (await mkdir(checkpointsDir, { recursive: true })) await fsyncDir(runDir);
-  await cleanTemporaries(checkpointsDir);
-
-  const finalDir = join(checkpointsDir, checkpointDirName(step));
-  const temp = tempSibling(finalDir);
-  await mkdir(temp);
-  const modelBytes = encodeSafetensors(data.model, { format: 'motlab', config: JSON.stringify(data.config) });
-  const optimizerBytes = encodeSafetensors(data.optimizer, { format: 'motlab-optimizer', step: String(step) });
-  await writeFileDurable(join(temp, MODEL_FILE), modelBytes);
-  await writeFileDurable(join(temp, OPTIMIZER_FILE), optimizerBytes);
-  await writeFileDurable(join(temp, STATE_FILE), JSON.stringify({ ...data.state, step }, null, 2) + '\n');
-  await fsyncDir(temp);
-
-  // Re-writing an existing step (a resume from an earlier checkpoint reaches it again): a
-  // directory cannot be renamed over a non-empty one, so move the old one aside first.
-  let old: string | undefined;
-  try {
-    await stat(finalDir);
-    old = tempSibling(finalDir);
-    await rename(finalDir, old);
-  } catch (e) {
-    if (errno(e) !== 'ENOENT') throw e;
-  }
-  await rename(temp, finalDir);
-  await fsyncDir(checkpointsDir);
-  if (old) await rm(old, { recursive: true, force: true });
-  return finalDir;
+/** A step folder that lacks files a checkpoint needs (copied by hand, or damaged). */
+export interface IncompleteCheckpoint extends CheckpointEntry {
+  missing: string[];
 }
 
-/** Complete checkpoints, oldest first. */
-export async function listCheckpoints(runDir: string): Promise<{ step: number; dir: string }[]> {
+export interface CheckpointScan {
+  /** Complete checkpoints, oldest first. */
+  complete: CheckpointEntry[];
+  /** Step folders that are not complete checkpoints, oldest first. */
+  incomplete: IncompleteCheckpoint[];
+}
+
+/** Files a step folder must hold to be listed (optimizer.safetensors is needed only to resume). */
+const REQUIRED_FILES = [MODEL_FILE, STATE_FILE];
+
+async function isFile(path: string): Promise<boolean> {
+  return stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+async function missingFiles(dir: string, files: readonly string[]): Promise<string[]> {
+  const present = await Promise.all(files.map((f) => isFile(join(dir, f))));
+  return files.filter((_, i) => !present[i]);
+}
+
+/** Every step folder of the run, split into complete checkpoints and incomplete folders. */
+export async function scanCheckpoints(runDir: string): Promise<CheckpointScan> {
   const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
   let entries: string[];
   try {
     entries = await readdir(checkpointsDir);
   } catch (e) {
-    if (errno(e) === 'ENOENT') return [];
+    if (errno(e) === 'ENOENT') return { complete: [], incomplete: [] };
     throw e;
   }
-  const found: { step: number; dir: string }[] = [];
+  const scan: CheckpointScan = { complete: [], incomplete: [] };
   for (const entry of entries) {
-    const m = /^step-(\d+)$/.exec(entry);
+    const m = STEP_DIR.exec(entry);
     if (!m) continue;
     const dir = join(checkpointsDir, entry);
-    // Our writer only ever renames complete directories into place; a directory copied by
-    // hand might still lack files, and is not offered.
-    const complete = await Promise.all(
-      [MODEL_FILE, STATE_FILE].map((f) =>
-        stat(join(dir, f)).then(
-          (s) => s.isFile(),
-          () => false,
-        ),
-      ),
-    );
-    if (complete.every(Boolean)) found.push({ step: Number(m[1]), dir });
+    const missing = await missingFiles(dir, REQUIRED_FILES);
+    if (missing.length === 0) scan.complete.push({ step: Number(m[1]), dir });
+    else scan.incomplete.push({ step: Number(m[1]), dir, missing });
   }
-  return found.sort((a, b) => a.step - b.step);
+  scan.complete.sort((a, b) => a.step - b.step);
+  scan.incomplete.sort((a, b) => a.step - b.step);
+  return scan;
+}
+
+/** Complete checkpoints, oldest first. */
+export async function listCheckpoints(runDir: string): Promise<CheckpointEntry[]> {
+  return (await scanCheckpoints(runDir)).complete;
+}
+
+/** Incomplete step folders newer than the newest complete checkpoint: what "latest" passes over. */
+export function incompleteNewerThanLatest(scan: CheckpointScan): IncompleteCheckpoint[] {
+  const latest = scan.complete.at(-1)?.step ?? -1;
+  return scan.incomplete.filter((c) => c.step > latest);
+}
+
+export function describeIncomplete(c: IncompleteCheckpoint): string {
+  return `${c.dir} is incomplete (missing ${c.missing.join(', ')})`;
+}
+
+/** True when a leftover folder holds a whole checkpoint of `step` (state.json, written last, parses and names it). */
+async function holdsCompleteCheckpoint(dir: string, step: number): Promise<boolean> {
+  if ((await missingFiles(dir, [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE])).length > 0) return false;
+  try {
+    const state: unknown = JSON.parse(
+      await readRegularText(join(dir, STATE_FILE), { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_checkpoint' }),
+    );
+    return typeof state === 'object' && state !== null && (state as { step?: unknown }).step === step;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finish or undo what a killed writer left in the checkpoints folder. Where a step folder is
+ * missing but a complete copy of it was left beside it (a kill between the two renames of a
+ * re-write), the newest complete copy is put back; everything else left over is removed.
+ * Only the run's writer (the holder of the run lock) may call this. Returns what it did.
+ */
+export async function recoverInterruptedWrites(runDir: string): Promise<string[]> {
+  const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
+  const entries = await readdir(checkpointsDir).catch((e: unknown) => {
+    if (errno(e) === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  const byStep = new Map<string, string[]>();
+  const notes: string[] = [];
+  for (const entry of entries) {
+    const m = LEFTOVER.exec(entry);
+    if (m && m[1] !== 'deleted') byStep.set(m[2], [...(byStep.get(m[2]) ?? []), entry]);
+    else if (m || entry.startsWith(WRITING_PREFIX)) await rm(join(checkpointsDir, entry), { recursive: true, force: true });
+  }
+  for (const [stepName, leftovers] of byStep) {
+    const finalDir = join(checkpointsDir, stepName);
+    const step = Number(STEP_DIR.exec(stepName)![1]);
+    // The copy being written is newer than the one it replaces: try it first.
+    const ordered = [...leftovers].sort((a, b) => Number(b.startsWith(WRITING_PREFIX)) - Number(a.startsWith(WRITING_PREFIX)));
+    let restored: string | undefined;
+    if (!entries.includes(stepName)) {
+      for (const candidate of ordered) {
+        if (!(await holdsCompleteCheckpoint(join(checkpointsDir, candidate), step))) continue;
+        await rename(join(checkpointsDir, candidate), finalDir);
+        await fsyncDir(checkpointsDir);
+        notes.push(`${finalDir} was restored from a complete copy an interrupted write left behind`);
+        restored = candidate;
+        break;
+      }
+    }
+    for (const leftover of leftovers) if (leftover !== restored) await rm(join(checkpointsDir, leftover), { recursive: true, force: true });
+  }
+  return notes;
+}
+
+export interface WriteCheckpointOptions {
+  /** Told what the writer did beyond writing (a recovered copy, an incomplete folder kept aside). */
+  onNote?: (note: string) => void;
+}
+
+async function writeStepFolder(dir: string, step: number, data: CheckpointData): Promise<void> {
+  await mkdir(dir);
+  const modelBytes = encodeSafetensors(data.model, { format: 'motlab', config: JSON.stringify(data.config) });
+  const optimizerBytes = encodeSafetensors(data.optimizer, { format: 'motlab-optimizer', step: String(step) });
+  await writeFileDurable(join(dir, MODEL_FILE), modelBytes);
+  await writeFileDurable(join(dir, OPTIMIZER_FILE), optimizerBytes);
+  // Last: a copy whose state.json parses is complete (recoverInterruptedWrites relies on it).
+  await writeFileDurable(join(dir, STATE_FILE), JSON.stringify({ ...data.state, step }, null, 2) + '\n');
+  await fsyncDir(dir);
+}
+
+/**
+ * Move an existing step folder out of the way of its re-write. A complete one goes to a
+ * `.replaced-` name (removed once the new copy is in place); an incomplete one is never
+ * deleted: it is kept as `step-N.incomplete-<time>` and reported.
+ */
+async function moveAsideForRewrite(finalDir: string, options: WriteCheckpointOptions): Promise<string | undefined> {
+  const s = await stat(finalDir).catch((e: unknown) => {
+    if (errno(e) === 'ENOENT') return null;
+    throw e;
+  });
+  if (!s) return undefined;
+  const missing = await missingFiles(finalDir, REQUIRED_FILES);
+  if (missing.length === 0) {
+    const aside = tempSibling(finalDir, REPLACED_PREFIX);
+    await rename(finalDir, aside);
+    return aside;
+  }
+  const kept = `${finalDir}.incomplete-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await rename(finalDir, kept);
+  options.onNote?.(`${finalDir} was incomplete (missing ${missing.join(', ')}); it is kept as ${kept}`);
+  return undefined;
+}
+
+export async function writeCheckpoint(
+  runDir: string,
+  step: number,
+  data: CheckpointData,
+  options: WriteCheckpointOptions = {},
+): Promise<string> {
+  if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
+  const problems = tensorMismatches(data.config, data.model);
+  if (problems.length) throw new Error(`writeCheckpoint: model tensors do not match the config: ${problems.join('; ')}`);
+  const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
+  if (await mkdir(checkpointsDir, { recursive: true })) await fsyncDir(runDir);
+  for (const note of await recoverInterruptedWrites(runDir)) options.onNote?.(note);
+
+  const finalDir = join(checkpointsDir, checkpointDirName(step));
+  const temp = tempSibling(finalDir, WRITING_PREFIX);
+  await writeStepFolder(temp, step, data);
+  // A directory cannot be renamed over a non-empty one: a re-written step's old copy moves aside
+  // first. Killed between the two renames, both complete copies stay for recovery.
+  const replaced = await moveAsideForRewrite(finalDir, options);
+  await rename(temp, finalDir);
+  await fsyncDir(checkpointsDir);
+  if (replaced) await rm(replaced, { recursive: true, force: true });
+  return finalDir;
 }
 
 async function readBytes(file: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(file);
+    return await readRegularFile(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_checkpoint', what });
   } catch (e) {
     if (errno(e) === 'ENOENT') throw new MotlabError('invalid_checkpoint', `${file}: missing (${what})`);
     throw e;
   }
 }
 
-/**
- * A model.safetensors written by the lab or by any implementation of architecture.md (e.g.
- * bench/torch_mot.py init): its config from the metadata, and tensors checked against it.
- */
-export async function readModelFile(file: string): Promise<{ config: ModelConfig; tensors: Record<string, TensorOut> }> {
-  const { tensors, metadata } = decodeSafetensors(await readBytes(file, 'the model weights'), file);
+/** The model config in a model file's metadata. */
+function configFromMetadata(file: string, metadata: Record<string, string>): ModelConfig {
   if (metadata.format !== 'motlab')
-    throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.format is ${JSON.stringify(metadata.format)}, expected "motlab"`);
+    throw new MotlabError(
+      'invalid_checkpoint',
+      `${file}: __metadata__.format is ${quoteName(String(metadata.format), 40)}, expected "motlab"`,
+    );
   if (metadata.config === undefined) throw new MotlabError('invalid_checkpoint', `${file}: __metadata__ has no "config"`);
   let raw: unknown;
   try {
     raw = JSON.parse(metadata.config);
   } catch (e) {
-    throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.config is not valid JSON (${(e as Error).message})`);
+    throw new MotlabError('invalid_checkpoint', `${file}: __metadata__.config is not valid JSON (${oneLine((e as Error).message, 200)})`);
   }
-  let config: ModelConfig;
   try {
-    config = parseModelConfig(raw);
+    return parseModelConfig(raw);
   } catch (e) {
     throw new MotlabError('invalid_checkpoint', `${file}: ${(e as Error).message}`);
   }
-  const problems = tensorMismatches(config, tensors);
-  if (problems.length)
-    throw new MotlabError('invalid_checkpoint', `${file}: tensors do not match the config in its metadata: ${problems.join('; ')}`);
+}
+
+/**
+ * A model.safetensors written by the lab or by any implementation of docs/architecture.md (e.g.
+ * bench/torch_mot.py init): its config from the metadata, and tensors checked against it. The
+ * config (within the model limits), the tensor count and every shape are checked from the
+ * header alone, before any tensor data is read.
+ */
+export async function readModelFile(file: string): Promise<{ config: ModelConfig; tensors: Record<string, TensorOut> }> {
+  let config: ModelConfig | undefined;
+  let decoded;
+  try {
+    decoded = await readSafetensorsFile(file, ({ metadata, entries }) => {
+      config = configFromMetadata(file, metadata);
+      const expected = tensorTableSize(config).tensors;
+      if (entries.length !== expected)
+        throw new MotlabError(
+          'invalid_checkpoint',
+          `${file}: holds ${entries.length} tensors, the config in its metadata needs ${expected}`,
+        );
+      const problems = tensorMismatches(config, Object.fromEntries(entries.map((e) => [e.name, e])));
+      if (problems.length)
+        throw new MotlabError('invalid_checkpoint', `${file}: tensors do not match the config in its metadata: ${problems.join('; ')}`);
+    });
+  } catch (e) {
+    if (errno(e) === 'ENOENT') throw new MotlabError('invalid_checkpoint', `${file}: missing (the model weights)`);
+    throw e;
+  }
+  const tensors = decoded.tensors;
   for (const [name, t] of Object.entries(tensors)) {
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i]))
-        throw new MotlabError('invalid_checkpoint', `${file}: tensor ${name} holds a non-finite value at index ${i}`);
+        throw new MotlabError('invalid_checkpoint', `${file}: tensor ${quoteName(name)} holds a non-finite value at index ${i}`);
     }
   }
-  return { config, tensors };
+  return { config: config!, tensors };
 }
 
 export async function readCheckpoint(runDir: string, step: number | 'latest'): Promise<LoadedCheckpoint> {
@@ -405,11 +537,11 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
 
   const optimizerFile = join(entry.dir, OPTIMIZER_FILE);
   let optimizer: Record<string, TensorOut> | null = null;
-  const optimizerBytes = await readFile(optimizerFile).catch((e: unknown) => {
-    if (errno(e) === 'ENOENT') return null;
-    throw e;
-  });
-  if (optimizerBytes) optimizer = decodeSafetensors(optimizerBytes, optimizerFile).tensors;
+  try {
+    optimizer = (await readSafetensorsFile(optimizerFile)).tensors;
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw e;
+  }
 
   const stateFile = join(entry.dir, STATE_FILE);
   let state: unknown;
@@ -417,7 +549,7 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
     state = JSON.parse((await readBytes(stateFile, 'the training state')).toString('utf8'));
   } catch (e) {
     if (e instanceof MotlabError) throw e;
-    throw new MotlabError('invalid_checkpoint', `${stateFile}: not valid JSON (${(e as Error).message})`);
+    throw new MotlabError('invalid_checkpoint', `${stateFile}: not valid JSON (${oneLine((e as Error).message, 200)})`);
   }
   if (typeof state !== 'object' || state === null || Array.isArray(state))
     throw new MotlabError('invalid_checkpoint', `${stateFile}: not a JSON object`);
@@ -425,7 +557,7 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
   if (s.step !== entry.step)
     throw new MotlabError(
       'invalid_checkpoint',
-      `${stateFile}: step is ${JSON.stringify(s.step)}, but the directory is ${checkpointDirName(entry.step)}`,
+      `${stateFile}: step is ${oneLine(JSON.stringify(s.step) ?? 'missing', 80)}, but the directory is ${checkpointDirName(entry.step)}`,
     );
   return { step: entry.step, dir: entry.dir, config, model, optimizer, state: s };
 }
@@ -436,7 +568,7 @@ export async function readCheckpoint(runDir: string, step: number | 'latest'): P
  */
 export async function deleteCheckpoint(runDir: string, step: number): Promise<void> {
   const dir = join(runDir, CHECKPOINTS_DIR, checkpointDirName(step));
-  const doomed = tempSibling(dir);
+  const doomed = tempSibling(dir, DELETING_PREFIX);
   try {
     await rename(dir, doomed);
   } catch (e) {

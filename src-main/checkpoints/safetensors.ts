@@ -11,7 +11,10 @@
  * bytes present, and every failure is a MotlabError('invalid_checkpoint', "<file>: <problem>").
  * Float and integer dtypes are converted to Float32Array (the lab computes in float32).
  */
+import { openRegularFile, readExactly } from '../data/regular-file.ts';
+import { MAX_MODEL_TENSORS } from '../model/config.ts';
 import { MotlabError } from '../common/errors.ts';
+import { describeList, oneLine, quoteName } from '../common/text.ts';
 
 export interface TensorIn {
   shape: number[];
@@ -28,8 +31,15 @@ export interface DecodedSafetensors {
   metadata: Record<string, string>;
 }
 
-/** A header this large is not a checkpoint; refuse it before allocating or parsing. */
-export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/**
+ * Limits for our checkpoints, refused before anything is allocated or parsed. The most tensors
+ * a model config may have (MAX_MODEL_TENSORS) doubled for the optimizer's two moments per weight;
+ * 256 bytes of header per tensor (a long name, a 2-d shape and two offsets take about 130).
+ */
+export const MAX_TENSORS = 2 * MAX_MODEL_TENSORS;
+export const MAX_HEADER_BYTES = 256 * MAX_TENSORS;
+/** Our tensors have 1 or 2 dimensions; other writers' rarely more than 5. */
+export const MAX_RANK = 16;
 
 const ITEM_SIZE: Record<string, number> = {
   F64: 8,
@@ -95,7 +105,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function describeShape(shape: number[]): string {
-  return `[${shape.join(', ')}]`;
+  return describeList(shape);
 }
 
 /** Convert `count` values of `dtype` starting at `view[byteOffset]` to float32. */
@@ -162,22 +172,69 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSafetensors {
+/** One tensor's entry in the header, checked against the data area. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Byte offsets relative to the start of the data area. */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  metadata: Record<string, string>;
+  /** In the header's order. */
+  entries: SafetensorsEntry[];
+}
+
+/**
+ * Structural limits checked by a linear scan before JSON.parse, so that a hostile header costs
+ * at most one pass over its bytes: a valid header nests 3 deep (header → entry → shape), has
+ * one top-level key per tensor (plus __metadata__), and a handful of JSON values per tensor.
+ */
+const MAX_HEADER_DEPTH = 3;
+const MAX_VALUES_PER_TENSOR = 24;
+const MAX_METADATA_VALUES = 4096;
+
+function scanHeader(bytes: Uint8Array, fail: (what: string) => never): void {
+  let depth = 0;
+  let topLevelKeys = 0;
+  let values = 0;
+  const maxValues = MAX_TENSORS * MAX_VALUES_PER_TENSOR + MAX_METADATA_VALUES;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (b === 0x22) {
+      // Skip a string (escapes included); structure characters inside it do not count.
+      for (i++; i < bytes.length && bytes[i] !== 0x22; i++) if (bytes[i] === 0x5c) i++;
+      continue;
+    }
+    if (b === 0x7b || b === 0x5b) {
+      if (++depth > MAX_HEADER_DEPTH) fail(`header nests deeper than a safetensors header can (more than ${MAX_HEADER_DEPTH} levels)`);
+    } else if (b === 0x7d || b === 0x5d) {
+      depth--;
+    } else if (b === 0x3a || b === 0x2c) {
+      if (b === 0x3a && depth === 1 && ++topLevelKeys > MAX_TENSORS + 1)
+        fail(`header lists more than ${MAX_TENSORS.toLocaleString('en-US')} tensors (the most a checkpoint of ours can hold)`);
+      if (++values > maxValues) fail('header holds far more JSON values than its tensors need');
+    }
+  }
+}
+
+/**
+ * Parse and check a header: `headerBytes` are the N bytes after the length prefix, `dataLength`
+ * the bytes after them. Every entry is checked against the data area, and the entries must tile
+ * it exactly. Nothing proportional to the (claimed) tensor sizes is allocated.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, dataLength: number, source: string): SafetensorsHeader {
   const fail = (what: string): never => {
     throw new MotlabError('invalid_checkpoint', `${source}: ${what}`);
   };
-  if (bytes.byteLength < 8) fail(`not a safetensors file (${bytes.byteLength} bytes, the 8-byte header length is missing)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength > BigInt(MAX_HEADER_BYTES))
-    fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
-  const n = Number(headerLength);
-  if (8 + n > bytes.byteLength) fail(`header length ${n} runs past the end of the file (${bytes.byteLength} bytes; truncated?)`);
-  if (n < 2) fail(`header length ${n} is too short for a JSON object`);
-
+  if (headerBytes.length < 2) fail(`header length ${headerBytes.length} is too short for a JSON object`);
+  scanHeader(headerBytes, fail);
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(headerBytes);
   } catch {
     return fail('header is not valid UTF-8');
   }
@@ -185,7 +242,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    return fail(`header is not valid JSON (${oneLine(e instanceof Error ? e.message : String(e), 200)})`);
   }
   if (!isPlainObject(header)) return fail('header is not a JSON object');
 
@@ -194,24 +251,23 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
   if (rawMeta !== undefined && rawMeta !== null) {
     if (!isPlainObject(rawMeta)) fail('__metadata__ is not an object of strings');
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
-      if (typeof v !== 'string') fail(`__metadata__["${k}"] is a ${v === null ? 'null' : typeof v}, not a string`);
+      if (typeof v !== 'string') fail(`__metadata__[${quoteName(k)}] is a ${v === null ? 'null' : typeof v}, not a string`);
       Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
     }
   }
 
-  const dataStart = 8 + n;
-  const dataLength = bytes.byteLength - dataStart;
-  const entries: { name: string; dtype: string; shape: number[]; begin: number; end: number }[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const where = `tensor "${name}"`;
+    const where = `tensor ${quoteName(name)}`;
     if (!isPlainObject(info)) return fail(`${where}: entry is not an object`);
     const { dtype, shape, data_offsets: offsets } = info;
     if (typeof dtype !== 'string') return fail(`${where}: dtype is missing or not a string`);
     const itemSize = ITEM_SIZE[dtype];
-    if (itemSize === undefined) return fail(`${where}: unsupported dtype ${JSON.stringify(dtype).slice(0, 40)}`);
+    if (itemSize === undefined) return fail(`${where}: unsupported dtype ${quoteName(dtype, 20)}`);
     if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))
       return fail(`${where}: shape must be an array of non-negative integers`);
+    if (shape.length > MAX_RANK) return fail(`${where}: shape has ${shape.length} dimensions (at most ${MAX_RANK} are supported)`);
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
@@ -230,25 +286,89 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
       return fail(
         `${where}: shape ${describeShape(dims)} of ${dtype} needs ${Number.isSafeInteger(bytesNeeded) ? bytesNeeded : 'about ' + bytesNeeded.toExponential(3)} bytes, data_offsets span ${span}`,
       );
-    entries.push({ name, dtype, shape: shape as number[], begin, end });
+    entries.push({ name, dtype, shape: dims, begin, end });
   }
 
   // The tensors must tile the data area exactly: no overlap, no gap, nothing left over.
   const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const e of byOffset) {
-    if (e.begin < covered) fail(`tensor "${e.name}" overlaps another tensor (data_offsets [${e.begin}, ${e.end}])`);
-    if (e.begin > covered) fail(`gap in the data area before tensor "${e.name}" (bytes ${covered}–${e.begin} belong to no tensor)`);
+    if (e.begin < covered) fail(`tensor ${quoteName(e.name)} overlaps another tensor (data_offsets [${e.begin}, ${e.end}])`);
+    if (e.begin > covered)
+      fail(`gap in the data area before tensor ${quoteName(e.name)} (bytes ${covered}–${e.begin} belong to no tensor)`);
     covered = e.end;
   }
   if (covered !== dataLength) fail(`data area has ${dataLength} bytes but the tensors cover ${covered} (trailing bytes or truncated)`);
+  return { metadata, entries };
+}
 
+/** The header length from the 8-byte prefix, checked against the limit and the file size. */
+function headerLengthOf(prefix: Uint8Array, fileBytes: number, source: string): number {
+  const fail = (what: string): never => {
+    throw new MotlabError('invalid_checkpoint', `${source}: ${what}`);
+  };
+  if (fileBytes < 8) fail(`not a safetensors file (${fileBytes} bytes, the 8-byte header length is missing)`);
+  const headerLength = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength > BigInt(MAX_HEADER_BYTES))
+    fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+  const n = Number(headerLength);
+  if (8 + n > fileBytes) fail(`header length ${n} runs past the end of the file (${fileBytes} bytes; truncated?)`);
+  return n;
+}
+
+function defineTensor(tensors: Record<string, TensorOut>, name: string, value: TensorOut): void {
+  // defineProperty: a tensor named "__proto__" must not replace the object's prototype.
+  Object.defineProperty(tensors, name, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Decode a whole safetensors file held in memory. */
+export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSafetensors {
+  const n = headerLengthOf(bytes, bytes.byteLength, source);
+  const dataStart = 8 + n;
+  const { metadata, entries } = parseSafetensorsHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, source);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tensors: Record<string, TensorOut> = {};
   for (const e of entries) {
     const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];
-    const value: TensorOut = { dtype: e.dtype, shape: [...e.shape], data: toFloat32(view, dataStart + e.begin, count, e.dtype) };
-    // defineProperty: a tensor named "__proto__" must not replace the object's prototype.
-    Object.defineProperty(tensors, e.name, { value, enumerable: true, writable: true, configurable: true });
+    defineTensor(tensors, e.name, { dtype: e.dtype, shape: [...e.shape], data: toFloat32(view, dataStart + e.begin, count, e.dtype) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * Read a safetensors file lazily: the header first (bounded, checked against the file's size),
+ * then `check` (which may refuse the file from its header alone: a config that does not match,
+ * the wrong tensors), and only then the tensors, each straight into its own array. Nothing is
+ * allocated from a size the file merely claims, and files over 2 GiB need no single buffer.
+ * Only regular files are opened (see data/regular-file.ts); ENOENT is passed through.
+ */
+export async function readSafetensorsFile(file: string, check?: (header: SafetensorsHeader) => void): Promise<DecodedSafetensors> {
+  const opened = await openRegularFile(file, 'invalid_checkpoint');
+  try {
+    const prefix = new Uint8Array(8);
+    if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
+    const n = headerLengthOf(prefix, opened.size, file);
+    const headerBytes = new Uint8Array(n);
+    await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
+    const dataStart = 8 + n;
+    const header = parseSafetensorsHeader(headerBytes, opened.size - dataStart, file);
+    check?.(header);
+    const tensors: Record<string, TensorOut> = {};
+    for (const e of header.entries) {
+      const count = (e.end - e.begin) / ITEM_SIZE[e.dtype];
+      let data: Float32Array;
+      if (e.dtype === 'F32' && LITTLE_ENDIAN_HOST) {
+        data = new Float32Array(count);
+        await readExactly(opened, new Uint8Array(data.buffer), dataStart + e.begin, file, 'invalid_checkpoint');
+      } else {
+        const raw = new Uint8Array(e.end - e.begin);
+        await readExactly(opened, raw, dataStart + e.begin, file, 'invalid_checkpoint');
+        data = toFloat32(new DataView(raw.buffer), 0, count, e.dtype);
+      }
+      defineTensor(tensors, e.name, { dtype: e.dtype, shape: [...e.shape], data });
+    }
+    return { tensors, metadata: header.metadata };
+  } finally {
+    await opened.handle.close();
+  }
 }

@@ -1,16 +1,49 @@
 import { MotlabError } from '../common/errors.ts';
+import { oneLine } from '../common/text.ts';
 import { ENGINE_CHOICES, isEngineChoice, type EngineChoice } from '../common/vocabulary.ts';
 
 export function parseEngineFlag(value: string | undefined): EngineChoice {
   const v = value ?? 'auto';
   if (isEngineChoice(v)) return v;
-  throw new MotlabError('invalid_config', `--engine must be one of ${ENGINE_CHOICES.join(', ')} (got "${v}")`);
+  throw new MotlabError('invalid_config', `--engine must be one of ${ENGINE_CHOICES.join(', ')} (got ${shown(v)})`);
 }
 
-/** A positive integer flag, or undefined when absent. */
-export function parseIntFlag(flag: string, value: string | undefined, min = 1): number | undefined {
+/** A whole-number flag in [min, max], or undefined when absent. Decimal digits only ("1e3", "0x10" are refused). */
+export function parseIntFlag(flag: string, value: string | undefined, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new MotlabError('invalid_config', `${flag} must be an integer ≥ ${min} (got "${value}")`);
+  const n = /^[+-]?\d{1,16}$/.test(value.trim()) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new MotlabError(
+      'invalid_config',
+      `${flag} must be a whole number ≥ ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max.toLocaleString('en-US')}` : ''} (got ${shown(value)})`,
+    );
   return n;
+}
+
+/** A flag's value quoted for an error line: escaped and short. */
+function shown(value: string): string {
+  return oneLine(JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value), 60);
+}
+
+/**
+ * `--steps -5` → `--steps=-5`: node's parseArgs takes "-5" for an option and fails with an
+ * "ambiguous" error; joined, the value reaches the flag's own check and gets its message.
+ */
+export function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const next = argv[i + 1];
+    if (/^--[^=]+$/.test(arg) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/** True for node:util parseArgs' usage errors (unknown option, missing value, …). */
+export function isParseArgsError(error: unknown): error is Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
 }

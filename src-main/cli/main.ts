@@ -3,15 +3,21 @@
  * commands/ and is loaded on demand so that `motlab data check` does not load TensorFlow.js.
  */
 import { MotlabError } from '../common/errors.ts';
+import { oneLine, terminalSafe } from '../common/text.ts';
+import { isParseArgsError, joinNegativeValues } from './flags.ts';
 
 const USAGE = `motlab — Mixture-of-Transformers lab
 
 Usage:
   motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
+  motlab train --out <runDir> --resume|--restart [--steps N]
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
-  motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
-  motlab analyze losses|step-match … [--json] [--csv FILE]   (motlab analyze --help)
+  motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
+  motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
+  motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--smoothing W] [--json] [--csv FILE]
+  motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--x steps|flops|wall] [--json] [--csv FILE]
+  motlab compare …   (the same as motlab analyze step-match)
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
@@ -25,10 +31,13 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   train: async () => ({ run: (await import('./commands/train.ts')).runTrainCommand }),
   eval: async () => ({ run: (await import('./commands/eval.ts')).runEvalCommand }),
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
-  compare: async () => ({ run: (await import('./commands/analyze/step-match.ts')).runAnalyzeStepMatch }),
   analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
+  // `motlab compare` is `motlab analyze step-match` (one collect, the same numbers as the view).
+  compare: async () => ({ run: (await import('./commands/analyze-step-match.ts')).runAnalyzeStepMatch }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
+  // The child process of a job (started by the app or `motlab serve`; not in the usage).
+  job: async () => ({ run: (await import('./commands/job.ts')).runJobCommand }),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,20 +48,36 @@ export async function main(argv: string[]): Promise<number> {
   }
   const load = COMMANDS[command];
   if (!load) {
-    console.error(`motlab: unknown command "${command}"\n\n${USAGE}`);
+    console.error(`motlab: unknown command ${oneLine(JSON.stringify(command), 80)}\n\n${USAGE}`);
     return 2;
   }
   try {
-    return await (await load()).run(rest);
+    return await (await load()).run(joinNegativeValues(rest));
   } catch (error) {
-    if (error instanceof MotlabError) {
-      console.error(`motlab ${command}: ${error.message}`);
-      return 1;
-    }
-    if (error instanceof TypeError && 'code' in error && error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
-      console.error(`motlab ${command}: ${error.message}`);
-      return 2;
-    }
-    throw error;
+    return reportError(command, error);
   }
+}
+
+/**
+ * The one way a failed command ends: one line on stderr (control characters escaped, length
+ * bounded: the message may quote a file), exit 1 (2 for a usage error). An unexpected error is
+ * a bug: still one line, with the stack only when MOTLAB_DEBUG is set.
+ */
+export function reportError(command: string, error: unknown): number {
+  if (error instanceof MotlabError) {
+    // The message may end with the command's help (a missing required flag): keep that readable.
+    const [first, ...help] = error.message.split('\n\n');
+    console.error(`motlab ${command}: ${oneLine(first)}${help.length ? '\n\n' + terminalSafe(help.join('\n\n')) : ''}`);
+    return 1;
+  }
+  if (isParseArgsError(error)) {
+    // Node's hint for values starting with "-" is about our own joinNegativeValues case: drop it.
+    const message = error.message.split('. To specify')[0];
+    console.error(`motlab ${command}: ${oneLine(message)} (see "motlab ${command} --help")`);
+    return 2;
+  }
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (process.env.MOTLAB_DEBUG && error instanceof Error && error.stack) console.error(terminalSafe(error.stack));
+  else console.error(`motlab ${command}: internal error: ${oneLine(text)} (a bug in motlab; MOTLAB_DEBUG=1 shows the stack trace)`);
+  return 1;
 }

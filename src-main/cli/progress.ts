@@ -2,7 +2,7 @@
  * Training progress for people: a redrawn one-line bar on a terminal, plain lines otherwise
  * (logs, CI, pipes).
  */
-import type { TrainEvent } from '../training/trainer.ts';
+import type { RunEvent } from '../runs/run-events.ts';
 import type { LossByModality } from '../training/evaluate.ts';
 
 export function formatLosses(loss: LossByModality): string {
@@ -42,8 +42,9 @@ export class ProgressPrinter {
     this.line(text);
   }
 
-  onEvent(event: TrainEvent): void {
-    if (event.type === 'engine') this.line(`engine: ${event.name} (${event.detail})`);
+  onEvent(event: RunEvent): void {
+    if (event.type === 'note') this.line(`note: ${event.message}`);
+    else if (event.type === 'engine') this.line(`engine: ${event.name} (${event.detail})`);
     else if (event.type === 'status' && event.message) this.line(`${event.status}: ${event.message}`);
     else if (event.type === 'checkpoint') this.tty || this.line(`checkpoint: step ${event.step}`);
     else if (event.type === 'metrics' && event.record.type === 'eval')

@@ -2,6 +2,8 @@
  * An error a person can act on: what went wrong, where (a file, a config field), and why.
  * Every layer (CLI, API, UI) shows `message` as it is; `code` lets callers branch.
  */
+import { bounded, terminalSafe } from './text.ts';
+
 export type MotlabErrorCode =
   | 'invalid_config'
   | 'invalid_dataset'
@@ -16,8 +18,13 @@ export type MotlabErrorCode =
 
 export class MotlabError extends Error {
   readonly code: MotlabErrorCode;
+  /**
+   * Messages often quote what a file holds (a tensor name, a JSON value): control characters are
+   * escaped and the length bounded here, once, so that no file can put escape sequences on a
+   * terminal or megabytes into an answer through an error.
+   */
   constructor(code: MotlabErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(bounded(terminalSafe(message)), options);
     this.name = 'MotlabError';
     this.code = code;
   }

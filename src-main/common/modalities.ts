@@ -4,11 +4,22 @@
  */
 import { z } from 'zod';
 
+/**
+ * The largest vocabulary a dataset or model may declare: lookup tables (token id → modality)
+ * are this long, so a file must not be able to ask for more.
+ */
+export const MAX_VOCAB_SIZE = 1 << 20;
+/** Modalities a dataset or model may declare. */
+export const MAX_MODALITIES = 8;
+
 /** A modality of a dataset and of a model config: a name and its token id range [start, end). */
 export const modalitySchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9_]*$/, 'a lowercase identifier such as "text"'),
-  start: z.number().int().nonnegative(),
-  end: z.number().int().positive(),
+  name: z
+    .string()
+    .max(64)
+    .regex(/^[a-z][a-z0-9_]*$/, 'a lowercase identifier such as "text"'),
+  start: z.number().int().nonnegative().max(MAX_VOCAB_SIZE),
+  end: z.number().int().positive().max(MAX_VOCAB_SIZE),
 });
 export type Modality = z.infer<typeof modalitySchema>;
 type ModalityRange = Pick<Modality, 'start' | 'end'>;

@@ -21,6 +21,21 @@ export function isActiveStatus(status: RunStatus): boolean {
   return ACTIVE_STATUSES.includes(status);
 }
 
+/** What a training process can be asked to do between steps ('stop' writes a checkpoint first). */
+export const RUN_CONTROLS = ['pause', 'resume', 'stop'] as const;
+export type RunControl = (typeof RUN_CONTROLS)[number];
+
+/**
+ * A job (a long task in a child process: training, evaluation, analyses) is 'starting' until its
+ * process listens, then 'running', and ends 'completed', 'failed' or 'cancelled'.
+ */
+export const JOB_STATUSES = ['starting', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['starting', 'running'];
+export function isActiveJobStatus(status: JobStatus): boolean {
+  return ACTIVE_JOB_STATUSES.includes(status);
+}
+
 /** Compute engines, fastest first: the order `auto` tries them in. */
 export const ENGINE_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];

@@ -3,11 +3,12 @@
  * Never throws on a data problem: each one becomes a line in `problems` (the dataset cannot be
  * used as it is) or `warnings` (it can, but probably not as intended).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadDatasetSpec, loadSplitTokens, windowCount, type TokenArray } from './dataset.ts';
 import { modalityTable } from '../common/modalities.ts';
 import { splitFileName, type DatasetSpec } from './format.ts';
+import { terminalSafe } from '../common/text.ts';
 
 /** Sequence lengths whose window counts the report lists (the preset sizes' seq_len). */
 export const CHECK_SEQ_LENS = [32, 128, 512];
@@ -89,10 +90,19 @@ function analyse(report: SplitReport, tokens: TokenArray, spec: DatasetSpec): vo
 const describeIssue = (issue: TokenIssue): string =>
   issue.first.map((p) => `${p.token} at ${p.position}`).join(', ') + (issue.count > issue.first.length ? ', …' : '');
 
-export async function checkDataset(dir: string): Promise<DatasetReport> {
+export interface CheckOptions {
+  /** The seq_len the dataset is meant for: a split with no window of it is a problem. */
+  seqLen?: number;
+}
+
+export async function checkDataset(dir: string, options: CheckOptions = {}): Promise<DatasetReport> {
   const report: DatasetReport = { dir, ok: false, spec: null, splits: [], problems: [], warnings: [] };
   if (!existsSync(dir)) {
     report.problems.push(`Folder ${dir} does not exist`);
+    return report;
+  }
+  if (!statSync(dir).isDirectory()) {
+    report.problems.push(`${dir} is not a folder`);
     return report;
   }
   try {
@@ -125,8 +135,18 @@ export async function checkDataset(dir: string): Promise<DatasetReport> {
       );
     if (r.tokens < 2) report.problems.push(`${r.file}: ${r.tokens} token(s); a split needs at least 2`);
     for (const m of r.modalities) if (m.count === 0) report.warnings.push(`split "${split}" has no ${m.name} tokens`);
+    // A window of seq_len S needs S + 1 tokens (inputs and the targets shifted by one).
     const short = CHECK_SEQ_LENS.filter((s) => r.windows[String(s)] === 0);
-    if (short.length && r.tokens >= 2)
+    if (options.seqLen !== undefined && windowCount(r.tokens, options.seqLen) === 0 && r.tokens >= 2)
+      report.problems.push(
+        `split "${split}" has ${r.tokens} tokens; seq_len ${options.seqLen} needs at least ${options.seqLen + 1} for one window`,
+      );
+    else if (short.length === CHECK_SEQ_LENS.length && r.tokens >= 2 && options.seqLen === undefined)
+      report.problems.push(
+        `split "${split}" has ${r.tokens} tokens, too few for any preset size (seq_len ${CHECK_SEQ_LENS.join(', ')} need ` +
+          `at least ${CHECK_SEQ_LENS[0] + 1}); pass --seq-len if you train with a shorter one`,
+      );
+    else if (short.length && r.tokens >= 2)
       report.warnings.push(`split "${split}" (${r.tokens} tokens) is too short for seq_len ${short.join(', ')}`);
   }
   // Token files that dataset.json does not list are ignored by the lab: probably a typo.
@@ -139,8 +159,12 @@ export async function checkDataset(dir: string): Promise<DatasetReport> {
   return report;
 }
 
-/** A plain-text table for the terminal. */
+/** A plain-text table for the terminal (text from the files escaped: see common/text.ts). */
 export function formatDatasetReport(report: DatasetReport): string {
+  return terminalSafe(formatReportLines(report));
+}
+
+function formatReportLines(report: DatasetReport): string {
   const lines: string[] = [];
   const spec = report.spec;
   lines.push(`Dataset ${report.dir}`);

@@ -3,15 +3,16 @@
  * random training crops driven by the run's RNG, and fixed non-overlapping evaluation windows.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MotlabError } from '../common/errors.ts';
 import type { Rng } from '../util/rng.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from './format.ts';
-import { decodeNpy } from './npy.ts';
+import { readNpyFile } from './npy.ts';
+import { MAX_JSON_FILE_BYTES, readRegularText } from './regular-file.ts';
 import { modalityTable } from '../common/modalities.ts';
+import { oneLine } from '../common/text.ts';
 
 export type TokenArray = Uint16Array | Int32Array;
 
@@ -26,28 +27,29 @@ export async function loadDatasetSpec(dir: string): Promise<DatasetSpec> {
   const file = path.join(dir, 'dataset.json');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularText(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_dataset', what: 'dataset.json' });
   } catch (e) {
+    if (e instanceof MotlabError) throw e;
     throw new MotlabError('not_found', `Dataset file ${file} is missing or unreadable (${errorText(e)})`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new MotlabError('invalid_dataset', `${file} is not valid JSON (${errorText(e)})`);
+    throw new MotlabError('invalid_dataset', `${file} is not valid JSON (${oneLine(errorText(e), 200)})`);
   }
   return parseOrThrow(datasetSpecSchema, json, file, 'invalid_dataset');
 }
 
 /** Read one split's token file: a 1-D uint16 or int32 .npy. */
 export async function loadSplitTokens(file: string): Promise<TokenArray> {
-  let bytes: Buffer;
+  let array;
   try {
-    bytes = await readFile(file);
+    array = await readNpyFile(file);
   } catch (e) {
+    if (e instanceof MotlabError) throw e;
     throw new MotlabError('not_found', `Dataset file ${file} is missing or unreadable (${errorText(e)})`);
   }
-  const array = decodeNpy(bytes, file);
   if (array.dtype !== '<u2' && array.dtype !== '<i4')
     throw new MotlabError('invalid_dataset', `${file}: token ids must be uint16 or int32, found dtype ${array.dtype}`);
   if (array.shape.length !== 1)

@@ -4,16 +4,24 @@
  * modality whose [start, end) range holds it.
  */
 import { z } from 'zod';
-import { modalitySchema } from '../common/modalities.ts';
+import { MAX_MODALITIES, MAX_VOCAB_SIZE, modalitySchema } from '../common/modalities.ts';
 
 export const datasetSpecSchema = z
   .looseObject({
-    name: z.string().min(1),
-    vocab_size: z.number().int().min(2),
-    modalities: z.array(modalitySchema).min(1).max(8),
-    splits: z.array(z.string().regex(/^[a-z][a-z0-9_-]*$/)).min(1),
-    description: z.string().optional(),
-    license: z.string().optional(),
+    name: z.string().min(1).max(200),
+    vocab_size: z.number().int().min(2).max(MAX_VOCAB_SIZE),
+    modalities: z.array(modalitySchema).min(1).max(MAX_MODALITIES),
+    splits: z
+      .array(
+        z
+          .string()
+          .max(64)
+          .regex(/^[a-z][a-z0-9_-]*$/),
+      )
+      .min(1)
+      .max(32),
+    description: z.string().max(100_000).optional(),
+    license: z.string().max(100_000).optional(),
   })
   .superRefine((d, ctx) => {
     d.modalities.forEach((m, i) => {

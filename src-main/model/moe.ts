@@ -42,7 +42,7 @@ export interface MoeOutput {
 export type ExpertFn = (x: tf.Tensor2D, e: number) => tf.Tensor2D;
 
 /** Which token rows each expert keeps; all indices are rows of the tower's `x`. */
-interface Decision {
+export interface Decision {
   capacity: number;
   rows: number[][]; // per expert, the token rows it processes
   topChoices: Int32Array | null; // token-choice: [n, k] chosen experts (for renormalising)
@@ -92,6 +92,14 @@ function expertChoice(p: Float32Array, n: number, moe: MoeConfig, positions: Arr
   }
   const dropped = n - picked.reduce((s, v) => s + v, 0);
   return { capacity, rows, topChoices: null, dropped };
+}
+
+/**
+ * Which rows each expert keeps for router probabilities p ([n, E] row-major) of rows at `positions`
+ * (sequence order fixes the capacity rule): the training rule, shared with the routing analysis.
+ */
+export function decideRouting(p: Float32Array, n: number, moe: MoeConfig, positions: ArrayLike<number>): Decision {
+  return moe.routing === 'token_choice' ? tokenChoice(p, n, moe, positions) : expertChoice(p, n, moe, positions);
 }
 
 /** Diagnostics from the read-back router logits and probabilities (plain JS). */
@@ -147,7 +155,7 @@ export function moeFfn(x: tf.Tensor2D, router: tf.Tensor, expert: ExpertFn, moe:
   const probs = tf.softmax(logits); // [n, E]
   const pData = probs.dataSync() as Float32Array;
   const pos = positions ?? Int32Array.from({ length: n }, (_, i) => i);
-  const decision = moe.routing === 'token_choice' ? tokenChoice(pData, n, moe, pos) : expertChoice(pData, n, moe, pos);
+  const decision = decideRouting(pData, n, moe, pos);
   const stats = routingStats(logits.dataSync() as Float32Array, pData, n, moe, decision);
 
   // Every (token, expert) pair kept, expert by expert; gates come from the differentiable probs.

@@ -4,17 +4,29 @@
  * API itself is src-main/api/impl.ts, validated by src-main/api/dispatch.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { homedir } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API_PREFIX, EVENTS_PATH } from '../common/api/client.ts';
-import { dispatch, httpStatusOf } from '../api/dispatch.ts';
+import { dispatch, httpStatusOf, toErrorShape } from '../api/dispatch.ts';
 import { createApi, type ApiOptions, type MotlabApi } from '../api/impl.ts';
+import type { Envelope } from '../common/api/types.ts';
 import { MotlabError } from '../common/errors.ts';
+import { bounded } from '../common/text.ts';
 import { checkRequest, cookieName, isLoopbackDefault, newToken, type AuthPolicy } from './auth.ts';
 import { securityHeaders, serveStatic } from './static.ts';
 
+/** How long an idle keep-alive connection stays open. */
+const KEEP_ALIVE_MS = 65_000;
+
 export interface ServerOptions extends ApiOptions {
   host?: string;
+  /**
+   * Folders openWorkspace may open workspaces in. Default: the home folder and the parent of
+   * the starting workspace. (ApiOptions.workspaceRoots, made mandatory for a server.)
+   */
+  workspaceRoots?: readonly string[];
   /** 0 = any free port. */
   port?: number;
   /** When the port is busy, try the next ones (only for the default port). */
@@ -38,12 +50,17 @@ export interface RunningServer {
 }
 
 export const DEFAULT_PORT = 8765;
-const MAX_BODY = 1 << 20;
+/** Largest request body (API inputs are a few hundred bytes). */
+export const MAX_BODY = 1 << 20;
+/** Open event sockets at once (one per browser tab; a script opening thousands gets 503s). */
+export const MAX_EVENT_SOCKETS = 64;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  if (options.token !== undefined) checkToken(options.token);
   const token = options.token ?? (isLoopbackDefault(host) ? undefined : newToken());
-  const { api, ready } = createApi(options);
+  const workspaceRoots = options.workspaceRoots ?? [homedir(), dirname(resolve(options.workspace))];
+  const { api, ready } = createApi({ ...options, workspaceRoots });
   const notes = await ready;
   const policy: AuthPolicy = { token, port: 0, checkHost: !token };
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
@@ -54,15 +71,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const server = createServer((req, res) => {
-    handle(req, res).catch((error) => {
-      if (!res.headersSent) sendJson(res, 500, { ok: false, error: { code: 'internal', message: String(error) } });
-      else res.destroy();
+    // Every path answers: an unexpected error becomes a 500 (or a closed connection when the
+    // answer had already begun); nothing a request does may end the process.
+    handle(req, res).catch((error: unknown) => {
+      try {
+        if (!res.headersSent) sendJson(res, 500, { ok: false, error: toErrorShape(error) });
+        else res.destroy();
+      } catch {
+        res.destroy();
+      }
     });
   });
+  // Keep idle connections well past the client's own keep-alive window: with Node's 5 s default a
+  // client can reuse a socket in the instant the server closes it, and the request fails.
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = KEEP_ALIVE_MS + 5_000;
+  // Malformed requests and resets before a request is parsed: Node's own 'clientError'
+  // handling answers 400/408/431 and closes the socket (no listener of ours needed).
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    req.on('error', () => res.destroy());
     securityHeaders(res);
+    const url = requestUrl(req);
+    if (!url) return sendJson(res, 400, { ok: false, error: { code: 'invalid_request', message: 'Malformed request URL' } });
     const auth = checkRequest(req, url, policy);
     if (!auth.ok) {
       if (url.pathname.startsWith(API_PREFIX))
@@ -89,7 +120,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       try {
         input = await readJson(req);
       } catch (error) {
-        return sendJson(res, 400, { ok: false, error: { code: 'invalid_request', message: (error as Error).message } });
+        const status = error instanceof BodyTooLarge ? 413 : 400;
+        // The rest of an oversized body is not read: close the connection after answering.
+        if (status === 413) res.setHeader('connection', 'close');
+        return sendJson(res, status, { ok: false, error: { code: 'invalid_request', message: (error as Error).message } });
       }
       const envelope = await dispatch(api.handlers, method, input);
       return sendJson(res, envelope.ok ? 200 : httpStatusOf(envelope.error.code), envelope);
@@ -102,23 +136,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const auth = checkRequest(req, url, policy);
-    if (url.pathname !== EVENTS_PATH || !auth.ok) {
-      const status =
-        url.pathname !== EVENTS_PATH
-          ? '404 Not Found'
-          : auth.ok
-            ? ''
-            : `${auth.status} ${auth.status === 401 ? 'Unauthorized' : 'Forbidden'}`;
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
+    // After 'upgrade' the socket is ours: without a listener, a reset would be an uncaught error.
+    socket.on('error', () => socket.destroy());
+    const refuse = (status: string) => {
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.destroy();
+    };
+    try {
+      const url = requestUrl(req);
+      if (!url) return refuse('400 Bad Request');
+      if (url.pathname !== EVENTS_PATH) return refuse('404 Not Found');
+      const auth = checkRequest(req, url, policy);
+      if (!auth.ok) return refuse(`${auth.status} ${auth.status === 401 ? 'Unauthorized' : 'Forbidden'}`);
+      if (sockets.size >= MAX_EVENT_SOCKETS) return refuse('503 Service Unavailable');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        sockets.add(ws);
+        ws.on('close', () => sockets.delete(ws));
+        ws.on('error', () => sockets.delete(ws));
+      });
+    } catch {
+      refuse('500 Internal Server Error');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      sockets.add(ws);
-      ws.on('close', () => sockets.delete(ws));
-      ws.on('error', () => sockets.delete(ws));
-    });
   });
 
   const port = await listen(server, host, options.port ?? DEFAULT_PORT, options.portFallback ?? false);
@@ -175,20 +213,47 @@ async function listen(server: Server, host: string, port: number, fallback: bool
   }
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const data = JSON.stringify(body);
+/** The request's URL, or null when it cannot be parsed ("//a:99999/…" is not a path). */
+function requestUrl(req: IncomingMessage): URL | null {
+  try {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    return url.host === 'localhost' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The shortest token `motlab serve` accepts (ours are 48 hex digits). */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** A token must be long enough to guess at no useful rate, and safe in a URL, a header and a cookie. */
+export function checkToken(token: string): void {
+  if (token.length < MIN_TOKEN_LENGTH)
+    throw new MotlabError('invalid_config', `The access token must have at least ${MIN_TOKEN_LENGTH} characters (it has ${token.length})`);
+  if (!/^[A-Za-z0-9._~+/=-]+$/.test(token))
+    throw new MotlabError('invalid_config', 'The access token may only use letters, digits and . _ ~ + / = -');
+}
+
+function sendJson(res: ServerResponse, status: number, body: Envelope): void {
+  // An error message may quote a file: bounded, so a hostile file cannot make a huge answer.
+  const shaped = body.ok ? body : { ok: false, error: { code: body.error.code, message: bounded(body.error.message) } };
+  const data = JSON.stringify(shaped);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(data);
 }
 
+class BodyTooLarge extends Error {}
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
   if (!type.startsWith('application/json')) throw new Error('Send the request body as application/json');
+  const tooLarge = `Request body too large (at most ${MAX_BODY} bytes)`;
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) throw new BodyTooLarge(tooLarge);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('Request body too large');
+    if (size > MAX_BODY) throw new BodyTooLarge(tooLarge);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');

@@ -34,7 +34,7 @@ export async function serveStatic(root: string, pathname: string, res: ServerRes
   try {
     rel = decodeURIComponent(pathname);
   } catch {
-    rel = '';
+    return notFound(res); // "%" or a broken UTF-8 escape names no file
   }
   if (rel === '/' || rel === '') rel = '/index.html';
   const file = normalize(join(root, rel));
@@ -56,7 +56,10 @@ export async function serveStatic(root: string, pathname: string, res: ServerRes
     'cache-control': rel.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
   });
   if (head) return void res.end();
-  createReadStream(file).pipe(res);
+  // The file can vanish between stat and read (a rebuild): end the answer, not the server.
+  createReadStream(file)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }
 
 function notFound(res: ServerResponse): void {

@@ -8,10 +8,10 @@ import { PRESET_NAMES, SIZE_NAMES, type SizeName } from '../common/vocabulary.ts
 import { parseOrThrow } from '../common/validate.ts';
 
 export const trainingConfigSchema = z.strictObject({
-  steps: z.number().int().positive(),
-  batch_size: z.number().int().positive(),
+  steps: z.number().int().positive().max(1e9),
+  batch_size: z.number().int().positive().max(65_536),
   /** Micro-batches accumulated per optimizer step (batch_size is per micro-batch). */
-  grad_accum: z.number().int().positive(),
+  grad_accum: z.number().int().positive().max(65_536),
   lr: z.number().positive(),
   /** Cosine decays to lr * min_lr_ratio. */
   min_lr_ratio: z.number().min(0).max(1),
@@ -25,7 +25,7 @@ export const trainingConfigSchema = z.strictObject({
   checkpoint_every: z.number().int().positive(),
   eval_every: z.number().int().positive(),
   /** Validation windows per evaluation (taken from the start of the val split). */
-  eval_windows: z.number().int().positive(),
+  eval_windows: z.number().int().positive().max(1_000_000),
   seed: z.number().int().nonnegative(),
 });
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;

@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedAdamW } from '../engine/kernels/adamw.ts';
+import { MotlabError } from '../common/errors.ts';
+import { describeList } from '../common/text.ts';
 
 export interface AdamWSettings {
   beta1: number;
@@ -29,7 +31,10 @@ export class AdamW {
     }
   }
 
-  /** Norms, embeddings of rank 1 are not decayed: only matrices (rank ≥ 2). */
+  /**
+   * Weight decay applies to matrices (rank ≥ 2): every linear layer, the embedding and the output
+   * layer. Norm weights (rank 1) are not decayed.
+   */
   private decays(p: tf.Variable): boolean {
     return p.rank >= 2;
   }
@@ -94,9 +99,13 @@ export class AdamW {
         ['exp_avg_sq', this.v],
       ] as const) {
         const t = tensors[`${name}.${suffix}`];
-        if (!t) throw new Error(`${source}: optimizer state lacks ${name}.${suffix}`);
+        if (!t)
+          throw new MotlabError('invalid_checkpoint', `${source}: the optimizer state lacks ${name}.${suffix}; cannot resume exactly`);
         if (t.shape.join(',') !== p.shape.join(','))
-          throw new Error(`${source}: ${name}.${suffix} has shape [${t.shape}] but the parameter has [${p.shape}]`);
+          throw new MotlabError(
+            'invalid_checkpoint',
+            `${source}: optimizer tensor ${name}.${suffix} has shape ${describeList(t.shape)} but the parameter has ${describeList(p.shape)}`,
+          );
         target.get(name)!.assign(tf.tensor(t.data, t.shape, 'float32'));
       }
     }

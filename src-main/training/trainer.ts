@@ -1,55 +1,59 @@
 /**
  * The training loop: AdamW with warmup + cosine, gradient accumulation and clipping, per-modality
  * losses every step, validation every N steps, atomic checkpoints every N steps and at the end,
- * exact resume. It runs in its own process (the CLI, or a child forked by the app), so the
- * caller's event loop never blocks; it yields between steps to take pause/stop requests.
+ * exact resume. It runs in its own process (the CLI, or a job child of the app or server), so
+ * the caller's event loop never blocks; it yields between steps to take pause/stop requests.
+ *
+ * The trainer is handed its configs and reports statuses as events: run.json and the run lock
+ * belong to the run service (src-main/runs/), which wraps this.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { StoredRunStatus } from '../common/vocabulary.ts';
+import type { EngineChoice, EngineName, StoredRunStatus } from '../common/vocabulary.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, initParams, prepareBatch, type RoutingStats } from '../model/mot.ts';
 import { flopsPerToken } from '../model/accounting.ts';
-import { loadDataset, sampleTrainBatch } from '../data/dataset.ts';
-import { initEngine, type EngineName } from '../engine/engine.ts';
+import { loadDataset, sampleTrainBatch, type TokenArray } from '../data/dataset.ts';
+import { initEngine, type EngineInfo } from '../engine/engine.ts';
 import { sumOfSquares } from '../engine/kernels/sum-squares.ts';
 import {
   appendMetrics,
   listCheckpoints,
   readCheckpoint,
-  readRunJson,
+  recoverInterruptedWrites,
   truncateMetricsAfterStep,
-  updateRunStatus,
   writeCheckpoint,
 } from '../checkpoints/run-folder.ts';
 import { MotlabError } from '../common/errors.ts';
-import { Rng, type RngState } from '../util/rng.ts';
+import { Rng } from '../util/rng.ts';
+import type { LossByModality, MetricsRecord } from '../common/metrics.ts';
+import type { TrainingConfig } from './config.ts';
 import { AdamW } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
 import { evaluateLoss } from './evaluate.ts';
-import type { LossByModality, MetricsRecord } from '../common/metrics.ts';
+import { parseTrainState, type TrainState } from './state.ts';
 
-type RunStatus = StoredRunStatus;
-
+export type { TrainState } from './state.ts';
 export type { EvalRecord, MetricsRecord, TrainRecord } from '../common/metrics.ts';
 
-/** What a checkpoint's state.json holds. */
-export interface TrainState {
-  step: number;
-  tokens: number;
-  flops: number;
-  elapsed_s: number;
-  /** The data cursor: training crops are drawn from this generator, so its state is the cursor. */
-  data_rng: RngState;
-  seed: number;
-  engine: EngineName;
-  lr: number;
-}
+/**
+ * The data-crop generator is seeded with the run's seed mixed with this constant, so that the
+ * crops and the initial weights (drawn from the seed itself) are independent streams.
+ */
+const DATA_SEED_MIX = 0x5eed1234;
+
+/** Added to the gradient norm before dividing by it when clipping (PyTorch's clip_grad_norm_). */
+const CLIP_EPSILON = 1e-6;
+
+/** What the trainer reports about itself; a failure is thrown, not reported. */
+export type TrainerStatus = Extract<StoredRunStatus, 'running' | 'paused' | 'stopped' | 'completed'>;
 
 export type TrainEvent =
   | { type: 'metrics'; record: MetricsRecord }
-  | { type: 'status'; status: RunStatus; message?: string }
+  | { type: 'status'; status: TrainerStatus; message?: string }
   | { type: 'checkpoint'; step: number }
-  | { type: 'engine'; name: EngineName; detail: string };
+  | { type: 'engine'; name: EngineName; detail: string }
+  /** Something a person should know that does not stop training (e.g. an incomplete step folder). */
+  | { type: 'note'; message: string };
 
 /** Requests from outside (IPC messages, signals), polled between steps. */
 export class TrainingControl {
@@ -77,12 +81,22 @@ export class TrainingControl {
   }
 }
 
+/** What to train: the configs of run.json and where the dataset is. */
+export interface TrainingSpec {
+  model: ModelConfig;
+  training: TrainingConfig;
+  datasetPath: string;
+}
+
 export interface TrainRunOptions {
   runDir: string;
-  engine: EngineName | 'auto';
+  spec: TrainingSpec;
+  engine: EngineChoice;
+  /** Continue from the latest complete checkpoint (which must exist), else start at step 0. */
   resume: boolean;
   control?: TrainingControl;
-  onEvent?: (event: TrainEvent) => void;
+  /** Awaited: a status is on disk before training goes on. */
+  onEvent?: (event: TrainEvent) => void | Promise<void>;
 }
 
 /** Which component/tower a parameter belongs to, for per-tower gradient norms ("ffn.image"). */
@@ -98,222 +112,287 @@ export function towerGroupOf(config: ModelConfig, name: string): string {
   return 'other';
 }
 
-const sleep = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Everything one training process holds. */
+interface Session {
+  runDir: string;
+  config: ModelConfig;
+  tc: TrainingConfig;
+  engine: EngineInfo;
+  train: TokenArray;
+  val: TokenArray | undefined;
+  params: Map<string, tf.Variable>;
+  optimizer: AdamW;
+  dataRng: Rng;
+  state: TrainState;
+  emit: (event: TrainEvent) => Promise<void>;
+  /** Fixed per run: parameter order, tower groups, per-step token and FLOP counts. */
+  varList: tf.Variable[];
+  names: string[];
+  groups: string[];
+  modalityNames: string[];
+  tokensPerStep: number;
+  flopsPerStep: number;
+}
 
-export async function trainRun(options: TrainRunOptions): Promise<RunStatus> {
-  const { runDir } = options;
-  const control = options.control ?? new TrainingControl();
-  const emit = (event: TrainEvent) => options.onEvent?.(event);
-  const run = await readRunJson(runDir);
-  const config = run.model;
-  const tc = run.training;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Train until the configured step count or a stop request; a failure is thrown (a MotlabError when a person can act on it). */
+export async function trainRun(options: TrainRunOptions): Promise<'completed' | 'stopped'> {
+  const session = await setUpSession(options);
+  try {
+    for (const note of await recoverInterruptedWrites(options.runDir)) await session.emit({ type: 'note', message: note });
+    if (options.resume) await restoreLatestCheckpoint(session);
+    return await trainingLoop(session, options.control ?? new TrainingControl());
+  } finally {
+    session.optimizer.dispose();
+    session.params.forEach((p) => p.dispose());
+  }
+}
+
+async function setUpSession(options: TrainRunOptions): Promise<Session> {
+  const { model: config, training: tc, datasetPath } = options.spec;
+  const emit = async (event: TrainEvent) => void (await options.onEvent?.(event));
   const engine = await initEngine(options.engine);
-  emit({ type: 'engine', name: engine.name, detail: engine.detail });
+  await emit({ type: 'engine', name: engine.name, detail: engine.detail });
 
-  const dataset = await loadDataset(run.dataset.path);
-  checkDatasetMatchesModel(config, dataset.spec.vocab_size, dataset.spec.modalities, run.dataset.path);
+  const dataset = await loadDataset(datasetPath);
+  checkDatasetMatchesModel(config, dataset.spec.vocab_size, dataset.spec.modalities, datasetPath);
   const train = dataset.splits.train;
-  const val = dataset.splits.val;
-  if (!train) throw new MotlabError('invalid_dataset', `${run.dataset.path} has no "train" split`);
+  if (!train) throw new MotlabError('invalid_dataset', `${datasetPath} has no "train" split`);
 
   const params = new Map<string, tf.Variable>();
   for (const [name, value] of Object.entries(initParams(config, tc.seed))) {
     params.set(name, tf.variable(value, true));
     value.dispose();
   }
-  const optimizer = new AdamW(params, tc);
-  let dataRng = new Rng(tc.seed ^ 0x5eed1234);
-  let state: TrainState = {
-    step: 0,
-    tokens: 0,
-    flops: 0,
-    elapsed_s: 0,
-    data_rng: dataRng.state(),
-    seed: tc.seed,
-    engine: engine.name,
-    lr: 0,
-  };
-
-  if (options.resume && (await listCheckpoints(runDir)).length > 0) {
-    const ckpt = await readCheckpoint(runDir, 'latest');
-    for (const [name, p] of params) {
-      const t = ckpt.model[name];
-      if (!t) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: model.safetensors lacks ${name}`);
-      p.assign(tf.tensor(t.data, t.shape, 'float32'));
-    }
-    if (!ckpt.optimizer)
-      throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: optimizer.safetensors is missing; cannot resume exactly`);
-    const saved = ckpt.state as unknown as TrainState;
-    optimizer.loadStateTensors(ckpt.optimizer, saved.step, ckpt.dir);
-    dataRng = new Rng(saved.data_rng);
-    state = { ...saved, engine: engine.name };
-    // Records logged after the checkpoint belong to the lost future; the resumed run rewrites them.
-    await truncateMetricsAfterStep(runDir, state.step);
-  }
-
-  const varList = [...params.values()];
+  const dataRng = new Rng(tc.seed ^ DATA_SEED_MIX);
   const names = [...params.keys()];
-  const groups = names.map((n) => towerGroupOf(config, n));
   const tokensPerStep = tc.batch_size * tc.grad_accum * config.seq_len;
-  const flopsPerStep = flopsPerToken(config, 'train') * tokensPerStep;
-  const modalityNames = config.modalities.map((m) => m.name);
-
-  const saveCheckpoint = async () => {
-    const model: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [name, p] of params) model[name] = { shape: p.shape, data: p.dataSync() as Float32Array };
-    await writeCheckpoint(runDir, state.step, {
-      model,
-      optimizer: optimizer.stateTensors(),
-      state: { ...state, data_rng: dataRng.state() },
-      config,
-    });
-    emit({ type: 'checkpoint', step: state.step });
+  return {
+    runDir: options.runDir,
+    config,
+    tc,
+    engine,
+    train,
+    val: dataset.splits.val,
+    params,
+    optimizer: new AdamW(params, tc),
+    dataRng,
+    state: { step: 0, tokens: 0, flops: 0, elapsed_s: 0, data_rng: dataRng.state(), seed: tc.seed, engine: engine.name, lr: 0 },
+    emit,
+    varList: [...params.values()],
+    names,
+    groups: names.map((n) => towerGroupOf(config, n)),
+    modalityNames: config.modalities.map((m) => m.name),
+    tokensPerStep,
+    flopsPerStep: flopsPerToken(config, 'train') * tokensPerStep,
   };
+}
 
-  const setStatus = async (status: RunStatus, message?: string) => {
-    await updateRunStatus(runDir, { status, message, pid: process.pid, engine: engine.name });
-    emit({ type: 'status', status, message });
-  };
-
-  const log = async (record: MetricsRecord) => {
-    await appendMetrics(runDir, record);
-    emit({ type: 'metrics', record });
-  };
-
-  const evaluate = async () => {
-    if (!val) return;
-    const paramRecord = Object.fromEntries(params) as Record<string, tf.Tensor>;
-    const result = evaluateLoss(config, paramRecord, val, tc.eval_windows);
-    await log({ type: 'eval', step: state.step, time: Date.now(), split: 'val', windows: result.windows, loss: result.loss });
-  };
-
-  await setStatus('running');
-  try {
-    if (state.step === 0 && val) await evaluate(); // the curve starts at the untrained model
-    while (state.step < tc.steps) {
-      await sleep();
-      if (control.paused && !control.stopRequested) {
-        await setStatus('paused');
-        while (control.paused && !control.stopRequested) await control.waitWhilePaused();
-        if (!control.stopRequested) await setStatus('running');
-      }
-      if (control.stopRequested) {
-        if ((await listCheckpoints(runDir)).at(-1)?.step !== state.step) await saveCheckpoint();
-        await setStatus('stopped', `stopped at step ${state.step} of ${tc.steps}`);
-        return 'stopped';
-      }
-
-      const started = performance.now();
-      const lr = learningRate(state.step, tc);
-      const sums = new Float64Array(modalityNames.length);
-      const counts = new Float64Array(modalityNames.length);
-      let totalLoss = 0;
-      let accumulated: tf.Tensor[] | null = null;
-      let routing: RoutingStats[] | undefined;
-      for (let micro = 0; micro < tc.grad_accum; micro++) {
-        const { inputs, targets } = sampleTrainBatch(train, config.seq_len, tc.batch_size, dataRng);
-        const batch = prepareBatch(config, inputs, targets, tc.batch_size);
-        try {
-          let modalitySums: tf.Tensor | null = null;
-          const { value, grads } = tf.variableGrads(() => {
-            const out = computeLoss(config, Object.fromEntries(params) as Record<string, tf.Tensor>, batch);
-            modalitySums = tf.keep(out.modalityLossSums);
-            routing = out.routing;
-            return out.loss;
-          }, varList);
-          totalLoss += (await value.data())[0];
-          const ms = (modalitySums as unknown as tf.Tensor).dataSync();
-          (modalitySums as unknown as tf.Tensor).dispose();
-          value.dispose();
-          for (let m = 0; m < modalityNames.length; m++) {
-            sums[m] += ms[m];
-            counts[m] += batch.modalityCounts[m];
-          }
-          const list = varList.map((v) => grads[v.name] ?? null);
-          if (accumulated === null) {
-            accumulated = list.map((g, i) => g ?? tf.zerosLike(varList[i]));
-          } else {
-            const next: tf.Tensor[] = accumulated.map((a, i) => (list[i] ? tf.add(a, list[i]!) : a));
-            accumulated.forEach((a, i) => list[i] && a.dispose());
-            list.forEach((g) => g?.dispose());
-            accumulated = next;
-          }
-        } finally {
-          batch.dispose();
-        }
-      }
-      const grads = accumulated!;
-      const meanLoss = totalLoss / tc.grad_accum;
-
-      // Gradient norms per parameter in one read-back, then per tower and overall.
-      const squares = sumOfSquares(grads);
-      const towerSquares: Record<string, number> = {};
-      let total = 0;
-      squares.forEach((s, i) => {
-        const sq = s / (tc.grad_accum * tc.grad_accum);
-        towerSquares[groups[i]] = (towerSquares[groups[i]] ?? 0) + sq;
-        total += sq;
-      });
-      const gradNorm = Math.sqrt(total);
-      const loss: LossByModality = { all: meanLoss };
-      modalityNames.forEach((m, i) => (loss[m] = counts[i] > 0 ? sums[i] / counts[i] : null));
-
-      if (!Number.isFinite(meanLoss) || !Number.isFinite(gradNorm)) {
-        grads.forEach((g) => g.dispose());
-        const last = (await listCheckpoints(runDir)).at(-1);
-        const what = !Number.isFinite(meanLoss) ? `loss is ${meanLoss}` : `gradient norm is ${gradNorm}`;
-        const perModality = modalityNames.map((m) => `${m} ${loss[m]}`).join(', ');
-        const message =
-          `Training stopped at step ${state.step + 1}: the ${what} (${perModality}). ` +
-          (last ? `The last good checkpoint is step ${last.step} (${last.dir}); ` : 'No checkpoint was written yet; ') +
-          'lower the learning rate or raise warmup, then resume.';
-        await setStatus('failed', message);
-        throw new MotlabError('non_finite_loss', message);
-      }
-
-      const scale = (1 / tc.grad_accum) * (tc.grad_clip > 0 ? Math.min(1, tc.grad_clip / (gradNorm + 1e-6)) : 1);
-      optimizer.apply(new Map(names.map((n, i) => [n, grads[i]])), lr, scale);
-      grads.forEach((g) => g.dispose());
-
-      const stepSeconds = (performance.now() - started) / 1000;
-      state = {
-        ...state,
-        step: state.step + 1,
-        tokens: state.tokens + tokensPerStep,
-        flops: state.flops + flopsPerStep,
-        elapsed_s: state.elapsed_s + stepSeconds,
-        lr,
-      };
-      await log({
-        type: 'train',
-        step: state.step,
-        time: Date.now(),
-        elapsed_s: state.elapsed_s,
-        tokens: state.tokens,
-        flops: state.flops,
-        lr,
-        loss,
-        grad_norm: gradNorm,
-        grad_norm_towers: Object.fromEntries(Object.entries(towerSquares).map(([k, v]) => [k, Math.sqrt(v)])),
-        tokens_per_s: tokensPerStep / stepSeconds,
-        step_ms: stepSeconds * 1000,
-        ...(routing && routing.length ? { moe: routing } : {}),
-      });
-      if (state.step % tc.eval_every === 0 || state.step === tc.steps) await evaluate();
-      if (state.step % tc.checkpoint_every === 0 || state.step === tc.steps) await saveCheckpoint();
-    }
-    await setStatus('completed', `completed ${tc.steps} steps`);
-    return 'completed';
-  } catch (error) {
-    if (!(error instanceof MotlabError && error.code === 'non_finite_loss')) {
-      await setStatus('failed', error instanceof Error ? error.message : String(error)).catch(() => undefined);
-    }
-    throw error;
-  } finally {
-    optimizer.dispose();
-    params.forEach((p) => p.dispose());
+/** Weights, optimizer moments, data cursor and counters from the newest complete checkpoint. */
+async function restoreLatestCheckpoint(s: Session): Promise<void> {
+  // The run service has checked (and reported any incomplete newer step folder): runs/resume.ts.
+  const latest = (await listCheckpoints(s.runDir)).at(-1);
+  if (!latest) throw new MotlabError('invalid_checkpoint', `${s.runDir}: no complete checkpoint to resume from`);
+  const ckpt = await readCheckpoint(s.runDir, latest.step);
+  for (const [name, p] of s.params) {
+    const t = ckpt.model[name];
+    if (!t) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: model.safetensors lacks ${name}`);
+    p.assign(tf.tensor(t.data, t.shape, 'float32'));
   }
+  if (!ckpt.optimizer) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: optimizer.safetensors is missing; cannot resume exactly`);
+  const saved = parseTrainState(ckpt.state, `${ckpt.dir}/state.json`);
+  s.optimizer.loadStateTensors(ckpt.optimizer, saved.step, `${ckpt.dir}/optimizer.safetensors`);
+  s.dataRng = new Rng(saved.data_rng);
+  s.state = { ...saved, engine: s.engine.name };
+  // Records logged after the checkpoint belong to the lost future; the resumed run rewrites them.
+  await truncateMetricsAfterStep(s.runDir, s.state.step);
+}
+
+async function trainingLoop(s: Session, control: TrainingControl): Promise<'completed' | 'stopped'> {
+  await s.emit({ type: 'status', status: 'running' });
+  if (s.state.step === 0 && s.val) await evaluateValidation(s); // the curve starts at the untrained model
+  while (s.state.step < s.tc.steps) {
+    await yieldToEventLoop();
+    if ((await honourPause(s, control)) === 'stop') {
+      if ((await listCheckpoints(s.runDir)).at(-1)?.step !== s.state.step) await saveCheckpoint(s);
+      await s.emit({ type: 'status', status: 'stopped', message: `stopped at step ${s.state.step} of ${s.tc.steps}` });
+      return 'stopped';
+    }
+    await trainStep(s);
+    if (s.state.step % s.tc.eval_every === 0 || s.state.step === s.tc.steps) await evaluateValidation(s);
+    if (s.state.step % s.tc.checkpoint_every === 0 || s.state.step === s.tc.steps) await saveCheckpoint(s);
+  }
+  await s.emit({ type: 'status', status: 'completed', message: `completed ${s.tc.steps} steps` });
+  return 'completed';
+}
+
+/** Wait out a pause (reporting it); 'stop' when a stop was asked for. */
+async function honourPause(s: Session, control: TrainingControl): Promise<'go' | 'stop'> {
+  if (control.paused && !control.stopRequested) {
+    await s.emit({ type: 'status', status: 'paused' });
+    while (control.paused && !control.stopRequested) await control.waitWhilePaused();
+    if (!control.stopRequested) await s.emit({ type: 'status', status: 'running' });
+  }
+  return control.stopRequested ? 'stop' : 'go';
+}
+
+/** One optimizer step over `grad_accum` micro-batches, logged as a train record. */
+async function trainStep(s: Session): Promise<void> {
+  const started = performance.now();
+  const lr = learningRate(s.state.step, s.tc);
+  const { grads, meanLoss, loss, routing } = await accumulateGradients(s);
+  const norms = gradientNorms(s, grads);
+  if (!Number.isFinite(meanLoss) || !Number.isFinite(norms.total)) {
+    grads.forEach((g) => g.dispose());
+    throw await nonFiniteError(s, meanLoss, norms.total, loss);
+  }
+  const clip = s.tc.grad_clip > 0 ? Math.min(1, s.tc.grad_clip / (norms.total + CLIP_EPSILON)) : 1;
+  s.optimizer.apply(new Map(s.names.map((n, i) => [n, grads[i]])), lr, (1 / s.tc.grad_accum) * clip);
+  grads.forEach((g) => g.dispose());
+
+  const stepSeconds = (performance.now() - started) / 1000;
+  s.state = {
+    ...s.state,
+    step: s.state.step + 1,
+    tokens: s.state.tokens + s.tokensPerStep,
+    flops: s.state.flops + s.flopsPerStep,
+    elapsed_s: s.state.elapsed_s + stepSeconds,
+    lr,
+  };
+  await log(s, {
+    type: 'train',
+    step: s.state.step,
+    time: Date.now(),
+    elapsed_s: s.state.elapsed_s,
+    tokens: s.state.tokens,
+    flops: s.state.flops,
+    lr,
+    loss,
+    grad_norm: norms.total,
+    grad_norm_towers: norms.towers,
+    tokens_per_s: s.tokensPerStep / stepSeconds,
+    step_ms: stepSeconds * 1000,
+    ...(routing && routing.length ? { moe: routing } : {}),
+  });
+}
+
+interface Accumulated {
+  /** Summed gradients, one per parameter in `varList` order (the caller disposes them). */
+  grads: tf.Tensor[];
+  meanLoss: number;
+  loss: LossByModality;
+  routing: RoutingStats[] | undefined;
+}
+
+/** Forward and backward over `grad_accum` micro-batches, summing gradients and per-modality loss sums. */
+async function accumulateGradients(s: Session): Promise<Accumulated> {
+  const { config, tc } = s;
+  const sums = new Float64Array(s.modalityNames.length);
+  const counts = new Float64Array(s.modalityNames.length);
+  let totalLoss = 0;
+  let accumulated: tf.Tensor[] | null = null;
+  let routing: RoutingStats[] | undefined;
+  for (let micro = 0; micro < tc.grad_accum; micro++) {
+    const { inputs, targets } = sampleTrainBatch(s.train, config.seq_len, tc.batch_size, s.dataRng);
+    const batch = prepareBatch(config, inputs, targets, tc.batch_size);
+    try {
+      let modalitySums: tf.Tensor | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = computeLoss(config, Object.fromEntries(s.params), batch);
+        modalitySums = tf.keep(out.modalityLossSums);
+        routing = out.routing;
+        return out.loss;
+      }, s.varList);
+      totalLoss += (await value.data())[0];
+      const ms = readAndDispose(modalitySums);
+      value.dispose();
+      for (let m = 0; m < s.modalityNames.length; m++) {
+        sums[m] += ms[m];
+        counts[m] += batch.modalityCounts[m];
+      }
+      accumulated = addGradients(accumulated, s.varList, grads);
+    } finally {
+      batch.dispose();
+    }
+  }
+  const meanLoss = totalLoss / tc.grad_accum;
+  const loss: LossByModality = { all: meanLoss };
+  s.modalityNames.forEach((m, i) => (loss[m] = counts[i] > 0 ? sums[i] / counts[i] : null));
+  return { grads: accumulated!, meanLoss, loss, routing };
+}
+
+function readAndDispose(tensor: tf.Tensor | null): Float32Array | Int32Array | Uint8Array {
+  if (!tensor) throw new Error('computeLoss returned no per-modality loss sums');
+  const values = tensor.dataSync();
+  tensor.dispose();
+  return values;
+}
+
+/** `sum` + this micro-batch's gradients (a parameter without a gradient this time adds zero). */
+function addGradients(sum: tf.Tensor[] | null, varList: tf.Variable[], grads: tf.NamedTensorMap): tf.Tensor[] {
+  const list = varList.map((v) => grads[v.name] ?? null);
+  if (sum === null) return list.map((g, i) => g ?? tf.zerosLike(varList[i]));
+  const next = sum.map((a, i) => (list[i] ? tf.add(a, list[i]) : a));
+  sum.forEach((a, i) => list[i] && a.dispose());
+  list.forEach((g) => g?.dispose());
+  return next;
+}
+
+/** Norms of the mean gradient, overall and per tower group, from one read-back. */
+function gradientNorms(s: Session, grads: tf.Tensor[]): { total: number; towers: Record<string, number> } {
+  const squares = sumOfSquares(grads);
+  const towerSquares: Record<string, number> = {};
+  let total = 0;
+  squares.forEach((sq, i) => {
+    const meanSquare = sq / (s.tc.grad_accum * s.tc.grad_accum);
+    towerSquares[s.groups[i]] = (towerSquares[s.groups[i]] ?? 0) + meanSquare;
+    total += meanSquare;
+  });
+  return { total: Math.sqrt(total), towers: Object.fromEntries(Object.entries(towerSquares).map(([k, v]) => [k, Math.sqrt(v)])) };
+}
+
+/** The error that ends a run whose loss or gradient is no longer finite: what, where, and what to do. */
+async function nonFiniteError(s: Session, meanLoss: number, gradNorm: number, loss: LossByModality): Promise<MotlabError> {
+  // This step ran on the weights of step s.state.step: a checkpoint of that step holds the weights
+  // that broke, so the last good one is the newest before it.
+  const checkpoints = await listCheckpoints(s.runDir);
+  const broken = checkpoints.find((c) => c.step === s.state.step);
+  const last = checkpoints.filter((c) => c.step < s.state.step).at(-1);
+  const what = !Number.isFinite(meanLoss) ? `loss is ${meanLoss}` : `gradient norm is ${gradNorm}`;
+  const perModality = s.modalityNames.map((m) => `${m} ${loss[m]}`).join(', ');
+  return new MotlabError(
+    'non_finite_loss',
+    `Training stopped at step ${s.state.step + 1}: the ${what} (${perModality}). ` +
+      (broken ? `Checkpoint step ${broken.step} holds the weights that gave it. ` : '') +
+      (last ? `The last good checkpoint is step ${last.step} (${last.dir}); ` : 'No good checkpoint was written; ') +
+      'lower the learning rate or raise warmup, then resume.',
+  );
+}
+
+async function log(s: Session, record: MetricsRecord): Promise<void> {
+  await appendMetrics(s.runDir, record);
+  await s.emit({ type: 'metrics', record });
+}
+
+async function evaluateValidation(s: Session): Promise<void> {
+  if (!s.val) return;
+  const result = evaluateLoss(s.config, Object.fromEntries(s.params), s.val, s.tc.eval_windows);
+  await log(s, { type: 'eval', step: s.state.step, time: Date.now(), split: 'val', windows: result.windows, loss: result.loss });
+}
+
+async function saveCheckpoint(s: Session): Promise<void> {
+  const model: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, p] of s.params) model[name] = { shape: p.shape, data: p.dataSync() as Float32Array };
+  const notes: string[] = [];
+  await writeCheckpoint(
+    s.runDir,
+    s.state.step,
+    { model, optimizer: s.optimizer.stateTensors(), state: { ...s.state, data_rng: s.dataRng.state() }, config: s.config },
+    { onNote: (note) => notes.push(note) },
+  );
+  for (const message of notes) await s.emit({ type: 'note', message });
+  await s.emit({ type: 'checkpoint', step: s.state.step });
 }
 
 function checkDatasetMatchesModel(

@@ -59,7 +59,7 @@ export function drawCanvasMarks(ctx: CanvasRenderingContext2D, marks: readonly M
       ctx.strokeStyle = mark.stroke;
       ctx.lineWidth = mark.strokeWidth ?? 1;
       ctx.lineJoin = 'round';
-      ctx.lineCap = 'round';
+      ctx.lineCap = 'butt'; // as the SVG marks and figures: dash patterns stay legible
       ctx.setLineDash(mark.dash ? [...mark.dash] : []);
       ctx.beginPath();
       let pen = false;

@@ -1,7 +1,7 @@
 /**
- * Hash routes (#/, #/new, #/run/<name>, #/datasets[/<name>], #/<view kind>[?<view state>]): work
- * from file:// in Electron and from the server. An analysis view's state is its query
- * (lib/view-state.svelte.ts).
+ * Hash routes (#/, #/new, #/run/<name>[/routing|/towers], #/datasets[/<name>], #/pca[/<run>],
+ * #/<view kind>[?<view state>]): work from file:// in Electron and from the server. An analysis
+ * view's state is its query (lib/view-state.svelte.ts).
  */
 import { VIEW_KINDS, type ViewKind } from '../../src-main/common/views.ts';
 
@@ -9,7 +9,10 @@ export type Route =
   | { page: 'runs' }
   | { page: 'new' }
   | { page: 'run'; name: string }
+  | { page: 'routing'; name: string }
+  | { page: 'towers'; name: string }
   | { page: 'datasets'; name?: string }
+  | { page: 'pca'; run?: string }
   | { page: 'view'; kind: ViewKind; query: string };
 
 const isViewKind = (s: string): s is ViewKind => (VIEW_KINDS as readonly string[]).includes(s);
@@ -17,8 +20,12 @@ const isViewKind = (s: string): s is ViewKind => (VIEW_KINDS as readonly string[
 function parse(hash: string): Route {
   const path = hash.replace(/^#/, '');
   if (path === '/new') return { page: 'new' };
+  const a = /^\/run\/(.+)\/(routing|towers)$/.exec(path);
+  if (a) return { page: a[2] as 'routing' | 'towers', name: decodeURIComponent(a[1]) };
   const m = /^\/run\/(.+)$/.exec(path);
   if (m) return { page: 'run', name: decodeURIComponent(m[1]) };
+  const p = /^\/pca(?:\/(.+))?$/.exec(path);
+  if (p) return p[1] ? { page: 'pca', run: decodeURIComponent(p[1]) } : { page: 'pca' };
   const d = /^\/datasets(?:\/(.+))?$/.exec(path);
   if (d) return d[1] ? { page: 'datasets', name: decodeURIComponent(d[1]) } : { page: 'datasets' };
   const v = /^\/([a-z-]+)(?:\?(.*))?$/.exec(path);
@@ -36,10 +43,15 @@ export function hrefOf(route: Route): string {
   switch (route.page) {
     case 'run':
       return `#/run/${encodeURIComponent(route.name)}`;
+    case 'routing':
+    case 'towers':
+      return `#/run/${encodeURIComponent(route.name)}/${route.page}`;
     case 'new':
       return '#/new';
     case 'datasets':
       return route.name ? `#/datasets/${encodeURIComponent(route.name)}` : '#/datasets';
+    case 'pca':
+      return route.run ? `#/pca/${encodeURIComponent(route.run)}` : '#/pca';
     case 'view':
       return `#/${route.kind}${route.query ? `?${route.query}` : ''}`;
     default:

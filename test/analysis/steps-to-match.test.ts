@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { writeRunJson } from '../../src-main/checkpoints/run-folder.ts';
+import { writeRunJson } from '../../src-main/runs/run-json.ts';
 import { buildModelConfig } from '../../src-main/model/presets.ts';
 import { TRAINING_DEFAULTS } from '../../src-main/training/config.ts';
 import { motlab } from '../training/helpers.ts';
@@ -38,7 +38,14 @@ async function fakeRun(name: string, preset: 'dense' | 'mot', curve: (step: numb
   });
   const lines = [0, 100, 200, 300, 400].map((step) => {
     const l = curve(step);
-    return JSON.stringify({ type: 'eval', step, time: 0, split: 'val', windows: 4, loss: { all: (l.text + l.image) / 2, ...l } });
+    return JSON.stringify({
+      type: 'eval',
+      step,
+      time: 1_700_000_000_000 + step,
+      split: 'val',
+      windows: 4,
+      loss: { all: (l.text + l.image) / 2, ...l },
+    });
   });
   writeFileSync(path.join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
   return dir;

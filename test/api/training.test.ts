@@ -5,7 +5,8 @@
  * checkpoint, and a killed process shows as 'interrupted'.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ApiEvent } from '../../src-main/common/api/types.ts';
@@ -187,6 +188,27 @@ test('a training process that dies shows as interrupted and can be continued', {
   assert.equal(run.controllable, false);
   await assert.rejects(client.pauseRun({ run: name }), /not training/);
 
+  // A stale pid: run.json and the lock left by the killed trainer now name a live, unrelated
+  // process (as after a reboot or a copied folder). Stop must not signal it.
+  if (process.platform === 'linux') {
+    const bystander = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => bystander.once('spawn', r));
+      const dir = join(ctx.workspace, 'runs', name);
+      for (const file of ['run.json', '.lock']) {
+        const json = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+        writeFileSync(join(dir, file), JSON.stringify({ ...json, pid: bystander.pid }));
+      }
+      assert.equal((await client.getRun({ run: name })).status, 'interrupted');
+      await assert.rejects(client.stopRun({ run: name }), /is not training \(status: interrupted\)/);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(bystander.exitCode, null, 'the unrelated process was not signalled');
+      assert.equal(bystander.signalCode, null);
+    } finally {
+      bystander.kill('SIGKILL');
+    }
+  }
+
   const checkpoints = await client.listCheckpoints({ run: name });
   assert.ok(checkpoints.length >= 1);
   const from = checkpoints.at(-1)!.step;
@@ -194,5 +216,42 @@ test('a training process that dies shows as interrupted and can be continued', {
   await client.continueRun({ run: name, steps: from + 2 });
   await log.waitFor(isStatus('completed', name), mark, 'completed');
   assert.equal((await client.getRun({ run: name })).step, from + 2);
+  client.transport.close?.();
+});
+
+test('jobs over the API: an evaluation with progress events, listed and found by id; restart archives', { timeout: 300_000 }, async () => {
+  const client = clientFor(ctx.server);
+  const log = new EventLog(client);
+  await connected(client);
+  type JobStatusEvent = Extract<ApiEvent, { type: 'job-status' }>;
+
+  const job = await client.startJob({ kind: 'evaluate', run: RUN, input: { windows: 24, engine: 'wasm' } });
+  assert.equal(job.run, RUN);
+  assert.deepEqual(job.input, { checkpoint: 'latest', split: 'val', windows: 24, engine: 'wasm' });
+  const ended = await log.waitFor(
+    (e): e is JobStatusEvent => e.type === 'job-status' && e.job.id === job.id && e.job.status === 'completed',
+    0,
+    'the job to complete',
+  );
+  const progress = log.events.filter((e) => e.type === 'job-progress' && e.job === job.id);
+  assert.ok(progress.length >= 3, `progress events: ${progress.length}`);
+  const result = JSON.parse(readFileSync(ended.job.resultPath!, 'utf8'));
+  assert.equal(result.result.windows, 24);
+  assert.equal(result.result.step, (await client.getRun({ run: RUN })).step);
+  assert.deepEqual(await client.getJob({ id: job.id }), ended.job);
+  assert.deepEqual((await client.listJobs({ run: RUN })).map((j) => j.id).slice(0, 1), [job.id]);
+  assert.deepEqual(await client.cancelJob({ id: job.id }), ended.job, 'cancelling a finished job changes nothing');
+  await assert.rejects(client.startJob({ kind: 'train', run: RUN, input: {} }), /started by the run service/);
+  await assert.rejects(client.startJob({ kind: 'evaluate', run: 'no-such-run', input: {} }), /No run named "no-such-run"/);
+  await assert.rejects(client.getJob({ id: 'evaluate-0-00' }), /No job "evaluate-0-00"/);
+
+  // Restart: training again from step 0, the old history moved to archive/.
+  const mark = log.events.length;
+  await client.continueRun({ run: RUN, steps: 2, restart: true });
+  await log.waitFor(isStatus('completed'), mark, 'completed after restart');
+  assert.equal((await client.getRun({ run: RUN })).step, 2);
+  const archive = join(ctx.workspace, 'runs', RUN, 'archive');
+  assert.equal(readdirSync(archive).length, 1);
+  assert.ok(existsSync(join(archive, readdirSync(archive)[0], 'metrics.jsonl')));
   client.transport.close?.();
 });

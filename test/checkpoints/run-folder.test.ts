@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -13,13 +24,13 @@ import {
   readCheckpoint,
   readMetrics,
   readModelFile,
-  readRunJson,
+  recoverInterruptedWrites,
+  scanCheckpoints,
   truncateMetricsAfterStep,
-  updateRunStatus,
   writeCheckpoint,
-  writeRunJson,
-  type RunJson,
 } from '../../src-main/checkpoints/run-folder.ts';
+import { readRunJson, updateRunJson, writeRunJson, type RunJson } from '../../src-main/runs/run-json.ts';
+import type { EvalRecord } from '../../src-main/common/metrics.ts';
 import { expectedTensorShapes } from '../../src-main/model/tensor-names.ts';
 import { encodeSafetensors } from '../../src-main/checkpoints/safetensors.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
@@ -84,7 +95,7 @@ test('run.json: round trip, status updates, validation naming the field', async 
   };
   await writeRunJson(dir, run);
   assert.deepEqual(await readRunJson(dir), run);
-  const done = await updateRunStatus(dir, { status: 'completed', pid: undefined, message: 'finished 40 steps' });
+  const done = await updateRunJson(dir, { status: 'completed', pid: undefined, message: 'finished 40 steps' });
   assert.equal(done.status, 'completed');
   assert.equal('pid' in done, false);
   assert.deepEqual(await readRunJson(dir), done);
@@ -107,27 +118,42 @@ test('writeFileAtomic replaces content and leaves no temporary file', async () =
   assert.deepEqual(readdirSync(dir), ['f.txt']);
 });
 
-test('metrics: incremental reads, torn tail, corrupt line with file:line, truncation on resume', async () => {
+/** A metrics record as the trainer writes it (the fields every reader relies on). */
+const record = (step: number, all: number): EvalRecord => ({
+  type: 'eval',
+  step,
+  time: 1_700_000_000_000 + step,
+  split: 'val',
+  windows: 1,
+  loss: { all },
+});
+
+test('metrics: incremental reads, torn tail, corrupt lines skipped with their line numbers, truncation on resume', async () => {
   const dir = freshDir();
   const file = join(dir, 'metrics.jsonl');
-  assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false });
-  for (let step = 1; step <= 3; step++) await appendMetrics(dir, { step, loss: { all: 4 - step / 10 } });
+  assert.deepEqual(await readMetrics(dir), { records: [], nextOffset: 0, reset: false, skipped: { count: 0, lines: [], reason: null } });
+  for (let step = 1; step <= 3; step++) await appendMetrics(dir, record(step, 4 - step / 10));
   const first = await readMetrics(dir);
   assert.deepEqual(
     first.records.map((r) => r.step),
     [1, 2, 3],
   );
   assert.equal(first.nextOffset, readFileSync(file).length);
-  assert.deepEqual(await readMetrics(dir, first.nextOffset), { records: [], nextOffset: first.nextOffset, reset: false });
+  assert.deepEqual(await readMetrics(dir, first.nextOffset), {
+    records: [],
+    nextOffset: first.nextOffset,
+    reset: false,
+    skipped: { count: 0, lines: [], reason: null },
+  });
 
   // A crash mid-append leaves a torn line: not reported, offset does not pass it.
-  appendFileSync(file, '{"step": 4, "lo');
+  appendFileSync(file, '{"type": "eval", "step": 4, "lo');
   const torn = await readMetrics(dir, first.nextOffset);
-  assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false });
+  assert.deepEqual(torn, { records: [], nextOffset: first.nextOffset, reset: false, skipped: { count: 0, lines: [], reason: null } });
   // The next append cuts the torn tail instead of gluing onto it.
-  await appendMetrics(dir, { step: 4, loss: { all: 3.5 } });
+  await appendMetrics(dir, record(4, 3.5));
   const more = await readMetrics(dir, first.nextOffset);
-  assert.deepEqual(more.records, [{ step: 4, loss: { all: 3.5 } }]);
+  assert.deepEqual(more.records, [record(4, 3.5)]);
   assert.equal(readFileSync(file, 'utf8').split('\n').length, 5);
 
   // Resume from step 2: later records go, the offset of a follower no longer fits → reset.
@@ -143,15 +169,34 @@ test('metrics: incremental reads, torn tail, corrupt line with file:line, trunca
     [1, 2],
   );
 
-  // A corrupt middle line is an error naming file and line.
-  appendFileSync(file, 'not json\n{"step": 9}\n');
-  await rejects(readMetrics(dir), 'invalid_checkpoint', new RegExp(`metrics\\.jsonl:3: corrupt metrics record, not valid JSON`));
-  await rejects(readMetrics(dir, after.nextOffset), 'invalid_checkpoint', /metrics\.jsonl:3:/);
-  writeFileSync(file, '{"step": 1}\n[1, 2]\n');
-  await rejects(readMetrics(dir), 'invalid_checkpoint', /metrics\.jsonl:2: corrupt metrics record, not a JSON object/);
+  // A corrupt middle line is skipped and reported by line number; the records around it stay.
+  appendFileSync(file, `not json\n${JSON.stringify(record(9, 2))}\n`);
+  const whole = await readMetrics(dir);
+  assert.deepEqual(
+    whole.records.map((r) => r.step),
+    [1, 2, 9],
+  );
+  assert.equal(whole.skipped.count, 1);
+  assert.deepEqual(whole.skipped.lines, [3]);
+  assert.match(whole.skipped.reason ?? '', /^not valid JSON/);
+  // Read from an offset, the line number still counts from the top of the file.
+  const tail = await readMetrics(dir, after.nextOffset);
+  assert.deepEqual(tail.skipped.lines, [3]);
+  assert.deepEqual(
+    tail.records.map((r) => r.step),
+    [9],
+  );
+  // Valid JSON that is not a record is skipped the same way, with the reason.
+  writeFileSync(file, `${JSON.stringify(record(1, 3))}\n[1, 2]\n{"step": 1}\n`);
+  const shapes = await readMetrics(dir);
+  assert.deepEqual(
+    shapes.records.map((r) => r.step),
+    [1],
+  );
+  assert.deepEqual(shapes.skipped, { count: 2, lines: [2, 3], reason: 'not a JSON object' });
 });
 
-test('expectedTensorShapes lists the table of architecture.md', () => {
+test('expectedTensorShapes lists the table of docs/architecture.md', () => {
   const dense = expectedTensorShapes(tinyConfig('dense'));
   // 1 embed + per layer (4 attn + 2 norms + 3 ffn) + final norm + output.
   assert.equal(Object.keys(dense).length, 1 + 2 * 9 + 1 + 1);
@@ -219,6 +264,65 @@ test('checkpoints: round trip, listing, latest, re-write of a step, deletion, te
   await assert.rejects(writeCheckpoint(dir, 30, { model: partial, optimizer: {}, state: {}, config }), /missing tensors output\.weight/);
 });
 
+test('a re-write killed between its two renames is recovered from the complete copies it left', async () => {
+  const dir = freshDir();
+  const config = tinyConfig('mot');
+  await writeCheckpoint(dir, 5, { model: randomModel(config, 1), optimizer: {}, state: { tokens: 1 }, config });
+  const newer = await writeCheckpoint(freshDir(), 5, { model: randomModel(config, 2), optimizer: {}, state: { tokens: 2 }, config });
+  const ck = join(dir, 'checkpoints');
+  const tokensOf = async () => (await readCheckpoint(dir, 5)).state.tokens;
+
+  // The old copy moved aside, the new one complete beside it, no step-000005: what a kill
+  // between the renames leaves. Readers see no step 5; the next writer puts the newer copy back.
+  renameSync(join(ck, 'step-000005'), join(ck, '.replaced-step-000005-1-aaaa'));
+  cpSync(newer, join(ck, '.tmp-step-000005-1-bbbb'), { recursive: true });
+  assert.deepEqual(await listCheckpoints(dir), []);
+  const notes = await recoverInterruptedWrites(dir);
+  assert.equal(notes.length, 1);
+  assert.match(notes[0], /step-000005 was restored from a complete copy an interrupted write left behind/);
+  assert.deepEqual(readdirSync(ck), ['step-000005']);
+  assert.equal(await tokensOf(), 2);
+
+  // Killed while the new copy was still being written (no state.json yet): the old one comes back.
+  renameSync(join(ck, 'step-000005'), join(ck, '.replaced-step-000005-1-cccc'));
+  cpSync(newer, join(ck, '.tmp-step-000005-1-dddd'), { recursive: true });
+  rmSync(join(ck, '.tmp-step-000005-1-dddd', 'state.json'));
+  await recoverInterruptedWrites(dir);
+  assert.deepEqual(readdirSync(ck), ['step-000005']);
+  assert.equal(await tokensOf(), 2);
+
+  // Killed after the new copy was in place, or during a deletion: the leftovers just go (a
+  // deleted checkpoint is never brought back).
+  cpSync(join(ck, 'step-000005'), join(ck, '.replaced-step-000005-1-eeee'), { recursive: true });
+  cpSync(join(ck, 'step-000005'), join(ck, '.deleted-step-000006-1-ffff'), { recursive: true });
+  assert.deepEqual(await recoverInterruptedWrites(dir), []);
+  assert.deepEqual(readdirSync(ck), ['step-000005']);
+});
+
+test('re-writing a step over an incomplete folder keeps that folder under another name and says so', async () => {
+  const dir = freshDir();
+  const config = tinyConfig('dense');
+  const stepDir = await writeCheckpoint(dir, 3, { model: randomModel(config, 1), optimizer: {}, state: {}, config });
+  rmSync(join(stepDir, 'state.json'));
+  const scan = await scanCheckpoints(dir);
+  assert.deepEqual(scan.complete, []);
+  assert.deepEqual(scan.incomplete, [{ step: 3, dir: stepDir, missing: ['state.json'] }]);
+  const notes: string[] = [];
+  await writeCheckpoint(
+    dir,
+    3,
+    { model: randomModel(config, 2), optimizer: {}, state: { tokens: 9 }, config },
+    { onNote: (n) => notes.push(n) },
+  );
+  assert.equal(notes.length, 1);
+  assert.match(notes[0], /step-000003 was incomplete \(missing state\.json\); it is kept as .*step-000003\.incomplete-/);
+  const entries = readdirSync(join(dir, 'checkpoints')).sort();
+  assert.equal(entries[0], 'step-000003');
+  assert.match(entries[1], /^step-000003\.incomplete-/);
+  assert.equal(entries.length, 2);
+  assert.deepEqual((await readCheckpoint(dir, 3)).state, { tokens: 9, step: 3 });
+});
+
 test('corrupt checkpoints get errors naming the file and the problem', async () => {
   const dir = freshDir();
   const config = tinyConfig('mot');
@@ -255,7 +359,7 @@ test('corrupt checkpoints get errors naming the file and the problem', async () 
   await rejects(readCheckpoint(dir, 5), 'invalid_checkpoint', /optimizer\.safetensors: /);
 });
 
-test('kill -9 while writing checkpoints in a loop never leaves a partial checkpoint visible', async () => {
+test('kill -9 while writing and re-writing checkpoints in a loop never leaves a partial checkpoint visible nor loses a complete one', async () => {
   const dir = freshDir();
   const fixture = fileURLToPath(new URL('./fixtures/checkpoint-writer.ts', import.meta.url));
   const config = killTestConfig();
@@ -266,6 +370,8 @@ test('kill -9 while writing checkpoints in a loop never leaves a partial checkpo
   for (let round = 0; round < 6; round++) {
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(next)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     // Wait for the first completed write, then kill at a random instant of a later one.
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     await new Promise((r) => setTimeout(r, 20 + rng.int(400)));
@@ -273,8 +379,17 @@ test('kill -9 while writing checkpoints in a loop never leaves a partial checkpo
     await exited;
 
     const entries = readdirSync(join(dir, 'checkpoints'));
-    if (entries.some((e) => e.startsWith('.tmp-'))) interrupted++;
+    if (entries.some((e) => e.startsWith('.'))) interrupted++;
+    // What the next writer does first: put back a step a kill between the two renames of a
+    // re-write left missing. No step the writer reported complete may be missing after it.
+    await recoverInterruptedWrites(dir);
     const list = await listCheckpoints(dir);
+    const reported = Array.from(output.matchAll(/^(\d+)$/gm), (m) => Number(m[1]));
+    for (const step of reported.slice(-3))
+      assert.ok(
+        list.some((c) => c.step === step),
+        `step ${step} was complete and is still there`,
+      );
     assert.ok(list.length >= 1, 'the completed checkpoints are still there');
     for (const { step } of list) {
       const c = await readCheckpoint(dir, step); // throws on any partial file

@@ -1,6 +1,6 @@
 /**
  * Cross-checks with bench/torch_mot.py, the independent PyTorch implementation of
- * architecture.md: its self-test, the tensor-name table, and checkpoints in both directions.
+ * docs/architecture.md: its self-test, the tensor-name table, and checkpoints in both directions.
  * (The end-to-end loss parity against the lab's own model lives with the model.)
  */
 import assert from 'node:assert/strict';

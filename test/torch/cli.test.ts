@@ -105,19 +105,27 @@ test('a dataset with an id outside every modality is refused, naming the file an
 });
 
 test('a non-finite loss stops the run, names the problem and keeps the last good checkpoint', { skip }, () => {
+  // Three sane steps, then the user raises the learning rate to 1e30 in run.json and resumes:
+  // the first update at that rate ruins the weights, and the step after it fails.
   const out = path.join(root, 'nan');
-  const cfg = configFile('nan', {
-    preset: 'mot',
-    size: 'tiny',
-    training: { lr: 1e30, warmup_steps: 0, checkpoint_every: 1, steps: 10, grad_clip: 0 },
-  });
-  const r = torchTrain(['--config', cfg, '--data', data, '--out', out]);
+  const cfg = configFile('nan', { preset: 'mot', size: 'tiny', training: { checkpoint_every: 1, steps: 3 } });
+  assert.equal(torchTrain(['--config', cfg, '--data', data, '--out', out]).status, 0);
+  const runJson = readJson(path.join(out, 'run.json')) as { training: object };
+  writeFileSync(path.join(out, 'run.json'), JSON.stringify({ ...runJson, training: { ...runJson.training, lr: 1e30, grad_clip: 0 } }));
+  const r = torchTrain(['--out', out, '--resume', '--steps', '10']);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /Training stopped at step \d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity)/);
-  const lastGood = Number(/last good checkpoint is step (\d+)/.exec(r.stderr)![1]);
+  const stopped = Number(/Training stopped at step (\d+): the (loss|gradient norm) is (NaN|Infinity|-Infinity)/.exec(r.stderr)?.[1]);
+  assert.ok(stopped >= 5, r.stderr);
+  // Step `stopped` ran on the weights of step stopped-1: that checkpoint is named as broken, not as good.
+  assert.ok(r.stderr.includes(`Checkpoint step ${stopped - 1} holds the weights that gave it.`), r.stderr);
+  const lastGood = Number(/last good checkpoint is step (\d+)/.exec(r.stderr)?.[1]);
+  assert.equal(lastGood, stopped - 2, r.stderr);
   assert.equal(readJson(path.join(out, 'run.json')).status, 'failed');
+  for (let step = 1; step < stopped; step++)
+    assert.ok(existsSync(path.join(out, 'checkpoints', `step-${String(step).padStart(6, '0')}`, 'model.safetensors')), `step ${step} kept`);
   const ok = motlab(['eval', '--run', out, '--checkpoint', String(lastGood), '--json', '--engine', 'wasm']);
   assert.equal(ok.status, 0, ok.stderr);
+  assert.ok(Number.isFinite(JSON.parse(ok.stdout).loss.all), ok.stdout);
 });
 
 test('motlab_torch.command prints the torchrun plan: files to copy, the command on each node, the way back', { skip }, () => {

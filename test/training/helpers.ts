@@ -53,3 +53,22 @@ export function trainLosses(runDir: string): Map<number, number> {
 }
 
 export const torchAvailable = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
+
+/** Arguments of `motlab train` for a new tiny MoT run on the wasm engine. */
+export function tinyTrainArgs(data: string, out: string, extra: string[] = []): string[] {
+  return ['train', '--config', 'mot', '--size', 'tiny', '--data', data, '--out', out, '--engine', 'wasm', ...extra];
+}
+
+/** Arguments of `motlab train --resume` on the wasm engine. */
+export function resumeArgs(out: string, extra: string[] = []): string[] {
+  return ['train', '--out', out, '--resume', '--engine', 'wasm', ...extra];
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,5 +1,5 @@
 /**
- * The contract of architecture.md, checked against an independent PyTorch implementation
+ * The contract of docs/architecture.md, checked against an independent PyTorch implementation
  * (bench/torch_mot.py, Debian python3-torch): a checkpoint trained by the lab gives the same
  * per-modality evaluation losses in PyTorch as `motlab eval` (1e-4 relative), for every kind of
  * model; and a model written by PyTorch evaluates the same in the lab.

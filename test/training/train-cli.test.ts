@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { metricsOf, motlab, motlabAsync, trainLosses } from './helpers.ts';
+import { fileURLToPath } from 'node:url';
+import { isAlive, metricsOf, motlab, motlabAsync, resumeArgs, tinyTrainArgs, trainLosses } from './helpers.ts';
 
 const root = mkdtempSync(path.join(tmpdir(), 'motlab-train-'));
 const data = path.join(root, 'data');
@@ -20,7 +21,7 @@ before(() => {
 });
 
 function train(out: string, extra: string[] = []) {
-  return motlab(['train', '--config', 'mot', '--size', 'tiny', '--data', data, '--out', out, '--engine', 'wasm', ...extra]);
+  return motlab(tinyTrainArgs(data, out, extra));
 }
 
 test('same seed and engine give identical losses; a different seed does not', () => {
@@ -47,7 +48,7 @@ test('a run killed with SIGKILL mid-run resumes to the losses of the uninterrupt
   assert.equal(train(full, steps).status, 0);
 
   const killed = path.join(root, 'killed');
-  const child = motlabAsync(['train', '--config', 'mot', '--size', 'tiny', '--data', data, '--out', killed, '--engine', 'wasm', ...steps]);
+  const child = motlabAsync(tinyTrainArgs(data, killed, steps));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   // Kill once step 10 is logged: past the checkpoint at 8, before the one at 12.
   while (!(trainLosses(killed).get(10) !== undefined)) {
@@ -60,7 +61,7 @@ test('a run killed with SIGKILL mid-run resumes to the losses of the uninterrupt
   assert.ok(checkpointsBefore.includes('step-000008'), `checkpoints: ${checkpointsBefore}`);
   assert.ok(!checkpointsBefore.includes('step-000024'));
 
-  const resumed = motlab(['train', '--out', killed, '--resume', '--engine', 'wasm']);
+  const resumed = motlab(resumeArgs(killed));
   assert.equal(resumed.status, 0, resumed.stderr);
   const expected = trainLosses(full);
   const got = trainLosses(killed);
@@ -97,21 +98,26 @@ test('gradient accumulation of 2×4 windows trains like one batch of 8 (dense mo
 });
 
 test('a non-finite loss stops the run, names the problem and keeps the last good checkpoint', () => {
+  // Three sane steps, then the user raises the learning rate to 1e30 in run.json and resumes:
+  // the first update at that rate ruins the weights, and the step after it fails.
   const out = path.join(root, 'nan');
-  const file = path.join(root, 'nan.json');
-  writeFileSync(
-    file,
-    JSON.stringify({ preset: 'mot', size: 'tiny', training: { lr: 1e30, warmup_steps: 0, checkpoint_every: 1, steps: 10, grad_clip: 0 } }),
-  );
-  const r = motlab(['train', '--config', file, '--data', data, '--out', out, '--engine', 'wasm']);
+  assert.equal(train(out, ['--steps', '3', '--checkpoint-every', '1']).status, 0);
+  const runJson = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
+  writeFileSync(path.join(out, 'run.json'), JSON.stringify({ ...runJson, training: { ...runJson.training, lr: 1e30, grad_clip: 0 } }));
+  const r = motlab(resumeArgs(out, ['--steps', '10']));
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /Training stopped at step \d+: the (loss|gradient norm) is (NaN|Infinity|-Infinity)/);
-  assert.match(r.stderr, /last good checkpoint is step \d+/);
-  const run = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8'));
-  assert.equal(run.status, 'failed');
-  const lastGood = Number(/last good checkpoint is step (\d+)/.exec(r.stderr)![1]);
+  const stopped = Number(/Training stopped at step (\d+): the (loss|gradient norm) is (NaN|Infinity|-Infinity)/.exec(r.stderr)?.[1]);
+  assert.ok(stopped >= 5, r.stderr);
+  // Step `stopped` ran on the weights of step stopped-1: that checkpoint is named as broken, not as good.
+  assert.ok(r.stderr.includes(`Checkpoint step ${stopped - 1} holds the weights that gave it.`), r.stderr);
+  const lastGood = Number(/last good checkpoint is step (\d+)/.exec(r.stderr)?.[1]);
+  assert.equal(lastGood, stopped - 2, r.stderr);
+  assert.equal(JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')).status, 'failed');
+  const kept = readdirSync(path.join(out, 'checkpoints')).filter((d) => d.startsWith('step-'));
+  assert.equal(kept.length, stopped - 1, `every checkpoint is kept: ${kept.join(', ')}`);
   const evalOk = motlab(['eval', '--run', out, '--checkpoint', String(lastGood), '--json', '--engine', 'wasm']);
   assert.equal(evalOk.status, 0, evalOk.stderr);
+  assert.ok(Number.isFinite(JSON.parse(evalOk.stdout).loss.all), evalOk.stdout);
 });
 
 test('bad configs are refused with the field and the reason, and create nothing', () => {
@@ -173,15 +179,10 @@ test('without --data a run trains on the built-in fashion-tri dataset', () => {
 });
 
 test('a training child whose parent dies keeps training and completes', async () => {
-  // The app forks `motlab train` with an IPC channel; if the app is killed the run must go on.
+  // The app runs training as a job child (`motlab job`); if the app is killed the run must go on.
   const out = path.join(root, 'orphan');
-  const parentScript = `
-    const { fork } = require('node:child_process');
-    const child = fork(${JSON.stringify(path.join(path.dirname(new URL(import.meta.url).pathname), '../../bin/motlab.mjs'))},
-      ['train', '--config', 'mot', '--size', 'tiny', '--data', ${JSON.stringify(data)}, '--out', ${JSON.stringify(out)},
-       '--engine', 'wasm', '--steps', '12', '--seed', '0'], { stdio: 'ignore', detached: true });
-    child.on('message', (m) => { if (m.type === 'metrics' && m.record.step === 2) { console.log(child.pid); process.exit(0); } });`;
-  const parent = spawnSync(process.execPath, ['-e', parentScript], { encoding: 'utf8', timeout: 120_000 });
+  const parentScript = fileURLToPath(new URL('./fixtures/orphan-parent.ts', import.meta.url));
+  const parent = spawnSync(process.execPath, ['--import', 'tsx', parentScript, out, data], { encoding: 'utf8', timeout: 120_000 });
   const childPid = Number(parent.stdout.trim());
   assert.ok(childPid > 0, parent.stderr);
   while (isAlive(childPid)) await new Promise((r) => setTimeout(r, 100));
@@ -189,13 +190,6 @@ test('a training child whose parent dies keeps training and completes', async ()
   assert.equal(run.status, 'completed', run.message);
   assert.equal(run.seed, 0);
   assert.equal(trainLosses(out).size, 12);
+  assert.ok(existsSync(path.join(out, 'train.log')), 'the job wrote its output to train.log');
+  assert.equal(existsSync(path.join(out, '.lock')), false, 'the run lock is released');
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

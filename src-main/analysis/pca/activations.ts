@@ -15,8 +15,9 @@
  * again here from their raw bytes so that ids beyond 2^24 stay exact. Every problem is a
  * MotlabError('invalid_dataset', "<file>: <problem>"); a missing file is 'not_found'.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
 import { decodeSafetensors, type TensorOut } from '../../checkpoints/safetensors.ts';
+import { readRegularFile } from '../../data/regular-file.ts';
 import { MotlabError } from '../../common/errors.ts';
 
 export const DEFAULT_ACTIVATION_MODALITIES: readonly string[] = ['text', 'image', 'speech'];
@@ -58,8 +59,10 @@ export interface ReadActivationsOptions {
 export async function readActivations(file: string, options: ReadActivationsOptions = {}): Promise<Activations> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    // A regular file only (a FIFO or device would never end), up to the largest buffer.
+    bytes = await readRegularFile(file, { maxBytes: bufferConstants.MAX_LENGTH, code: 'invalid_dataset', what: 'an activations file' });
   } catch (e) {
+    if (e instanceof MotlabError) throw e;
     const reason = e && typeof e === 'object' && 'code' in e ? String(e.code) : String(e);
     throw new MotlabError('not_found', `Activations file ${file} is missing or unreadable (${reason})`);
   }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkDataset, formatDatasetReport } from '../../data/check.ts';
 import { writeSyntheticDataset } from '../../data/synthetic.ts';
+import { oneLine, terminalSafe } from '../../common/text.ts';
 
 const USAGE = `Usage:
   motlab data synth --out <datasetDir> [--tokens N] [--seed N] [--val-fraction F]
@@ -13,8 +14,9 @@ const USAGE = `Usage:
       --tokens N        training tokens (default 400000)
       --seed N          sampling seed (default 0); same seed, same bytes
       --val-fraction F  share of all tokens in the val split (default 0.1)
-  motlab data check <datasetDir> [--json]
+  motlab data check <datasetDir> [--seq-len N] [--json]
       Validate a dataset folder; exit code 0 when usable, 1 when it has problems.
+      --seq-len N       the seq_len you will train with: every split needs N + 1 tokens
   motlab data build fashion-tri --out <datasetDir> [options]
       Build the Fashion-MNIST tri-modal dataset ("motlab data build fashion-tri --help").`;
 
@@ -40,7 +42,7 @@ function parse<T extends Record<string, { type: 'string' | 'boolean' }>>(args: s
 function integer(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -61,7 +63,7 @@ async function synth(argv: string[]): Promise<number> {
   if (values['val-fraction'] !== undefined) {
     valFraction = Number(values['val-fraction']);
     if (!(valFraction > 0 && valFraction < 1))
-      throw new UsageError(`--val-fraction must be between 0 and 1, got "${values['val-fraction']}"`);
+      throw new UsageError(`--val-fraction must be between 0 and 1, got ${JSON.stringify(values['val-fraction'])}`);
   }
   const out = path.resolve(values.out as string);
   await writeSyntheticDataset(out, { tokens, seed, valFraction });
@@ -71,14 +73,16 @@ async function synth(argv: string[]): Promise<number> {
 }
 
 async function check(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } }, 1);
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' }, 'seq-len': { type: 'string' } }, 1);
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('a dataset folder is required: motlab data check <datasetDir>');
-  const report = await checkDataset(path.resolve(positionals[0]));
-  console.log(values.json ? JSON.stringify(report, null, 2) : formatDatasetReport(report));
+  const seqLen = integer(values['seq-len'] as string | undefined, '--seq-len', 2);
+  const report = await checkDataset(path.resolve(positionals[0]), { seqLen });
+  // JSON with control characters escaped is still the same JSON (they only occur in strings).
+  console.log(values.json ? terminalSafe(JSON.stringify(report, null, 2)) : formatDatasetReport(report));
   return report.ok ? 0 : 1;
 }
 
@@ -108,7 +112,7 @@ export async function runDataCommand(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`motlab data: ${e.message}\n\n${USAGE}`);
+      console.error(`motlab data: ${oneLine(e.message)}\n\n${USAGE}`);
       return 2;
     }
     throw e; // MotlabError and the rest: the main dispatcher reports them

@@ -1,20 +1,18 @@
-/** `motlab eval`: per-modality loss of a checkpoint on a dataset split's evaluation windows. */
-import { existsSync } from 'node:fs';
+/** `motlab eval`: per-modality loss of a checkpoint on a dataset split's evaluation windows (runs/evaluate.ts). */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
-import { readCheckpoint, readRunJson } from '../../checkpoints/run-folder.ts';
-import { loadDataset, resolveDatasetDir } from '../../data/dataset.ts';
-import { initEngine } from '../../engine/engine.ts';
-import { evaluateLoss } from '../../training/evaluate.ts';
+import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate.ts';
+import { MAX_EVAL_WINDOWS } from '../../runs/evaluate-job.ts';
 import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 
 const HELP = `motlab eval --run <runDir> [--checkpoint <step>|latest] [--data <datasetDir|builtin>] [--split val] [--windows N] [--engine …] [--json]
 
   Evaluates on the non-overlapping windows [k·S, k·S+S] (k = 0, 1, …) from the start of the split.
-  --data defaults to the run's dataset; --windows to the run's eval_windows (64 without run.json).`;
+  --data defaults to the run's dataset; --windows to the run's eval_windows (${DEFAULT_EVAL_WINDOWS} without run.json).
+  "latest" is the newest complete checkpoint; an incomplete newer step folder is named on stderr.`;
 
 export async function runEvalCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -36,34 +34,24 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.run) throw new MotlabError('invalid_config', `--run <runDir> is required\n\n${HELP}`);
-  const runDir = path.resolve(values.run);
-  const run = existsSync(path.join(runDir, 'run.json')) ? await readRunJson(runDir) : null;
-  const which = values.checkpoint === 'latest' ? 'latest' : parseIntFlag('--checkpoint', values.checkpoint, 0)!;
-  const dataArg = values.data ?? run?.dataset.path;
-  if (!dataArg) throw new MotlabError('invalid_config', `${runDir} has no run.json naming its dataset: pass --data`);
-  const windows = parseIntFlag('--windows', values.windows) ?? run?.training.eval_windows ?? 64;
-
-  const engine = await initEngine(parseEngineFlag(values.engine));
-  const checkpoint = await readCheckpoint(runDir, which);
-  const dataset = await loadDataset(resolveDatasetDir(dataArg));
-  const tokens = dataset.splits[values.split];
-  if (!tokens)
-    throw new MotlabError(
-      'invalid_dataset',
-      `${dataset.dir} has no split "${values.split}" (it has ${Object.keys(dataset.splits).join(', ')})`,
-    );
-  const params: Record<string, tf.Tensor> = {};
-  for (const [name, t] of Object.entries(checkpoint.model)) params[name] = tf.tensor(t.data, t.shape, 'float32');
-  const result = evaluateLoss(checkpoint.config, params, tokens, windows);
-  Object.values(params).forEach((t) => t.dispose());
-
+  const evaluation = await evaluateCheckpoint({
+    runDir: path.resolve(values.run),
+    checkpoint: values.checkpoint === 'latest' ? 'latest' : parseIntFlag('--checkpoint', values.checkpoint, 0)!,
+    data: values.data,
+    split: values.split,
+    windows: parseIntFlag('--windows', values.windows, 1, MAX_EVAL_WINDOWS),
+    engine: parseEngineFlag(values.engine),
+  });
+  for (const note of evaluation.notes) console.error(terminalSafe(`note: ${note}`));
   if (values.json) {
-    console.log(JSON.stringify({ step: checkpoint.step, windows: result.windows, loss: result.loss }));
+    console.log(JSON.stringify({ step: evaluation.step, windows: evaluation.windows, loss: evaluation.loss }));
   } else {
     console.log(
-      `checkpoint step ${checkpoint.step} on ${dataset.spec.name}/${values.split}, ${result.windows} windows, engine ${engine.name}`,
+      terminalSafe(
+        `checkpoint step ${evaluation.step} on ${evaluation.dataset}/${evaluation.split}, ${evaluation.windows} windows, engine ${evaluation.engine}`,
+      ),
     );
-    console.log(formatLosses(result.loss));
+    console.log(formatLosses(evaluation.loss));
   }
   return 0;
 }

@@ -1,9 +1,11 @@
 /** `motlab info`: what a run is — config, parameter and FLOP accounting, checkpoints, engine. */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { listCheckpoints, readRunJson } from '../../checkpoints/run-folder.ts';
+import { listCheckpoints } from '../../checkpoints/run-folder.ts';
+import { readRunJson } from '../../runs/run-json.ts';
 import { flopsPerToken, parameterCounts } from '../../model/accounting.ts';
 import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 
 export async function runInfoCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -34,11 +36,14 @@ export async function runInfoCommand(argv: string[]): Promise<number> {
     checkpoints: checkpoints.map((c) => c.step),
   };
   if (values.json) {
-    console.log(JSON.stringify(info, null, 2));
+    // run.json's strings may hold anything: escaped (still the same JSON).
+    console.log(terminalSafe(JSON.stringify(info, null, 2)));
   } else {
     const p = info.parameters;
-    console.log(`${run.name}: ${run.preset ?? 'custom'} ${run.size ?? ''} — ${run.status}${run.message ? ` (${run.message})` : ''}`);
-    console.log(`engine ${run.engine}; dataset ${run.dataset.name} (${run.dataset.path})`);
+    console.log(
+      terminalSafe(`${run.name}: ${run.preset ?? 'custom'} ${run.size ?? ''} — ${run.status}${run.message ? ` (${run.message})` : ''}`),
+    );
+    console.log(terminalSafe(`engine ${run.engine}; dataset ${run.dataset.name} (${run.dataset.path})`));
     console.log(`parameters: ${p.total.toLocaleString()} total, ${p.activePerToken.toLocaleString()} active per token`);
     console.log(
       `FLOPs per token: ${info.flops_per_token.train.toExponential(3)} (train), ${info.flops_per_token.forward.toExponential(3)} (forward)`,

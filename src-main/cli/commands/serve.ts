@@ -2,7 +2,7 @@
  * `motlab serve [--workspace DIR] [--port N] [--host H]`: the lab in a browser. Binds
  * 127.0.0.1 unless told otherwise; any other address gets a printed access token.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -10,14 +10,18 @@ import { parseArgs } from 'node:util';
 import { defaultWorkspacePath } from '../../api/workspace.ts';
 import { DEFAULT_PORT, startServer, type RunningServer } from '../../server/server.ts';
 import { MotlabError } from '../../common/errors.ts';
+import { parseIntFlag } from '../flags.ts';
 
-const HELP = `motlab serve [--workspace DIR] [--port N] [--host H]
+const HELP = `motlab serve [--workspace DIR] [--workspace-root DIR]… [--port N] [--host H]
 
 Serves the lab UI and its API for a browser.
   --workspace DIR   workspace folder (default: $MOTLAB_WORKSPACE or ~/MoTLab; created with an example)
+  --workspace-root DIR
+                    a folder in which the UI may open other workspaces (repeatable; default: your
+                    home folder and the parent of --workspace)
   --port N          port (default ${DEFAULT_PORT}, or the next free one; 0 = any free port)
   --host H          address to bind (default 127.0.0.1). Any other address requires the printed
-                    access token (or $MOTLAB_TOKEN); prefer an SSH tunnel:
+                    access token (or $MOTLAB_TOKEN, at least 16 characters); prefer an SSH tunnel:
                     ssh -L ${DEFAULT_PORT}:127.0.0.1:${DEFAULT_PORT} gpu-box, then motlab serve there.`;
 
 export const APP_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -27,6 +31,7 @@ export async function serveFromArgs(argv: string[]): Promise<RunningServer | nul
     args: argv,
     options: {
       workspace: { type: 'string' },
+      'workspace-root': { type: 'string', multiple: true },
       port: { type: 'string' },
       host: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -37,9 +42,11 @@ export async function serveFromArgs(argv: string[]): Promise<RunningServer | nul
     console.log(HELP);
     return null;
   }
-  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new MotlabError('invalid_request', `--port must be 0–65535, got "${values.port}"`);
+  const port = parseIntFlag('--port', values.port, 0, 65535) ?? DEFAULT_PORT;
+  const roots = values['workspace-root']?.map((root) => resolve(root));
+  for (const root of roots ?? [])
+    if (!statSync(root, { throwIfNoEntry: false })?.isDirectory())
+      throw new MotlabError('invalid_request', `--workspace-root ${root} is not a folder`);
   const staticDir = join(APP_ROOT, 'dist-renderer');
   if (!existsSync(join(staticDir, 'index.html'))) {
     console.log('motlab serve: building the UI (first run)…');
@@ -53,6 +60,7 @@ export async function serveFromArgs(argv: string[]): Promise<RunningServer | nul
     port,
     portFallback: values.port === undefined,
     token: process.env.MOTLAB_TOKEN || undefined,
+    workspaceRoots: roots,
     staticDir,
     cliPath: join(APP_ROOT, 'bin', 'motlab.mjs'),
     builtinDatasets: join(APP_ROOT, 'assets', 'datasets'),

@@ -1,34 +1,35 @@
 /**
- * `motlab train`: create (or resume) a run folder and train it in this process. When forked by
- * the app it also takes pause/resume/stop over the IPC channel and reports every event back.
+ * `motlab train`: create a run folder (or resume or restart one) and train it in this process,
+ * through the run service (src-main/runs/train.ts): the same path the app's training jobs take.
  */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildModelConfig } from '../../model/presets.ts';
-import { isPresetName, PRESET_NAMES, type PresetName, type SizeName } from '../../common/vocabulary.ts';
-import { parseRunConfigFile, trainingConfigSchema, TRAINING_DEFAULTS } from '../../training/config.ts';
-import { loadDataset, resolveDatasetDir } from '../../data/dataset.ts';
-import { readRunJson, writeRunJson, type RunJson } from '../../checkpoints/run-folder.ts';
-import { trainRun, TrainingControl, type TrainEvent } from '../../training/trainer.ts';
+import { isSizeName, PRESET_NAMES, SIZE_NAMES, type EngineChoice, type SizeName } from '../../common/vocabulary.ts';
+import { createRun, DEFAULT_DATASET, planNewRun, type TrainingOverrides } from '../../runs/create.ts';
+import { planResume } from '../../runs/resume.ts';
+import { trainRunFolder, type TrainMode } from '../../runs/train.ts';
+import { TrainingControl } from '../../training/trainer.ts';
 import { MotlabError } from '../../common/errors.ts';
-import { parseOrThrow } from '../../common/validate.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
 
-/** The built-in dataset a run uses when --data is not given. */
-export const DEFAULT_DATASET = 'fashion-tri';
+/** Exit code after a second Ctrl+C (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
+/** Bounds of the step-count flags and of the seed. */
+const MAX_STEPS = 1e9;
+const MAX_SEED = 2 ** 31 - 1;
 
 const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
 
   --config NAME|FILE   a preset (${PRESET_NAMES.join(', ')}) or a JSON config file
-  --size tiny|small|base   model and schedule size (default: small, or the config file's)
-  --data DIR|NAME      dataset folder or built-in dataset name (default: fashion-tri)
+  --size ${SIZE_NAMES.join('|')}   model and schedule size (default: small, or the config file's)
+  --data DIR|NAME      dataset folder or built-in dataset name (default: ${DEFAULT_DATASET})
   --out DIR            run folder to create (or to continue with --resume)
   --steps N  --checkpoint-every N  --eval-every N  --seed N
   --engine auto|tensorflow-gpu|tensorflow|wasm|cpu   (default auto)
-  --resume             continue the run in --out from its latest checkpoint`;
+  --resume             continue the run in --out from its latest complete checkpoint
+  --restart            train the run in --out again from step 0; its metrics and checkpoints
+                       are moved to <runDir>/archive/<time>/, not deleted`;
 
 export async function runTrainCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -44,6 +45,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       engine: { type: 'string', default: 'auto' },
       seed: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      restart: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -55,137 +57,66 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   if (!values.out) throw new MotlabError('invalid_config', `--out <runDir> is required\n\n${HELP}`);
   const runDir = path.resolve(values.out);
   const engine = parseEngineFlag(values.engine);
-  const overrides = {
-    steps: parseIntFlag('--steps', values.steps),
-    checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every']),
-    eval_every: parseIntFlag('--eval-every', values['eval-every']),
-    seed: parseIntFlag('--seed', values.seed, 0),
+  const overrides: TrainingOverrides = {
+    steps: parseIntFlag('--steps', values.steps, 1, MAX_STEPS),
+    checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every'], 1, MAX_STEPS),
+    eval_every: parseIntFlag('--eval-every', values['eval-every'], 1, MAX_STEPS),
+    seed: parseIntFlag('--seed', values.seed, 0, MAX_SEED),
   };
+  const continuing = values.resume || values.restart;
+  const prepared = continuing
+    ? await planContinue(runDir, overrides, values.restart)
+    : await createNewRun(runDir, values.config, parseSize(values.size), values.data ?? DEFAULT_DATASET, engine, overrides);
+  return train(runDir, prepared.mode, engine, prepared.totalSteps);
+}
 
-  if (values.resume) {
-    if (!existsSync(path.join(runDir, 'run.json')))
-      throw new MotlabError('not_found', `${runDir} holds no run to resume (no run.json); drop --resume to start a new run there`);
-    const run = await readRunJson(runDir);
-    if (overrides.seed !== undefined && overrides.seed !== run.seed)
-      throw new MotlabError('invalid_config', `--seed cannot change on --resume (the run was started with seed ${run.seed})`);
-    const training = parseOrThrow(
-      trainingConfigSchema,
-      {
-        ...run.training,
-        ...definedOnly({ steps: overrides.steps, checkpoint_every: overrides.checkpoint_every, eval_every: overrides.eval_every }),
-      },
-      'training settings',
-    );
-    await writeRunJson(runDir, { ...run, training, updated: new Date().toISOString() });
-  } else {
-    if (existsSync(path.join(runDir, 'run.json')))
-      throw new MotlabError('conflict', `${runDir} already holds a run; pass --resume to continue it, or choose another --out`);
-    if (!values.config) throw new MotlabError('invalid_config', `--config <preset|file.json> is required\n\n${HELP}`);
-    const data = values.data ?? DEFAULT_DATASET;
-    await writeRunJson(runDir, await newRun(runDir, values.config, values.size, data, engine, overrides));
-  }
+/** Check up front (the run service checks again under the run lock) so that a refusal comes before any output. */
+async function planContinue(
+  runDir: string,
+  overrides: TrainingOverrides,
+  restart: boolean,
+): Promise<{ mode: TrainMode; totalSteps: number }> {
+  const plan = await planResume(runDir, { overrides, restart });
+  return { mode: { kind: 'resume', overrides, restart }, totalSteps: plan.run.training.steps };
+}
 
+async function createNewRun(
+  runDir: string,
+  config: string | undefined,
+  size: SizeName | undefined,
+  data: string,
+  engine: EngineChoice,
+  overrides: TrainingOverrides,
+): Promise<{ mode: TrainMode; totalSteps: number }> {
+  if (!config) throw new MotlabError('invalid_config', `--config <preset|file.json> is required\n\n${HELP}`);
+  const run = await planNewRun(runDir, { config, size, data, engine, overrides });
+  await createRun(runDir, run);
+  return { mode: { kind: 'fresh' }, totalSteps: run.training.steps };
+}
+
+async function train(runDir: string, mode: TrainMode, engine: EngineChoice, totalSteps: number): Promise<number> {
   const control = new TrainingControl();
-  const printer = new ProgressPrinter(process.stdout, (await readRunJson(runDir)).training.steps);
-  // Report to the parent while it is there; a parent that died must not crash the run (the
-  // run folder has everything, and the app reconnects to it).
-  const send =
-    typeof process.send === 'function'
-      ? (event: TrainEvent) => {
-          if (process.connected) process.send!(event, undefined, undefined, () => undefined);
-        }
-      : null;
-  process.on('message', (message: unknown) => {
-    const type = (message as { type?: unknown } | null)?.type;
-    if (type === 'pause') control.pause();
-    else if (type === 'resume') control.resume();
-    else if (type === 'stop') control.stop();
-  });
+  const printer = new ProgressPrinter(process.stdout, totalSteps);
   let interrupts = 0;
   const onSignal = () => {
-    interrupts += 1;
-    if (interrupts > 1) process.exit(130);
+    if (++interrupts > 1) process.exit(EXIT_INTERRUPTED);
     printer.note('stopping after this step (again to quit at once)…');
     control.stop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const status = await trainRun({
-      runDir,
-      engine,
-      resume: values.resume,
-      control,
-      onEvent: (event) => {
-        printer.onEvent(event);
-        send?.(event);
-      },
-    });
+    await trainRunFolder({ runDir, mode, engine, control, onEvent: (event) => printer.onEvent(event) });
     printer.finish(`run folder: ${runDir}`);
-    return status === 'failed' ? 1 : 0;
+    return 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (send && process.connected) process.disconnect();
   }
-}
-
-async function newRun(
-  runDir: string,
-  configArg: string,
-  sizeArg: string | undefined,
-  dataArg: string,
-  engine: string,
-  overrides: Record<string, number | undefined>,
-): Promise<RunJson> {
-  let preset: PresetName;
-  let file = parseRunConfigFile({}, 'defaults');
-  if (isPresetName(configArg)) {
-    preset = configArg;
-  } else if (configArg.endsWith('.json') || existsSync(configArg)) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(configArg, 'utf8'));
-    } catch (error) {
-      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-      throw new MotlabError('invalid_config', `cannot read config file ${configArg}: ${why}`);
-    }
-    file = parseRunConfigFile(raw, configArg);
-    preset = file.preset ?? 'dense';
-  } else {
-    throw new MotlabError('invalid_config', `--config "${configArg}" is neither a preset (${PRESET_NAMES.join(', ')}) nor a JSON file`);
-  }
-  const size = parseSize(sizeArg) ?? file.size ?? 'small';
-  const datasetDir = resolveDatasetDir(dataArg);
-  const dataset = await loadDataset(datasetDir);
-  const training = parseOrThrow(
-    trainingConfigSchema,
-    { ...TRAINING_DEFAULTS[size], ...file.training, ...definedOnly(overrides) },
-    'training settings',
-  );
-  const model = buildModelConfig(preset, size, dataset.spec, file.model ?? {});
-  const now = new Date().toISOString();
-  return {
-    name: path.basename(runDir),
-    created: now,
-    updated: now,
-    preset,
-    size,
-    model,
-    training,
-    dataset: { path: datasetDir, name: dataset.spec.name },
-    engine,
-    seed: training.seed,
-    status: 'created',
-  };
 }
 
 function parseSize(value: string | undefined): SizeName | undefined {
   if (value === undefined) return undefined;
-  if (value === 'tiny' || value === 'small' || value === 'base') return value;
-  throw new MotlabError('invalid_config', `--size must be tiny, small or base (got "${value}")`);
-}
-
-function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  if (isSizeName(value)) return value;
+  throw new MotlabError('invalid_config', `--size must be one of ${SIZE_NAMES.join(', ')} (got "${value}")`);
 }

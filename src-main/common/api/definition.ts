@@ -15,11 +15,15 @@ import type {
   DatasetInfo,
   DatasetOverview,
   DocumentPage,
+  JobInfo,
   MetricsChunk,
+  PcaAnalysis,
+  PcaPointContext,
   RunDetail,
   RunSummary,
   WorkspaceInfo,
 } from './types.ts';
+import type { RoutingReport, TowersReport } from '../analysis-reports.ts';
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -35,6 +39,13 @@ const count = (what: string) =>
 
 const runRef = z.strictObject({ run: runNameSchema });
 const none = z.strictObject({});
+
+/** A run and, optionally, which of its checkpoints and how many probe windows to analyse. */
+const analysisRequest = z.strictObject({
+  run: runNameSchema,
+  checkpoints: z.array(z.number().int().min(0)).max(200, 'at most 200 checkpoints').optional(),
+  probeWindows: count('probe windows').max(256, 'at most 256 probe windows').optional(),
+});
 
 /** A dataset name from listDatasets. */
 const datasetName = z.string().min(1, 'choose a dataset');
@@ -68,6 +79,37 @@ export const startRunSchema = z.strictObject({
     .max(2 ** 31 - 1, 'below 2^31')
     .optional(),
 });
+const stepList = z.array(z.number().int().min(0)).min(1, 'at least one checkpoint');
+
+export const analyzePcaSchema = z
+  .strictObject({
+    run: runNameSchema.optional(),
+    /** An activation dump (safetensors, docs/analysis-pca.md): an absolute path on the serving machine. */
+    activations: z.string().min(1).optional(),
+    split: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]*$/)
+      .default('val'),
+    checkpoints: z.union([z.literal('all'), z.literal('latest'), stepList]).default('all'),
+    layers: z.union([z.literal('all'), z.array(z.number().int().min(0)).min(1)]).default('all'),
+    components: z.number().int().min(2).max(64).default(10),
+    basis: z.enum(['fixed', 'aligned']).default('aligned'),
+    reference: z.number().int().min(0).optional(),
+    probeTokens: z.number().int().min(2).max(100_000).default(2000),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
+    /** The PC pair to return coordinates for (0-based, below components). */
+    pair: z.tuple([z.number().int().min(0), z.number().int().min(0)]).default([0, 1]),
+    /** Names this request in analysis-progress events and cancelAnalysis. */
+    requestId: z.string().min(1).max(100).optional(),
+  })
+  .refine((v) => !v.run !== !v.activations, 'give exactly one of run or activations')
+  .refine((v) => v.pair[0] < v.components && v.pair[1] < v.components, 'pair must index components below `components`');
+
 export type StartRunInput = z.infer<typeof startRunSchema>;
 
 export const getLossCurvesSchema = z.strictObject({
@@ -93,6 +135,18 @@ export const getStepMatchSchema = z.strictObject({
   runs: z.array(runNameSchema).min(1, 'choose a run to compare').max(16, 'at most 16 runs'),
   x: z.enum(STEP_MATCH_AXES).default('steps'),
 });
+
+/** A job id from startJob or listJobs. */
+const jobIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}-[0-9a-z]+-[0-9a-f]+$/, 'a job id from listJobs');
+
+export const startJobSchema = z.strictObject({
+  /** A job kind, e.g. "evaluate" (the run service starts "train" itself: startRun, continueRun). */
+  kind: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'a job kind such as "evaluate"'),
+  run: runNameSchema,
+  /** The kind's own input, validated by the kind's schema. */
+  input: z.record(z.string(), z.unknown()).default({}),
+});
+export type StartJobInput = z.infer<typeof startJobSchema>;
 
 /** Phantom marker carrying a method's output type (no runtime value needed). */
 function returns<T>(): T {
@@ -135,9 +189,14 @@ export const apiDefinition = {
   resumeRun: method(runRef, returns<RunSummary>(), 'Resume a paused run'),
   stopRun: method(runRef, returns<RunSummary>(), 'Stop: write a checkpoint and end the process'),
   continueRun: method(
-    z.strictObject({ run: runNameSchema, steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional() }),
+    z.strictObject({
+      run: runNameSchema,
+      steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
+      /** Start again from step 0 instead: the old metrics and checkpoints are archived, not deleted. */
+      restart: z.boolean().default(false),
+    }),
     returns<RunSummary>(),
-    'Start training again from the latest checkpoint of a stopped or interrupted run',
+    'Start training again from the latest checkpoint of a stopped or interrupted run (or from step 0 with restart)',
   ),
   exportMetrics: method(
     z.strictObject({ run: runNameSchema, format: z.enum(['csv', 'jsonl']).default('csv') }),
@@ -154,6 +213,56 @@ export const apiDefinition = {
     returns<StepMatchReport>(),
     "The paper's steps to match per modality against a reference run, on steps, FLOPs or training time (as motlab analyze step-match)",
   ),
+
+  analyzePca: method(
+    analyzePcaSchema,
+    returns<PcaAnalysis>(),
+    'Feature PCA per layer × checkpoint of a run (captured and cached in the run folder) or of an activation dump: coordinates on a PC pair, explained variance, separability',
+  ),
+  pcaPointContext: method(
+    z.strictObject({
+      run: runNameSchema,
+      split: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]*$/)
+        .default('val'),
+      splitPosition: z.number().int().min(0),
+      radius: z.number().int().min(1).max(512).default(24),
+    }),
+    returns<PcaPointContext>(),
+    "A probe token's context in its split, decoded where the dataset has decoders",
+  ),
+  cancelAnalysis: method(
+    z.strictObject({ requestId: z.string().min(1) }),
+    returns<{ cancelled: boolean }>(),
+    'Cancel a running analysis by its requestId',
+  ),
+  analyzeRouting: method(
+    analysisRequest,
+    returns<RoutingReport>(),
+    'MoE routing of a run: over training, and at checkpoints on the probe windows (affinity, MI, locality, drops, agreement)',
+  ),
+  analyzeTowers: method(
+    analysisRequest,
+    returns<TowersReport>(),
+    'MoT towers of a run: tokens per tower, per-tower gradient norms, tower drift of weights and FFN outputs',
+  ),
+  startJob: method(
+    startJobSchema,
+    returns<JobInfo>(),
+    'Start a long task on a run in a child process (progress and status arrive as events)',
+  ),
+  cancelJob: method(
+    z.strictObject({ id: jobIdSchema }),
+    returns<JobInfo>(),
+    'Cancel a job: its process ends promptly and it is marked cancelled',
+  ),
+  listJobs: method(
+    z.strictObject({ run: runNameSchema.optional() }),
+    returns<JobInfo[]>(),
+    'Jobs started by this app or server (of one run, or all), newest first',
+  ),
+  getJob: method(z.strictObject({ id: jobIdSchema }), returns<JobInfo>(), 'One job, by id'),
 };
 
 export type ApiDefinition = typeof apiDefinition;

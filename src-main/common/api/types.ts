@@ -4,7 +4,7 @@
  */
 
 import type { LossByModality, MetricsRecord } from '../metrics.ts';
-import type { RunStatus } from '../vocabulary.ts';
+import type { JobStatus, RunStatus } from '../vocabulary.ts';
 
 export interface RunSummary {
   name: string;
@@ -44,6 +44,8 @@ export interface MetricsChunk {
   nextOffset: number;
   /** The file was rewritten (a resume drops steps after its checkpoint): these records replace all earlier ones. */
   reset: boolean;
+  /** Lines of the file that are not records (damage), skipped: how many, the first line numbers, why. */
+  skipped?: { count: number; lines: number[]; reason: string | null };
 }
 
 export interface CheckpointInfo {
@@ -82,12 +84,41 @@ export interface Catalog {
   defaults: { preset: string; size: string; dataset?: string };
 }
 
+/** A job: a long task (training, evaluation, an analysis) running in a child process of the app or server. */
+export interface JobInfo {
+  /** Stable for the life of the app or server: reconnect to a job by its id. */
+  id: string;
+  /** The job kind, e.g. "train", "evaluate". */
+  kind: string;
+  /** The run it works on. */
+  run: string;
+  status: JobStatus;
+  /** Fraction done, 0–1 (null until the job first reports). */
+  progress: number | null;
+  /** The job's latest word: what it is doing, or why it ended. */
+  message?: string;
+  /** The validated input the job runs with. */
+  input: Record<string, unknown>;
+  started: string;
+  finished?: string;
+  /** The result file (result.json in the run folder), once the job completed with a result. */
+  resultPath?: string;
+  /** Why it failed, as on every other error path. */
+  error?: ApiErrorShape;
+  /** The job's process id while it runs. */
+  pid?: number;
+}
+
 /** Pushed to every subscriber (Electron: one IPC channel; server: one WebSocket). */
 export type ApiEvent =
   | { type: 'run-metrics'; run: string; record: MetricsRecord }
   | { type: 'run-status'; run: string; status: RunStatus; message?: string }
   | { type: 'run-checkpoint'; run: string; step: number }
-  | { type: 'workspace-changed'; path: string };
+  | { type: 'workspace-changed'; path: string }
+  | { type: 'job-progress'; job: string; run: string; fraction: number; message?: string }
+  /** A job started, changed status or ended (the whole record). */
+  | { type: 'job-status'; job: JobInfo }
+  | { type: 'analysis-progress'; analysis: 'pca'; requestId: string; phase: string; done: number; total: number; message: string };
 
 /** The one error shape on every transport. */
 export interface ApiErrorShape {
@@ -188,4 +219,55 @@ export interface DocumentPage {
   documents: DatasetDocument[];
   /** [min, max] over the speech codebook, so spectrogram colours compare across documents. */
   spectrogramRange?: [number, number];
+}
+
+/** One panel of the PCA explorer: a (layer, checkpoint) in the chosen PC pair. */
+export interface PcaPanel {
+  layer: number;
+  /** null for an activation dump. */
+  checkpoint: number | null;
+  /** Coordinates of every probe point on the chosen components, in the points' order. */
+  x: number[];
+  y: number[];
+  explainedVarianceRatio: number[];
+  separability: { probeAccuracy: number; silhouette: number; betweenWithinRatio: number; chanceAccuracy: number };
+}
+
+export interface PcaAnalysis {
+  source: { kind: 'run'; run: string; dataset: string; split: string } | { kind: 'activations'; file: string };
+  /** fixed: the reference checkpoint's basis at every checkpoint; aligned: a basis per checkpoint, matched and sign-aligned along the chain from the reference. */
+  basis: 'fixed' | 'aligned';
+  reference: number | null;
+  components: number;
+  /** The PC pair shown (0-based). */
+  pair: [number, number];
+  layers: number[];
+  checkpoints: number[];
+  modalities: string[];
+  probe: {
+    seed: number;
+    perModality: number;
+    windows: number;
+    counts: { modality: string; sampled: number; available: number; label: string }[];
+  } | null;
+  points: {
+    modality: number[];
+    token: number[] | null;
+    position: number[] | null;
+    window: number[] | null;
+    splitPosition: number[] | null;
+  };
+  /** Ordered by layer, then checkpoint. */
+  panels: PcaPanel[];
+  cache: { captured: number[]; reused: number[] } | null;
+}
+
+/** A probe token in its context: the tokens around it in its evaluation window, decoded where the dataset can be. */
+export interface PcaPointContext {
+  token: number;
+  modality: string;
+  splitPosition: number;
+  /** Segments of consecutive tokens of one modality; `text` where decoded; `focus` marks the probe token's segment. */
+  segments: { modality: string; start: number; end: number; ids: number[]; text?: string; focus: boolean }[];
+  decoder: 'fashion-tri' | 'tokens';
 }

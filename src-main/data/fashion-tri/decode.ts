@@ -3,8 +3,9 @@
  * functions are pure; readDocuments/readSplitStats read a built dataset folder and return
  * plain JSON-serialisable objects (number arrays, no typed arrays).
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_JSON_FILE_BYTES, readRegularFileSync } from '../regular-file.ts';
 import { datasetSpecSchema, splitFileName, type DatasetSpec } from '../format.ts';
 import { decodeNpy, type NpyArray } from '../npy.ts';
 import { parseOrThrow } from '../../common/validate.ts';
@@ -145,16 +146,28 @@ export interface FashionDataset {
   orders: ModalityName[][];
 }
 
+/** Codebooks and indexes are small; a bigger file is not one of ours. */
+const MAX_NPY_BYTES = 1 << 30;
+
 function readNpy(path: string): ReturnType<typeof decodeNpy> {
   if (!existsSync(path)) throw new MotlabError('not_found', `${path} is missing`);
-  return decodeNpy(readFileSync(path), path);
+  return decodeNpy(readRegularFileSync(path, { maxBytes: MAX_NPY_BYTES, code: 'invalid_dataset' }), path);
 }
 
 /** dataset.json + both codebooks of a built fashion-tri folder. */
 export function loadFashionDataset(dir: string): FashionDataset {
   const specPath = join(dir, 'dataset.json');
   if (!existsSync(specPath)) throw new MotlabError('not_found', `${specPath} is missing: not a dataset folder`);
-  const raw = JSON.parse(readFileSync(specPath, 'utf8')) as Record<string, unknown>;
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(readRegularFileSync(specPath, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_dataset' }).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+  } catch (e) {
+    if (e instanceof MotlabError) throw e;
+    throw new MotlabError('invalid_dataset', `${specPath} is not valid JSON`);
+  }
   const spec = parseOrThrow(datasetSpecSchema, raw, specPath, 'invalid_dataset');
   const image = readNpy(join(dir, 'image_codebook.npy'));
   const speech = readNpy(join(dir, 'speech_codebook.npy'));

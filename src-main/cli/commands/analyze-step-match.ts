@@ -4,14 +4,14 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runFoldersOf } from '../../../analysis/loss-curves.ts';
-import { collectStepMatch } from '../../../analysis/steps-to-match.ts';
-import { stepMatchChartData } from '../../../common/charts/analysis-data.ts';
-import { stepMatchChart } from '../../../common/charts/step-match-chart.ts';
-import { MotlabError } from '../../../common/errors.ts';
-import { chartTheme } from '../../../common/palette.ts';
-import { STEP_MATCH_AXES, type StepMatchAxis } from '../../../common/views.ts';
-import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs } from './output.ts';
+import { runFoldersOf } from '../../analysis/loss-curves.ts';
+import { collectStepMatch } from '../../analysis/steps-to-match.ts';
+import { stepMatchChartData } from '../../common/charts/analysis-data.ts';
+import { stepMatchChart } from '../../common/charts/step-match-chart.ts';
+import { MotlabError } from '../../common/errors.ts';
+import { chartTheme } from '../../common/palette.ts';
+import { STEP_MATCH_AXES, type StepMatchAxis } from '../../common/views.ts';
+import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs, printSafe } from './analyze-output.ts';
 
 const HELP = `motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--run …] [--x steps|flops|wall] [--split val] [--json] [--csv FILE]
 
@@ -49,8 +49,8 @@ export async function runAnalyzeStepMatch(argv: string[]): Promise<number> {
   const chart = () => stepMatchChart(stepMatchChartData(report), { width: 800, height: 600 }, chartTheme('light')).table;
   if (await writeOutputs(values, report, chart)) return 0;
   const pct = (v: number | null) => (v === null ? 'never' : `${(100 * v).toFixed(1)}%`);
-  console.log(`Steps to match ${report.reference.name} (${report.split} loss, on ${report.xTitle})`);
-  console.log(
+  printSafe(`Steps to match ${report.reference.name} (${report.split} loss, on ${report.xTitle})`);
+  printSafe(
     textTable(
       ['modality', 'run', 'slope', 'matched', 'reference final loss', `at ${report.xTitle}`, 'reached at', 'fraction'],
       report.rows.map((r) => [

@@ -1,8 +1,9 @@
 /** What every `motlab analyze` subcommand shares: the output flags, CSV files and aligned text tables. */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { PlottedTable } from '../../../common/charts/marks.ts';
-import { MotlabError } from '../../../common/errors.ts';
+import type { PlottedTable } from '../../common/charts/marks.ts';
+import { MotlabError } from '../../common/errors.ts';
+import { terminalSafe } from '../../common/text.ts';
 
 /** parseArgs options every analysis takes. */
 export const OUTPUT_OPTIONS = {
@@ -37,9 +38,9 @@ export async function writeOutputs(values: { json: boolean; csv?: string }, repo
   if (values.csv) {
     const t = table();
     const file = await writeTableCsv(values.csv, t);
-    if (!values.json) console.log(`wrote ${file} (${t.rows.length} rows, ${t.columns.length} columns)`);
+    if (!values.json) printSafe(`wrote ${file} (${t.rows.length} rows, ${t.columns.length} columns)`);
   }
-  if (values.json) console.log(JSON.stringify(report, null, 2));
+  if (values.json) printSafe(JSON.stringify(report, null, 2));
   return values.json;
 }
 
@@ -64,4 +65,9 @@ export function fmtX(v: number | null | undefined, axis: string): string {
   if (axis === 'flops') return v.toExponential(3);
   if (axis === 'wall') return v.toFixed(1);
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
+
+/** Prints to stdout with control characters escaped (run names and notes come from run folders). */
+export function printSafe(text: string): void {
+  console.log(terminalSafe(text));
 }

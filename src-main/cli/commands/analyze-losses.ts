@@ -1,13 +1,13 @@
 /** `motlab analyze losses`: final and best loss per run and modality, the curves as JSON or one wide CSV. */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { collectLossCurves, runFoldersOf } from '../../../analysis/loss-curves.ts';
-import { lineChart } from '../../../common/charts/line-chart.ts';
-import { lossChartData } from '../../../common/charts/analysis-data.ts';
-import { MotlabError } from '../../../common/errors.ts';
-import { chartTheme } from '../../../common/palette.ts';
-import { DEFAULT_SMOOTHING, LOSS_SPLITS, X_AXES, type LossSplit, type XAxis } from '../../../common/views.ts';
-import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs } from './output.ts';
+import { collectLossCurves, runFoldersOf } from '../../analysis/loss-curves.ts';
+import { lineChart } from '../../common/charts/line-chart.ts';
+import { lossChartData } from '../../common/charts/analysis-data.ts';
+import { MotlabError } from '../../common/errors.ts';
+import { chartTheme } from '../../common/palette.ts';
+import { DEFAULT_SMOOTHING, LOSS_SPLITS, X_AXES, type LossSplit, type XAxis } from '../../common/views.ts';
+import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs, printSafe } from './analyze-output.ts';
 
 const HELP = `motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--split train|val|both] [--smoothing W] [--json] [--csv FILE]
 
@@ -58,10 +58,10 @@ export async function runAnalyzeLosses(argv: string[]): Promise<number> {
   const kind = new Map(report.runs.map((r) => [r.name, r.modelKind]));
   const splitName = { train: 'training', val: 'validation' } as const;
   const what = { train: 'training losses', val: 'validation losses', both: 'training and validation losses' }[split];
-  console.log(
+  printSafe(
     `Final and best ${what}` + (split === 'val' ? '' : ` (training: EMA ${smoothing} with bias correction; best = lowest smoothed)`),
   );
-  console.log(
+  printSafe(
     textTable(
       ['run', 'model', 'modality', 'split', 'points', 'final step', 'final loss', 'best step', 'best loss'],
       report.summary.map((r) => [
@@ -78,6 +78,6 @@ export async function runAnalyzeLosses(argv: string[]): Promise<number> {
       [false, false, false, false, true, true, true, true, true],
     ),
   );
-  for (const note of report.notes) console.log(`note: ${note}`);
+  for (const note of report.notes) printSafe(`note: ${note}`);
   return 0;
 }

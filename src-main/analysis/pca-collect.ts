@@ -1,0 +1,520 @@
+/**
+ * Feature PCA of a run across checkpoints (the `collect` half of analysis/pca/): sample the probe
+ * set once (seeded: the same positions at every checkpoint), capture each checkpoint's residual
+ * stream at those positions and stream it to a cache in the run folder, then fit PCA and measure
+ * modality separability per (layer, checkpoint), one feature matrix in memory at a time.
+ *
+ * Cache: `<run>/analyses/pca/<key>/` where key hashes the probe settings and the split file;
+ * one `features-step-N.f32` per checkpoint (layer-major [L, n, d] float32) with a sidecar
+ * `features-step-N.json` recording the model file's size and mtime it was captured from, so a
+ * checkpoint is captured again only when its weights changed.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { MotlabError } from '../common/errors.ts';
+import { CHECKPOINTS_DIR, MODEL_FILE, checkpointDirName, listCheckpoints, readModelFile } from '../checkpoints/run-folder.ts';
+import { readRunJson } from '../runs/run-json.ts';
+import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
+import { splitFileName } from '../data/format.ts';
+import { captureActivations } from '../model/capture.ts';
+import { prepareBatch } from '../model/batch.ts';
+import type { ModelConfig } from '../model/config.ts';
+import type { Params } from '../model/params.ts';
+import { readActivations } from './pca/activations.ts';
+import { alignFits } from './pca/align.ts';
+import { applyBasis, fitPca, type PcaFit } from './pca/pca.ts';
+import { sampleProbeSet, type ProbeModalityCount, type ProbeSet } from './pca/probe-set.ts';
+import { separability, type SeparabilityResult } from './pca/separability.ts';
+
+export type PcaBasisMode = 'fixed' | 'aligned';
+
+export interface PcaRunOptions {
+  runDir: string;
+  /** Dataset split to probe. Default 'val'. */
+  split?: string;
+  /** Default 'all'. */
+  checkpoints?: 'all' | 'latest' | readonly number[];
+  /** Default 'all'. */
+  layers?: 'all' | readonly number[];
+  /** Components kept per fit. Default 10. */
+  components?: number;
+  /** Default 'aligned'. */
+  basis?: PcaBasisMode;
+  /** Step of the reference checkpoint; default the last one analysed. */
+  reference?: number;
+  /** Probe positions per modality. Default 2000. */
+  probeTokens?: number;
+  /** Default 0. */
+  seed?: number;
+  onProgress?: (progress: PcaProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface PcaProgress {
+  phase: 'capture' | 'pca';
+  done: number;
+  total: number;
+  message: string;
+}
+
+export interface PcaEntry {
+  layer: number;
+  /** Checkpoint step; null for an activation dump. */
+  checkpoint: number | null;
+  n: number;
+  d: number;
+  k: number;
+  explainedVarianceRatio: number[];
+  /** Unit rows [k][d]. */
+  components: number[][];
+  mean: number[];
+  /** Row-major [n, k]: the probe positions in this entry's basis. */
+  projection: Float32Array;
+  separability: SeparabilityResult;
+  /** Aligned mode: cosine of each component with its alignment target. */
+  alignmentCosines?: number[];
+}
+
+export interface PcaProbeRecord {
+  split: string;
+  seed: number;
+  perModality: number;
+  seqLen: number;
+  windows: number;
+  counts: (ProbeModalityCount & { label: string })[];
+}
+
+export interface PcaPoints {
+  modalities: string[];
+  /** Per probe row. */
+  modality: Int32Array;
+  token: Int32Array | null;
+  /** Offset inside the window / sequence. */
+  position: Int32Array | null;
+  /** Index of the evaluation window (run) or null (dump). */
+  window: Int32Array | null;
+  /** Split position of the token (run only). */
+  splitPosition: Int32Array | null;
+}
+
+export interface PcaResult {
+  source: { kind: 'run'; runDir: string; dataset: string; split: string } | { kind: 'activations'; file: string };
+  basis: PcaBasisMode;
+  /** Reference checkpoint step (run) or null. */
+  reference: number | null;
+  components: number;
+  layers: number[];
+  checkpoints: number[];
+  probe: PcaProbeRecord | null;
+  points: PcaPoints;
+  /** Ordered by layer, then checkpoint. */
+  entries: PcaEntry[];
+  cache: { dir: string; captured: number[]; reused: number[] } | null;
+}
+
+const DEFAULT_COMPONENTS = 10;
+
+/** The analysis of a run's checkpoints (see the module comment). */
+export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> {
+  const runDir = path.resolve(options.runDir);
+  const split = options.split ?? 'val';
+  const seed = options.seed ?? 0;
+  const perModality = options.probeTokens ?? 2000;
+  const basis = options.basis ?? 'aligned';
+  if (basis !== 'fixed' && basis !== 'aligned') throw new MotlabError('invalid_request', `basis must be fixed or aligned, got "${basis}"`);
+  if (!Number.isSafeInteger(perModality) || perModality < 2)
+    throw new MotlabError('invalid_request', `probe tokens per modality must be an integer ≥ 2, got ${perModality}`);
+  const run = await readRunJson(runDir);
+  const config = run.model;
+  const available = await listCheckpoints(runDir);
+  if (available.length === 0) throw new MotlabError('not_found', `${runDir} has no checkpoints to analyse`);
+  const steps = selectCheckpoints(
+    available.map((c) => c.step),
+    options.checkpoints ?? 'all',
+    runDir,
+  );
+  const layers = selectLayers(config.n_layers, options.layers ?? 'all');
+  const reference = options.reference ?? steps[steps.length - 1];
+  if (!steps.includes(reference))
+    throw new MotlabError('invalid_request', `reference checkpoint ${reference} is not among those analysed (${steps.join(', ')})`);
+
+  const dataset = await loadDataset(resolveDatasetDir(run.dataset.path));
+  const tokens = dataset.splits[split];
+  if (!tokens)
+    throw new MotlabError('invalid_dataset', `${dataset.dir} has no split "${split}" (it has ${Object.keys(dataset.splits).join(', ')})`);
+  const probe = sampleProbeSet(tokens, config.modalities, { seqLen: config.seq_len, perModality, seed });
+  const n = probe.positions.split.length;
+  const d = config.d_model;
+
+  const splitFile = path.join(dataset.dir, splitFileName(split));
+  const splitStat = existsSync(splitFile) ? await stat(splitFile) : null;
+  const key = hashKey({
+    version: 1,
+    dataset: dataset.dir,
+    split,
+    splitSize: splitStat?.size ?? tokens.length,
+    splitMtime: splitStat?.mtimeMs ?? 0,
+    seed,
+    perModality,
+    seqLen: config.seq_len,
+    d,
+    nLayers: config.n_layers,
+  });
+  const cacheDir = path.join(runDir, 'analyses', 'pca', key);
+  await mkdir(cacheDir, { recursive: true });
+
+  // Capture: one checkpoint at a time, streamed to disk.
+  const captured: number[] = [];
+  const reused: number[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    throwIfAborted(options.signal);
+    const step = steps[i];
+    options.onProgress?.({ phase: 'capture', done: i, total: steps.length, message: `capturing checkpoint ${step}` });
+    const modelFile = path.join(runDir, CHECKPOINTS_DIR, checkpointDirName(step), MODEL_FILE);
+    const modelStat = await stat(modelFile);
+    const sidecar = featureSidecar(cacheDir, step);
+    const stamp = { modelSize: modelStat.size, modelMtime: modelStat.mtimeMs, n, d, layers: config.n_layers };
+    if (await sidecarMatches(sidecar, stamp)) {
+      reused.push(step);
+      continue;
+    }
+    const { config: checkpointConfig, tensors } = await readModelFile(modelFile);
+    if (checkpointConfig.d_model !== d || checkpointConfig.n_layers !== config.n_layers)
+      throw new MotlabError('invalid_checkpoint', `${modelFile}: its model does not match the run's run.json`);
+    const params: Params = {};
+    for (const [name, t] of Object.entries(tensors)) params[name] = tf.tensor(t.data, t.shape, 'float32');
+    try {
+      await captureToFile(checkpointConfig, params, probe, featureFile(cacheDir, step), options.signal);
+    } finally {
+      Object.values(params).forEach((t) => t.dispose());
+    }
+    await writeFile(sidecar, JSON.stringify(stamp));
+    captured.push(step);
+  }
+  options.onProgress?.({ phase: 'capture', done: steps.length, total: steps.length, message: 'capture done' });
+
+  const K = options.components ?? DEFAULT_COMPONENTS;
+  const modality = probe.positions.modality;
+  const entries: PcaEntry[] = [];
+  const refIndex = steps.indexOf(reference);
+  // The reference first, so that fixed mode has its basis before the others.
+  const order = [refIndex, ...steps.map((_, i) => i).filter((i) => i !== refIndex)];
+  let done = 0;
+  for (const layer of layers) {
+    const fits: PcaFit[] = new Array(steps.length);
+    const seps: SeparabilityResult[] = new Array(steps.length);
+    const fixedProjections: { projection: Float32Array; ratio: Float64Array }[] = new Array(steps.length);
+    for (const i of order) {
+      throwIfAborted(options.signal);
+      options.onProgress?.({
+        phase: 'pca',
+        done,
+        total: layers.length * steps.length,
+        message: `PCA of layer ${layer} at step ${steps[i]}`,
+      });
+      const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
+      const fit = fitPca(x, n, d, checkComponents(K, n, d));
+      fits[i] = fit;
+      seps[i] = separability(x, n, d, modality, { seed, ...(K >= 10 ? { projection: { data: fit.projection, k: K } } : {}) });
+      if (basis === 'fixed') {
+        const applied =
+          i === refIndex
+            ? { projection: fit.projection, explainedVarianceRatio: fit.explainedVarianceRatio }
+            : applyBasis(fits[refIndex], x, n, d);
+        fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
+      }
+      done++;
+    }
+    if (basis === 'aligned') {
+      const aligned = alignFits(fits, { reference: refIndex, mode: 'chain', matching: 'hungarian' });
+      steps.forEach((step, i) =>
+        entries.push(
+          entryOf(
+            layer,
+            step,
+            aligned.fits[i],
+            aligned.fits[i].projection,
+            aligned.fits[i].explainedVarianceRatio,
+            seps[i],
+            aligned.alignments[i].cosine,
+          ),
+        ),
+      );
+    } else {
+      const ref = fits[refIndex];
+      steps.forEach((step, i) =>
+        entries.push(entryOf(layer, step, ref, fixedProjections[i].projection, fixedProjections[i].ratio, seps[i])),
+      );
+    }
+  }
+  options.onProgress?.({ phase: 'pca', done, total: done, message: 'done' });
+
+  return {
+    source: { kind: 'run', runDir, dataset: dataset.dir, split },
+    basis,
+    reference,
+    components: K,
+    layers,
+    checkpoints: steps,
+    probe: probeRecord(probe, split),
+    points: {
+      modalities: config.modalities.map((m) => m.name),
+      modality,
+      token: probe.positions.token,
+      position: probe.positions.offset,
+      window: probe.positions.window,
+      splitPosition: probe.positions.split,
+    },
+    entries,
+    cache: { dir: cacheDir, captured, reused },
+  };
+}
+
+export interface PcaActivationsOptions {
+  file: string;
+  layers?: 'all' | readonly number[];
+  components?: number;
+  seed?: number;
+}
+
+/** PCA and separability per layer of an activation dump (docs/analysis-pca.md). */
+export async function analyzeActivationsPca(options: PcaActivationsOptions): Promise<PcaResult> {
+  const acts = await readActivations(options.file, options.layers && options.layers !== 'all' ? { layers: options.layers } : {});
+  const K = options.components ?? DEFAULT_COMPONENTS;
+  const seed = options.seed ?? 0;
+  const entries = acts.layers.map((layer) => {
+    const fit = fitPca(layer.data, acts.n, layer.d, checkComponents(K, acts.n, layer.d));
+    const sep = separability(layer.data, acts.n, layer.d, acts.modality, {
+      seed,
+      ...(K >= 10 ? { projection: { data: fit.projection, k: K } } : {}),
+    });
+    return entryOf(layer.layer, null, fit, fit.projection, fit.explainedVarianceRatio, sep);
+  });
+  return {
+    source: { kind: 'activations', file: path.resolve(options.file) },
+    basis: 'aligned',
+    reference: null,
+    components: K,
+    layers: acts.layers.map((l) => l.layer),
+    checkpoints: [],
+    probe: null,
+    points: {
+      modalities: acts.modalities,
+      modality: acts.modality,
+      token: acts.token,
+      position: acts.position,
+      window: null,
+      splitPosition: null,
+    },
+    entries,
+    cache: null,
+  };
+}
+
+/** The JSON the CLI prints (snake_case, plain arrays; projections left out). */
+export function pcaResultJson(result: PcaResult): object {
+  return {
+    source: result.source,
+    basis: result.basis,
+    reference: result.reference,
+    components: result.components,
+    layers: result.layers,
+    checkpoints: result.checkpoints,
+    probe: result.probe,
+    cache: result.cache,
+    entries: result.entries.map((e) => ({
+      layer: e.layer,
+      checkpoint: e.checkpoint,
+      n: e.n,
+      d: e.d,
+      explained_variance_ratio: e.explainedVarianceRatio,
+      components: e.components,
+      mean: e.mean,
+      separability: {
+        probe_accuracy: e.separability.probeAccuracy,
+        silhouette: e.separability.silhouette,
+        between_within_ratio: e.separability.betweenWithinRatio,
+        chance_accuracy: e.separability.probe.chanceAccuracy,
+        probe_split: {
+          seed: e.separability.probe.seed,
+          test_fraction: e.separability.probe.testFraction,
+          train: e.separability.probe.trainCount,
+          test: e.separability.probe.testCount,
+        },
+      },
+      ...(e.alignmentCosines ? { alignment_cosines: e.alignmentCosines } : {}),
+    })),
+  };
+}
+
+/** CSV: one row per (layer, checkpoint). */
+export function pcaResultCsv(result: PcaResult): string {
+  const K = result.components;
+  const header = [
+    'layer',
+    'checkpoint',
+    'probe_accuracy',
+    'silhouette',
+    'between_within_ratio',
+    ...Array.from({ length: K }, (_, i) => `evr_pc${i + 1}`),
+  ];
+  const rows = result.entries.map((e) =>
+    [
+      e.layer,
+      e.checkpoint ?? '',
+      e.separability.probeAccuracy,
+      e.separability.silhouette,
+      e.separability.betweenWithinRatio,
+      ...Array.from({ length: K }, (_, i) => e.explainedVarianceRatio[i] ?? ''),
+    ].join(','),
+  );
+  return [header.join(','), ...rows].join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function entryOf(
+  layer: number,
+  checkpoint: number | null,
+  basis: PcaFit,
+  projection: Float32Array,
+  ratio: Float64Array,
+  sep: SeparabilityResult,
+  cosines?: Float64Array,
+): PcaEntry {
+  const { k, d } = basis;
+  return {
+    layer,
+    checkpoint,
+    n: basis.n,
+    d,
+    k,
+    explainedVarianceRatio: Array.from(ratio),
+    components: Array.from({ length: k }, (_, c) => Array.from(basis.components.subarray(c * d, (c + 1) * d))),
+    mean: Array.from(basis.mean),
+    projection,
+    separability: sep,
+    ...(cosines ? { alignmentCosines: Array.from(cosines) } : {}),
+  };
+}
+
+function checkComponents(k: number, n: number, d: number): number {
+  const max = Math.min(n - 1, d);
+  if (!Number.isInteger(k) || k < 1 || k > max)
+    throw new MotlabError('invalid_request', `components must be an integer from 1 to ${max}, got ${k}`);
+  return k;
+}
+
+function selectCheckpoints(available: number[], which: 'all' | 'latest' | readonly number[], runDir: string): number[] {
+  if (which === 'all') return available;
+  if (which === 'latest') return [available[available.length - 1]];
+  const missing = which.filter((s) => !available.includes(s));
+  if (missing.length)
+    throw new MotlabError('not_found', `${runDir} has no checkpoint at step ${missing.join(', ')} (it has ${available.join(', ')})`);
+  return [...new Set(which)].sort((a, b) => a - b);
+}
+
+function selectLayers(nLayers: number, which: 'all' | readonly number[]): number[] {
+  if (which === 'all') return Array.from({ length: nLayers }, (_, l) => l);
+  for (const l of which)
+    if (!Number.isInteger(l) || l < 0 || l >= nLayers)
+      throw new MotlabError('invalid_request', `layer ${l} does not exist: the model has layers 0 to ${nLayers - 1}`);
+  return [...new Set(which)].sort((a, b) => a - b);
+}
+
+function probeRecord(probe: ProbeSet, split: string): PcaProbeRecord {
+  return {
+    split,
+    seed: probe.seed,
+    perModality: probe.perModality,
+    seqLen: probe.seqLen,
+    windows: probe.windowStarts.length,
+    counts: probe.counts.map((c) => ({ ...c, label: `${c.sampled} of ${c.available}` })),
+  };
+}
+
+function hashKey(settings: object): string {
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+}
+
+function featureFile(cacheDir: string, step: number): string {
+  return path.join(cacheDir, `features-step-${step}.f32`);
+}
+
+function featureSidecar(cacheDir: string, step: number): string {
+  return path.join(cacheDir, `features-step-${step}.json`);
+}
+
+async function sidecarMatches(file: string, stamp: object): Promise<boolean> {
+  try {
+    return JSON.stringify(JSON.parse(await readFile(file, 'utf8'))) === JSON.stringify(stamp);
+  } catch {
+    return false;
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  signal?.throwIfAborted();
+}
+
+/**
+ * Runs the probe windows through the model in small batches (MoE: one window per pass, as its
+ * routing depends on the batch) and writes each probed row at its place in the layer-major file.
+ */
+async function captureToFile(config: ModelConfig, params: Params, probe: ProbeSet, file: string, signal?: AbortSignal): Promise<void> {
+  const S = config.seq_len;
+  const d = config.d_model;
+  const L = config.n_layers;
+  const n = probe.positions.split.length;
+  const W = probe.windowStarts.length;
+  const perBatch = config.moe ? 1 : 8;
+  const temp = `${file}.partial`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.truncate(L * n * d * 4);
+    let row = 0; // positions are sorted by split position, so by window
+    for (let first = 0; first < W; first += perBatch) {
+      throwIfAborted(signal);
+      const count = Math.min(perBatch, W - first);
+      const inputs = probe.windows.subarray(first * S, (first + count) * S);
+      const batch = prepareBatch(config, inputs, inputs, count);
+      let acts;
+      try {
+        acts = captureActivations(config, params, batch);
+      } finally {
+        batch.dispose();
+      }
+      const start = row;
+      while (row < n && probe.positions.window[row] < first + count) row++;
+      const rows = row - start;
+      if (rows === 0) continue;
+      for (const layer of acts.layers) {
+        const out = new Float32Array(rows * d);
+        for (let r = 0; r < rows; r++) {
+          const p = (probe.positions.window[start + r] - first) * S + probe.positions.offset[start + r];
+          out.set(layer.residual.subarray(p * d, (p + 1) * d), r * d);
+        }
+        await handle.write(new Uint8Array(out.buffer), 0, out.byteLength, (layer.layer * n + start) * d * 4);
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, file);
+}
+
+async function readLayerFeatures(file: string, layer: number, n: number, d: number): Promise<Float32Array> {
+  const handle = await open(file, 'r');
+  try {
+    const out = new Float32Array(n * d);
+    const { bytesRead } = await handle.read(new Uint8Array(out.buffer), 0, out.byteLength, layer * n * d * 4);
+    if (bytesRead !== out.byteLength)
+      throw new MotlabError('internal', `${file}: the cached features are truncated; delete the folder to capture again`);
+    return out;
+  } finally {
+    await handle.close();
+  }
+}

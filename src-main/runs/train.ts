@@ -1,0 +1,106 @@
+/**
+ * Training a run folder, the one way every caller does it (the CLI in its own process, the
+ * "train" job in a child of the app or server): take the run lock, prepare (a fresh run, or a
+ * resume/restart), train, and keep run.json's status in step with the trainer's events.
+ * Also the train job's runner (its declaration: train-job.ts).
+ */
+import { MotlabError } from '../common/errors.ts';
+import type { EngineChoice } from '../common/vocabulary.ts';
+import { trainRun, TrainingControl, type TrainEvent } from '../training/trainer.ts';
+import { defineJobRunner } from './jobs/kind.ts';
+import { acquireRunLock } from './lock.ts';
+import { applyResume, planResume, type ResumeRequest } from './resume.ts';
+import { readRunJson, updateRunJson, type RunJson } from './run-json.ts';
+import type { RunEvent } from './run-events.ts';
+import { trainJob } from './train-job.ts';
+
+/** A fresh run (run.json just created) starts at step 0; a resume continues (or restarts) an existing one. */
+export type TrainMode = { kind: 'fresh' } | ({ kind: 'resume' } & ResumeRequest);
+
+export interface TrainFolderOptions {
+  runDir: string;
+  mode: TrainMode;
+  engine: EngineChoice;
+  control: TrainingControl;
+  onEvent?: (event: RunEvent) => void;
+}
+
+export async function trainRunFolder(options: TrainFolderOptions): Promise<'completed' | 'stopped'> {
+  const lock = await acquireRunLock(options.runDir, 'train');
+  try {
+    const { run, resume } = await prepare(options);
+    return await trainRecordingStatus(options, run, resume);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** The run as it will train, and whether from a checkpoint. */
+async function prepare(options: TrainFolderOptions): Promise<{ run: RunJson; resume: boolean }> {
+  const { runDir, mode } = options;
+  if (mode.kind === 'fresh') {
+    const run = await readRunJson(runDir);
+    if (run.status !== 'created')
+      throw new MotlabError(
+        'conflict',
+        `${runDir} has trained before (status ${run.status}); resume it (--resume) or restart it (--restart)`,
+      );
+    return { run, resume: false };
+  }
+  const plan = await planResume(runDir, mode);
+  for (const message of plan.notes) options.onEvent?.({ type: 'note', message });
+  await applyResume(runDir, plan);
+  return { run: plan.run, resume: plan.from !== null };
+}
+
+/** Train, writing each status the trainer reports (and a failure) to run.json before going on. */
+async function trainRecordingStatus(options: TrainFolderOptions, run: RunJson, resume: boolean): Promise<'completed' | 'stopped'> {
+  const { runDir } = options;
+  let engine = run.engine;
+  const onEvent = async (event: TrainEvent) => {
+    if (event.type === 'engine') engine = event.name;
+    if (event.type === 'status') await updateRunJson(runDir, { status: event.status, message: event.message, pid: process.pid, engine });
+    options.onEvent?.(event);
+  };
+  try {
+    return await trainRun({
+      runDir,
+      spec: { model: run.model, training: run.training, datasetPath: run.dataset.path },
+      engine: options.engine,
+      resume,
+      control: options.control,
+      onEvent,
+    });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await updateRunJson(runDir, { status: 'failed', message, pid: process.pid, engine }).catch(() => undefined);
+    options.onEvent?.({ type: 'status', status: 'failed', message });
+    throw error;
+  }
+}
+
+/**
+ * The "train" job: trainRunFolder in a job child. Pause, resume and stop are honoured between
+ * steps; a cancel stops like 'stop' (with a checkpoint), so no trained step is lost.
+ */
+export const trainRunner = defineJobRunner(trainJob, async (input, ctx) => {
+  const control = new TrainingControl();
+  ctx.onControl((action) => (action === 'pause' ? control.pause() : action === 'resume' ? control.resume() : control.stop()));
+  ctx.signal.addEventListener('abort', () => control.stop());
+  const totalSteps = input.overrides.steps ?? (await readRunJson(ctx.runDir)).training.steps;
+  let fraction = 0;
+  await trainRunFolder({
+    runDir: ctx.runDir,
+    mode: input.mode === 'fresh' ? { kind: 'fresh' } : { kind: 'resume', overrides: input.overrides, restart: input.restart },
+    engine: input.engine,
+    control,
+    onEvent: (event) => {
+      ctx.report(event);
+      if (event.type === 'metrics' && event.record.type === 'train') {
+        fraction = event.record.step / totalSteps;
+        ctx.progress(fraction, `step ${event.record.step} of ${totalSteps}`);
+      } else if (event.type === 'status' && event.message) ctx.progress(fraction, event.message);
+    },
+  });
+  return undefined;
+});
