@@ -155,7 +155,11 @@ test(
     await fresh.getByTestId('open-view-file').setInputFiles(saved);
     await fresh.getByTestId('compare').waitFor();
     await waitUntil('the saved view is shown', async () => fresh.url().split('#')[1] === address);
-    for (const m of MODALITIES) assert.equal((await curveKeys(fresh, `[data-testid="compare-mot-${m}"]`)).length, 3);
+    for (const m of MODALITIES)
+      await waitUntil(
+        `mot's ${m} curves in the restored view`,
+        async () => (await curveKeys(fresh, `[data-testid="compare-mot-${m}"]`)).length === 3,
+      );
     await fresh.screenshot({ path: join(SHOTS, 'losses-compare-dark.png'), fullPage: true });
 
     // Relaunch: the Losses view without an address comes back as it was left.
