@@ -139,6 +139,7 @@ async function main(): Promise<void> {
     const chart = page.getByTestId('losses-chart');
     await chart.waitFor({ timeout: 300_000 });
     const firstChart = performance.now() - loadStart;
+    console.error(`first chart after ${(firstChart / 1000).toFixed(1)} s`);
     const paths = await chart.locator('[data-mark="line"]').count();
     const status = (await page.getByTestId('status').textContent())?.trim();
 
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
       report = await client.getLossCurves({ runs: names, split: 'train', range: [steps / 6, (5 * steps) / 6], buckets });
       apiTimes.push(performance.now() - t);
     }
+    console.error(`server timed (median ${Math.round(quantile(apiTimes, 0.5))} ms)`);
     const data = lossChartData(report!, { modalities: modalities ? [modalities] : undefined });
     const geometryTimes: number[] = [];
     for (let i = 0; i < 10; i++) {
@@ -186,6 +188,7 @@ async function main(): Promise<void> {
     await page.mouse.down();
     for (let i = 1; i <= moves; i++) await page.mouse.move(box.x + box.width * (0.8 - (0.6 * i) / moves), y);
     await page.mouse.up();
+    console.error('drag done');
     const frames = (await page.evaluate('(() => { window.__recording = false; return window.__frames; })()')) as number[];
     const intervals = frames.slice(dragStart).map((t, i) => t - frames[dragStart + i - 1]);
     const result = {
