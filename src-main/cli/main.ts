@@ -14,6 +14,7 @@ Usage:
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
   motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
+  motlab analyze weights (--run <runDir> | --from <checkpoint>) [--json] [--csv FILE]
   motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
   motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--smoothing W] [--json] [--csv FILE]
   motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--x steps|flops|wall] [--json] [--csv FILE]
@@ -22,6 +23,7 @@ Usage:
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
   motlab serve [--workspace DIR] [--port N] [--host H]
+  motlab import --from <file.safetensors|index.json|dir> [--mapping auto|lab|playbook|bagel|FILE] --out <runDir>
 
 Run "motlab <command> --help" for a command's options.`;
 
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   compare: async () => ({ run: (await import('./commands/analyze-step-match.ts')).runAnalyzeStepMatch }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
+  import: async () => ({ run: (await import('./commands/import.ts')).runImportCommand }),
   // The child process of a job (started by the app or `motlab serve`; not in the usage).
   job: async () => ({ run: (await import('./commands/job.ts')).runJobCommand }),
 };
