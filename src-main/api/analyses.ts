@@ -19,8 +19,9 @@ export function analysisHandlers(
   const cache = new LossRecordCache();
   const folder = (name: string): RunFolder => ({ name, dir: existingRun(name) });
   return {
-    getLossCurves: ({ runs, ...options }) => collectLossCurves(runs.map(folder), options, cache),
-    getStepMatch: ({ reference, runs, x }) => collectStepMatch(folder(reference), runs.map(folder), { x }, cache),
+    // async: a missing run is a rejected promise, like every other handler's error.
+    getLossCurves: async ({ runs, ...options }) => collectLossCurves(runs.map(folder), options, cache),
+    getStepMatch: async ({ reference, runs, x }) => collectStepMatch(folder(reference), runs.map(folder), { x }, cache),
     analyzeRouting: ({ run, checkpoints, probeWindows, requestId }) =>
       jobs.run<RoutingReport>(existingRun(run), { analysis: 'routing', checkpoints, probeWindows }, 'routing', requestId),
     analyzeTowers: ({ run, checkpoints, probeWindows, requestId }) =>
