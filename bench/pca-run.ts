@@ -35,7 +35,7 @@ const probeTokens = Number(values['probe-tokens']);
 const work = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-pca-run-'));
 
 try {
-  let runDir = values.run ? path.resolve(values.run) : path.join(work, 'mot-small');
+  const runDir = values.run ? path.resolve(values.run) : path.join(work, 'mot-small');
   if (!values.run) {
     const r = spawnSync(
       process.execPath,

@@ -6,8 +6,9 @@
  *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1] [--only training]
  *
  * Then the other benches, each against its own reference in the same run: PCA against
- * scikit-learn (bench/pca.ts, and for a whole run bench/pca-run.ts) and a whole figure set
- * (bench/figures.ts).
+ * scikit-learn (bench/pca.ts, and for a whole run bench/pca-run.ts), a whole figure set
+ * (bench/figures.ts), and frame times while panning in Chromium: a 50-run × 10,000-step Losses
+ * chart (bench/chart-pan.ts) and a 100,000-point PCA scatter (bench/scatter-pan.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -154,7 +155,7 @@ if (td && tm) console.log(`  PyTorch mot / dense = ${(tm / td).toFixed(2)}×`);
 rmSync(work, { recursive: true, force: true });
 
 /** The other benches, run as they are run alone (each prints its own ratios). */
-const OTHER_BENCHES = ['pca.ts', 'pca-run.ts', 'figures.ts'];
+const OTHER_BENCHES = ['pca.ts', 'pca-run.ts', 'figures.ts', 'chart-pan.ts', 'scatter-pan.ts'];
 if (values.only !== 'training') {
   for (const bench of OTHER_BENCHES) {
     console.log(`\n== bench/${bench}`);
