@@ -55,7 +55,7 @@ export async function planResume(runDir: string, request: ResumeRequest): Promis
     throw new MotlabError(
       'conflict',
       `${runDir}: run.json says process ${stored.pid} is training it (${stored.status}), and that process exists; ` +
-        'it holds no run lock (the PyTorch trainer, or an earlier lab), so the lab cannot tell more: stop it first',
+        'it holds no run lock (an earlier lab or PyTorch trainer), so the lab cannot tell more: stop it first',
     );
   const { seed, ...settings } = request.overrides;
   if (seed !== undefined && seed !== stored.seed)

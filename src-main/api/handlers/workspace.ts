@@ -1,7 +1,8 @@
 /** The workspace area of the API: which folder is open, and what can be made in it. */
 import { readdir } from 'node:fs/promises';
 import { PRESET_DESCRIPTIONS, SIZES } from '../../model/presets.ts';
-import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../../common/vocabulary.ts';
+import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../../common/vocabulary.ts';
+import { torchAvailability } from '../../runs/torch.ts';
 import { TRAINING_DEFAULTS } from '../../training/config.ts';
 import type { ApiHandlers } from '../../common/api/definition.ts';
 import { EXAMPLE_DATASET, listDatasetsOf, prepareWorkspace } from '../workspace.ts';
@@ -27,11 +28,13 @@ export function workspaceHandlers(ctx: ApiContext): Pick<ApiHandlers, 'getWorksp
 
     async getCatalog() {
       const datasets = await listDatasetsOf(state.workspace, options.builtinDatasets);
+      // The in-process engines are checked when a run starts (loading them here would load TensorFlow.js).
+      const torch = await torchAvailability();
       const preferred = datasets.find((d) => d.name === 'fashion-tri') ?? datasets.find((d) => d.name === EXAMPLE_DATASET) ?? datasets[0];
       return {
         presets: PRESET_NAMES.map((name) => ({ name, description: PRESET_DESCRIPTIONS[name] })),
         sizes: SIZE_NAMES.map((name) => ({ name, ...SIZES[name], defaultSteps: TRAINING_DEFAULTS[name].steps })),
-        engines: [...ENGINE_CHOICES],
+        engines: ENGINE_CHOICES.map((name) => (name === TORCH_ENGINE ? { name, ...torch } : { name, available: true })),
         defaults: { preset: 'mot', size: 'tiny', dataset: preferred?.name },
       };
     },

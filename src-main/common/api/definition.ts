@@ -6,7 +6,7 @@
  * Browser-safe: imports zod and pure modules only.
  */
 import { z } from 'zod';
-import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../vocabulary.ts';
+import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../vocabulary.ts';
 import type {
   Catalog,
   CheckpointInfo,
@@ -60,23 +60,30 @@ export const getDatasetDocumentsSchema = z.strictObject({
     .default(8),
 });
 
-export const startRunSchema = z.strictObject({
-  name: runNameSchema.optional(),
-  preset: z.enum(PRESET_NAMES),
-  size: z.enum(SIZE_NAMES),
-  /** A dataset name from listDatasets. */
-  dataset: datasetName,
-  steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
-  checkpointEvery: count('steps between checkpoints').optional(),
-  evalEvery: count('steps between evaluations').optional(),
-  engine: z.enum(ENGINE_CHOICES).optional(),
-  seed: z
-    .number()
-    .int('a whole number')
-    .min(0, 'a number ≥ 0')
-    .max(2 ** 31 - 1, 'below 2^31')
-    .optional(),
-});
+export const startRunSchema = z
+  .strictObject({
+    name: runNameSchema.optional(),
+    preset: z.enum(PRESET_NAMES),
+    size: z.enum(SIZE_NAMES),
+    /** A dataset name from listDatasets. */
+    dataset: datasetName,
+    steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
+    checkpointEvery: count('steps between checkpoints').optional(),
+    evalEvery: count('steps between evaluations').optional(),
+    engine: z.enum(ENGINE_CHOICES).optional(),
+    /** Training processes of the torch engine (DistributedDataParallel); the lab's own engines train in one. */
+    processes: count('processes').max(64, 'at most 64 processes').optional(),
+    seed: z
+      .number()
+      .int('a whole number')
+      .min(0, 'a number ≥ 0')
+      .max(2 ** 31 - 1, 'below 2^31')
+      .optional(),
+  })
+  .refine((v) => (v.processes ?? 1) === 1 || v.engine === TORCH_ENGINE, {
+    message: 'several processes need the torch engine',
+    path: ['processes'],
+  });
 const stepList = z.array(z.number().int().min(0)).min(1, 'at least one checkpoint');
 
 export const analyzePcaSchema = z
