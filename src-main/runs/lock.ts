@@ -183,7 +183,7 @@ async function breakStaleLock(file: string, staleNonce: string | null): Promise<
   }
 }
 
-function ownerDescription(holder: LockHolder): string {
+export function ownerDescription(holder: LockHolder): string {
   return `process ${holder.pid} on ${holder.host} (${holder.purpose}, since ${holder.since})`;
 }
 
