@@ -52,7 +52,8 @@ export async function planResume(runDir: string, request: ResumeRequest): Promis
     throw new MotlabError('not_found', `${runDir} holds no run to resume (no run.json); drop --resume to start a new run there`);
   const stored = await readRunJson(runDir);
   const lock = await inspectRunLock(runDir);
-  if (lock.state === 'held')
+  // (The run service calls this again under its own lock, which is no conflict.)
+  if (lock.state === 'held' && lock.holder.pid !== process.pid)
     throw new MotlabError('conflict', `${runDir} is already being trained by ${ownerDescription(lock.holder)}; stop it first`);
   if (ACTIVE_STATUSES.includes(stored.status) && unlockedTrainerAlive(lock, stored.pid))
     throw new MotlabError(
