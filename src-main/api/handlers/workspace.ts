@@ -8,9 +8,9 @@ import type { ApiHandlers } from '../../common/api/definition.ts';
 import { EXAMPLE_DATASET, listDatasetsOf, prepareWorkspace } from '../workspace.ts';
 import { runsDirOf, type ApiContext } from '../context.ts';
 
-export function workspaceHandlers(ctx: ApiContext): Pick<ApiHandlers, 'getWorkspace' | 'openWorkspace' | 'getCatalog'> {
+export function workspaceHandlers(ctx: ApiContext): Pick<ApiHandlers, 'getWorkspace' | 'openWorkspace' | 'getCatalog' | 'listEngines'> {
   const { state, options } = ctx;
-  const handlers: Pick<ApiHandlers, 'getWorkspace' | 'openWorkspace' | 'getCatalog'> = {
+  const handlers: Pick<ApiHandlers, 'getWorkspace' | 'openWorkspace' | 'getCatalog' | 'listEngines'> = {
     async getWorkspace() {
       const runs = await readdir(runsDirOf(ctx)).catch(() => []);
       const datasets = await listDatasetsOf(state.workspace, options.builtinDatasets);
@@ -28,15 +28,20 @@ export function workspaceHandlers(ctx: ApiContext): Pick<ApiHandlers, 'getWorksp
 
     async getCatalog() {
       const datasets = await listDatasetsOf(state.workspace, options.builtinDatasets);
-      // The in-process engines are checked when a run starts (loading them here would load TensorFlow.js).
-      const torch = await torchAvailability();
       const preferred = datasets.find((d) => d.name === 'fashion-tri') ?? datasets.find((d) => d.name === EXAMPLE_DATASET) ?? datasets[0];
       return {
         presets: PRESET_NAMES.map((name) => ({ name, description: PRESET_DESCRIPTIONS[name] })),
         sizes: SIZE_NAMES.map((name) => ({ name, ...SIZES[name], defaultSteps: TRAINING_DEFAULTS[name].steps })),
-        engines: ENGINE_CHOICES.map((name) => (name === TORCH_ENGINE ? { name, ...torch } : { name, available: true })),
+        engines: [...ENGINE_CHOICES],
         defaults: { preset: 'mot', size: 'tiny', dataset: preferred?.name },
       };
+    },
+
+    async listEngines() {
+      // The in-process engines are checked when a run starts (loading them here would load
+      // TensorFlow.js); torch is probed once (a Python that imports PyTorch), which takes seconds.
+      const torch = await torchAvailability();
+      return ENGINE_CHOICES.map((name) => (name === TORCH_ENGINE ? { name, ...torch } : { name, available: true }));
     },
   };
   return handlers;

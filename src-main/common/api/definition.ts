@@ -13,6 +13,7 @@ import type {
   DatasetInfo,
   DatasetOverview,
   DocumentPage,
+  EngineOption,
   JobInfo,
   MetricsChunk,
   PcaAnalysis,
@@ -146,6 +147,11 @@ export const apiDefinition = {
     'Open (creating if needed) a workspace folder',
   ),
   getCatalog: method(none, returns<Catalog>(), 'Presets, sizes, engines and form defaults'),
+  listEngines: method(
+    none,
+    returns<EngineOption[]>(),
+    'The engines a run can train on here: each available or not, with the reason (torch: whether a Python with PyTorch is found)',
+  ),
   listDatasets: method(none, returns<DatasetInfo[]>(), 'Built-in datasets first, then the workspace ones'),
   getDatasetOverview: method(
     z.strictObject({ dataset: datasetName }),

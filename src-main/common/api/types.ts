@@ -86,8 +86,8 @@ export interface EngineOption {
 export interface Catalog {
   presets: { name: string; description: string }[];
   sizes: { name: string; d_model: number; n_layers: number; n_heads: number; seq_len: number; defaultSteps: number }[];
-  /** The engines a run can train on, in the form's order; one not available here says why. */
-  engines: EngineOption[];
+  /** The engines a run can train on, in the form's order (listEngines says which are available here). */
+  engines: EngineChoice[];
   /** What the new-run form starts with. */
   defaults: { preset: string; size: string; dataset?: string };
 }
