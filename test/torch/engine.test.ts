@@ -43,6 +43,16 @@ function lab(args: string[], env: NodeJS.ProcessEnv = pathWithoutTorchFirst) {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `lab` without blocking this process (the API server of a test runs in it). */
+function labAsync(args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MOTLAB, ...args], { env: pathWithoutTorchFirst, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
 function configFile(name: string, content: object): string {
   const file = path.join(root, `${name}.json`);
   writeFileSync(file, JSON.stringify(content));
@@ -181,10 +191,10 @@ test(
       assert.ok(summary.step >= 2);
 
       // Second writers: the lab's own trainer and another PyTorch trainer are refused.
-      const labResume = lab(['train', '--out', runDir, '--resume', '--engine', 'wasm']);
+      const labResume = await labAsync(['train', '--out', runDir, '--resume', '--engine', 'wasm']);
       assert.notEqual(labResume.status, 0);
       assert.match(labResume.stderr, new RegExp(`already being trained by process ${child.pid} on `));
-      const torchResume = lab(['train', '--out', runDir, '--resume', '--engine', 'torch', '--threads', '1']);
+      const torchResume = await labAsync(['train', '--out', runDir, '--resume', '--engine', 'torch', '--threads', '1']);
       assert.notEqual(torchResume.status, 0);
       assert.match(torchResume.stderr, new RegExp(`already being trained by process ${child.pid} on `));
 
