@@ -3,7 +3,11 @@
  * loads here, against the same model in PyTorch (bench/torch_mot.py, Debian python3-torch) in
  * the same run. Reported as ratios (ours / PyTorch, MoT / dense): these machines are noisy.
  *
- *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1] [--only training]
+ *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1] [--torch-nproc 1,2]
+ *       [--only training]
+ *
+ * The lab's torch engine (`motlab train --engine torch --nproc N`, the PyTorch trainer with N
+ * DDP processes) is timed the same way, for each --torch-nproc, when a Python with PyTorch is found.
  *
  * Then the other benches, each against its own reference in the same run: PCA against
  * scikit-learn (bench/pca.ts, and for a whole run bench/pca-run.ts), a whole figure set
@@ -30,6 +34,7 @@ const { values } = parseArgs({
     presets: { type: 'string', default: 'dense,mot' },
     size: { type: 'string', default: 'small' },
     'torch-threads': { type: 'string', default: '1' },
+    'torch-nproc': { type: 'string', default: '1,2' },
     only: { type: 'string' },
   },
 });
@@ -47,8 +52,8 @@ function median(xs: number[]): number {
 const SLOW_ENGINES = new Set(['cpu']);
 
 /** Our step time: a real `motlab train` run, read back from its metrics.jsonl (median after warm-up). */
-function oursMsPerStep(engine: string, preset: string, data: string): { ms: number; config: unknown; batch: number } {
-  const out = path.join(work, `${engine}-${preset}`);
+function oursMsPerStep(engine: string, preset: string, data: string, extra: string[] = []): { ms: number; config: unknown; batch: number } {
+  const out = path.join(work, `${engine}-${preset}-${extra.join('')}`);
   const [steps, warmup] = SLOW_ENGINES.has(engine) ? [2, 1] : [timedSteps, warmupSteps];
   const result = spawnSync(
     process.execPath,
@@ -71,6 +76,7 @@ function oursMsPerStep(engine: string, preset: string, data: string): { ms: numb
       '100000',
       '--checkpoint-every',
       '100000',
+      ...extra,
     ],
     { encoding: 'utf8' },
   );
@@ -139,6 +145,22 @@ for (const engine of engines) {
   }
 }
 
+// The torch engine as the lab runs it: the PyTorch trainer, 1 and more DDP processes.
+const torchProcesses =
+  spawnSync(python, ['-c', 'import torch, numpy']).status === 0 ? values['torch-nproc']!.split(',').filter(Boolean) : [];
+if (!torchProcesses.length) console.log('torch engine: no Python with PyTorch here, skipped');
+for (const n of torchProcesses) {
+  for (const preset of presets) {
+    const engine = `torch ×${n}`;
+    const ours = oursMsPerStep('torch', preset, data, ['--nproc', n, '--threads', values['torch-threads']!, '--python', python]);
+    rows.push({ engine, preset, ours: ours.ms, torch: torchCache.get(preset) ?? null });
+    console.log(
+      `${engine.padEnd(15)} ${preset.padEnd(6)} lab torch engine ${ours.ms.toFixed(1)} ms/step (${n} process(es) × ${values['torch-threads']} thread(s))`,
+    );
+  }
+}
+if (torchProcesses.length) engines.push(...torchProcesses.map((n) => `torch ×${n}`));
+
 console.log('\nratios (same run):');
 for (const engine of engines) {
   for (const r of rows.filter((x) => x.engine === engine)) {
@@ -148,6 +170,11 @@ for (const engine of engines) {
   for (const r of rows.filter((x) => x.engine === engine && x.preset !== 'dense')) {
     if (dense) console.log(`  ${engine} ${r.preset} / dense = ${(r.ours / dense.ours).toFixed(2)}× (equal FLOPs per token)`);
   }
+}
+for (const r of rows.filter((x) => x.engine.startsWith('torch'))) {
+  const wasm = rows.find((x) => x.engine === 'wasm' && x.preset === r.preset);
+  if (wasm)
+    console.log(`  ${r.engine} ${r.preset}: wasm / torch engine = ${(wasm.ours / r.ours).toFixed(2)}× (the torch engine's speed-up)`);
 }
 const td = torchCache.get('dense');
 const tm = torchCache.get('mot');

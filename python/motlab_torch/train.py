@@ -32,6 +32,7 @@ from .config import PRESET_NAMES, SIZE_NAMES, TRAINING_DEFAULTS, build_model_con
 from .data import load_spec
 from .distributed import World, launch_local
 from .errors import MotlabError
+from .lock import acquire_run_lock
 from .run_folder import RUN_JSON, list_checkpoints, now_iso, read_checkpoint, read_run_json, update_run_status, write_run_json
 
 
@@ -86,13 +87,31 @@ def check_processes(training, processes):
                                             f"({processes}): every process needs at least one window of the global batch")
 
 
+# The run lock this process holds (rank 0 only), released when the entry point returns.
+held_lock = None
+
+
+def take_run_lock(run_dir):
+    global held_lock
+    if held_lock is None:
+        held_lock = acquire_run_lock(run_dir, "train")
+
+
+def release_run_lock():
+    global held_lock
+    if held_lock is not None:
+        held_lock.release()
+        held_lock = None
+
+
 def prepare_run(args, run_dir, processes=1):
-    """Create run.json (new run) or apply --steps/--checkpoint-every/--eval-every (resume)."""
+    """Create run.json (new run) or apply --steps/--checkpoint-every/--eval-every (resume), under the run lock."""
     overrides = {k: v for k, v in (("steps", args.steps), ("checkpoint_every", args.checkpoint_every),
                                    ("eval_every", args.eval_every)) if v is not None}
     if args.resume:
         if not os.path.exists(os.path.join(run_dir, RUN_JSON)):
             raise MotlabError("not_found", f"{run_dir} holds no run to resume (no run.json); drop --resume to start a new run there")
+        take_run_lock(run_dir)
         run = read_run_json(run_dir)
         if args.seed is not None and args.seed != run["seed"]:
             raise MotlabError("invalid_config", f"--seed cannot change on --resume (the run was started with seed {run['seed']})")
@@ -120,6 +139,7 @@ def prepare_run(args, run_dir, processes=1):
     run = {"name": os.path.basename(os.path.normpath(run_dir)), "created": now, "updated": now, "preset": preset,
            "size": size, "model": model, "training": training, "dataset": {"path": data_dir, "name": spec["name"]},
            "engine": ENGINE_NAME, "seed": training["seed"], "status": "created"}
+    take_run_lock(run_dir)
     write_run_json(run_dir, run)
     return run
 
@@ -207,6 +227,8 @@ def run_from_argv(argv):
         prefix = "motlab_torch.train" + (f" (rank {rank})" if os.environ.get("WORLD_SIZE", "1") != "1" else "")
         print(f"{prefix}: {e.message}", file=sys.stderr, flush=True)
         return 2 if e.code in ("invalid_config", "conflict") else 1
+    finally:
+        release_run_lock()
 
 
 def main(argv=None):

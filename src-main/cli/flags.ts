@@ -1,11 +1,30 @@
 import { MotlabError } from '../common/errors.ts';
 import { oneLine } from '../common/text.ts';
-import { ENGINE_CHOICES, isEngineChoice, type EngineChoice } from '../common/vocabulary.ts';
+import {
+  ENGINE_CHOICES,
+  IN_PROCESS_ENGINE_CHOICES,
+  isEngineChoice,
+  TORCH_ENGINE,
+  type EngineChoice,
+  type InProcessEngineChoice,
+} from '../common/vocabulary.ts';
 
+/** `--engine` of `motlab train`: any engine, `torch` included. */
 export function parseEngineFlag(value: string | undefined): EngineChoice {
   const v = value ?? 'auto';
   if (isEngineChoice(v)) return v;
   throw new MotlabError('invalid_config', `--engine must be one of ${ENGINE_CHOICES.join(', ')} (got ${shown(v)})`);
+}
+
+/** `--engine` of work done in the lab's process (evaluation, analyses): not `torch`, which only trains. */
+export function parseInProcessEngineFlag(value: string | undefined): InProcessEngineChoice {
+  const v = parseEngineFlag(value);
+  if (v === TORCH_ENGINE)
+    throw new MotlabError(
+      'invalid_config',
+      `--engine torch only trains runs; evaluation and analyses run on the lab's engines (${IN_PROCESS_ENGINE_CHOICES.join(', ')})`,
+    );
+  return v;
 }
 
 /** A whole-number flag in [min, max], or undefined when absent. Decimal digits only ("1e3", "0x10" are refused). */

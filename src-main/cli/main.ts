@@ -24,6 +24,8 @@ Usage:
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
   motlab serve [--workspace DIR] [--port N] [--host H]
   motlab import --from <file.safetensors|index.json|dir> [--mapping auto|lab|playbook|bagel|FILE] --out <runDir>
+  motlab train --engine torch [--nproc N] [--python PATH] …   (the PyTorch trainer, see --help)
+  motlab torch-command --config <preset|file.json> --data DIR [--nnodes N] [--nproc-per-node P] [--json]
 
 Run "motlab <command> --help" for a command's options.`;
 
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
   import: async () => ({ run: (await import('./commands/import.ts')).runImportCommand }),
+  'torch-command': async () => ({ run: (await import('./commands/torch-command.ts')).runTorchCommand }),
   // The child process of a job (started by the app or `motlab serve`; not in the usage).
   job: async () => ({ run: (await import('./commands/job.ts')).runJobCommand }),
 };

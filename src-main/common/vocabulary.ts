@@ -36,15 +36,26 @@ export function isActiveJobStatus(status: JobStatus): boolean {
   return ACTIVE_JOB_STATUSES.includes(status);
 }
 
-/** Compute engines, fastest first: the order `auto` tries them in. */
-export const ENGINE_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** The lab's own compute engines (TensorFlow.js, in process), fastest first: the order `auto` tries them in. */
+export const IN_PROCESS_ENGINE_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type InProcessEngineName = (typeof IN_PROCESS_ENGINE_NAMES)[number];
+/**
+ * Every engine a run can train on: the in-process ones, and `torch`, the PyTorch trainer
+ * (python/motlab_torch) that the run service starts as a separate process when a Python with
+ * PyTorch is found (runs/torch.ts). `auto` never picks torch; evaluation and analyses run in process.
+ */
+export const ENGINE_NAMES = [...IN_PROCESS_ENGINE_NAMES, 'torch'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
-/** What a person may ask for: an engine, or the first that works. */
+export const TORCH_ENGINE = 'torch' satisfies EngineName;
+/** What a person may ask for: an engine, or the first in-process engine that works. */
 export const ENGINE_CHOICES = ['auto', ...ENGINE_NAMES] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 export function isEngineChoice(s: string): s is EngineChoice {
   return (ENGINE_CHOICES as readonly string[]).includes(s);
 }
+/** The choices for work that runs in the lab's process (evaluation, analyses). */
+export const IN_PROCESS_ENGINE_CHOICES = ['auto', ...IN_PROCESS_ENGINE_NAMES] as const;
+export type InProcessEngineChoice = (typeof IN_PROCESS_ENGINE_CHOICES)[number];
 
 export const PRESET_NAMES = [
   'dense',

@@ -17,11 +17,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import { getThreadsCount, setWasmPaths, version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
 import { MotlabError } from '../common/errors.ts';
-import { ENGINE_NAMES, type EngineName } from '../common/vocabulary.ts';
+import { IN_PROCESS_ENGINE_NAMES as ENGINE_NAMES, type InProcessEngineName as EngineName } from '../common/vocabulary.ts';
 import { registerFusedKernels } from './kernels/index.ts';
 import { installTfjsFixes } from './tfjs-fixes/index.ts';
 
-export type { EngineName } from '../common/vocabulary.ts';
+/** The engines this module starts (the in-process ones; `torch` is a separate process: runs/torch.ts). */
+export type { InProcessEngineName as EngineName } from '../common/vocabulary.ts';
 
 export interface EngineInfo {
   name: EngineName;

@@ -3,7 +3,7 @@
  * runner: evaluateRunner in runs/evaluate.ts).
  */
 import { z } from 'zod';
-import { ENGINE_CHOICES } from '../common/vocabulary.ts';
+import { IN_PROCESS_ENGINE_CHOICES } from '../common/vocabulary.ts';
 import { defineJobKind } from './jobs/kind.ts';
 
 /** The most windows one evaluation may ask for. */
@@ -16,7 +16,7 @@ const evaluateJobInputSchema = z.strictObject({
     .regex(/^[a-z][a-z0-9_-]*$/, 'a split name such as "val"')
     .default('val'),
   windows: z.number().int().positive().max(MAX_EVAL_WINDOWS).optional(),
-  engine: z.enum(ENGINE_CHOICES).default('auto'),
+  engine: z.enum(IN_PROCESS_ENGINE_CHOICES).default('auto'),
 });
 
 export const evaluateJob = defineJobKind({ name: 'evaluate', input: evaluateJobInputSchema });

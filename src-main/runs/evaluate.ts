@@ -12,7 +12,7 @@ import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
 import { initEngine } from '../engine/engine.ts';
 import { evaluateLossCancellable } from '../training/evaluate.ts';
 import { MotlabError } from '../common/errors.ts';
-import type { EngineChoice, EngineName } from '../common/vocabulary.ts';
+import type { InProcessEngineChoice, EngineName } from '../common/vocabulary.ts';
 import type { LossByModality } from '../common/metrics.ts';
 import { defineJobRunner } from './jobs/kind.ts';
 import { evaluateJob } from './evaluate-job.ts';
@@ -29,7 +29,7 @@ export interface EvaluationRequest {
   split: string;
   /** Default the run's eval_windows. */
   windows?: number;
-  engine: EngineChoice;
+  engine: InProcessEngineChoice;
   signal?: AbortSignal;
   onProgress?: (fraction: number) => void;
 }

@@ -10,7 +10,8 @@
  * exists (the O_EXCL of links). A lock whose process is gone, or whose pid now belongs to
  * another process, is stale and is taken over; where no identity can be read (no /proc), a
  * live pid counts as the owner. A lock from another host cannot be checked from here and is
- * left alone. docs/runs.md has the whole story.
+ * left alone. The PyTorch trainer takes the same lock (python/motlab_torch/lock.py). docs/runs.md
+ * has the whole story.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -115,7 +116,7 @@ export async function inspectRunLock(runDir: string): Promise<LockState> {
 
 /**
  * A run whose run.json says a process trains it but that has no lock file was written by a
- * trainer that takes no lock (the PyTorch trainer, an earlier lab): run.json's pid is all there
+ * trainer that takes no lock (an earlier lab or PyTorch trainer): run.json's pid is all there
  * is to go on, and only whether such a process exists can be checked. The lab shows such a run
  * as training and refuses to write it, but never signals that pid.
  */
@@ -182,7 +183,7 @@ async function breakStaleLock(file: string, staleNonce: string | null): Promise<
   }
 }
 
-function ownerDescription(holder: LockHolder): string {
+export function ownerDescription(holder: LockHolder): string {
   return `process ${holder.pid} on ${holder.host} (${holder.purpose}, since ${holder.since})`;
 }
 

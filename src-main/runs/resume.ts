@@ -21,7 +21,7 @@ import { MotlabError } from '../common/errors.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { definedOnly, type TrainingOverrides } from './create.ts';
 import { readRunJson, RUN_JSON, writeRunJson, type RunJson } from './run-json.ts';
-import { inspectRunLock, unlockedTrainerAlive } from './lock.ts';
+import { inspectRunLock, ownerDescription, unlockedTrainerAlive } from './lock.ts';
 import { ACTIVE_STATUSES } from '../common/vocabulary.ts';
 
 /** Where a restart puts the history it replaces: `<run>/archive/<time>/`. */
@@ -51,11 +51,15 @@ export async function planResume(runDir: string, request: ResumeRequest): Promis
   if (!existsSync(path.join(runDir, RUN_JSON)))
     throw new MotlabError('not_found', `${runDir} holds no run to resume (no run.json); drop --resume to start a new run there`);
   const stored = await readRunJson(runDir);
-  if (ACTIVE_STATUSES.includes(stored.status) && unlockedTrainerAlive(await inspectRunLock(runDir), stored.pid))
+  const lock = await inspectRunLock(runDir);
+  // (The run service calls this again under its own lock, which is no conflict.)
+  if (lock.state === 'held' && lock.holder.pid !== process.pid)
+    throw new MotlabError('conflict', `${runDir} is already being trained by ${ownerDescription(lock.holder)}; stop it first`);
+  if (ACTIVE_STATUSES.includes(stored.status) && unlockedTrainerAlive(lock, stored.pid))
     throw new MotlabError(
       'conflict',
       `${runDir}: run.json says process ${stored.pid} is training it (${stored.status}), and that process exists; ` +
-        'it holds no run lock (the PyTorch trainer, or an earlier lab), so the lab cannot tell more: stop it first',
+        'it holds no run lock (an earlier lab or PyTorch trainer), so the lab cannot tell more: stop it first',
     );
   const { seed, ...settings } = request.overrides;
   if (seed !== undefined && seed !== stored.seed)

@@ -1,7 +1,8 @@
 /**
  * What state a run is in, from what is on disk (run.json's status, the run lock) and what a
  * live training job last reported. 'interrupted' is a run whose run.json says it is training
- * but which no live process owns: it can be continued from its last checkpoint.
+ * but which no live process owns: it can be continued from its last checkpoint. A run locked on
+ * another host (a synced cluster run) shows run.json's status: nothing here can tell more.
  */
 import { ACTIVE_STATUSES, type RunStatus, type StoredRunStatus } from '../common/vocabulary.ts';
 import { unlockedTrainerAlive, type LockState } from './lock.ts';
@@ -26,10 +27,12 @@ export function inferRunStatus(
   const shown: RunStatus = stored.status === 'created' ? 'starting' : stored.status;
   if (!ACTIVE_STATUSES.includes(shown)) return { status: shown, message: stored.message };
   if (lock.state === 'held' || unlockedTrainerAlive(lock, stored.pid)) return { status: shown, message: stored.message };
+  // A run folder synced from a cluster (rsync, a shared filesystem) while a trainer there writes
+  // it: shown as run.json says, so that the lab keeps reading it as it grows.
   if (lock.state === 'foreign')
     return {
-      status: 'interrupted',
-      message: `Last trained by process ${lock.holder.pid} on ${lock.holder.host}, which cannot be checked from here.`,
+      status: shown,
+      message: `Trained by process ${lock.holder.pid} on ${lock.holder.host} (since ${lock.holder.since}); the lab shows the folder as it is synced and cannot check that process from here.`,
     };
   return { status: 'interrupted', message: INTERRUPTED_MESSAGE };
 }

@@ -15,6 +15,8 @@ const trainJobInputSchema = z.strictObject({
   mode: z.enum(['fresh', 'resume']),
   restart: z.boolean().default(false),
   engine: z.enum(ENGINE_CHOICES).default('auto'),
+  /** Processes of the torch engine (DistributedDataParallel); the in-process engines train in one. */
+  processes: positive.max(64).default(1),
   overrides: z
     .strictObject({ steps: positive, checkpoint_every: positive, eval_every: positive, seed: z.number().int().nonnegative() })
     .partial()

@@ -5,7 +5,7 @@
  * Also the train job's runner (its declaration: train-job.ts).
  */
 import { MotlabError } from '../common/errors.ts';
-import type { EngineChoice } from '../common/vocabulary.ts';
+import { TORCH_ENGINE, type EngineChoice, type InProcessEngineChoice } from '../common/vocabulary.ts';
 import { trainRun, TrainingControl, type TrainEvent } from '../training/trainer.ts';
 import { defineJobRunner } from './jobs/kind.ts';
 import { acquireRunLock } from './lock.ts';
@@ -13,6 +13,7 @@ import { applyResume, planResume, type ResumeRequest } from './resume.ts';
 import { readRunJson, updateRunJson, type RunJson } from './run-json.ts';
 import type { RunEvent } from './run-events.ts';
 import { trainJob } from './train-job.ts';
+import { describeTorchPython, findTorchPython, trainWithTorch, type TorchPython } from './torch.ts';
 
 /** A fresh run (run.json just created) starts at step 0; a resume continues (or restarts) an existing one. */
 export type TrainMode = { kind: 'fresh' } | ({ kind: 'resume' } & ResumeRequest);
@@ -23,16 +24,48 @@ export interface TrainFolderOptions {
   engine: EngineChoice;
   control: TrainingControl;
   onEvent?: (event: RunEvent) => void;
+  /** For the torch engine: the Python to use (else $MOTLAB_PYTHON, else one found), and the processes. */
+  torch?: { python?: string | TorchPython; processes?: number; threads?: number };
+  /** For the torch engine: each line the trainer writes on stderr. */
+  onTrainerStderr?: (line: string) => void;
 }
 
 export async function trainRunFolder(options: TrainFolderOptions): Promise<'completed' | 'stopped'> {
+  if (options.engine === TORCH_ENGINE) return trainRunFolderWithTorch(options);
   const lock = await acquireRunLock(options.runDir, 'train');
   try {
     const { run, resume } = await prepare(options);
-    return await trainRecordingStatus(options, run, resume);
+    return await trainRecordingStatus(options, run, resume, options.engine);
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The torch engine: prepared here under the run lock (the same checks, notes and restart
+ * archive as the lab's own engines), then trained by the PyTorch trainer, which takes the lock
+ * itself for as long as it trains and keeps run.json's status (a second writer is refused by
+ * whichever of the two comes second).
+ */
+async function trainRunFolderWithTorch(options: TrainFolderOptions): Promise<'completed' | 'stopped'> {
+  const given = options.torch?.python;
+  const python = typeof given === 'object' ? given : await findTorchPython(given);
+  options.onEvent?.({ type: 'note', message: `training with ${describeTorchPython(python)}` });
+  const lock = await acquireRunLock(options.runDir, 'prepare');
+  try {
+    await prepare(options);
+  } finally {
+    await lock.release();
+  }
+  return trainWithTorch({
+    runDir: options.runDir,
+    python,
+    processes: options.torch?.processes ?? 1,
+    threads: options.torch?.threads,
+    control: options.control,
+    onEvent: options.onEvent,
+    onStderr: options.onTrainerStderr,
+  });
 }
 
 /** The run as it will train, and whether from a checkpoint. */
@@ -54,7 +87,12 @@ async function prepare(options: TrainFolderOptions): Promise<{ run: RunJson; res
 }
 
 /** Train, writing each status the trainer reports (and a failure) to run.json before going on. */
-async function trainRecordingStatus(options: TrainFolderOptions, run: RunJson, resume: boolean): Promise<'completed' | 'stopped'> {
+async function trainRecordingStatus(
+  options: TrainFolderOptions,
+  run: RunJson,
+  resume: boolean,
+  engineChoice: InProcessEngineChoice,
+): Promise<'completed' | 'stopped'> {
   const { runDir } = options;
   let engine = run.engine;
   const onEvent = async (event: TrainEvent) => {
@@ -66,7 +104,7 @@ async function trainRecordingStatus(options: TrainFolderOptions, run: RunJson, r
     return await trainRun({
       runDir,
       spec: { model: run.model, training: run.training, datasetPath: run.dataset.path },
-      engine: options.engine,
+      engine: engineChoice,
       resume,
       control: options.control,
       onEvent,
@@ -93,7 +131,9 @@ export const trainRunner = defineJobRunner(trainJob, async (input, ctx) => {
     runDir: ctx.runDir,
     mode: input.mode === 'fresh' ? { kind: 'fresh' } : { kind: 'resume', overrides: input.overrides, restart: input.restart },
     engine: input.engine,
+    torch: { processes: input.processes },
     control,
+    onTrainerStderr: (line) => console.error(line), // the job's log (train.log)
     onEvent: (event) => {
       ctx.report(event);
       if (event.type === 'metrics' && event.record.type === 'train') {

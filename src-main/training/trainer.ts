@@ -8,7 +8,7 @@
  * belong to the run service (src-main/runs/), which wraps this.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EngineChoice, EngineName, StoredRunStatus } from '../common/vocabulary.ts';
+import type { InProcessEngineChoice, EngineName, RunControl, StoredRunStatus } from '../common/vocabulary.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { computeLoss, initParams, prepareBatch, type RoutingStats } from '../model/mot.ts';
 import { flopsPerToken } from '../model/accounting.ts';
@@ -60,16 +60,27 @@ export class TrainingControl {
   paused = false;
   stopRequested = false;
   private wake: (() => void) | null = null;
+  private readonly listeners: ((action: RunControl) => void)[] = [];
   pause(): void {
     this.paused = true;
+    this.tell('pause');
   }
   resume(): void {
     this.paused = false;
     this.wake?.();
+    this.tell('resume');
   }
   stop(): void {
     this.stopRequested = true;
     this.wake?.();
+    this.tell('stop');
+  }
+  /** Hear every request as it comes (a trainer in another process gets them forwarded: runs/torch.ts). */
+  listen(listener: (action: RunControl) => void): void {
+    this.listeners.push(listener);
+  }
+  private tell(action: RunControl): void {
+    for (const listener of this.listeners) listener(action);
   }
   waitWhilePaused(): Promise<void> {
     return new Promise((resolve) => {
@@ -91,7 +102,7 @@ export interface TrainingSpec {
 export interface TrainRunOptions {
   runDir: string;
   spec: TrainingSpec;
-  engine: EngineChoice;
+  engine: InProcessEngineChoice;
   /** Continue from the latest complete checkpoint (which must exist), else start at step 0. */
   resume: boolean;
   control?: TrainingControl;

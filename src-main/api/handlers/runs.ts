@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { MotlabError } from '../../common/errors.ts';
-import { isActiveJobStatus, isActiveStatus, type RunControl } from '../../common/vocabulary.ts';
+import { isActiveJobStatus, isActiveStatus, TORCH_ENGINE, type RunControl } from '../../common/vocabulary.ts';
 import type { ApiHandlers, MethodOutput, ParsedInput, StartRunInput } from '../../common/api/definition.ts';
 import type { RunDetail, RunSummary } from '../../common/api/types.ts';
 import { readMetrics } from '../../checkpoints/run-folder.ts';
@@ -18,6 +18,7 @@ import { inferRunStatus, type RunStatusView } from '../../runs/status.ts';
 import type { RunJson } from '../../runs/run-json.ts';
 import type { JobEvent } from '../../runs/jobs/manager.ts';
 import type { TrainJobInput } from '../../runs/train-job.ts';
+import { torchAvailability } from '../../runs/torch.ts';
 import { metricsCsv } from '../export.ts';
 import {
   checkpointInfos,
@@ -198,9 +199,14 @@ export class RunService {
     const dir = runDirOf(this.ctx, name);
     if (existsSync(dir)) throw new MotlabError('conflict', `A run named "${name}" already exists; choose another name.`);
     const engine = input.engine ?? 'auto';
+    if (engine === TORCH_ENGINE) {
+      // Refused here, with the reason, rather than as a failed run.
+      const torch = await torchAvailability();
+      if (!torch.available) throw new MotlabError('engine_unavailable', torch.reason);
+    }
     const overrides = { steps: input.steps, checkpoint_every: input.checkpointEvery, eval_every: input.evalEvery, seed: input.seed };
     await createRun(dir, await planNewRun(dir, { config: input.preset, size: input.size, data: dataset.path, engine, overrides }));
-    this.startTraining(dir, { mode: 'fresh', restart: false, engine, overrides: {} });
+    this.startTraining(dir, { mode: 'fresh', restart: false, engine, processes: input.processes ?? 1, overrides: {} });
     return brief(await this.summarize(dir));
   }
 
@@ -220,10 +226,15 @@ export class RunService {
         'conflict',
         `Run "${name}" was started by another process (pid ${lock.holder.pid}); it can only be stopped from here.`,
       );
+    if ((s.status === 'running' || s.status === 'paused') && lock.state === 'foreign')
+      throw new MotlabError(
+        'conflict',
+        `Run "${name}" is trained on ${lock.holder.host} (process ${lock.holder.pid}); stop it there (SIGTERM writes a checkpoint first).`,
+      );
     if (s.status === 'running' || s.status === 'paused')
       throw new MotlabError(
         'conflict',
-        `Run "${name}" is trained by a process that holds no run lock (the PyTorch trainer, or an earlier lab): the lab cannot ` +
+        `Run "${name}" is trained by a process that holds no run lock (an earlier lab or PyTorch trainer): the lab cannot ` +
           `make sure that the pid in run.json is still that trainer, so it sends it nothing; stop it where it runs.`,
       );
     throw new MotlabError('conflict', `Run "${name}" is not training (status: ${s.status}).`);
@@ -239,7 +250,9 @@ export class RunService {
     if (!read.ok) throw new MotlabError('invalid_checkpoint', `Run "${run}" cannot be continued: ${read.message}`);
     const overrides = steps === undefined ? {} : { steps };
     await planResume(dir, { overrides, restart }); // refuse here, with the reason, rather than in the child
-    this.startTraining(dir, { mode: 'resume', restart, engine: 'auto', overrides });
+    // A PyTorch run continues in PyTorch (one process; `motlab train --resume --engine torch --nproc N` for more).
+    const engine = read.run.engine === TORCH_ENGINE ? TORCH_ENGINE : 'auto';
+    this.startTraining(dir, { mode: 'resume', restart, engine, processes: 1, overrides });
     return brief(await this.summarize(dir));
   }
 

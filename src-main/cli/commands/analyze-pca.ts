@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
 import { initEngine } from '../../engine/engine.ts';
 import { analyzeActivationsPca, analyzeRunPca, pcaResultCsv, pcaResultJson, type PcaResult } from '../../analysis/pca-collect.ts';
-import { parseEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
 
 const HELP = `motlab analyze pca --run DIR [--checkpoints all|latest|S1,S2,…] [--layers all|L1,…] [--components K]
                    [--basis fixed|aligned] [--reference STEP] [--probe-tokens N] [--seed N] [--split val]
@@ -54,7 +54,7 @@ export async function runAnalyzePcaCommand(argv: string[]): Promise<number> {
   if (values.activations) {
     result = await analyzeActivationsPca({ file: values.activations, layers, components, seed });
   } else {
-    await initEngine(parseEngineFlag(values.engine));
+    await initEngine(parseInProcessEngineFlag(values.engine));
     const checkpoints = values.checkpoints === 'latest' ? 'latest' : parseList('--checkpoints', values.checkpoints, 0);
     let lastMessage = '';
     result = await analyzeRunPca({

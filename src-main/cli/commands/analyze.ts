@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
 import { initEngine } from '../../engine/engine.ts';
 import { csvText } from '../../api/export.ts';
-import { parseEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
 
 const HELP = `motlab analyze <analysis> [options]
 
@@ -61,7 +61,7 @@ const ANALYSES: Record<string, Analysis> = {
     const { values } = parseArgs({ args: argv, options: common, strict: true });
     if (values.help) return (console.log(HELP), 0);
     if (!values.run) throw new MotlabError('invalid_config', `--run DIR is required\n\n${HELP}`);
-    await initEngine(parseEngineFlag(values.engine));
+    await initEngine(parseInProcessEngineFlag(values.engine));
     const { analyzeRouting, routingCsvRows } = await import('../../analysis/routing-collect.ts');
     const report = await analyzeRouting(path.resolve(values.run), {
       checkpoints: checkpointList(values.checkpoints),
@@ -97,7 +97,7 @@ const ANALYSES: Record<string, Analysis> = {
     const { values } = parseArgs({ args: argv, options: { ...common, rows: { type: 'string' } }, strict: true });
     if (values.help) return (console.log(HELP), 0);
     if (!values.run) throw new MotlabError('invalid_config', `--run DIR is required\n\n${HELP}`);
-    await initEngine(parseEngineFlag(values.engine));
+    await initEngine(parseInProcessEngineFlag(values.engine));
     const { analyzeTowers, towersCsvRows } = await import('../../analysis/towers-collect.ts');
     const report = await analyzeTowers(path.resolve(values.run), {
       checkpoints: checkpointList(values.checkpoints),

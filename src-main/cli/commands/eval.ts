@@ -5,7 +5,7 @@ import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate.ts
 import { MAX_EVAL_WINDOWS } from '../../runs/evaluate-job.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { terminalSafe } from '../../common/text.ts';
-import { parseEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 
 const HELP = `motlab eval --run <runDir> [--checkpoint <step>|latest] [--data <datasetDir|builtin>] [--split val] [--windows N] [--engine …] [--json]
@@ -40,7 +40,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     data: values.data,
     split: values.split,
     windows: parseIntFlag('--windows', values.windows, 1, MAX_EVAL_WINDOWS),
-    engine: parseEngineFlag(values.engine),
+    engine: parseInProcessEngineFlag(values.engine),
   });
   for (const note of evaluation.notes) console.error(terminalSafe(`note: ${note}`));
   if (values.json) {

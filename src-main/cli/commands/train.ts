@@ -4,10 +4,19 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { isSizeName, PRESET_NAMES, SIZE_NAMES, type EngineChoice, type SizeName } from '../../common/vocabulary.ts';
+import {
+  ENGINE_CHOICES,
+  isSizeName,
+  PRESET_NAMES,
+  SIZE_NAMES,
+  TORCH_ENGINE,
+  type EngineChoice,
+  type SizeName,
+} from '../../common/vocabulary.ts';
 import { createRun, DEFAULT_DATASET, planNewRun, type TrainingOverrides } from '../../runs/create.ts';
 import { planResume } from '../../runs/resume.ts';
-import { trainRunFolder, type TrainMode } from '../../runs/train.ts';
+import { trainRunFolder, type TrainFolderOptions, type TrainMode } from '../../runs/train.ts';
+import { findTorchPython, PYTHON_ENV } from '../../runs/torch.ts';
 import { TrainingControl } from '../../training/trainer.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
@@ -18,6 +27,7 @@ const EXIT_INTERRUPTED = 130;
 /** Bounds of the step-count flags and of the seed. */
 const MAX_STEPS = 1e9;
 const MAX_SEED = 2 ** 31 - 1;
+const MAX_PROCESSES = 64;
 
 const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builtin> --out <runDir> [options]
 
@@ -26,7 +36,11 @@ const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builti
   --data DIR|NAME      dataset folder or built-in dataset name (default: ${DEFAULT_DATASET})
   --out DIR            run folder to create (or to continue with --resume)
   --steps N  --checkpoint-every N  --eval-every N  --seed N
-  --engine auto|tensorflow-gpu|tensorflow|wasm|cpu   (default auto)
+  --engine ${ENGINE_CHOICES.join('|')}   (default auto: the fastest of the lab's own)
+  --python PATH        torch engine: the Python with PyTorch (default $${PYTHON_ENV}, else the first
+                       python3 found that imports torch)
+  --nproc N            torch engine: N training processes (DistributedDataParallel; default 1)
+  --threads T          torch engine: torch threads per process (default cores / N)
   --resume             continue the run in --out from its latest complete checkpoint
   --restart            train the run in --out again from step 0; its metrics and checkpoints
                        are moved to <runDir>/archive/<time>/, not deleted`;
@@ -43,6 +57,9 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       'checkpoint-every': { type: 'string' },
       'eval-every': { type: 'string' },
       engine: { type: 'string', default: 'auto' },
+      python: { type: 'string' },
+      nproc: { type: 'string' },
+      threads: { type: 'string' },
       seed: { type: 'string' },
       resume: { type: 'boolean', default: false },
       restart: { type: 'boolean', default: false },
@@ -57,6 +74,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   if (!values.out) throw new MotlabError('invalid_config', `--out <runDir> is required\n\n${HELP}`);
   const runDir = path.resolve(values.out);
   const engine = parseEngineFlag(values.engine);
+  const torch = await torchOptions(engine, values.python, values.nproc, values.threads);
   const overrides: TrainingOverrides = {
     steps: parseIntFlag('--steps', values.steps, 1, MAX_STEPS),
     checkpoint_every: parseIntFlag('--checkpoint-every', values['checkpoint-every'], 1, MAX_STEPS),
@@ -67,7 +85,26 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   const prepared = continuing
     ? await planContinue(runDir, overrides, values.restart)
     : await createNewRun(runDir, values.config, parseSize(values.size), values.data ?? DEFAULT_DATASET, engine, overrides);
-  return train(runDir, prepared.mode, engine, prepared.totalSteps);
+  return train(runDir, prepared.mode, engine, prepared.totalSteps, torch);
+}
+
+/** The torch engine's settings, its Python found before anything is written; refused for the other engines. */
+async function torchOptions(
+  engine: EngineChoice,
+  python: string | undefined,
+  nproc: string | undefined,
+  threads: string | undefined,
+): Promise<TrainFolderOptions['torch']> {
+  const processes = parseIntFlag('--nproc', nproc, 1, MAX_PROCESSES);
+  const threadCount = parseIntFlag('--threads', threads, 1, 1024);
+  if (engine !== TORCH_ENGINE) {
+    const given = [python !== undefined && '--python', processes !== undefined && '--nproc', threadCount !== undefined && '--threads'];
+    const flags = given.filter(Boolean);
+    if (flags.length)
+      throw new MotlabError('invalid_config', `${flags.join(', ')} ${flags.length > 1 ? 'apply' : 'applies'} only to --engine torch`);
+    return undefined;
+  }
+  return { python: await findTorchPython(python), processes, threads: threadCount };
 }
 
 /** Check up front (the run service checks again under the run lock) so that a refusal comes before any output. */
@@ -94,7 +131,13 @@ async function createNewRun(
   return { mode: { kind: 'fresh' }, totalSteps: run.training.steps };
 }
 
-async function train(runDir: string, mode: TrainMode, engine: EngineChoice, totalSteps: number): Promise<number> {
+async function train(
+  runDir: string,
+  mode: TrainMode,
+  engine: EngineChoice,
+  totalSteps: number,
+  torch: TrainFolderOptions['torch'],
+): Promise<number> {
   const control = new TrainingControl();
   const printer = new ProgressPrinter(process.stdout, totalSteps);
   let interrupts = 0;
@@ -106,7 +149,15 @@ async function train(runDir: string, mode: TrainMode, engine: EngineChoice, tota
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await trainRunFolder({ runDir, mode, engine, control, onEvent: (event) => printer.onEvent(event) });
+    await trainRunFolder({
+      runDir,
+      mode,
+      engine,
+      control,
+      torch,
+      onEvent: (event) => printer.onEvent(event),
+      onTrainerStderr: (line) => process.stderr.write(line + '\n'),
+    });
     printer.finish(`run folder: ${runDir}`);
     return 0;
   } finally {

@@ -6,7 +6,7 @@
  * Browser-safe: imports zod and pure modules only.
  */
 import { z } from 'zod';
-import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../vocabulary.ts';
+import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../vocabulary.ts';
 import { DEFAULT_SMOOTHING, LOSS_SPLITS, STEP_MATCH_AXES, X_AXES } from '../views.ts';
 import type { LossCurvesReport, StepMatchReport } from './analysis.ts';
 import type {
@@ -15,6 +15,7 @@ import type {
   DatasetInfo,
   DatasetOverview,
   DocumentPage,
+  EngineOption,
   JobInfo,
   MetricsChunk,
   PcaAnalysis,
@@ -79,23 +80,30 @@ export const getDatasetDocumentsSchema = z.strictObject({
     .default(8),
 });
 
-export const startRunSchema = z.strictObject({
-  name: runNameSchema.optional(),
-  preset: z.enum(PRESET_NAMES),
-  size: z.enum(SIZE_NAMES),
-  /** A dataset name from listDatasets. */
-  dataset: datasetName,
-  steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
-  checkpointEvery: count('steps between checkpoints').optional(),
-  evalEvery: count('steps between evaluations').optional(),
-  engine: z.enum(ENGINE_CHOICES).optional(),
-  seed: z
-    .number()
-    .int('a whole number')
-    .min(0, 'a number ≥ 0')
-    .max(2 ** 31 - 1, 'below 2^31')
-    .optional(),
-});
+export const startRunSchema = z
+  .strictObject({
+    name: runNameSchema.optional(),
+    preset: z.enum(PRESET_NAMES),
+    size: z.enum(SIZE_NAMES),
+    /** A dataset name from listDatasets. */
+    dataset: datasetName,
+    steps: count('steps').max(10_000_000, 'at most 10,000,000 steps').optional(),
+    checkpointEvery: count('steps between checkpoints').optional(),
+    evalEvery: count('steps between evaluations').optional(),
+    engine: z.enum(ENGINE_CHOICES).optional(),
+    /** Training processes of the torch engine (DistributedDataParallel); the lab's own engines train in one. */
+    processes: count('processes').max(64, 'at most 64 processes').optional(),
+    seed: z
+      .number()
+      .int('a whole number')
+      .min(0, 'a number ≥ 0')
+      .max(2 ** 31 - 1, 'below 2^31')
+      .optional(),
+  })
+  .refine((v) => (v.processes ?? 1) === 1 || v.engine === TORCH_ENGINE, {
+    message: 'several processes need the torch engine',
+    path: ['processes'],
+  });
 const stepList = z.array(z.number().int().min(0)).min(1, 'at least one checkpoint');
 
 export const analyzePcaSchema = z
@@ -182,6 +190,11 @@ export const apiDefinition = {
     'Open (creating if needed) a workspace folder',
   ),
   getCatalog: method(none, returns<Catalog>(), 'Presets, sizes, engines and form defaults'),
+  listEngines: method(
+    none,
+    returns<EngineOption[]>(),
+    'The engines a run can train on here: each available or not, with the reason (torch: whether a Python with PyTorch is found)',
+  ),
   listDatasets: method(none, returns<DatasetInfo[]>(), 'Built-in datasets first, then the workspace ones'),
   getDatasetOverview: method(
     z.strictObject({ dataset: datasetName }),

@@ -5,7 +5,7 @@
 
 import type { LossByModality, MetricsRecord } from '../metrics.ts';
 import type { ImportedSource } from '../imported-source.ts';
-import type { JobStatus, RunStatus } from '../vocabulary.ts';
+import type { EngineChoice, JobStatus, RunStatus } from '../vocabulary.ts';
 
 export interface RunSummary {
   name: string;
@@ -79,10 +79,18 @@ export interface WorkspaceInfo {
   notes: string[];
 }
 
+export interface EngineOption {
+  name: EngineChoice;
+  available: boolean;
+  /** Why it is unavailable, or what it is (e.g. "PyTorch 1.13.0 on cpu (/usr/bin/python3, Python 3.11.2)"). */
+  reason?: string;
+}
+
 export interface Catalog {
   presets: { name: string; description: string }[];
   sizes: { name: string; d_model: number; n_layers: number; n_heads: number; seq_len: number; defaultSteps: number }[];
-  engines: string[];
+  /** The engines a run can train on, in the form's order (listEngines says which are available here). */
+  engines: EngineChoice[];
   /** What the new-run form starts with. */
   defaults: { preset: string; size: string; dataset?: string };
 }
