@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ENGINE_CHOICES } from '../common/vocabulary.ts';
 import { defineJobKind } from './jobs/kind.ts';
+import { MAX_WORKERS } from '../training/workers/count.ts';
 
 const positive = z.number().int().positive();
 
@@ -15,6 +16,8 @@ const trainJobInputSchema = z.strictObject({
   mode: z.enum(['fresh', 'resume']),
   restart: z.boolean().default(false),
   engine: z.enum(ENGINE_CHOICES).default('auto'),
+  /** Gradient workers; absent: run.json's, else the cores available. */
+  workers: z.union([z.number().int().positive().max(MAX_WORKERS), z.literal('auto')]).optional(),
   overrides: z
     .strictObject({ steps: positive, checkpoint_every: positive, eval_every: positive, seed: z.number().int().nonnegative() })
     .partial()

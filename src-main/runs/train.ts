@@ -7,6 +7,7 @@
 import { MotlabError } from '../common/errors.ts';
 import type { EngineChoice } from '../common/vocabulary.ts';
 import { trainRun, TrainingControl, type TrainEvent } from '../training/trainer.ts';
+import type { WorkersRequest } from '../training/workers/count.ts';
 import { defineJobRunner } from './jobs/kind.ts';
 import { acquireRunLock } from './lock.ts';
 import { applyResume, planResume, type ResumeRequest } from './resume.ts';
@@ -21,6 +22,8 @@ export interface TrainFolderOptions {
   runDir: string;
   mode: TrainMode;
   engine: EngineChoice;
+  /** Gradient workers; default: run.json's, else the cores available. */
+  workers?: WorkersRequest;
   control: TrainingControl;
   onEvent?: (event: RunEvent) => void;
 }
@@ -59,6 +62,7 @@ async function trainRecordingStatus(options: TrainFolderOptions, run: RunJson, r
   let engine = run.engine;
   const onEvent = async (event: TrainEvent) => {
     if (event.type === 'engine') engine = event.name;
+    if (event.type === 'workers') await updateRunJson(runDir, { workers: event.count });
     if (event.type === 'status') await updateRunJson(runDir, { status: event.status, message: event.message, pid: process.pid, engine });
     options.onEvent?.(event);
   };
@@ -67,6 +71,7 @@ async function trainRecordingStatus(options: TrainFolderOptions, run: RunJson, r
       runDir,
       spec: { model: run.model, training: run.training, datasetPath: run.dataset.path },
       engine: options.engine,
+      workers: options.workers ?? run.workers ?? 'auto',
       resume,
       control: options.control,
       onEvent,
@@ -93,6 +98,7 @@ export const trainRunner = defineJobRunner(trainJob, async (input, ctx) => {
     runDir: ctx.runDir,
     mode: input.mode === 'fresh' ? { kind: 'fresh' } : { kind: 'resume', overrides: input.overrides, restart: input.restart },
     engine: input.engine,
+    workers: input.workers,
     control,
     onEvent: (event) => {
       ctx.report(event);

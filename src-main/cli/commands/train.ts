@@ -9,6 +9,7 @@ import { createRun, DEFAULT_DATASET, planNewRun, type TrainingOverrides } from '
 import { planResume } from '../../runs/resume.ts';
 import { trainRunFolder, type TrainMode } from '../../runs/train.ts';
 import { TrainingControl } from '../../training/trainer.ts';
+import { MAX_WORKERS, type WorkersRequest } from '../../training/workers/count.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
@@ -27,6 +28,8 @@ const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builti
   --out DIR            run folder to create (or to continue with --resume)
   --steps N  --checkpoint-every N  --eval-every N  --seed N
   --engine auto|tensorflow-gpu|tensorflow|wasm|cpu   (default auto)
+  --workers N|auto     gradient workers (threads) for the wasm and cpu engines; default: the
+                       config file's, else the run's last, else the cores available (auto)
   --resume             continue the run in --out from its latest complete checkpoint
   --restart            train the run in --out again from step 0; its metrics and checkpoints
                        are moved to <runDir>/archive/<time>/, not deleted`;
@@ -43,6 +46,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       'checkpoint-every': { type: 'string' },
       'eval-every': { type: 'string' },
       engine: { type: 'string', default: 'auto' },
+      workers: { type: 'string' },
       seed: { type: 'string' },
       resume: { type: 'boolean', default: false },
       restart: { type: 'boolean', default: false },
@@ -63,11 +67,12 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     eval_every: parseIntFlag('--eval-every', values['eval-every'], 1, MAX_STEPS),
     seed: parseIntFlag('--seed', values.seed, 0, MAX_SEED),
   };
+  const workers = parseWorkersFlag(values.workers);
   const continuing = values.resume || values.restart;
   const prepared = continuing
     ? await planContinue(runDir, overrides, values.restart)
-    : await createNewRun(runDir, values.config, parseSize(values.size), values.data ?? DEFAULT_DATASET, engine, overrides);
-  return train(runDir, prepared.mode, engine, prepared.totalSteps);
+    : await createNewRun(runDir, values.config, parseSize(values.size), values.data ?? DEFAULT_DATASET, engine, workers, overrides);
+  return train(runDir, prepared.mode, engine, workers, prepared.totalSteps);
 }
 
 /** Check up front (the run service checks again under the run lock) so that a refusal comes before any output. */
@@ -86,15 +91,29 @@ async function createNewRun(
   size: SizeName | undefined,
   data: string,
   engine: EngineChoice,
+  workers: WorkersRequest | undefined,
   overrides: TrainingOverrides,
 ): Promise<{ mode: TrainMode; totalSteps: number }> {
   if (!config) throw new MotlabError('invalid_config', `--config <preset|file.json> is required\n\n${HELP}`);
-  const run = await planNewRun(runDir, { config, size, data, engine, overrides });
+  const run = await planNewRun(runDir, {
+    config,
+    size,
+    data,
+    engine,
+    workers: typeof workers === 'number' ? workers : undefined,
+    overrides,
+  });
   await createRun(runDir, run);
   return { mode: { kind: 'fresh' }, totalSteps: run.training.steps };
 }
 
-async function train(runDir: string, mode: TrainMode, engine: EngineChoice, totalSteps: number): Promise<number> {
+async function train(
+  runDir: string,
+  mode: TrainMode,
+  engine: EngineChoice,
+  workers: WorkersRequest | undefined,
+  totalSteps: number,
+): Promise<number> {
   const control = new TrainingControl();
   const printer = new ProgressPrinter(process.stdout, totalSteps);
   let interrupts = 0;
@@ -106,13 +125,19 @@ async function train(runDir: string, mode: TrainMode, engine: EngineChoice, tota
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    await trainRunFolder({ runDir, mode, engine, control, onEvent: (event) => printer.onEvent(event) });
+    await trainRunFolder({ runDir, mode, engine, workers, control, onEvent: (event) => printer.onEvent(event) });
     printer.finish(`run folder: ${runDir}`);
     return 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** `--workers N|auto`: undefined when not given (the config file or the run decides). */
+function parseWorkersFlag(value: string | undefined): WorkersRequest | undefined {
+  if (value === undefined || value === 'auto') return value;
+  return parseIntFlag('--workers', value, 1, MAX_WORKERS);
 }
 
 function parseSize(value: string | undefined): SizeName | undefined {
