@@ -42,6 +42,8 @@ export type EngineName = (typeof ENGINE_NAMES)[number];
 /** What a person may ask for: an engine, or the first that works. */
 export const ENGINE_CHOICES = ['auto', ...ENGINE_NAMES] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+/** The most gradient workers (threads) a run may ask for (docs/workers.md). */
+export const MAX_WORKERS = 256;
 export function isEngineChoice(s: string): s is EngineChoice {
   return (ENGINE_CHOICES as readonly string[]).includes(s);
 }

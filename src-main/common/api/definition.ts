@@ -6,7 +6,7 @@
  * Browser-safe: imports zod and pure modules only.
  */
 import { z } from 'zod';
-import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../vocabulary.ts';
+import { ENGINE_CHOICES, MAX_WORKERS, PRESET_NAMES, SIZE_NAMES } from '../vocabulary.ts';
 import type {
   Catalog,
   CheckpointInfo,
@@ -70,6 +70,8 @@ export const startRunSchema = z.strictObject({
   checkpointEvery: count('steps between checkpoints').optional(),
   evalEvery: count('steps between evaluations').optional(),
   engine: z.enum(ENGINE_CHOICES).optional(),
+  /** Gradient workers (threads) for the wasm and cpu engines; absent: one per core. */
+  workers: z.number().int('a whole number').min(1, 'at least 1').max(MAX_WORKERS, `at most ${MAX_WORKERS}`).optional(),
   seed: z
     .number()
     .int('a whole number')

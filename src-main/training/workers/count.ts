@@ -7,8 +7,7 @@ import { availableParallelism } from 'node:os';
 import type { EngineName } from '../../common/vocabulary.ts';
 import type { ModelConfig } from '../../model/config.ts';
 
-/** The most workers a run may ask for. */
-export const MAX_WORKERS = 256;
+export { MAX_WORKERS } from '../../common/vocabulary.ts';
 
 export type WorkersRequest = number | 'auto';
 
