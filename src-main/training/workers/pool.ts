@@ -69,7 +69,9 @@ function workerScript(): { code: string; eval: true } {
   const here = import.meta.url;
   const fromSource = here.endsWith('.ts');
   const target = new URL(fromSource ? './gradient-worker.ts' : './gradient-worker.mjs', here).href;
-  const loader = fromSource ? `await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => m.register());` : '';
+  // From source the worker needs tsx's loader, as bin/motlab.mjs does; a bundled build has plain JS.
+  const tsx = fromSource ? import.meta.resolve('tsx/esm/api') : null;
+  const loader = tsx ? `await import(${JSON.stringify(tsx)}).then((m) => m.register());` : '';
   return { code: `(async () => { ${loader} await import(${JSON.stringify(target)}); })();`, eval: true };
 }
 
