@@ -1,6 +1,6 @@
 import { MotlabError } from '../common/errors.ts';
 import { oneLine } from '../common/text.ts';
-import { ENGINE_CHOICES, isEngineChoice, type EngineChoice } from '../common/vocabulary.ts';
+import { ENGINE_CHOICES, isEngineChoice, MAX_WORKERS, type EngineChoice } from '../common/vocabulary.ts';
 
 export function parseEngineFlag(value: string | undefined): EngineChoice {
   const v = value ?? 'auto';
@@ -46,4 +46,10 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
 export function isParseArgsError(error: unknown): error is Error {
   const code = (error as { code?: unknown } | null)?.code;
   return error instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+/** `--workers N|auto` (docs/workers.md): undefined when not given (the config file or the run decides). */
+export function parseWorkersFlag(value: string | undefined): number | 'auto' | undefined {
+  if (value === undefined || value === 'auto') return value;
+  return parseIntFlag('--workers', value, 1, MAX_WORKERS);
 }

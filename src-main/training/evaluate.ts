@@ -24,7 +24,7 @@ const EVAL_BATCH_WINDOWS = 8;
  * MoE routing depends on the batch (expert-choice sees all of it; token-choice capacity grows
  * with it), so any MoE model is evaluated one window per forward pass (as bench/torch_mot.py).
  */
-function evalBatchSize(config: ModelConfig): number {
+export function evalBatchSize(config: ModelConfig): number {
   return config.moe ? 1 : EVAL_BATCH_WINDOWS;
 }
 

@@ -161,6 +161,19 @@ test('a run killed with SIGKILL and resumed on 2 workers reproduces every loss b
   );
 });
 
+test('motlab eval on 2 workers gives the one-thread losses to the bit', () => {
+  // The run trained by the SIGKILL test; 40 windows are 5 forward passes: rounds of 2, 2, 1.
+  const run = path.join(root, 'cli-full');
+  const evaluate = (workers: string) => {
+    const r = motlab(['eval', '--run', run, '--windows', '40', '--engine', 'wasm', '--workers', workers, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+  };
+  const one = evaluate('1');
+  assert.equal(one.windows, 40);
+  assert.deepEqual(evaluate('2'), one);
+});
+
 for (const fault of ['throw', 'exit'] as const) {
   test(`a worker that ${fault === 'throw' ? 'throws' : 'dies'} stops the run with a checkpoint and a clear message`, async () => {
     const runDir = path.join(root, `fault-${fault}`);

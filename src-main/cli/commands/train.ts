@@ -9,9 +9,9 @@ import { createRun, DEFAULT_DATASET, planNewRun, type TrainingOverrides } from '
 import { planResume } from '../../runs/resume.ts';
 import { trainRunFolder, type TrainMode } from '../../runs/train.ts';
 import { TrainingControl } from '../../training/trainer.ts';
-import { MAX_WORKERS, type WorkersRequest } from '../../training/workers/count.ts';
+import type { WorkersRequest } from '../../training/workers/count.ts';
 import { MotlabError } from '../../common/errors.ts';
-import { parseEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseEngineFlag, parseIntFlag, parseWorkersFlag } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
 
 /** Exit code after a second Ctrl+C (128 + SIGINT). */
@@ -132,12 +132,6 @@ async function train(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** `--workers N|auto`: undefined when not given (the config file or the run decides). */
-function parseWorkersFlag(value: string | undefined): WorkersRequest | undefined {
-  if (value === undefined || value === 'auto') return value;
-  return parseIntFlag('--workers', value, 1, MAX_WORKERS);
 }
 
 function parseSize(value: string | undefined): SizeName | undefined {

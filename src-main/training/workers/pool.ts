@@ -186,7 +186,7 @@ export class WorkerPool {
   async stepGradients(step: number, micro: { inputs: Int32Array; targets: Int32Array }[], batchSize: number): Promise<PooledGradients> {
     const S = this.config.seq_len;
     const ranges = shardRanges(batchSize, this.workers.length);
-    const replies = await this.all((k) => {
+    const replies = await this.all(this.workers.length, (k) => {
       const { first, n } = ranges[k];
       const shards: Shard[] = micro.map((m) => ({
         inputs: m.inputs.slice(first * S, (first + n) * S),
@@ -217,31 +217,42 @@ export class WorkerPool {
   }
 
   /**
-   * The evaluation of ../evaluate.ts with its forward passes spread over the workers (contiguous
-   * runs of passes); the sums are added in pass order, so the result equals the one-thread one.
+   * The evaluation of ../evaluate.ts with its forward passes spread over the workers, one pass
+   * each per round; the sums are added in pass order, so the result equals the one-thread one.
+   * A cancel (`signal`) is honoured between rounds; `onProgress` gets the fraction done.
    */
-  async evaluate(tokens: ArrayLike<number>, maxWindows: number): Promise<EvalResult> {
+  async evaluate(
+    tokens: ArrayLike<number>,
+    maxWindows: number,
+    options: { signal?: AbortSignal; onProgress?: (fraction: number) => void } = {},
+  ): Promise<EvalResult> {
     const plan = planEvaluation(this.config, tokens, maxWindows);
-    const ranges = shardRanges(plan.batches.length, this.workers.length);
-    const replies = await this.all((k) => ({
-      type: 'evaluate',
-      weightsVersion: this.weightsVersion,
-      batches: Array.from({ length: ranges[k].n }, (_, j) => {
-        const { inputs, targets, n } = evalBatchTokens(plan, ranges[k].first + j, this.config.seq_len);
-        return { inputs: inputs.slice(), targets: targets.slice(), windows: n };
-      }),
-    }));
     const totals = new EvalTotals(this.config);
-    for (const reply of replies) {
-      if (reply.type !== 'evaluate') throw new Error(`a training worker answered ${reply.type} to an evaluate request`);
-      reply.sums.forEach((sums, j) => totals.add(sums, reply.counts[j]));
+    const N = this.workers.length;
+    for (let round = 0; round < plan.batches.length; round += N) {
+      options.signal?.throwIfAborted();
+      const passes = Math.min(N, plan.batches.length - round);
+      const replies = await this.all(passes, (k) => {
+        const { inputs, targets, n } = evalBatchTokens(plan, round + k, this.config.seq_len);
+        return {
+          type: 'evaluate',
+          weightsVersion: this.weightsVersion,
+          batches: [{ inputs: inputs.slice(), targets: targets.slice(), windows: n }],
+        };
+      });
+      for (const reply of replies) {
+        if (reply.type !== 'evaluate') throw new Error(`a training worker answered ${reply.type} to an evaluate request`);
+        reply.sums.forEach((sums, j) => totals.add(sums, reply.counts[j]));
+      }
+      const last = plan.batches[round + passes - 1];
+      options.onProgress?.((last.first + last.n) / plan.windows.count);
     }
     return totals.result(plan.windows.count);
   }
 
-  /** One request per worker, all at once; the first failure (in worker order) is thrown once all have settled. */
-  private async all(build: (k: number) => WorkerRequest): Promise<FromWorker[]> {
-    const settled = await Promise.allSettled(this.workers.map((w, k) => w.request(build(k))));
+  /** One request to each of the first `count` workers, all at once; the first failure (in worker order) is thrown once all have settled. */
+  private async all(count: number, build: (k: number) => WorkerRequest): Promise<FromWorker[]> {
+    const settled = await Promise.allSettled(this.workers.slice(0, count).map((w, k) => w.request(build(k))));
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     return settled.map((r) => (r as PromiseFulfilledResult<FromWorker>).value);
