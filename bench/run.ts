@@ -8,7 +8,8 @@
  *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--workers 1,2] [--torch-threads 1,2] [--only training]
  *
  * Then the other benches, each against its own reference in the same run: PCA against
- * scikit-learn (bench/pca.ts) and a whole figure set (bench/figures.ts).
+ * scikit-learn (bench/pca.ts, and for a whole run bench/pca-run.ts) and a whole figure set
+ * (bench/figures.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -202,7 +203,7 @@ if (td && tm) console.log(`  PyTorch mot / dense (1 thread) = ${fmt(tm / td)}`);
 rmSync(work, { recursive: true, force: true });
 
 /** The other benches, run as they are run alone (each prints its own ratios). */
-const OTHER_BENCHES = ['pca.ts', 'figures.ts'];
+const OTHER_BENCHES = ['pca.ts', 'pca-run.ts', 'figures.ts'];
 if (values.only !== 'training') {
   for (const bench of OTHER_BENCHES) {
     console.log(`\n== bench/${bench}`);

@@ -16,7 +16,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError } from '../common/errors.ts';
 import { CHECKPOINTS_DIR, MODEL_FILE, checkpointDirName, listCheckpoints, readModelFile } from '../checkpoints/run-folder.ts';
-import { readRunJson } from '../runs/run-json.ts';
+import { readRunJson, type RunJson } from '../runs/run-json.ts';
 import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
 import { splitFileName } from '../data/format.ts';
 import { captureActivations } from '../model/capture.ts';
@@ -118,17 +118,34 @@ export interface PcaResult {
 const DEFAULT_COMPONENTS = 10;
 
 /** The analysis of a run's checkpoints (see the module comment). */
-export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> {
+/** What `capturePcaFeatures` needs: the probe settings and the checkpoints (not the PCA settings). */
+export type PcaCaptureOptions = Pick<PcaRunOptions, 'runDir' | 'split' | 'checkpoints' | 'probeTokens' | 'seed' | 'signal'> & {
+  onProgress?: (progress: PcaProgress) => void;
+  /** Checks of the caller's own settings, run before anything is captured (fail fast). */
+  check?: (config: ModelConfig, steps: number[]) => void;
+};
+
+/** The captured features of a run's checkpoints on its probe set, cached on disk. */
+export interface PcaCapture {
+  runDir: string;
+  config: ModelConfig;
+  dataset: string;
+  split: string;
+  seed: number;
+  probe: ProbeSet;
+  steps: number[];
+  cacheDir: string;
+  captured: number[];
+  reused: number[];
+}
+
+/** The run and the checkpoints a capture covers, with its settings checked: quick, nothing is captured. */
+export async function planPcaCapture(options: PcaCaptureOptions): Promise<{ runDir: string; run: RunJson; steps: number[] }> {
   const runDir = path.resolve(options.runDir);
-  const split = options.split ?? 'val';
-  const seed = options.seed ?? 0;
   const perModality = options.probeTokens ?? 2000;
-  const basis = options.basis ?? 'aligned';
-  if (basis !== 'fixed' && basis !== 'aligned') throw new MotlabError('invalid_request', `basis must be fixed or aligned, got "${basis}"`);
   if (!Number.isSafeInteger(perModality) || perModality < 2)
     throw new MotlabError('invalid_request', `probe tokens per modality must be an integer ≥ 2, got ${perModality}`);
   const run = await readRunJson(runDir);
-  const config = run.model;
   const available = await listCheckpoints(runDir);
   if (available.length === 0) throw new MotlabError('not_found', `${runDir} has no checkpoints to analyse`);
   const steps = selectCheckpoints(
@@ -136,10 +153,29 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
     options.checkpoints ?? 'all',
     runDir,
   );
-  const layers = selectLayers(config.n_layers, options.layers ?? 'all');
+  return { runDir, run, steps };
+}
+
+/** Checks of the PCA settings (layers, reference) against the model and the checkpoints chosen. */
+export function checkPcaSettings(options: Pick<PcaRunOptions, 'layers' | 'reference'>, config: ModelConfig, steps: number[]): void {
+  selectLayers(config.n_layers, options.layers ?? 'all');
   const reference = options.reference ?? steps[steps.length - 1];
   if (!steps.includes(reference))
     throw new MotlabError('invalid_request', `reference checkpoint ${reference} is not among those analysed (${steps.join(', ')})`);
+}
+
+/**
+ * The capture half (the expensive part: the model runs on every checkpoint): sample the probe
+ * set, capture each checkpoint whose cached features are missing or stale. The app runs it as an
+ * "analysis" job (analysis/analysis-runner.ts); analyzeRunPca then finds everything cached.
+ */
+export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<PcaCapture> {
+  const { runDir, run, steps } = await planPcaCapture(options);
+  const config = run.model;
+  const split = options.split ?? 'val';
+  const seed = options.seed ?? 0;
+  const perModality = options.probeTokens ?? 2000;
+  options.check?.(config, steps);
 
   const dataset = await loadDataset(resolveDatasetDir(run.dataset.path));
   const tokens = dataset.splits[split];
@@ -166,7 +202,7 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
   const cacheDir = path.join(runDir, 'analyses', 'pca', key);
   await mkdir(cacheDir, { recursive: true });
 
-  // Capture: one checkpoint at a time, streamed to disk.
+  // One checkpoint at a time, streamed to disk.
   const captured: number[] = [];
   const reused: number[] = [];
   for (let i = 0; i < steps.length; i++) {
@@ -195,6 +231,21 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
     captured.push(step);
   }
   options.onProgress?.({ phase: 'capture', done: steps.length, total: steps.length, message: 'capture done' });
+  return { runDir, config, dataset: dataset.dir, split, seed, probe, steps, cacheDir, captured, reused };
+}
+
+export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> {
+  const basis = options.basis ?? 'aligned';
+  if (basis !== 'fixed' && basis !== 'aligned') throw new MotlabError('invalid_request', `basis must be fixed or aligned, got "${basis}"`);
+  const check = (config: ModelConfig, steps: number[]) => checkPcaSettings(options, config, steps);
+  const { runDir, config, dataset, split, seed, probe, steps, cacheDir, captured, reused } = await capturePcaFeatures({
+    ...options,
+    check,
+  });
+  const layers = selectLayers(config.n_layers, options.layers ?? 'all');
+  const reference = options.reference ?? steps[steps.length - 1];
+  const n = probe.positions.split.length;
+  const d = config.d_model;
 
   const K = options.components ?? DEFAULT_COMPONENTS;
   const modality = probe.positions.modality;
@@ -253,7 +304,7 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
   options.onProgress?.({ phase: 'pca', done, total: done, message: 'done' });
 
   return {
-    source: { kind: 'run', runDir, dataset: dataset.dir, split },
+    source: { kind: 'run', runDir, dataset, split },
     basis,
     reference,
     components: K,

@@ -1,26 +1,19 @@
 /**
- * API handlers of the run analyses (routing, towers). They run in the API's process (a probe of
- * 16 windows on a small model takes seconds on the CPU); tfjs and the analyses load on first use
- * so that opening the app does not load TensorFlow.js.
+ * API handlers of the run analyses (routing, towers): each runs as an analysis job
+ * (api/analysis-jobs.ts), so the model runs in a child process with progress and cancel.
  */
 import type { ApiHandlers } from '../common/api/definition.ts';
+import type { RoutingReport, TowersReport } from '../common/analysis-reports.ts';
+import type { AnalysisJobs } from './analysis-jobs.ts';
 
-let engineReady: Promise<unknown> | null = null;
-
-async function analyses() {
-  engineReady ??= import('../engine/engine.ts').then((m) => m.initEngine('auto'));
-  await engineReady;
-  const [routing, towers] = await Promise.all([import('../analysis/routing-collect.ts'), import('../analysis/towers-collect.ts')]);
-  return { analyzeRouting: routing.analyzeRouting, analyzeTowers: towers.analyzeTowers };
-}
-
-export function analysisHandlers(existingRun: (name: string) => Promise<string>): Pick<ApiHandlers, 'analyzeRouting' | 'analyzeTowers'> {
+export function analysisHandlers(
+  existingRun: (name: string) => string,
+  jobs: AnalysisJobs,
+): Pick<ApiHandlers, 'analyzeRouting' | 'analyzeTowers'> {
   return {
-    async analyzeRouting({ run, checkpoints, probeWindows }) {
-      return (await analyses()).analyzeRouting(await existingRun(run), { checkpoints, probeWindows });
-    },
-    async analyzeTowers({ run, checkpoints, probeWindows }) {
-      return (await analyses()).analyzeTowers(await existingRun(run), { checkpoints, probeWindows });
-    },
+    analyzeRouting: ({ run, checkpoints, probeWindows, requestId }) =>
+      jobs.run<RoutingReport>(existingRun(run), { analysis: 'routing', checkpoints, probeWindows }, 'routing', requestId),
+    analyzeTowers: ({ run, checkpoints, probeWindows, requestId }) =>
+      jobs.run<TowersReport>(existingRun(run), { analysis: 'towers', checkpoints, probeWindows }, 'towers', requestId),
   };
 }

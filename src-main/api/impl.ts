@@ -11,12 +11,14 @@ import { JOB_KINDS } from './job-kinds.ts';
 import { prepareWorkspace } from './workspace.ts';
 import type { ApiContext, ApiOptions } from './context.ts';
 import { analysisHandlers } from './analyses.ts';
-import { existingRunDir, runDirOf } from './context.ts';
+import { existingRunDir } from './context.ts';
 import { PcaAnalyses } from './pca.ts';
+import { AnalysisJobs } from './analysis-jobs.ts';
 import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
 import { RunService } from './handlers/runs.ts';
 import { workspaceHandlers } from './handlers/workspace.ts';
+import { importHandlers } from './handlers/imports.ts';
 
 export type { ApiOptions } from './context.ts';
 
@@ -42,19 +44,22 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     kinds: JOB_KINDS,
     onEvent: (event) => {
       runs.onJobEvent(event);
+      analysisJobs.onJobEvent(event);
       const apiEvent = jobApiEvent(event);
       if (apiEvent) emit(apiEvent);
     },
   });
   const ctx: ApiContext = { options, state: { workspace: resolve(options.workspace), notes: [] }, jobs, emit };
   const runs = new RunService(ctx);
-  const pcaAnalyses = new PcaAnalyses((name) => runDirOf(ctx, name), emit);
+  const analysisJobs = new AnalysisJobs(ctx);
+  const pcaAnalyses = new PcaAnalyses((name) => existingRunDir(ctx, name), emit, analysisJobs);
   const handlers: ApiHandlers = {
     ...workspaceHandlers(ctx),
     ...datasetHandlers(ctx),
     ...runs.handlers,
     ...jobHandlers(ctx),
-    ...analysisHandlers(async (name) => existingRunDir(ctx, name)),
+    ...importHandlers(ctx, (run) => runs.handlers.getRun({ run })),
+    ...analysisHandlers((name) => existingRunDir(ctx, name), analysisJobs),
     analyzePca: (input) => pcaAnalyses.analyze(input),
     pcaPointContext: (input) => pcaAnalyses.context(input),
     cancelAnalysis: async ({ requestId }) => pcaAnalyses.cancel(requestId),

@@ -5,7 +5,8 @@
  * (docs/runs.md).
  */
 import type { JobKind } from '../runs/jobs/kind.ts';
+import { analysisJob } from '../analysis/analysis-job.ts';
 import { evaluateJob } from '../runs/evaluate-job.ts';
 import { trainJob } from '../runs/train-job.ts';
 
-export const JOB_KINDS: readonly JobKind[] = [trainJob, evaluateJob];
+export const JOB_KINDS: readonly JobKind[] = [trainJob, evaluateJob, analysisJob];

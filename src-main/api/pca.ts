@@ -1,11 +1,13 @@
 /**
- * analyzePca / pcaPointContext / cancelAnalysis. The analysis runs in this process (tfjs for the
- * capture, cached on disk in the run folder by analysis/pca-collect.ts); the last few results
- * stay in memory so that choosing another PC pair does not refit anything.
+ * analyzePca / pcaPointContext / cancelAnalysis. The capture (the model on every checkpoint) runs
+ * as an analysis job and is cached in the run folder (analysis/pca-collect.ts); the PCA fits then
+ * run here on the cached features, and the last few results stay in memory so that choosing
+ * another PC pair does not refit anything.
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { analyzeActivationsPca, analyzeRunPca, type PcaResult } from '../analysis/pca-collect.ts';
+import { analyzeActivationsPca, analyzeRunPca, checkPcaSettings, planPcaCapture, type PcaResult } from '../analysis/pca-collect.ts';
+import type { AnalysisJobs } from './analysis-jobs.ts';
 import { readRunJson } from '../runs/run-json.ts';
 import { loadSplitTokens, resolveDatasetDir } from '../data/dataset.ts';
 import { decodeText } from '../data/fashion-tri/decode.ts';
@@ -27,6 +29,7 @@ export class PcaAnalyses {
   constructor(
     private readonly runDir: (name: string) => string,
     private readonly emit: (event: ApiEvent) => void,
+    private readonly jobs: AnalysisJobs,
   ) {}
 
   async analyze(input: ParsedInput<'analyzePca'>): Promise<PcaAnalysis> {
@@ -40,15 +43,7 @@ export class PcaAnalyses {
       // A failed or cancelled analysis is not kept.
       pending.catch(() => this.results.delete(key));
     } else if (requestId) {
-      this.emit({
-        type: 'analysis-progress',
-        analysis: 'pca',
-        requestId,
-        phase: 'pca',
-        done: 1,
-        total: 1,
-        message: 'done (kept in memory)',
-      });
+      this.emit({ type: 'analysis-progress', analysis: 'pca', requestId, fraction: 1, message: 'done (kept in memory)' });
     }
     return toAnalysis(await pending, pair, input.run);
   }
@@ -56,7 +51,7 @@ export class PcaAnalyses {
   cancel(requestId: string): { cancelled: boolean } {
     const controller = this.running.get(requestId);
     controller?.abort();
-    return { cancelled: controller !== undefined };
+    return { cancelled: this.jobs.cancel(requestId) || controller !== undefined };
   }
 
   private async compute(input: ParsedInput<'analyzePca'>): Promise<PcaResult> {
@@ -65,25 +60,38 @@ export class PcaAnalyses {
         throw new MotlabError('invalid_request', `the activations path must be absolute, got "${input.activations}"`);
       return analyzeActivationsPca({ file: input.activations, layers: input.layers, components: input.components, seed: input.seed });
     }
+    const runDir = this.runDir(input.run!);
+    const { split, checkpoints, probeTokens, seed, requestId } = input;
+    // Settings are checked before the capture job starts, so a bad layer fails at once.
+    const { run, steps } = await planPcaCapture({ runDir, split, checkpoints, probeTokens, seed });
+    checkPcaSettings(input, run.model, steps);
+    // The model runs in a job child; this process then only fits PCA on the cached features.
+    await this.jobs.run(runDir, { analysis: 'pca-capture', split, checkpoints, probeTokens, seed }, 'pca', requestId);
     this.engine ??= initEngine('auto');
     await this.engine;
     const controller = new AbortController();
-    const requestId = input.requestId;
     if (requestId) this.running.set(requestId, controller);
     try {
       return await analyzeRunPca({
-        runDir: this.runDir(input.run!),
-        split: input.split,
-        checkpoints: input.checkpoints,
+        runDir,
+        split,
+        checkpoints,
         layers: input.layers,
         components: input.components,
         basis: input.basis,
         reference: input.reference,
-        probeTokens: input.probeTokens,
-        seed: input.seed,
+        probeTokens,
+        seed,
         signal: controller.signal,
         onProgress: (p) => {
-          if (requestId) this.emit({ type: 'analysis-progress', analysis: 'pca', requestId, ...p });
+          if (requestId && p.phase === 'pca')
+            this.emit({
+              type: 'analysis-progress',
+              analysis: 'pca',
+              requestId,
+              fraction: p.total > 0 ? p.done / p.total : 1,
+              message: p.message,
+            });
         },
       });
     } catch (error) {

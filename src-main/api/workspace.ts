@@ -148,6 +148,34 @@ export async function prepareWorkspace(path: string, options: OpenWorkspaceOptio
   }
 }
 
+/**
+ * A file or folder on the serving machine that an API call reads (e.g. a checkpoint to import):
+ * absolute, existing, not on a pseudo file system and, in server mode, inside the allowed roots
+ * (as workspaces are). Its real path, or a MotlabError 'invalid_request' saying why not.
+ */
+export async function allowedReadPath(path: string, roots: readonly string[] | undefined, what: string): Promise<string> {
+  const refuse = (why: string): never => {
+    throw new MotlabError('invalid_request', `Cannot read ${what} ${oneLine(JSON.stringify(path), 300)}: ${why}`);
+  };
+  if (path.includes('\0')) refuse('a path cannot contain a NUL character');
+  if (!isAbsolute(path)) refuse('the path must be absolute');
+  let real = '';
+  try {
+    real = await realpath(path);
+  } catch (e) {
+    refuse(errnoOf(e) === 'ENOENT' ? 'no such file or folder' : `the path cannot be resolved (${errnoOf(e) ?? (e as Error).message})`);
+  }
+  if (roots) {
+    const allowed = await realRoots(roots);
+    if (!allowed.some((root) => inside(real, root)))
+      refuse(
+        `it is outside the folders this server may use (${allowed.join(', ') || 'none'}); start motlab serve with --workspace-root to allow another`,
+      );
+  }
+  if (await isPseudoFileSystem(real)) refuse(`${real} is on a system pseudo file system`);
+  return real;
+}
+
 /** Create `dir` if it is missing; an existing entry must be a folder. */
 async function ensureFolder(dir: string): Promise<void> {
   try {

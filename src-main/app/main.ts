@@ -69,6 +69,19 @@ async function openWorkspace(): Promise<void> {
   }
 }
 
+/** Open Checkpoint…: the file in the system's dialog, then the import options on the Runs page. */
+async function openCheckpoint(): Promise<void> {
+  const result = await dialog.showOpenDialog({
+    title: 'Open Checkpoint',
+    properties: ['openFile'],
+    filters: [{ name: 'Checkpoints (safetensors, sharded index)', extensions: ['safetensors', 'json'] }],
+  });
+  if (result.canceled || !result.filePaths[0] || !win) return;
+  const hash = `#/?open=checkpoint&path=${encodeURIComponent(result.filePaths[0])}`;
+  await win.webContents.executeJavaScript(`location.hash = ${JSON.stringify(hash)}`);
+  win.focus();
+}
+
 async function exportMetrics(): Promise<void> {
   const run = currentRun();
   if (!run) {
@@ -99,6 +112,7 @@ function installMenu(): void {
       menuTemplate(
         {
           openWorkspace: () => void openWorkspace(),
+          openCheckpoint: () => void openCheckpoint(),
           exportMetrics: () => void exportMetrics(),
           showWorkspaceFolder: () => void shell.openPath(api.workspacePath()),
           setTheme: (theme) => {

@@ -1,8 +1,9 @@
-/** The native menu: Open Workspace…, Export…, Quit, View → Theme. Actions live in main.ts. */
+/** The native menu: Open Workspace…, Open Checkpoint…, Export…, Quit, View → Theme. Actions live in main.ts. */
 import type { MenuItemConstructorOptions } from 'electron';
 
 export interface MenuActions {
   openWorkspace(): void;
+  openCheckpoint(): void;
   exportMetrics(): void;
   showWorkspaceFolder(): void;
   setTheme(theme: 'system' | 'light' | 'dark'): void;
@@ -22,6 +23,7 @@ export function menuTemplate(actions: MenuActions, isMac: boolean): MenuItemCons
       label: 'File',
       submenu: [
         { label: 'Open Workspace…', accelerator: 'CmdOrCtrl+O', click: () => actions.openWorkspace() },
+        { label: 'Open Checkpoint…', click: () => actions.openCheckpoint() },
         { label: 'Show Workspace Folder', click: () => actions.showWorkspaceFolder() },
         { type: 'separator' },
         { label: 'Export Run Metrics…', accelerator: 'CmdOrCtrl+E', click: () => actions.exportMetrics() },

@@ -21,6 +21,7 @@ import { MAX_JSON_FILE_BYTES, openRegularFile, readRegularFile, readRegularText 
 import { MotlabError } from '../common/errors.ts';
 import { parseMetricsRecord, type MetricsRecord } from '../common/metrics.ts';
 import { describeList, oneLine, plainOrQuoted, quoteName } from '../common/text.ts';
+import { WEIGHTS_ONLY_FORMAT, weightsOnlyMessage } from '../common/imported-source.ts';
 import { fsyncDir, TEMP_PREFIX, tempSibling, writeFileAtomic, writeFileDurable } from './atomic.ts';
 import { encodeSafetensors, readSafetensorsFile, type TensorIn, type TensorOut } from './safetensors.ts';
 
@@ -471,6 +472,9 @@ async function readBytes(file: string, what: string): Promise<Buffer> {
 
 /** The model config in a model file's metadata. */
 function configFromMetadata(file: string, metadata: Record<string, string>): ModelConfig {
+  // A weights-only import (importers/) has no forward pass: say so before anything else.
+  if (metadata.format === WEIGHTS_ONLY_FORMAT)
+    throw new MotlabError('invalid_checkpoint', `${file}: ${weightsOnlyMessage(metadata.weights_only)}`);
   if (metadata.format !== 'motlab')
     throw new MotlabError(
       'invalid_checkpoint',

@@ -11,7 +11,7 @@
  * bytes present, and every failure is a MotlabError('invalid_checkpoint', "<file>: <problem>").
  * Float and integer dtypes are converted to Float32Array (the lab computes in float32).
  */
-import { openRegularFile, readExactly } from '../data/regular-file.ts';
+import { openRegularFile, readExactly, type OpenedFile } from '../data/regular-file.ts';
 import { MAX_MODEL_TENSORS } from '../model/config.ts';
 import { MotlabError } from '../common/errors.ts';
 import { describeList, oneLine, quoteName } from '../common/text.ts';
@@ -41,7 +41,7 @@ export const MAX_HEADER_BYTES = 256 * MAX_TENSORS;
 /** Our tensors have 1 or 2 dimensions; other writers' rarely more than 5. */
 export const MAX_RANK = 16;
 
-const ITEM_SIZE: Record<string, number> = {
+export const ITEM_SIZE: Record<string, number> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -59,7 +59,8 @@ const ITEM_SIZE: Record<string, number> = {
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-function floatBytesLE(data: Float32Array): Uint8Array {
+/** The little-endian bytes of float32 values (a view of them on a little-endian host). */
+export function floatBytesLE(data: Float32Array): Uint8Array {
   if (LITTLE_ENDIAN_HOST) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.byteLength);
   const view = new DataView(out.buffer);
@@ -67,8 +68,17 @@ function floatBytesLE(data: Float32Array): Uint8Array {
   return out;
 }
 
-export function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): Buffer {
-  const names = Object.keys(tensors).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+/**
+ * The header of an F32 safetensors file for tensors of these shapes, sorted by name with
+ * contiguous offsets: the 8-byte length prefix and the JSON padded with spaces to a multiple of
+ * 8 (so the data area is 8-byte aligned, as the reference writer does). The data follows in
+ * `names` order. Streaming writers (importers/) write this, then each tensor's bytes.
+ */
+export function encodeF32Header(
+  shapes: Record<string, readonly number[]>,
+  metadata?: Record<string, string>,
+): { header: Buffer; names: string[]; dataBytes: number } {
+  const names = Object.keys(shapes).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -79,20 +89,32 @@ export function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: 
   let offset = 0;
   for (const name of names) {
     if (name === '__metadata__' || name.length === 0) throw new Error(`invalid tensor name "${name}"`);
-    const { shape, data } = tensors[name];
+    const shape = shapes[name];
     if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor ${name}: bad shape ${JSON.stringify(shape)}`);
-    const count = shape.reduce((a, b) => a * b, 1);
-    if (count !== data.length) throw new Error(`tensor ${name}: shape ${JSON.stringify(shape)} needs ${count} values, got ${data.length}`);
-    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    header[name] = { dtype: 'F32', shape: [...shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
-  const out = Buffer.alloc(8 + json.length + offset);
-  out.writeBigUInt64LE(BigInt(json.length), 0);
-  json.copy(out, 8);
-  let at = 8 + json.length;
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length), 0);
+  return { header: Buffer.concat([prefix, json]), names, dataBytes: offset };
+}
+
+export function encodeSafetensors(tensors: Record<string, TensorIn>, metadata?: Record<string, string>): Buffer {
+  for (const [name, { shape, data }] of Object.entries(tensors)) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (count !== data.length) throw new Error(`tensor ${name}: shape ${JSON.stringify(shape)} needs ${count} values, got ${data.length}`);
+  }
+  const { header, names, dataBytes } = encodeF32Header(
+    Object.fromEntries(Object.entries(tensors).map(([name, t]) => [name, t.shape])),
+    metadata,
+  );
+  const out = Buffer.alloc(header.length + dataBytes);
+  header.copy(out, 0);
+  let at = header.length;
   for (const name of names) {
     out.set(floatBytesLE(tensors[name].data), at);
     at += tensors[name].data.byteLength;
@@ -109,7 +131,7 @@ function describeShape(shape: number[]): string {
 }
 
 /** Convert `count` values of `dtype` starting at `view[byteOffset]` to float32. */
-function toFloat32(view: DataView, byteOffset: number, count: number, dtype: string): Float32Array {
+export function toFloat32(view: DataView, byteOffset: number, count: number, dtype: string): Float32Array {
   const out = new Float32Array(count);
   switch (dtype) {
     case 'F32':
@@ -335,6 +357,16 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
   return { tensors, metadata };
 }
 
+/** The header of an opened safetensors file (bounded, checked against the file's size) and where its data starts. */
+export async function readSafetensorsHeader(opened: OpenedFile, file: string): Promise<{ header: SafetensorsHeader; dataStart: number }> {
+  const prefix = new Uint8Array(8);
+  if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
+  const n = headerLengthOf(prefix, opened.size, file);
+  const headerBytes = new Uint8Array(n);
+  await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
+  return { header: parseSafetensorsHeader(headerBytes, opened.size - 8 - n, file), dataStart: 8 + n };
+}
+
 /**
  * Read a safetensors file lazily: the header first (bounded, checked against the file's size),
  * then `check` (which may refuse the file from its header alone: a config that does not match,
@@ -345,13 +377,7 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): DecodedSaf
 export async function readSafetensorsFile(file: string, check?: (header: SafetensorsHeader) => void): Promise<DecodedSafetensors> {
   const opened = await openRegularFile(file, 'invalid_checkpoint');
   try {
-    const prefix = new Uint8Array(8);
-    if (opened.size >= 8) await readExactly(opened, prefix, 0, file, 'invalid_checkpoint');
-    const n = headerLengthOf(prefix, opened.size, file);
-    const headerBytes = new Uint8Array(n);
-    await readExactly(opened, headerBytes, 8, file, 'invalid_checkpoint');
-    const dataStart = 8 + n;
-    const header = parseSafetensorsHeader(headerBytes, opened.size - dataStart, file);
+    const { header, dataStart } = await readSafetensorsHeader(opened, file);
     check?.(header);
     const tensors: Record<string, TensorOut> = {};
     for (const e of header.entries) {

@@ -4,7 +4,8 @@
  * the same kinds, in the same order.
  */
 import type { JobRunner } from '../runs/jobs/kind.ts';
+import { analysisRunner } from '../analysis/analysis-runner.ts';
 import { evaluateRunner } from '../runs/evaluate.ts';
 import { trainRunner } from '../runs/train.ts';
 
-export const JOB_RUNNERS: readonly JobRunner[] = [trainRunner, evaluateRunner];
+export const JOB_RUNNERS: readonly JobRunner[] = [trainRunner, evaluateRunner, analysisRunner];

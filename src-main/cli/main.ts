@@ -14,12 +14,14 @@ Usage:
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
   motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
+  motlab analyze weights (--run <runDir> | --from <checkpoint>) [--json] [--csv FILE]
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
   motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
   motlab serve [--workspace DIR] [--port N] [--host H]
+  motlab import --from <file.safetensors|index.json|dir> [--mapping auto|lab|playbook|bagel|FILE] --out <runDir>
 
 Run "motlab <command> --help" for a command's options.`;
 
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
+  import: async () => ({ run: (await import('./commands/import.ts')).runImportCommand }),
   // The child process of a job (started by the app or `motlab serve`; not in the usage).
   job: async () => ({ run: (await import('./commands/job.ts')).runJobCommand }),
 };

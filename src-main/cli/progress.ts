@@ -71,3 +71,19 @@ export class ProgressPrinter {
     this.line(text);
   }
 }
+
+/** A redrawn progress line on a terminal (at most a few times a second); nothing otherwise. */
+export function progressLine<T>(text: (p: T) => string): ((p: T) => void) | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let last = 0;
+  return (p) => {
+    const now = Date.now();
+    if (now - last < 200) return;
+    last = now;
+    process.stderr.write(
+      `\r${text(p)
+        .slice(0, (process.stderr.columns || 80) - 1)
+        .padEnd((process.stderr.columns || 80) - 1)}`,
+    );
+  };
+}

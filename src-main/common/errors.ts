@@ -4,17 +4,23 @@
  */
 import { bounded, terminalSafe } from './text.ts';
 
-export type MotlabErrorCode =
-  | 'invalid_config'
-  | 'invalid_dataset'
-  | 'invalid_checkpoint'
-  | 'not_found'
-  | 'non_finite_loss'
-  | 'engine_unavailable'
-  | 'invalid_request'
-  | 'conflict'
-  | 'unauthorized'
-  | 'internal';
+export const MOTLAB_ERROR_CODES = [
+  'invalid_config',
+  'invalid_dataset',
+  'invalid_checkpoint',
+  'not_found',
+  'non_finite_loss',
+  'engine_unavailable',
+  'invalid_request',
+  'conflict',
+  'unauthorized',
+  'internal',
+] as const;
+export type MotlabErrorCode = (typeof MOTLAB_ERROR_CODES)[number];
+
+export function isMotlabErrorCode(code: string): code is MotlabErrorCode {
+  return (MOTLAB_ERROR_CODES as readonly string[]).includes(code);
+}
 
 export class MotlabError extends Error {
   readonly code: MotlabErrorCode;

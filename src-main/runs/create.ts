@@ -44,7 +44,7 @@ export function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-async function readRunConfigFile(file: string): Promise<RunConfigFile> {
+export async function readRunConfigFile(file: string): Promise<RunConfigFile> {
   let raw: unknown;
   try {
     raw = JSON.parse(await readRegularText(file, { maxBytes: MAX_JSON_FILE_BYTES, code: 'invalid_config', what: 'a config file' }));

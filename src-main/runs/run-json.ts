@@ -12,6 +12,7 @@ import { trainingConfigSchema } from '../training/config.ts';
 import { MAX_WORKERS } from '../training/workers/count.ts';
 import { MotlabError } from '../common/errors.ts';
 import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
+import { importedSourceSchema } from '../common/imported-source.ts';
 import { parseOrThrow } from '../common/validate.ts';
 import { writeFileAtomic } from '../checkpoints/atomic.ts';
 import { MAX_JSON_FILE_BYTES, readRegularText } from '../data/regular-file.ts';
@@ -38,6 +39,8 @@ export const runJsonSchema = z.strictObject({
   /** Process id of the last trainer (informative only: the run lock, runs/lock.ts, says who owns the run). */
   pid: z.number().int().positive().optional(),
   updated: z.iso.datetime({ offset: true }),
+  /** Set for a run imported from a checkpoint trained elsewhere (importers/). */
+  source: importedSourceSchema.optional(),
 });
 export type RunJson = z.infer<typeof runJsonSchema>;
 

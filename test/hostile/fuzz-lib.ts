@@ -14,7 +14,7 @@
  * Used by test/hostile/fuzz.test.ts (a few thousand cases in `npm test`) and scripts/fuzz.ts
  * (long runs, `npm run fuzz -- --cases N`).
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createApi, type MotlabApi } from '../../src-main/api/impl.ts';
 import { lastTrainRecord, readRunJsonForDisplay } from '../../src-main/api/run-files.ts';
@@ -29,7 +29,12 @@ import { buildModelConfig } from '../../src-main/model/presets.ts';
 import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 import { MAX_MESSAGE_LENGTH } from '../../src-main/common/text.ts';
-import { MOTLAB, TINY_SPEC, writeDataset, writeRun } from './helpers.ts';
+import { encodeSafetensors, type TensorIn } from '../../src-main/checkpoints/safetensors.ts';
+import { openCheckpointSource } from '../../src-main/importers/source.ts';
+import { readMappingFile } from '../../src-main/importers/mappings.ts';
+import { analyzeWeightsOf, importRun } from '../../src-main/api/handlers/imports.ts';
+import { MOTLAB, TINY_SPEC, tinyWeights, writeDataset, writeRun } from './helpers.ts';
+import { playbookNameOf } from '../importers/synthetic.ts';
 
 export const FILE_KINDS = [
   'model.safetensors',
@@ -39,6 +44,12 @@ export const FILE_KINDS = [
   'run.json',
   'state.json',
   'metrics.jsonl',
+  // Checkpoints from elsewhere (importers/): a sharded checkpoint's index and one of its shards,
+  // a mapping file, and a single file with the MoT playbook's (foreign) tensor names.
+  'shards.index.json',
+  'shard.safetensors',
+  'mapping.json',
+  'foreign.safetensors',
 ] as const;
 export type FileKind = (typeof FILE_KINDS)[number];
 
@@ -120,6 +131,7 @@ async function makeFixture(workDir: string): Promise<Fixture> {
     'run.json': path.join(runDir, 'run.json'),
     'state.json': path.join(checkpointDir, 'state.json'),
     'metrics.jsonl': path.join(runDir, 'metrics.jsonl'),
+    ...writeImportFixtures(path.join(workDir, 'imports')),
   };
   const originals = Object.fromEntries(FILE_KINDS.map((k) => [k, readFileSync(fileOf[k])])) as Record<FileKind, Buffer>;
   const { api, ready } = createApi({
@@ -129,6 +141,58 @@ async function makeFixture(workDir: string): Promise<Fixture> {
   });
   await ready;
   return { workspace, runDir, checkpointDir, datasetDir, api, originals, fileOf };
+}
+
+type ImportKind = 'shards.index.json' | 'shard.safetensors' | 'mapping.json' | 'foreign.safetensors';
+
+/**
+ * A small MoT checkpoint under the playbook's names, as one file and as two shards with an index;
+ * and under made-up names ("blk.<layer>.<weight>.<tower>") with the mapping file that renames them.
+ */
+function writeImportFixtures(dir: string): Record<ImportKind, string> {
+  mkdirSync(path.join(dir, 'sharded'), { recursive: true });
+  const config = buildModelConfig('mot', 'tiny', TINY_SPEC, { d_model: 8, n_heads: 2, n_layers: 1, ffn_hidden: 8, seq_len: 16 });
+  const weights = tinyWeights(config);
+  const renamed = (rename: (n: string) => string): Record<string, TensorIn> =>
+    Object.fromEntries(Object.entries(weights).map(([n, t]) => [rename(n), t]));
+  const playbook = renamed(playbookNameOf);
+  const foreign = path.join(dir, 'playbook.safetensors');
+  writeFileSync(foreign, encodeSafetensors(playbook));
+  const names = Object.keys(playbook).sort();
+  const half = Math.ceil(names.length / 2);
+  const weightMap: Record<string, string> = {};
+  names.forEach((n, i) => (weightMap[n] = i < half ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors'));
+  for (const [file, part] of [
+    ['model-00001-of-00002.safetensors', names.slice(0, half)],
+    ['model-00002-of-00002.safetensors', names.slice(half)],
+  ] as const)
+    writeFileSync(path.join(dir, 'sharded', file), encodeSafetensors(Object.fromEntries(part.map((n) => [n, playbook[n]]))));
+  const index = path.join(dir, 'sharded', 'model.safetensors.index.json');
+  writeFileSync(index, JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }, null, 1));
+  const custom = renamed((n) =>
+    n.replace(/^layers\.(\d+)\.(.+)\.(\d+)\.weight$/, 'blk.$1.$2.$3').replace(/^(embed|output)\.weight$/, '$1'),
+  );
+  writeFileSync(path.join(dir, 'custom.safetensors'), encodeSafetensors(custom));
+  const mapping = path.join(dir, 'mapping.json');
+  writeFileSync(
+    mapping,
+    JSON.stringify(
+      [
+        { pattern: 'blk\\.(\\d+)\\.(.+)\\.(\\d+)', to: 'layers.$1.$2.$3.weight' },
+        { pattern: '(embed|output)', to: '$1.weight' },
+        { pattern: 'norm\\.(\\d+)\\.weight', to: 'norm.$1.weight' },
+        { pattern: 'ignored\\..*', to: null },
+      ],
+      null,
+      1,
+    ),
+  );
+  return {
+    'shards.index.json': index,
+    'shard.safetensors': path.join(dir, 'sharded', 'model-00002-of-00002.safetensors'),
+    'mapping.json': mapping,
+    'foreign.safetensors': foreign,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,7 +206,74 @@ interface Reader {
 
 const api = (f: Fixture) => f.api.handlers;
 
+/** Readers of a checkpoint from elsewhere: open it, analyse it in place, import it (into a fresh run folder). */
+const importReaders = (from: (f: Fixture) => string, mapping: (f: Fixture) => string): Reader[] => [
+  {
+    name: 'openCheckpointSource',
+    refuses: true,
+    call: async (f) => {
+      const source = await openCheckpointSource(from(f));
+      await source.close();
+      return source.tensors.size;
+    },
+  },
+  {
+    name: 'analyzeWeightsOf',
+    refuses: true,
+    call: (f) => analyzeWeightsOf({ from: from(f), mapping: mapping(f) }, { singularValues: 2, metrics: ['cosine', 'cka'] }),
+  },
+  {
+    name: 'importRun',
+    refuses: true,
+    call: async (f) => {
+      const out = path.join(f.workspace, 'imported');
+      try {
+        const { imported } = await importRun({
+          from: from(f),
+          mapping: mapping(f),
+          preset: 'mot',
+          size: 'tiny',
+          datasetDir: f.datasetDir,
+          out,
+        });
+        return imported.source;
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+  },
+];
+
+const IMPORT_READERS: Record<ImportKind, Reader[]> = {
+  'shards.index.json': importReaders(
+    (f) => f.fileOf['shards.index.json'],
+    () => 'auto',
+  ),
+  'shard.safetensors': importReaders(
+    (f) => path.dirname(f.fileOf['shards.index.json']),
+    () => 'playbook',
+  ),
+  'mapping.json': [
+    { name: 'readMappingFile', refuses: true, call: async (f) => (await readMappingFile(f.fileOf['mapping.json'])).rules.length },
+    ...importReaders(
+      (f) => path.join(path.dirname(f.fileOf['mapping.json']), 'custom.safetensors'),
+      (f) => f.fileOf['mapping.json'],
+    ),
+  ],
+  'foreign.safetensors': [
+    ...importReaders(
+      (f) => f.fileOf['foreign.safetensors'],
+      () => 'auto',
+    ),
+    ...importReaders(
+      (f) => f.fileOf['foreign.safetensors'],
+      () => 'bagel',
+    ).slice(1, 2),
+  ],
+};
+
 const READERS: Record<FileKind, Reader[]> = {
+  ...IMPORT_READERS,
   'model.safetensors': [
     { name: 'decodeSafetensors', refuses: true, call: (_f, bytes) => decodeSafetensors(bytes, 'model.safetensors') },
     { name: 'readModelFile', refuses: true, call: (f) => readModelFile(f.fileOf['model.safetensors']) },
@@ -391,7 +522,8 @@ const SAFETENSORS_PREFIX_MUTATION: Mutation = {
       2n ** 64n - 1n,
       BigInt(rng.int(out.length + 64)),
     ];
-    out.writeBigUInt64LE(pick(rng, choices) as bigint, 0);
+    // asUintN: a length a previous mutation already broke may round to 2^64 in Number.
+    out.writeBigUInt64LE(BigInt.asUintN(64, pick(rng, choices) as bigint), 0);
     return out;
   },
 };
@@ -452,7 +584,138 @@ function safeParse(text: string): unknown {
   }
 }
 
+/** Patterns and templates a careless or hostile mapping file may hold. */
+const HOSTILE_PATTERNS = [
+  '(a+)+$',
+  '(.*)*x',
+  '((a|a)*)*b',
+  '(x+x+)+y',
+  '(\\w+\\.)*(\\w+\\.)*z',
+  '(a)\\1',
+  '(?=a).*',
+  '(?<!x)y',
+  '[',
+  '(',
+  ')',
+  '*',
+  'a{99999}',
+  '.{0,65535}',
+  '(?<n>a)\\k<n>',
+  '\\p{L}+',
+  '',
+  'x'.repeat(999),
+  '((((((((((a))))))))))',
+  '(.+)',
+];
+const HOSTILE_TEMPLATES = ['$9', '$0', '$$', '$', '${1}', '$1$1$1', '', 'x'.repeat(600), 'layers.$1', null, 'embed.weight'];
+
+const MAPPING_RULE_MUTATION: Mutation = {
+  name: 'replace a mapping rule',
+  apply(b, rng) {
+    const rules = safeParse(b.toString('utf8'));
+    if (!Array.isArray(rules) || rules.length === 0) return b;
+    const out = [...(rules as unknown[])];
+    const i = rng.int(out.length);
+    const rule = { ...(out[i] as Record<string, unknown>) };
+    if (rng.uniform() < 0.6) rule.pattern = pick(rng, HOSTILE_PATTERNS);
+    else rule.to = pick(rng, HOSTILE_TEMPLATES);
+    out[i] = rule;
+    if (rng.uniform() < 0.2) out.splice(rng.int(out.length + 1), 0, ...new Array(1 + rng.int(300)).fill(rule));
+    return Buffer.from(JSON.stringify(out));
+  },
+};
+
+/** Tensor names of another implementation, damaged: wrong indices, two names for one, names no mapping knows. */
+const HOSTILE_NAMES = [
+  'layers.0.attention.local_experts_wq.0.weight',
+  'layers.9.attention.local_experts_wq.0.weight',
+  'layers.0.attention.local_experts_wq.7.weight',
+  'layers.0.feed_forward.local_experts.0.w1.weight',
+  'layers.-1.attention.local_experts_wq.0.weight',
+  'layers.00.attention.local_experts_wk.0.weight',
+  'layers.99999999999999999999.attention.local_experts_wq.0.weight',
+  'tok_embeddings.weight',
+  'embed.weight',
+  'model.embed_tokens.weight',
+  'model.layers.0.self_attn.q_proj_moe_gen.weight',
+  'vit_model.x',
+  'a'.repeat(600),
+  'a'.repeat(400) + 'b',
+  '__proto__',
+  'constructor',
+  '\u001b[31mred',
+  '',
+  'norm.0.weight',
+];
+
+const RENAME_TENSOR_MUTATION: Mutation = {
+  name: 'rename a tensor',
+  apply(b, rng) {
+    if (b.length < 8) return b;
+    const n = Number(b.readBigUInt64LE(0));
+    const header = safeParse(b.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+    const keys = Object.keys(header).filter((k) => k !== '__metadata__');
+    if (keys.length === 0) return b;
+    const renamed: Record<string, unknown> = {};
+    const victim = pick(rng, keys);
+    const name = pick(rng, HOSTILE_NAMES);
+    for (const [k, v] of Object.entries(header))
+      Object.defineProperty(renamed, k === victim ? name : k, { value: v, enumerable: true, writable: true, configurable: true });
+    const json = Buffer.from(JSON.stringify(renamed));
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(json.length), 0);
+    return Buffer.concat([prefix, json, b.subarray(8 + n)]);
+  },
+};
+
+/** Index files: shards outside the folder, missing, listed twice; tensors moved or dropped. */
+const HOSTILE_SHARDS = [
+  '../outside.safetensors',
+  '/etc/passwd',
+  '/dev/zero',
+  'C:\\\\Windows\\\\x.safetensors',
+  'sub/../../x.safetensors',
+  'missing.safetensors',
+  '.',
+  '',
+  'model-00001-of-00002.safetensors\u0000',
+  'model.safetensors.index.json',
+  'model-00001-of-00002.safetensors',
+  'model-00002-of-00002.safetensors',
+];
+
+const INDEX_MUTATION: Mutation = {
+  name: 'damage the weight map',
+  apply(b, rng) {
+    const index = safeParse(b.toString('utf8')) as { weight_map?: Record<string, unknown> };
+    const map = index.weight_map;
+    if (!map || typeof map !== 'object') return b;
+    const keys = Object.keys(map);
+    const r = rng.uniform();
+    if (r < 0.5 && keys.length) map[pick(rng, keys)] = pick(rng, HOSTILE_SHARDS);
+    else if (r < 0.7 && keys.length) delete map[pick(rng, keys)];
+    else if (r < 0.85) map[pick(rng, HOSTILE_NAMES)] = pick(rng, HOSTILE_SHARDS);
+    else {
+      // A tensor listed twice: the same key again in the text.
+      const k = pick(rng, keys);
+      const text = JSON.stringify(index);
+      return Buffer.from(text.replace('"weight_map":{', `"weight_map":{${JSON.stringify(k)}:${JSON.stringify(map[k])},`));
+    }
+    return Buffer.from(JSON.stringify(index));
+  },
+};
+
 const MUTATIONS: Record<FileKind, Mutation[]> = {
+  'shards.index.json': [...BYTE_MUTATIONS, JSON_FILE_MUTATION, INDEX_MUTATION, INDEX_MUTATION, INDEX_MUTATION],
+  'shard.safetensors': [...BYTE_MUTATIONS, SAFETENSORS_HEADER_MUTATION, SAFETENSORS_PREFIX_MUTATION, RENAME_TENSOR_MUTATION],
+  'mapping.json': [...BYTE_MUTATIONS, JSON_FILE_MUTATION, MAPPING_RULE_MUTATION, MAPPING_RULE_MUTATION, MAPPING_RULE_MUTATION],
+  'foreign.safetensors': [
+    ...BYTE_MUTATIONS,
+    SAFETENSORS_HEADER_MUTATION,
+    RENAME_TENSOR_MUTATION,
+    RENAME_TENSOR_MUTATION,
+    RENAME_TENSOR_MUTATION,
+  ],
   'model.safetensors': [...BYTE_MUTATIONS, SAFETENSORS_HEADER_MUTATION, SAFETENSORS_HEADER_MUTATION, SAFETENSORS_PREFIX_MUTATION],
   'optimizer.safetensors': [...BYTE_MUTATIONS, SAFETENSORS_HEADER_MUTATION, SAFETENSORS_PREFIX_MUTATION],
   'tokens.npy': [...BYTE_MUTATIONS, NPY_HEADER_MUTATION, NPY_HEADER_MUTATION],

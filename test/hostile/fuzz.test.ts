@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { describeReport, FILE_KINDS, runFuzz } from './fuzz-lib.ts';
 
-const CASES = Number(process.env.MOTLAB_FUZZ_CASES ?? 2100);
+const CASES = Number(process.env.MOTLAB_FUZZ_CASES ?? 3300);
 
 test(`fuzz: ${CASES} mutated files of every kind, no crash and no hang`, async (t) => {
   const report = await runFuzz({

@@ -178,7 +178,7 @@ test('bad requests are refused before any process starts', () => {
   };
   assert.throws(
     () => jobs.start({ kind: 'nonsense', input: {}, runDir: run }),
-    refused('invalid_request', /No job kind "nonsense" \(kinds: train, evaluate\)/),
+    refused('invalid_request', /No job kind "nonsense" \(kinds: train, evaluate, analysis\)/),
   );
   assert.throws(
     () => jobs.start({ kind: 'evaluate', input: { windows: -1 }, runDir: run }),

@@ -159,6 +159,7 @@ export class RunService {
       tokensPerSecond: last?.tokens_per_s,
       elapsedSeconds: last?.elapsed_s,
       controllable: this.trainingJobOf(dir) !== undefined,
+      ...(json?.source ? { imported: json.source } : {}),
       model: model ?? null,
       training: json?.training ?? null,
       seed: json?.seed,

@@ -18,7 +18,10 @@ Analyses:
       information, same-expert rate of consecutive tokens vs 1/E, dropped tokens, agreement.
   towers --run DIR [--checkpoints …] [--windows N] [--rows N] [--json] [--csv FILE]
       MoT towers: tokens per tower, per-tower gradient norms, and tower drift per layer ×
-      checkpoint (cosine and linear CKA of weights, and of FFN outputs on the same probe inputs).`;
+      checkpoint (cosine and linear CKA of weights, and of FFN outputs on the same probe inputs).
+  weights (--run DIR [--checkpoint STEP] | --from FILE|DIR [--mapping M]) [--singular-values K] [--metrics cosine,cka] [--json] [--csv FILE]
+      Any checkpoint, runnable or not (imported weights only, or inspected in place): per weight and
+      tower Frobenius norm, top singular values and stable rank, and tower drift per layer.`;
 
 type Analysis = (argv: string[]) => Promise<number>;
 
@@ -45,6 +48,7 @@ const fixed = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed
 
 const ANALYSES: Record<string, Analysis> = {
   pca: async (argv) => (await import('./analyze-pca.ts')).runAnalyzePcaCommand(argv),
+  weights: async (argv) => (await import('./analyze-weights.ts')).runAnalyzeWeights(argv),
   async routing(argv) {
     const { values } = parseArgs({ args: argv, options: common, strict: true });
     if (values.help) return (console.log(HELP), 0);

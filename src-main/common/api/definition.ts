@@ -22,6 +22,7 @@ import type {
   WorkspaceInfo,
 } from './types.ts';
 import type { RoutingReport, TowersReport } from '../analysis-reports.ts';
+import type { WeightAnalysis } from '../weight-analysis.ts';
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -36,6 +37,20 @@ const count = (what: string) =>
     .min(1, `at least 1 (${what})`);
 
 const runRef = z.strictObject({ run: runNameSchema });
+
+/** Importing a checkpoint trained elsewhere (docs/importing.md): a path on the machine that runs the lab. */
+export const importCheckpointSchema = z.strictObject({
+  path: z.string().min(1, 'give the path of a checkpoint file or folder'),
+  /** "auto", "lab", "playbook", "bagel", or the path of a mapping file. */
+  mapping: z.string().min(1).default('auto'),
+  name: runNameSchema.optional(),
+  preset: z.enum(PRESET_NAMES).optional(),
+  size: z.enum(SIZE_NAMES).optional(),
+  /** A dataset name from listDatasets: its modalities name the towers (default: the form's default dataset). */
+  dataset: z.string().min(1).optional(),
+  weightsOnly: z.boolean().default(false),
+});
+export type ImportCheckpointInput = z.infer<typeof importCheckpointSchema>;
 const none = z.strictObject({});
 
 /** A run and, optionally, which of its checkpoints and how many probe windows to analyse. */
@@ -43,6 +58,8 @@ const analysisRequest = z.strictObject({
   run: runNameSchema,
   checkpoints: z.array(z.number().int().min(0)).max(200, 'at most 200 checkpoints').optional(),
   probeWindows: count('probe windows').max(256, 'at most 256 probe windows').optional(),
+  /** Names this request in analysis-progress events and cancelAnalysis. */
+  requestId: z.string().min(1).max(100).optional(),
 });
 
 /** A dataset name from listDatasets. */
@@ -211,6 +228,24 @@ export const apiDefinition = {
     analysisRequest,
     returns<TowersReport>(),
     'MoT towers of a run: tokens per tower, per-tower gradient norms, tower drift of weights and FFN outputs',
+  ),
+  importCheckpoint: method(
+    importCheckpointSchema,
+    returns<RunSummary>(),
+    'Import a checkpoint trained elsewhere (our format, MoT playbook or BAGEL names, a mapping file; sharded or not) as a new run',
+  ),
+  analyzeWeights: method(
+    z.strictObject({
+      run: runNameSchema,
+      step: z.number().int().min(0).optional(),
+      singularValues: z.number().int().min(0).max(64).default(8),
+      metrics: z
+        .array(z.enum(['cosine', 'cka']))
+        .max(2)
+        .default(['cosine', 'cka']),
+    }),
+    returns<WeightAnalysis>(),
+    'Weight norms, singular-value spectra and tower drift of a run’s checkpoint (any checkpoint, runnable or weights only)',
   ),
   startJob: method(
     startJobSchema,

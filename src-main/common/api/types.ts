@@ -4,6 +4,7 @@
  */
 
 import type { LossByModality, MetricsRecord } from '../metrics.ts';
+import type { ImportedSource } from '../imported-source.ts';
 import type { JobStatus, RunStatus } from '../vocabulary.ts';
 
 export interface RunSummary {
@@ -31,6 +32,8 @@ export interface RunSummary {
   elapsedSeconds?: number;
   /** True when this process launched the run and can pause/resume it. */
   controllable: boolean;
+  /** Set for a run imported from a checkpoint trained elsewhere (weights_only: the lab cannot run it). */
+  imported?: ImportedSource;
 }
 
 export interface RunDetail extends RunSummary {
@@ -120,7 +123,10 @@ export type ApiEvent =
   | { type: 'job-progress'; job: string; run: string; fraction: number; message?: string }
   /** A job started, changed status or ended (the whole record). */
   | { type: 'job-status'; job: JobInfo }
-  | { type: 'analysis-progress'; analysis: 'pca'; requestId: string; phase: string; done: number; total: number; message: string };
+  | { type: 'analysis-progress'; analysis: AnalysisName; requestId: string; fraction: number; message: string };
+
+/** The analyses that report progress and can be cancelled (analysis-progress, cancelAnalysis). */
+export type AnalysisName = 'pca' | 'routing' | 'towers';
 
 /** The one error shape on every transport. */
 export interface ApiErrorShape {

@@ -54,6 +54,9 @@ interface Job {
   /** Messages for the child until it says ready. */
   queued: ParentMessage[] | null;
   exited: Promise<void>;
+  /** Resolved with the final record when the job ends (completed, failed or cancelled). */
+  finished: Promise<JobInfo>;
+  markFinished(info: JobInfo): void;
   alive: boolean;
   cancelRequested: boolean;
 }
@@ -82,12 +85,15 @@ export class JobManager {
     const child = this.fork(jobLogFile(kind, request.runDir, input));
     info.pid = child.pid;
     let exited!: () => void;
+    let finished!: (info: JobInfo) => void;
     const job: Job = {
       info,
       runDir: request.runDir,
       process: child,
       queued: [{ type: 'start', job: { id, kind: kind.name, input, runDir: request.runDir } }],
       exited: new Promise((r) => (exited = r)),
+      finished: new Promise((r) => (finished = r)),
+      markFinished: (info) => finished(info),
       alive: true,
       cancelRequested: false,
     };
@@ -158,6 +164,7 @@ export class JobManager {
     Object.assign(job.info, patch, { finished: new Date().toISOString() });
     delete job.info.pid;
     this.emitStatus(job);
+    job.markFinished({ ...job.info });
     this.forgetOldJobs();
   }
 
@@ -233,6 +240,11 @@ export class JobManager {
   control(id: string, action: RunControl): boolean {
     const job = this.job(id);
     return isActiveJobStatus(job.info.status) && this.send(job, { type: 'control', action });
+  }
+
+  /** The job's final record, once it has ended (completed, failed or cancelled). */
+  whenFinished(id: string): Promise<JobInfo> {
+    return this.job(id).finished;
   }
 
   /** Wait (bounded) for a job that reported its end to exit. */
