@@ -104,6 +104,13 @@ console.log(
   `${values.preset} ${values.size} on ${values.engine}: ${wallMs.toFixed(1)} ms/step unprofiled, ` +
     `${profWall.toFixed(1)} profiled; kernels ${total.toFixed(1)} ms, ${(info.kernels.length / n).toFixed(0)} kernel calls/step`,
 );
+// The issue's question: how much of the step is matrix multiplication (XNNPACK against OpenBLAS),
+// and how much everything else (element-wise, reductions, data movement, our fused kernels).
+const matmulMs = [...byKernel].filter(([name]) => /MatMul|SegmentLinear/i.test(name)).reduce((s, [, e]) => s + e.ms, 0);
+console.log(
+  `  matmul kernels ${matmulMs.toFixed(1)} ms (${((100 * matmulMs) / total).toFixed(0)}%), ` +
+    `everything else ${(total - matmulMs).toFixed(1)} ms (${((100 * (total - matmulMs)) / total).toFixed(0)}%)`,
+);
 const top = Number(values.top);
 for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, top))
   console.log(`  ${name.padEnd(24)} ${e.ms.toFixed(1).padStart(8)} ms ${e.count.toFixed(0).padStart(6)} calls`);

@@ -1,13 +1,16 @@
 /**
  * `npm run bench`: training step time of the `small` dense and MoT presets on every engine that
- * loads here, against the same model in PyTorch (bench/torch_mot.py, Debian python3-torch) in
- * the same run. Reported as ratios (ours / PyTorch, MoT / dense): these machines are noisy.
+ * loads here, with 1 gradient worker and with one per core (docs/workers.md), against the same
+ * model in PyTorch (bench/torch_mot.py, Debian python3-torch) with 1 thread and with all, in the
+ * same run. Reported as ratios (ours / PyTorch, all workers / 1, MoT / dense): these machines
+ * are noisy, so the load average is printed with them.
  *
- *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1] [--torch-nproc 1,2]
- *       [--only training]
+ *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--workers 1,2] [--torch-threads 1,2]
+ *       [--torch-nproc 1,2] [--only training]
  *
  * The lab's torch engine (`motlab train --engine torch --nproc N`, the PyTorch trainer with N
- * DDP processes) is timed the same way, for each --torch-nproc, when a Python with PyTorch is found.
+ * DDP processes of 1 thread) is timed the same way, for each --torch-nproc, when a Python with
+ * PyTorch is found.
  *
  * Then the other benches, each against its own reference in the same run: PCA against
  * scikit-learn (bench/pca.ts, and for a whole run bench/pca-run.ts), a whole figure set
@@ -33,7 +36,9 @@ const { values } = parseArgs({
     engines: { type: 'string' },
     presets: { type: 'string', default: 'dense,mot' },
     size: { type: 'string', default: 'small' },
-    'torch-threads': { type: 'string', default: '1' },
+    /** Worker counts (wasm and cpu engines) and PyTorch thread counts; default: 1 and all cores. */
+    workers: { type: 'string' },
+    'torch-threads': { type: 'string' },
     'torch-nproc': { type: 'string', default: '1,2' },
     only: { type: 'string' },
   },
@@ -41,7 +46,24 @@ const { values } = parseArgs({
 const timedSteps = Number(values.steps);
 const warmupSteps = Number(values.warmup);
 const presets = values.presets!.split(',');
+const cores = os.availableParallelism();
+const counts = (flag: string | undefined) => [...new Set((flag ?? `1,${cores}`).split(',').map(Number))];
+const workerCounts = counts(values.workers);
+const torchThreads = counts(values['torch-threads']);
+/** Engines on which gradient workers apply (training/workers/count.ts). */
+const WORKER_ENGINES = new Set(['wasm', 'cpu']);
 const work = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-'));
+
+function cpuModel(): string {
+  return os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+}
+
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -52,8 +74,14 @@ function median(xs: number[]): number {
 const SLOW_ENGINES = new Set(['cpu']);
 
 /** Our step time: a real `motlab train` run, read back from its metrics.jsonl (median after warm-up). */
-function oursMsPerStep(engine: string, preset: string, data: string, extra: string[] = []): { ms: number; config: unknown; batch: number } {
-  const out = path.join(work, `${engine}-${preset}-${extra.join('')}`);
+function oursMsPerStep(
+  engine: string,
+  preset: string,
+  workers: number,
+  data: string,
+  torchArgs: string[] = [],
+): { ms: number; config: unknown; batch: number } {
+  const out = path.join(work, `${engine}-${preset}-${workers}-${torchArgs.join('')}`);
   const [steps, warmup] = SLOW_ENGINES.has(engine) ? [2, 1] : [timedSteps, warmupSteps];
   const result = spawnSync(
     process.execPath,
@@ -76,7 +104,7 @@ function oursMsPerStep(engine: string, preset: string, data: string, extra: stri
       '100000',
       '--checkpoint-every',
       '100000',
-      ...extra,
+      ...(engine === 'torch' ? torchArgs : ['--workers', String(workers)]),
     ],
     { encoding: 'utf8' },
   );
@@ -90,7 +118,7 @@ function oursMsPerStep(engine: string, preset: string, data: string, extra: stri
   return { ms: median(times), config: run.model, batch: run.training.batch_size };
 }
 
-function torchMsPerStep(config: unknown, batch: number): number | null {
+function torchMsPerStep(config: unknown, batch: number, threads: number): number | null {
   if (!existsSync(python)) return null;
   const cfg = path.join(work, `torch-${Math.random().toString(36).slice(2)}.json`);
   writeFileSync(cfg, JSON.stringify(config));
@@ -109,7 +137,7 @@ function torchMsPerStep(config: unknown, batch: number): number | null {
         '--warmup',
         String(warmupSteps),
         '--threads',
-        values['torch-threads']!,
+        String(threads),
       ],
       { encoding: 'utf8' },
     );
@@ -129,56 +157,78 @@ console.log(
   `engines available here: ${available.join(', ')}; benchmarking ${engines.join(', ')}; ${values.size} presets ${presets.join(', ')}`,
 );
 console.log(
-  `${timedSteps} timed steps after ${warmupSteps} warm-up steps (cpu engine: 2 after 1); PyTorch threads = ${values['torch-threads']}\n`,
+  `${timedSteps} timed steps after ${warmupSteps} warm-up steps (cpu engine: 2 after 1); ` +
+    `workers ${workerCounts.join(', ')}; PyTorch threads ${torchThreads.join(', ')}`,
 );
+console.log(`CPU: ${cpuModel()}, ${cores} cores; load average at start: ${loadAverage()}\n`);
 
-const rows: { engine: string; preset: string; ours: number; torch: number | null }[] = [];
-const torchCache = new Map<string, number | null>();
+const rows: { engine: string; preset: string; workers: number; ours: number }[] = [];
+const torch = new Map<string, number | null>(); // `${preset}/${threads}`
 for (const engine of engines) {
   for (const preset of presets) {
-    const ours = oursMsPerStep(engine, preset, data);
-    if (!torchCache.has(preset)) torchCache.set(preset, torchMsPerStep(ours.config, ours.batch));
-    rows.push({ engine, preset, ours: ours.ms, torch: torchCache.get(preset)! });
-    console.log(
-      `${engine.padEnd(15)} ${preset.padEnd(6)} ours ${ours.ms.toFixed(1)} ms/step   PyTorch ${torchCache.get(preset)?.toFixed(1) ?? 'n/a'} ms/step`,
-    );
+    for (const workers of WORKER_ENGINES.has(engine) ? workerCounts : [1]) {
+      const ours = oursMsPerStep(engine, preset, workers, data);
+      rows.push({ engine, preset, workers, ours: ours.ms });
+      console.log(`${engine.padEnd(15)} ${preset.padEnd(6)} ${String(workers).padStart(2)} worker(s)  ours ${ours.ms.toFixed(1)} ms/step`);
+      for (const threads of torchThreads) {
+        const key = `${preset}/${threads}`;
+        if (torch.has(key)) continue;
+        torch.set(key, torchMsPerStep(ours.config, ours.batch, threads));
+        console.log(
+          `${'PyTorch'.padEnd(15)} ${preset.padEnd(6)} ${String(threads).padStart(2)} thread(s)  ${torch.get(key)?.toFixed(1) ?? 'n/a'} ms/step`,
+        );
+      }
+    }
   }
 }
 
-// The torch engine as the lab runs it: the PyTorch trainer, 1 and more DDP processes.
+// The torch engine as the lab runs it: the PyTorch trainer, 1 and more DDP processes of 1 thread.
 const torchProcesses =
   spawnSync(python, ['-c', 'import torch, numpy']).status === 0 ? values['torch-nproc']!.split(',').filter(Boolean) : [];
 if (!torchProcesses.length) console.log('torch engine: no Python with PyTorch here, skipped');
+const torchEngineRows: { preset: string; processes: string; ms: number }[] = [];
 for (const n of torchProcesses) {
   for (const preset of presets) {
-    const engine = `torch ×${n}`;
-    const ours = oursMsPerStep('torch', preset, data, ['--nproc', n, '--threads', values['torch-threads']!, '--python', python]);
-    rows.push({ engine, preset, ours: ours.ms, torch: torchCache.get(preset) ?? null });
-    console.log(
-      `${engine.padEnd(15)} ${preset.padEnd(6)} lab torch engine ${ours.ms.toFixed(1)} ms/step (${n} process(es) × ${values['torch-threads']} thread(s))`,
-    );
+    const ms = oursMsPerStep('torch', preset, 1, data, ['--nproc', n, '--threads', '1', '--python', python]).ms;
+    torchEngineRows.push({ preset, processes: n, ms });
+    console.log(`${`torch ×${n}`.padEnd(15)} ${preset.padEnd(6)} lab torch engine ${ms.toFixed(1)} ms/step (${n} process(es) × 1 thread)`);
   }
 }
-if (torchProcesses.length) engines.push(...torchProcesses.map((n) => `torch ×${n}`));
 
-console.log('\nratios (same run):');
+console.log(`\nratios (same run; load average now ${loadAverage()}):`);
+const fmt = (x: number) => `${x.toFixed(2)}×`;
 for (const engine of engines) {
-  for (const r of rows.filter((x) => x.engine === engine)) {
-    if (r.torch) console.log(`  ${engine} ${r.preset}: ours / PyTorch = ${(r.ours / r.torch).toFixed(2)}×`);
+  for (const preset of presets) {
+    const mine = rows.filter((r) => r.engine === engine && r.preset === preset);
+    for (const r of mine) {
+      // Ours with n workers against PyTorch with as many threads (or its nearest).
+      const threads = torchThreads.includes(r.workers) ? r.workers : torchThreads[0];
+      const t = torch.get(`${preset}/${threads}`);
+      if (t) console.log(`  ${engine} ${preset}, ${r.workers} worker(s) / PyTorch ${threads} thread(s) = ${fmt(r.ours / t)}`);
+    }
+    const one = mine.find((r) => r.workers === 1);
+    for (const r of mine.filter((x) => x.workers > 1))
+      if (one) console.log(`  ${engine} ${preset}, ${r.workers} workers / 1 worker = ${fmt(r.ours / one.ours)}`);
+    const t1 = torch.get(`${preset}/1`);
+    for (const threads of torchThreads.filter((n) => n > 1)) {
+      const tn = torch.get(`${preset}/${threads}`);
+      if (t1 && tn) console.log(`  PyTorch ${preset}, ${threads} threads / 1 thread = ${fmt(tn / t1)}`);
+    }
   }
-  const dense = rows.find((x) => x.engine === engine && x.preset === 'dense');
-  for (const r of rows.filter((x) => x.engine === engine && x.preset !== 'dense')) {
-    if (dense) console.log(`  ${engine} ${r.preset} / dense = ${(r.ours / dense.ours).toFixed(2)}× (equal FLOPs per token)`);
+  for (const workers of WORKER_ENGINES.has(engine) ? workerCounts : [1]) {
+    const dense = rows.find((x) => x.engine === engine && x.preset === 'dense' && x.workers === workers);
+    for (const r of rows.filter((x) => x.engine === engine && x.preset !== 'dense' && x.workers === workers)) {
+      if (dense) console.log(`  ${engine} ${r.preset} / dense, ${workers} worker(s) = ${fmt(r.ours / dense.ours)} (equal FLOPs per token)`);
+    }
   }
 }
-for (const r of rows.filter((x) => x.engine.startsWith('torch'))) {
-  const wasm = rows.find((x) => x.engine === 'wasm' && x.preset === r.preset);
-  if (wasm)
-    console.log(`  ${r.engine} ${r.preset}: wasm / torch engine = ${(wasm.ours / r.ours).toFixed(2)}× (the torch engine's speed-up)`);
+for (const r of torchEngineRows) {
+  const wasm = rows.find((x) => x.engine === 'wasm' && x.preset === r.preset && x.workers === 1);
+  if (wasm) console.log(`  torch engine ×${r.processes} ${r.preset}: wasm 1 worker / torch engine = ${fmt(wasm.ours / r.ms)}`);
 }
-const td = torchCache.get('dense');
-const tm = torchCache.get('mot');
-if (td && tm) console.log(`  PyTorch mot / dense = ${(tm / td).toFixed(2)}×`);
+const td = torch.get('dense/1');
+const tm = torch.get('mot/1');
+if (td && tm) console.log(`  PyTorch mot / dense (1 thread) = ${fmt(tm / td)}`);
 rmSync(work, { recursive: true, force: true });
 
 /** The other benches, run as they are run alone (each prints its own ratios). */

@@ -2,7 +2,8 @@
  * Builds what the app runs: `tsx scripts/build.ts [renderer|main|all]`.
  *   renderer → dist-renderer/ (Vite + Svelte; fonts and assets bundled, CSP meta tag)
  *   main     → dist-main/electron-main.cjs, dist-main/preload.cjs (Electron wants CommonJS),
- *              dist-main/cli.mjs (the CLI for the packaged app, where tsx is not used)
+ *              dist-main/cli.mjs (the CLI for the packaged app, where tsx is not used) and
+ *              dist-main/gradient-worker.mjs (its training worker threads)
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -66,6 +67,16 @@ export async function buildMain(): Promise<string[]> {
       outfile: 'dist-main/cli-main.mjs',
       format: 'esm',
       // npm packages stay in node_modules: tfjs finds its .wasm files next to its own code.
+      packages: 'external',
+    }),
+  );
+  results.push(
+    await esbuild.build({
+      ...common,
+      // The gradient worker (training/workers/pool.ts starts it from the file next to the CLI bundle).
+      entryPoints: ['src-main/training/workers/gradient-worker.ts'],
+      outfile: 'dist-main/gradient-worker.mjs',
+      format: 'esm',
       packages: 'external',
     }),
   );

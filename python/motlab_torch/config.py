@@ -188,7 +188,7 @@ def check_training_config(tc, where="training settings"):
 def check_run_config_file(raw, source):
     """{preset?, size?, model? (partial), training? (partial)}: the lab's --config file.json."""
     where = f"config file {source}"
-    _unknown(where, raw, ("preset", "size", "model", "training"))
+    _unknown(where, raw, ("preset", "size", "model", "training", "workers"))  # workers: the lab's threads, not used here
     if "preset" in raw and raw["preset"] not in PRESET_NAMES:
         _fail(where, "preset", f"must be one of {', '.join(PRESET_NAMES)}, got {json.dumps(raw['preset'])}")
     if "size" in raw and raw["size"] not in SIZE_NAMES:

@@ -28,8 +28,9 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "state.json"
 TEMP_PREFIX = ".tmp-"
 RUN_STATUSES = ("created", "running", "paused", "completed", "stopped", "failed")
-RUN_KEYS = ("name", "created", "preset", "size", "model", "training", "dataset", "engine", "seed", "status", "message",
-            "pid", "updated")
+# "workers": the lab's gradient workers (docs/workers.md); informative here.
+RUN_KEYS = ("name", "created", "preset", "size", "model", "training", "dataset", "engine", "workers", "seed", "status",
+            "message", "pid", "updated")
 REQUIRED_RUN_KEYS = ("name", "created", "model", "training", "dataset", "engine", "seed", "status", "updated")
 ISO_DATETIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)$")
 

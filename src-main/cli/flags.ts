@@ -4,6 +4,7 @@ import {
   ENGINE_CHOICES,
   IN_PROCESS_ENGINE_CHOICES,
   isEngineChoice,
+  MAX_WORKERS,
   TORCH_ENGINE,
   type EngineChoice,
   type InProcessEngineChoice,
@@ -65,4 +66,10 @@ export function joinNegativeValues(argv: readonly string[]): string[] {
 export function isParseArgsError(error: unknown): error is Error {
   const code = (error as { code?: unknown } | null)?.code;
   return error instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+/** `--workers N|auto` (docs/workers.md): undefined when not given (the config file or the run decides). */
+export function parseWorkersFlag(value: string | undefined): number | 'auto' | undefined {
+  if (value === undefined || value === 'auto') return value;
+  return parseIntFlag('--workers', value, 1, MAX_WORKERS);
 }

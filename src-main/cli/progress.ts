@@ -45,6 +45,7 @@ export class ProgressPrinter {
   onEvent(event: RunEvent): void {
     if (event.type === 'note') this.line(`note: ${event.message}`);
     else if (event.type === 'engine') this.line(`engine: ${event.name} (${event.detail})`);
+    else if (event.type === 'workers') this.line(`workers: ${event.count}`);
     else if (event.type === 'status' && event.message) this.line(`${event.status}: ${event.message}`);
     else if (event.type === 'checkpoint') this.tty || this.line(`checkpoint: step ${event.step}`);
     else if (event.type === 'metrics' && event.record.type === 'eval')

@@ -50,6 +50,8 @@ export const TORCH_ENGINE = 'torch' satisfies EngineName;
 /** What a person may ask for: an engine, or the first in-process engine that works. */
 export const ENGINE_CHOICES = ['auto', ...ENGINE_NAMES] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+/** The most gradient workers (threads) a run may ask for (docs/workers.md). */
+export const MAX_WORKERS = 256;
 export function isEngineChoice(s: string): s is EngineChoice {
   return (ENGINE_CHOICES as readonly string[]).includes(s);
 }

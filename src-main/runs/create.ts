@@ -35,6 +35,8 @@ export interface NewRunRequest {
   /** A dataset folder or the name of a built-in dataset. */
   data: string;
   engine: EngineChoice;
+  /** Gradient workers; default: the config file's, else the cores available. */
+  workers?: number;
   overrides: TrainingOverrides;
 }
 
@@ -89,6 +91,7 @@ export async function planNewRun(runDir: string, request: NewRunRequest): Promis
   const model = buildModelConfig(preset, size, dataset.spec, file.model ?? {});
   checkSplitsHoldAWindow(dataset, datasetDir, model.seq_len);
   const now = new Date().toISOString();
+  const workers = request.workers ?? file.workers;
   return {
     name: path.basename(runDir),
     created: now,
@@ -99,6 +102,7 @@ export async function planNewRun(runDir: string, request: NewRunRequest): Promis
     training,
     dataset: { path: datasetDir, name: dataset.spec.name },
     engine: request.engine,
+    ...(workers !== undefined ? { workers } : {}),
     seed: training.seed,
     status: 'created',
   };

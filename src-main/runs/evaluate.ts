@@ -5,12 +5,16 @@
  * `<run>/analyses/evaluate/<hash>/result.json`.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeIncomplete, incompleteNewerThanLatest, readCheckpoint, scanCheckpoints } from '../checkpoints/run-folder.ts';
-import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
+import { loadDataset, resolveDatasetDir, windowCount } from '../data/dataset.ts';
 import { initEngine } from '../engine/engine.ts';
-import { evaluateLossCancellable } from '../training/evaluate.ts';
+import { evalBatchSize, evaluateLossCancellable } from '../training/evaluate.ts';
+import { WorkerPool } from '../training/workers/pool.ts';
+import type { WorkersRequest } from '../training/workers/count.ts';
+import type { ModelConfig } from '../model/config.ts';
 import { MotlabError } from '../common/errors.ts';
 import type { InProcessEngineChoice, EngineName } from '../common/vocabulary.ts';
 import type { LossByModality } from '../common/metrics.ts';
@@ -30,6 +34,8 @@ export interface EvaluationRequest {
   /** Default the run's eval_windows. */
   windows?: number;
   engine: InProcessEngineChoice;
+  /** Forward passes spread over this many workers (wasm and cpu engines; docs/workers.md); default one per core. */
+  workers?: WorkersRequest;
   signal?: AbortSignal;
   onProgress?: (fraction: number) => void;
 }
@@ -85,8 +91,13 @@ export async function evaluateCheckpoint(request: EvaluationRequest): Promise<Ev
     throw new MotlabError('invalid_dataset', `${dataset.dir} has no split "${split}" (it has ${Object.keys(dataset.splits).join(', ')})`);
   const params: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(checkpoint.model)) params[name] = tf.tensor(t.data, t.shape, 'float32');
+  let pool: WorkerPool | null = null;
   try {
-    const result = await evaluateLossCancellable(checkpoint.config, params, tokens, windows, request);
+    const count = evaluationWorkers(request.workers ?? 'auto', engine.name, checkpoint.config, tokens.length, windows);
+    if (count > 1) pool = await WorkerPool.start(count, engine.name, checkpoint.config, new Map(Object.entries(params)));
+    const result = pool
+      ? await pool.evaluate(tokens, windows, request)
+      : await evaluateLossCancellable(checkpoint.config, params, tokens, windows, request);
     checkFinite(result.loss, `checkpoint step ${checkpoint.step} of ${runDir}`, split);
     return {
       step: checkpoint.step,
@@ -102,8 +113,21 @@ export async function evaluateCheckpoint(request: EvaluationRequest): Promise<Ev
       throw new MotlabError('invalid_dataset', `${dataset.dir}, split "${split}": ${error.message}`);
     throw error;
   } finally {
+    await pool?.close();
     Object.values(params).forEach((t) => t.dispose());
   }
+}
+
+/**
+ * Workers for an evaluation: passes are independent (MoE ones hold one window), so any model may
+ * use them; only worth starting for at least two passes per worker.
+ */
+function evaluationWorkers(requested: WorkersRequest, engine: EngineName, config: ModelConfig, tokens: number, maxWindows: number): number {
+  if (engine !== 'wasm' && engine !== 'cpu') return 1;
+  const windows = Math.min(maxWindows, windowCount(tokens, config.seq_len));
+  const passes = Math.ceil(windows / evalBatchSize(config));
+  const wanted = requested === 'auto' ? availableParallelism() : requested;
+  return Math.max(1, Math.min(wanted, Math.floor(passes / 2)));
 }
 
 export const evaluateRunner = defineJobRunner(evaluateJob, async (input, ctx) => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { modelConfigSchema } from '../model/config.ts';
 import { trainingConfigSchema } from '../training/config.ts';
+import { MAX_WORKERS } from '../training/workers/count.ts';
 import { MotlabError } from '../common/errors.ts';
 import { STORED_RUN_STATUSES } from '../common/vocabulary.ts';
 import { importedSourceSchema } from '../common/imported-source.ts';
@@ -26,6 +27,11 @@ export const runJsonSchema = z.strictObject({
   training: trainingConfigSchema,
   dataset: z.strictObject({ path: z.string(), name: z.string() }),
   engine: z.string().min(1),
+  /**
+   * Gradient workers (docs/workers.md): asked for at creation, then the number the last training
+   * process used; a resume without --workers trains with it again. Absent: the cores available.
+   */
+  workers: z.number().int().positive().max(MAX_WORKERS).optional(),
   seed: z.number().int().nonnegative(),
   status: z.enum(STORED_RUN_STATUSES),
   /** Why the run stopped or failed, in words a person can act on. */
@@ -71,7 +77,7 @@ export async function writeRunJson(runDir: string, run: RunJson): Promise<void> 
  */
 export async function updateRunJson(
   runDir: string,
-  patch: Partial<Pick<RunJson, 'status' | 'message' | 'pid' | 'engine' | 'training'>>,
+  patch: Partial<Pick<RunJson, 'status' | 'message' | 'pid' | 'engine' | 'workers' | 'training'>>,
 ): Promise<RunJson> {
   const run = await readRunJson(runDir);
   const next: RunJson = { ...run, ...patch, updated: new Date().toISOString() };

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ENGINE_CHOICES } from '../common/vocabulary.ts';
 import { defineJobKind } from './jobs/kind.ts';
+import { MAX_WORKERS } from '../training/workers/count.ts';
 
 const positive = z.number().int().positive();
 
@@ -17,6 +18,8 @@ const trainJobInputSchema = z.strictObject({
   engine: z.enum(ENGINE_CHOICES).default('auto'),
   /** Processes of the torch engine (DistributedDataParallel); the in-process engines train in one. */
   processes: positive.max(64).default(1),
+  /** Gradient workers; absent: run.json's, else the cores available. */
+  workers: z.union([z.number().int().positive().max(MAX_WORKERS), z.literal('auto')]).optional(),
   overrides: z
     .strictObject({ steps: positive, checkpoint_every: positive, eval_every: positive, seed: z.number().int().nonnegative() })
     .partial()

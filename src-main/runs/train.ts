@@ -7,6 +7,7 @@
 import { MotlabError } from '../common/errors.ts';
 import { TORCH_ENGINE, type EngineChoice, type InProcessEngineChoice } from '../common/vocabulary.ts';
 import { trainRun, TrainingControl, type TrainEvent } from '../training/trainer.ts';
+import type { WorkersRequest } from '../training/workers/count.ts';
 import { defineJobRunner } from './jobs/kind.ts';
 import { acquireRunLock } from './lock.ts';
 import { applyResume, planResume, type ResumeRequest } from './resume.ts';
@@ -22,6 +23,8 @@ export interface TrainFolderOptions {
   runDir: string;
   mode: TrainMode;
   engine: EngineChoice;
+  /** Gradient workers; default: run.json's, else the cores available. */
+  workers?: WorkersRequest;
   control: TrainingControl;
   onEvent?: (event: RunEvent) => void;
   /** For the torch engine: the Python to use (else $MOTLAB_PYTHON, else one found), and the processes. */
@@ -97,6 +100,7 @@ async function trainRecordingStatus(
   let engine = run.engine;
   const onEvent = async (event: TrainEvent) => {
     if (event.type === 'engine') engine = event.name;
+    if (event.type === 'workers') await updateRunJson(runDir, { workers: event.count });
     if (event.type === 'status') await updateRunJson(runDir, { status: event.status, message: event.message, pid: process.pid, engine });
     options.onEvent?.(event);
   };
@@ -105,6 +109,7 @@ async function trainRecordingStatus(
       runDir,
       spec: { model: run.model, training: run.training, datasetPath: run.dataset.path },
       engine: engineChoice,
+      workers: options.workers ?? run.workers ?? 'auto',
       resume,
       control: options.control,
       onEvent,
@@ -132,6 +137,7 @@ export const trainRunner = defineJobRunner(trainJob, async (input, ctx) => {
     mode: input.mode === 'fresh' ? { kind: 'fresh' } : { kind: 'resume', overrides: input.overrides, restart: input.restart },
     engine: input.engine,
     torch: { processes: input.processes },
+    workers: input.workers,
     control,
     onTrainerStderr: (line) => console.error(line), // the job's log (train.log)
     onEvent: (event) => {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { modelConfigFieldsSchema } from '../model/config.ts';
 import { PRESET_NAMES, SIZE_NAMES, type SizeName } from '../common/vocabulary.ts';
 import { parseOrThrow } from '../common/validate.ts';
+import { MAX_WORKERS } from './workers/count.ts';
 
 export const trainingConfigSchema = z.strictObject({
   steps: z.number().int().positive().max(1e9),
@@ -90,6 +91,8 @@ export const runConfigFileSchema = z.strictObject({
   size: z.enum(SIZE_NAMES).optional(),
   model: modelConfigFieldsSchema.partial().optional(),
   training: trainingConfigSchema.partial().optional(),
+  /** Gradient workers (docs/workers.md); default: the cores available. */
+  workers: z.number().int().positive().max(MAX_WORKERS).optional(),
 });
 export type RunConfigFile = z.infer<typeof runConfigFileSchema>;
 

@@ -24,8 +24,82 @@ const EVAL_BATCH_WINDOWS = 8;
  * MoE routing depends on the batch (expert-choice sees all of it; token-choice capacity grows
  * with it), so any MoE model is evaluated one window per forward pass (as bench/torch_mot.py).
  */
-function evalBatchSize(config: ModelConfig): number {
+export function evalBatchSize(config: ModelConfig): number {
   return config.moe ? 1 : EVAL_BATCH_WINDOWS;
+}
+
+/** The windows of one evaluation and how they are cut into forward passes. */
+export interface EvalPlan {
+  windows: { inputs: Int32Array; targets: Int32Array; count: number };
+  /** Forward passes in order: windows [first, first + n). */
+  batches: { first: number; n: number }[];
+}
+
+export function planEvaluation(config: ModelConfig, tokens: ArrayLike<number>, maxWindows: number): EvalPlan {
+  const S = config.seq_len;
+  const windows = evalWindows(tokens, S, maxWindows);
+  if (windows.count === 0)
+    throw new MotlabError(
+      'invalid_dataset',
+      `the split has ${tokens.length} tokens, fewer than the ${S + 1} one evaluation window of seq_len ${S} needs`,
+    );
+  const perBatch = evalBatchSize(config);
+  const batches: EvalPlan['batches'] = [];
+  for (let first = 0; first < windows.count; first += perBatch) batches.push({ first, n: Math.min(perBatch, windows.count - first) });
+  return { windows, batches };
+}
+
+/** The inputs and targets of forward pass `b` of a plan ([n·S] each). */
+export function evalBatchTokens(plan: EvalPlan, b: number, seqLen: number): { inputs: Int32Array; targets: Int32Array; n: number } {
+  const { first, n } = plan.batches[b];
+  return {
+    inputs: plan.windows.inputs.subarray(first * seqLen, (first + n) * seqLen),
+    targets: plan.windows.targets.subarray(first * seqLen, (first + n) * seqLen),
+    n,
+  };
+}
+
+/** One forward pass: Σ CE per modality (float32, as read back) and the targets per modality. */
+export function evalBatchLossSums(
+  config: ModelConfig,
+  params: Record<string, tf.Tensor>,
+  inputs: Int32Array,
+  targets: Int32Array,
+  n: number,
+): { sums: Float32Array; counts: number[] } {
+  const batch = prepareBatch(config, inputs, targets, n);
+  try {
+    const sums = tf.tidy(() => computeLoss(config, params, batch).modalityLossSums.dataSync() as Float32Array);
+    return { sums, counts: batch.modalityCounts };
+  } finally {
+    batch.dispose();
+  }
+}
+
+/**
+ * Per-modality sums accumulated in forward-pass order (float64), so that the result does not
+ * depend on where each pass ran (this thread or a worker, ./workers/).
+ */
+export class EvalTotals {
+  private readonly sums: Float64Array;
+  private readonly counts: Float64Array;
+  constructor(private readonly config: ModelConfig) {
+    this.sums = new Float64Array(config.modalities.length);
+    this.counts = new Float64Array(config.modalities.length);
+  }
+  add(batchSums: ArrayLike<number>, batchCounts: ArrayLike<number>): void {
+    for (let m = 0; m < this.sums.length; m++) {
+      this.sums[m] += batchSums[m];
+      this.counts[m] += batchCounts[m];
+    }
+  }
+  result(windows: number): EvalResult {
+    const loss: LossByModality = { all: sum(this.sums) / sum(this.counts) };
+    this.config.modalities.forEach((m, i) => {
+      loss[m.name] = this.counts[i] > 0 ? this.sums[i] / this.counts[i] : null;
+    });
+    return { windows, loss };
+  }
 }
 
 /**
@@ -38,38 +112,15 @@ function* evaluation(
   tokens: ArrayLike<number>,
   maxWindows: number,
 ): Generator<number, EvalResult> {
-  const S = config.seq_len;
-  const windows = evalWindows(tokens, S, maxWindows);
-  if (windows.count === 0)
-    throw new MotlabError(
-      'invalid_dataset',
-      `the split has ${tokens.length} tokens, fewer than the ${S + 1} one evaluation window of seq_len ${S} needs`,
-    );
-  const M = config.modalities.length;
-  const sums = new Float64Array(M);
-  const counts = new Float64Array(M);
-  const perBatch = evalBatchSize(config);
-  for (let first = 0; first < windows.count; first += perBatch) {
-    const n = Math.min(perBatch, windows.count - first);
-    const inputs = windows.inputs.subarray(first * S, (first + n) * S);
-    const targets = windows.targets.subarray(first * S, (first + n) * S);
-    const batch = prepareBatch(config, inputs, targets, n);
-    try {
-      const batchSums = tf.tidy(() => computeLoss(config, params, batch).modalityLossSums.dataSync());
-      for (let m = 0; m < M; m++) {
-        sums[m] += batchSums[m];
-        counts[m] += batch.modalityCounts[m];
-      }
-    } finally {
-      batch.dispose();
-    }
-    yield (first + n) / windows.count;
+  const plan = planEvaluation(config, tokens, maxWindows);
+  const totals = new EvalTotals(config);
+  for (let b = 0; b < plan.batches.length; b++) {
+    const { inputs, targets, n } = evalBatchTokens(plan, b, config.seq_len);
+    const { sums, counts } = evalBatchLossSums(config, params, inputs, targets, n);
+    totals.add(sums, counts);
+    yield (plan.batches[b].first + n) / plan.windows.count;
   }
-  const loss: LossByModality = { all: sum(sums) / sum(counts) };
-  config.modalities.forEach((m, i) => {
-    loss[m.name] = counts[i] > 0 ? sums[i] / counts[i] : null;
-  });
-  return { windows: windows.count, loss };
+  return totals.result(plan.windows.count);
 }
 
 export function evaluateLoss(

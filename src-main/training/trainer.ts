@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { InProcessEngineChoice, EngineName, RunControl, StoredRunStatus } from '../common/vocabulary.ts';
 import type { ModelConfig } from '../model/config.ts';
-import { computeLoss, initParams, prepareBatch, type RoutingStats } from '../model/mot.ts';
+import { initParams, prepareBatch, type RoutingStats } from '../model/mot.ts';
 import { flopsPerToken } from '../model/accounting.ts';
 import { loadDataset, sampleTrainBatch, type TokenArray } from '../data/dataset.ts';
 import { initEngine, type EngineInfo } from '../engine/engine.ts';
@@ -31,6 +31,9 @@ import { AdamW } from './optimizer.ts';
 import { learningRate } from './schedule.ts';
 import { evaluateLoss } from './evaluate.ts';
 import { parseTrainState, type TrainState } from './state.ts';
+import { addMicroBatchGradients } from './gradients.ts';
+import { WorkerFailure, WorkerPool } from './workers/pool.ts';
+import { planWorkers, type WorkersRequest } from './workers/count.ts';
 
 export type { TrainState } from './state.ts';
 export type { EvalRecord, MetricsRecord, TrainRecord } from '../common/metrics.ts';
@@ -52,6 +55,8 @@ export type TrainEvent =
   | { type: 'status'; status: TrainerStatus; message?: string }
   | { type: 'checkpoint'; step: number }
   | { type: 'engine'; name: EngineName; detail: string }
+  /** The number of gradient workers the run trains with (1: the trainer's own thread). */
+  | { type: 'workers'; count: number }
   /** Something a person should know that does not stop training (e.g. an incomplete step folder). */
   | { type: 'note'; message: string };
 
@@ -103,6 +108,8 @@ export interface TrainRunOptions {
   runDir: string;
   spec: TrainingSpec;
   engine: InProcessEngineChoice;
+  /** Gradient workers (docs/workers.md): a number, or 'auto' for the cores available; default 1, this thread. */
+  workers?: WorkersRequest;
   /** Continue from the latest complete checkpoint (which must exist), else start at step 0. */
   resume: boolean;
   control?: TrainingControl;
@@ -132,6 +139,8 @@ interface Session {
   train: TokenArray;
   val: TokenArray | undefined;
   params: Map<string, tf.Variable>;
+  /** The gradient workers, or null when the gradients are computed on this thread. */
+  pool: WorkerPool | null;
   optimizer: AdamW;
   dataRng: Rng;
   state: TrainState;
@@ -155,6 +164,7 @@ export async function trainRun(options: TrainRunOptions): Promise<'completed' | 
     if (options.resume) await restoreLatestCheckpoint(session);
     return await trainingLoop(session, options.control ?? new TrainingControl());
   } finally {
+    await session.pool?.close();
     session.optimizer.dispose();
     session.params.forEach((p) => p.dispose());
   }
@@ -176,6 +186,10 @@ async function setUpSession(options: TrainRunOptions): Promise<Session> {
     params.set(name, tf.variable(value, true));
     value.dispose();
   }
+  const plan = planWorkers(options.workers ?? 1, engine.name, config, tc.batch_size);
+  if (plan.reason) await emit({ type: 'note', message: plan.reason });
+  const pool = plan.count > 1 ? await WorkerPool.start(plan.count, engine.name, config, params) : null;
+  await emit({ type: 'workers', count: plan.count });
   const dataRng = new Rng(tc.seed ^ DATA_SEED_MIX);
   const names = [...params.keys()];
   const tokensPerStep = tc.batch_size * tc.grad_accum * config.seq_len;
@@ -187,6 +201,7 @@ async function setUpSession(options: TrainRunOptions): Promise<Session> {
     train,
     val: dataset.splits.val,
     params,
+    pool,
     optimizer: new AdamW(params, tc),
     dataRng,
     state: { step: 0, tokens: 0, flops: 0, elapsed_s: 0, data_rng: dataRng.state(), seed: tc.seed, engine: engine.name, lr: 0 },
@@ -211,6 +226,7 @@ async function restoreLatestCheckpoint(s: Session): Promise<void> {
     if (!t) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: model.safetensors lacks ${name}`);
     p.assign(tf.tensor(t.data, t.shape, 'float32'));
   }
+  s.pool?.publishWeights(s.params);
   if (!ckpt.optimizer) throw new MotlabError('invalid_checkpoint', `${ckpt.dir}: optimizer.safetensors is missing; cannot resume exactly`);
   const saved = parseTrainState(ckpt.state, `${ckpt.dir}/state.json`);
   s.optimizer.loadStateTensors(ckpt.optimizer, saved.step, `${ckpt.dir}/optimizer.safetensors`);
@@ -222,7 +238,7 @@ async function restoreLatestCheckpoint(s: Session): Promise<void> {
 
 async function trainingLoop(s: Session, control: TrainingControl): Promise<'completed' | 'stopped'> {
   await s.emit({ type: 'status', status: 'running' });
-  if (s.state.step === 0 && s.val) await evaluateValidation(s); // the curve starts at the untrained model
+  if (s.state.step === 0 && s.val) await stopOnWorkerFailure(s, () => evaluateValidation(s)); // the curve starts at the untrained model
   while (s.state.step < s.tc.steps) {
     await yieldToEventLoop();
     if ((await honourPause(s, control)) === 'stop') {
@@ -230,12 +246,33 @@ async function trainingLoop(s: Session, control: TrainingControl): Promise<'comp
       await s.emit({ type: 'status', status: 'stopped', message: `stopped at step ${s.state.step} of ${s.tc.steps}` });
       return 'stopped';
     }
-    await trainStep(s);
-    if (s.state.step % s.tc.eval_every === 0 || s.state.step === s.tc.steps) await evaluateValidation(s);
+    await stopOnWorkerFailure(s, async () => {
+      await trainStep(s);
+      if (s.state.step % s.tc.eval_every === 0 || s.state.step === s.tc.steps) await evaluateValidation(s);
+    });
     if (s.state.step % s.tc.checkpoint_every === 0 || s.state.step === s.tc.steps) await saveCheckpoint(s);
   }
   await s.emit({ type: 'status', status: 'completed', message: `completed ${s.tc.steps} steps` });
   return 'completed';
+}
+
+/**
+ * Run `work`; if a gradient worker fails, keep what was trained (a checkpoint of the current step,
+ * whose weights no failed step touched) and stop with a message that says what to do.
+ */
+async function stopOnWorkerFailure(s: Session, work: () => Promise<void>): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    if (!(error instanceof WorkerFailure)) throw error;
+    if ((await listCheckpoints(s.runDir)).at(-1)?.step !== s.state.step) await saveCheckpoint(s);
+    throw new MotlabError(
+      error.code,
+      `${error.message}. Training stopped after step ${s.state.step}; checkpoint step ${s.state.step} holds it. ` +
+        `Resume the run (motlab train --out <runDir> --resume), with --workers 1 to train on one thread.`,
+      { cause: error },
+    );
+  }
 }
 
 /** Wait out a pause (reporting it); 'stop' when a stop was asked for. */
@@ -252,7 +289,7 @@ async function honourPause(s: Session, control: TrainingControl): Promise<'go' |
 async function trainStep(s: Session): Promise<void> {
   const started = performance.now();
   const lr = learningRate(s.state.step, s.tc);
-  const { grads, meanLoss, loss, routing } = await accumulateGradients(s);
+  const { grads, meanLoss, loss, routing } = s.pool ? await accumulateOnWorkers(s, s.pool) : await accumulateGradients(s);
   const norms = gradientNorms(s, grads);
   if (!Number.isFinite(meanLoss) || !Number.isFinite(norms.total)) {
     grads.forEach((g) => g.dispose());
@@ -261,6 +298,7 @@ async function trainStep(s: Session): Promise<void> {
   const clip = s.tc.grad_clip > 0 ? Math.min(1, s.tc.grad_clip / (norms.total + CLIP_EPSILON)) : 1;
   s.optimizer.apply(new Map(s.names.map((n, i) => [n, grads[i]])), lr, (1 / s.tc.grad_accum) * clip);
   grads.forEach((g) => g.dispose());
+  s.pool?.publishWeights(s.params);
 
   const stepSeconds = (performance.now() - started) / 1000;
   s.state = {
@@ -304,50 +342,49 @@ async function accumulateGradients(s: Session): Promise<Accumulated> {
   let totalLoss = 0;
   let accumulated: tf.Tensor[] | null = null;
   let routing: RoutingStats[] | undefined;
+  const params = Object.fromEntries(s.params);
   for (let micro = 0; micro < tc.grad_accum; micro++) {
     const { inputs, targets } = sampleTrainBatch(s.train, config.seq_len, tc.batch_size, s.dataRng);
     const batch = prepareBatch(config, inputs, targets, tc.batch_size);
     try {
-      let modalitySums: tf.Tensor | null = null;
-      const { value, grads } = tf.variableGrads(() => {
-        const out = computeLoss(config, Object.fromEntries(s.params), batch);
-        modalitySums = tf.keep(out.modalityLossSums);
-        routing = out.routing;
-        return out.loss;
-      }, s.varList);
-      totalLoss += (await value.data())[0];
-      const ms = readAndDispose(modalitySums);
-      value.dispose();
+      const out = await addMicroBatchGradients(config, params, s.varList, batch, accumulated);
+      accumulated = out.sum;
+      routing = out.routing;
+      totalLoss += out.loss;
       for (let m = 0; m < s.modalityNames.length; m++) {
-        sums[m] += ms[m];
+        sums[m] += out.modalitySums[m];
         counts[m] += batch.modalityCounts[m];
       }
-      accumulated = addGradients(accumulated, s.varList, grads);
     } finally {
       batch.dispose();
     }
   }
-  const meanLoss = totalLoss / tc.grad_accum;
+  return summarise(s, accumulated!, totalLoss, sums, counts, routing);
+}
+
+/** The same on the gradient workers: the micro-batches are sampled here, as on one thread, and split across the workers. */
+async function accumulateOnWorkers(s: Session, pool: WorkerPool): Promise<Accumulated> {
+  const { config, tc } = s;
+  const micro = Array.from({ length: tc.grad_accum }, () => sampleTrainBatch(s.train, config.seq_len, tc.batch_size, s.dataRng));
+  const pooled = await pool.stepGradients(s.state.step + 1, micro, tc.batch_size);
+  const grads = pool.layout.map((slot) => tf.tensor(pooled.flat.subarray(slot.offset, slot.offset + slot.size), slot.shape, 'float32'));
+  let totalLoss = 0;
+  for (const loss of pooled.microLosses) totalLoss += loss;
+  return summarise(s, grads, totalLoss, pooled.modalitySums, pooled.modalityCounts, undefined);
+}
+
+function summarise(
+  s: Session,
+  grads: tf.Tensor[],
+  totalLoss: number,
+  sums: Float64Array,
+  counts: Float64Array,
+  routing: RoutingStats[] | undefined,
+): Accumulated {
+  const meanLoss = totalLoss / s.tc.grad_accum;
   const loss: LossByModality = { all: meanLoss };
   s.modalityNames.forEach((m, i) => (loss[m] = counts[i] > 0 ? sums[i] / counts[i] : null));
-  return { grads: accumulated!, meanLoss, loss, routing };
-}
-
-function readAndDispose(tensor: tf.Tensor | null): Float32Array | Int32Array | Uint8Array {
-  if (!tensor) throw new Error('computeLoss returned no per-modality loss sums');
-  const values = tensor.dataSync();
-  tensor.dispose();
-  return values;
-}
-
-/** `sum` + this micro-batch's gradients (a parameter without a gradient this time adds zero). */
-function addGradients(sum: tf.Tensor[] | null, varList: tf.Variable[], grads: tf.NamedTensorMap): tf.Tensor[] {
-  const list = varList.map((v) => grads[v.name] ?? null);
-  if (sum === null) return list.map((g, i) => g ?? tf.zerosLike(varList[i]));
-  const next = sum.map((a, i) => (list[i] ? tf.add(a, list[i]) : a));
-  sum.forEach((a, i) => list[i] && a.dispose());
-  list.forEach((g) => g?.dispose());
-  return next;
+  return { grads, meanLoss, loss, routing };
 }
 
 /** Norms of the mean gradient, overall and per tower group, from one read-back. */
@@ -388,7 +425,9 @@ async function log(s: Session, record: MetricsRecord): Promise<void> {
 
 async function evaluateValidation(s: Session): Promise<void> {
   if (!s.val) return;
-  const result = evaluateLoss(s.config, Object.fromEntries(s.params), s.val, s.tc.eval_windows);
+  const result = s.pool
+    ? await s.pool.evaluate(s.val, s.tc.eval_windows)
+    : evaluateLoss(s.config, Object.fromEntries(s.params), s.val, s.tc.eval_windows);
   await log(s, { type: 'eval', step: s.state.step, time: Date.now(), split: 'val', windows: result.windows, loss: result.loss });
 }
 

@@ -57,6 +57,7 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
     checkpointEvery: 1000,
     evalEvery: 1000,
     seed: 3,
+    workers: 2,
   });
   assert.equal(started.name, RUN);
   assert.equal(started.controllable, true);
@@ -76,6 +77,7 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
   await log.waitFor(isStatus('paused'), mark, 'paused');
   const runPaused = await client.getRun({ run: RUN });
   assert.equal(runPaused.status, 'paused');
+  assert.equal(runPaused.workers, 2, 'the gradient workers asked for, recorded in run.json and shown');
   const atPause = await client.readMetrics({ run: RUN, offset: 0 });
   await new Promise((r) => setTimeout(r, 1500));
   const whilePaused = await client.readMetrics({ run: RUN, offset: atPause.nextOffset });

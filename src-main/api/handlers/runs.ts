@@ -152,6 +152,7 @@ export class RunService {
       modelKind: modelKindOf(model),
       dataset: json?.dataset?.name,
       engine: json?.engine,
+      workers: json?.workers,
       modalities: Array.isArray(model?.modalities) ? model.modalities.map((m) => m.name) : [],
       step: last?.step ?? 0,
       totalSteps: json?.training?.steps,
@@ -205,7 +206,8 @@ export class RunService {
       if (!torch.available) throw new MotlabError('engine_unavailable', torch.reason);
     }
     const overrides = { steps: input.steps, checkpoint_every: input.checkpointEvery, eval_every: input.evalEvery, seed: input.seed };
-    await createRun(dir, await planNewRun(dir, { config: input.preset, size: input.size, data: dataset.path, engine, overrides }));
+    const request = { config: input.preset, size: input.size, data: dataset.path, engine, workers: input.workers, overrides };
+    await createRun(dir, await planNewRun(dir, request));
     this.startTraining(dir, { mode: 'fresh', restart: false, engine, processes: input.processes ?? 1, overrides: {} });
     return brief(await this.summarize(dir));
   }

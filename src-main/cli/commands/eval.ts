@@ -5,14 +5,15 @@ import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate.ts
 import { MAX_EVAL_WINDOWS } from '../../runs/evaluate-job.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { terminalSafe } from '../../common/text.ts';
-import { parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseInProcessEngineFlag, parseIntFlag, parseWorkersFlag } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 
-const HELP = `motlab eval --run <runDir> [--checkpoint <step>|latest] [--data <datasetDir|builtin>] [--split val] [--windows N] [--engine …] [--json]
+const HELP = `motlab eval --run <runDir> [--checkpoint <step>|latest] [--data <datasetDir|builtin>] [--split val] [--windows N] [--engine …] [--workers N|auto] [--json]
 
   Evaluates on the non-overlapping windows [k·S, k·S+S] (k = 0, 1, …) from the start of the split.
   --data defaults to the run's dataset; --windows to the run's eval_windows (${DEFAULT_EVAL_WINDOWS} without run.json).
-  "latest" is the newest complete checkpoint; an incomplete newer step folder is named on stderr.`;
+  "latest" is the newest complete checkpoint; an incomplete newer step folder is named on stderr.
+  --workers spreads the forward passes over threads (wasm and cpu engines; default one per core).`;
 
 export async function runEvalCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -24,6 +25,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       split: { type: 'string', default: 'val' },
       windows: { type: 'string' },
       engine: { type: 'string', default: 'auto' },
+      workers: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -41,6 +43,7 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
     split: values.split,
     windows: parseIntFlag('--windows', values.windows, 1, MAX_EVAL_WINDOWS),
     engine: parseInProcessEngineFlag(values.engine),
+    workers: parseWorkersFlag(values.workers),
   });
   for (const note of evaluation.notes) console.error(terminalSafe(`note: ${note}`));
   if (values.json) {

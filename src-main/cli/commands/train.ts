@@ -18,8 +18,9 @@ import { planResume } from '../../runs/resume.ts';
 import { trainRunFolder, type TrainFolderOptions, type TrainMode } from '../../runs/train.ts';
 import { findTorchPython, PYTHON_ENV } from '../../runs/torch.ts';
 import { TrainingControl } from '../../training/trainer.ts';
+import type { WorkersRequest } from '../../training/workers/count.ts';
 import { MotlabError } from '../../common/errors.ts';
-import { parseEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseEngineFlag, parseIntFlag, parseWorkersFlag } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
 
 /** Exit code after a second Ctrl+C (128 + SIGINT). */
@@ -37,6 +38,8 @@ const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builti
   --out DIR            run folder to create (or to continue with --resume)
   --steps N  --checkpoint-every N  --eval-every N  --seed N
   --engine ${ENGINE_CHOICES.join('|')}   (default auto: the fastest of the lab's own)
+  --workers N|auto     gradient workers (threads) for the wasm and cpu engines; default: the
+                       config file's, else the run's last, else the cores available (auto)
   --python PATH        torch engine: the Python with PyTorch (default $${PYTHON_ENV}, else the first
                        python3 found that imports torch)
   --nproc N            torch engine: N training processes (DistributedDataParallel; default 1)
@@ -57,6 +60,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       'checkpoint-every': { type: 'string' },
       'eval-every': { type: 'string' },
       engine: { type: 'string', default: 'auto' },
+      workers: { type: 'string' },
       python: { type: 'string' },
       nproc: { type: 'string' },
       threads: { type: 'string' },
@@ -81,11 +85,14 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     eval_every: parseIntFlag('--eval-every', values['eval-every'], 1, MAX_STEPS),
     seed: parseIntFlag('--seed', values.seed, 0, MAX_SEED),
   };
+  const workers = parseWorkersFlag(values.workers);
+  if (engine === TORCH_ENGINE && workers !== undefined)
+    throw new MotlabError('invalid_config', "--workers applies to the lab's own engines; the torch engine takes --nproc");
   const continuing = values.resume || values.restart;
   const prepared = continuing
     ? await planContinue(runDir, overrides, values.restart)
-    : await createNewRun(runDir, values.config, parseSize(values.size), values.data ?? DEFAULT_DATASET, engine, overrides);
-  return train(runDir, prepared.mode, engine, prepared.totalSteps, torch);
+    : await createNewRun(runDir, values.config, parseSize(values.size), values.data ?? DEFAULT_DATASET, engine, workers, overrides);
+  return train(runDir, prepared.mode, engine, workers, prepared.totalSteps, torch);
 }
 
 /** The torch engine's settings, its Python found before anything is written; refused for the other engines. */
@@ -123,10 +130,18 @@ async function createNewRun(
   size: SizeName | undefined,
   data: string,
   engine: EngineChoice,
+  workers: WorkersRequest | undefined,
   overrides: TrainingOverrides,
 ): Promise<{ mode: TrainMode; totalSteps: number }> {
   if (!config) throw new MotlabError('invalid_config', `--config <preset|file.json> is required\n\n${HELP}`);
-  const run = await planNewRun(runDir, { config, size, data, engine, overrides });
+  const run = await planNewRun(runDir, {
+    config,
+    size,
+    data,
+    engine,
+    workers: typeof workers === 'number' ? workers : undefined,
+    overrides,
+  });
   await createRun(runDir, run);
   return { mode: { kind: 'fresh' }, totalSteps: run.training.steps };
 }
@@ -135,6 +150,7 @@ async function train(
   runDir: string,
   mode: TrainMode,
   engine: EngineChoice,
+  workers: WorkersRequest | undefined,
   totalSteps: number,
   torch: TrainFolderOptions['torch'],
 ): Promise<number> {
@@ -153,6 +169,7 @@ async function train(
       runDir,
       mode,
       engine,
+      workers,
       control,
       torch,
       onEvent: (event) => printer.onEvent(event),

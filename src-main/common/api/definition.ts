@@ -6,7 +6,7 @@
  * Browser-safe: imports zod and pure modules only.
  */
 import { z } from 'zod';
-import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../vocabulary.ts';
+import { ENGINE_CHOICES, MAX_WORKERS, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../vocabulary.ts';
 import { DEFAULT_SMOOTHING, LOSS_SPLITS, STEP_MATCH_AXES, X_AXES } from '../views.ts';
 import type { LossCurvesReport, StepMatchReport } from './analysis.ts';
 import type {
@@ -93,6 +93,8 @@ export const startRunSchema = z
     engine: z.enum(ENGINE_CHOICES).optional(),
     /** Training processes of the torch engine (DistributedDataParallel); the lab's own engines train in one. */
     processes: count('processes').max(64, 'at most 64 processes').optional(),
+    /** Gradient workers (threads) for the wasm and cpu engines; absent: one per core. */
+    workers: z.number().int('a whole number').min(1, 'at least 1').max(MAX_WORKERS, `at most ${MAX_WORKERS}`).optional(),
     seed: z
       .number()
       .int('a whole number')
@@ -103,6 +105,10 @@ export const startRunSchema = z
   .refine((v) => (v.processes ?? 1) === 1 || v.engine === TORCH_ENGINE, {
     message: 'several processes need the torch engine',
     path: ['processes'],
+  })
+  .refine((v) => v.workers === undefined || v.engine !== TORCH_ENGINE, {
+    message: "workers are for the lab's own engines; the torch engine takes processes",
+    path: ['workers'],
   });
 const stepList = z.array(z.number().int().min(0)).min(1, 'at least one checkpoint');
 

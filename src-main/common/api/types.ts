@@ -20,6 +20,8 @@ export interface RunSummary {
   modelKind: string;
   dataset?: string;
   engine?: string;
+  /** Gradient workers the run last trained with (or asked for, before it started). */
+  workers?: number;
   modalities: string[];
   step: number;
   totalSteps?: number;

@@ -1,0 +1,131 @@
+/**
+ * A gradient worker (a worker_thread started by ./pool.ts): its own TensorFlow.js backend and
+ * its own copy of the model. Per request it loads the newest weights from shared memory (when
+ * they changed), computes the gradients of its shard of each micro-batch with the trainer's own
+ * definition (../gradients.ts), and writes their sum into its shared gradient buffer; or it
+ * evaluates the forward passes it is given (../evaluate.ts). Requests arrive one at a time.
+ *
+ * MOTLAB_WORKER_FAULT=throw:<step> or exit:<step> makes worker 0 fail at that step: the tests
+ * use it to check that a failing worker stops the run cleanly.
+ */
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../../engine/engine.ts';
+import { MotlabError } from '../../common/errors.ts';
+import type { ModelConfig } from '../../model/config.ts';
+import { prepareBatch } from '../../model/mot.ts';
+import { addMicroBatchGradients } from '../gradients.ts';
+import { evalBatchLossSums } from '../evaluate.ts';
+import type { FromWorker, ParamLayout, ToWorker } from './protocol.ts';
+
+interface Loaded {
+  config: ModelConfig;
+  layout: ParamLayout;
+  weights: Float32Array;
+  gradients: Float32Array;
+  params: Record<string, tf.Variable>;
+  varList: tf.Variable[];
+  weightsVersion: number;
+}
+
+const port = parentPort;
+if (!port) throw new Error('gradient-worker.ts runs as a worker thread (started by training/workers/pool.ts)');
+const workerIndex = (workerData as { index?: number } | null)?.index ?? threadId;
+let loaded: Loaded | null = null;
+let queue = Promise.resolve();
+
+port.on('message', (message: ToWorker) => {
+  queue = queue.then(() => handle(message));
+});
+
+async function handle(message: ToWorker): Promise<void> {
+  try {
+    port!.postMessage(await answer(message));
+  } catch (e) {
+    const failed: FromWorker = {
+      type: 'failed',
+      id: message.id,
+      code: e instanceof MotlabError ? e.code : null,
+      message: e instanceof Error ? e.message : String(e),
+    };
+    port!.postMessage(failed);
+  }
+}
+
+async function answer(message: ToWorker): Promise<FromWorker> {
+  if (message.type === 'init') {
+    const engine = await initEngine(message.engine);
+    const weights = new Float32Array(message.weights);
+    const params: Record<string, tf.Variable> = {};
+    for (const slot of message.layout)
+      params[slot.name] = tf.variable(
+        tf.tensor(weights.slice(slot.offset, slot.offset + slot.size), slot.shape, 'float32'),
+        true,
+        slot.name,
+      );
+    loaded = {
+      config: message.config,
+      layout: message.layout,
+      weights,
+      gradients: new Float32Array(message.gradients),
+      params,
+      varList: message.layout.map((slot) => params[slot.name]),
+      weightsVersion: 0,
+    };
+    return { type: 'ready', id: message.id, detail: engine.detail };
+  }
+  const w = loaded;
+  if (!w) throw new Error('the worker got a request before init');
+  if (message.weightsVersion !== w.weightsVersion) {
+    for (const slot of w.layout) {
+      const value = tf.tensor(w.weights.slice(slot.offset, slot.offset + slot.size), slot.shape, 'float32');
+      w.params[slot.name].assign(value);
+      value.dispose();
+    }
+    w.weightsVersion = message.weightsVersion;
+  }
+  if (message.type === 'gradients') {
+    injectFault(message.step);
+    return gradients(w, message);
+  }
+  const sums: Float32Array[] = [];
+  const counts: number[][] = [];
+  for (const b of message.batches) {
+    const out = evalBatchLossSums(w.config, w.params, b.inputs, b.targets, b.windows);
+    sums.push(out.sums);
+    counts.push(out.counts);
+  }
+  return { type: 'evaluate', id: message.id, sums, counts };
+}
+
+async function gradients(w: Loaded, message: Extract<ToWorker, { type: 'gradients' }>): Promise<FromWorker> {
+  let sum: tf.Tensor[] | null = null;
+  const losses: number[] = [];
+  const modalitySums: Float32Array[] = [];
+  const modalityCounts: number[][] = [];
+  for (const shard of message.micro) {
+    const batch = prepareBatch(w.config, shard.inputs, shard.targets, shard.windows);
+    try {
+      const out = await addMicroBatchGradients(w.config, w.params, w.varList, batch, sum, shard.scale);
+      sum = out.sum;
+      losses.push(out.loss);
+      modalitySums.push(out.modalitySums);
+      modalityCounts.push(batch.modalityCounts);
+    } finally {
+      batch.dispose();
+    }
+  }
+  sum!.forEach((g, i) => {
+    w.gradients.set(g.dataSync() as Float32Array, w.layout[i].offset);
+    g.dispose();
+  });
+  return { type: 'gradients', id: message.id, losses, modalitySums, modalityCounts };
+}
+
+/** The test hook described at the top: fail worker 0 at one step (1-based, the step being trained). */
+function injectFault(step: number): void {
+  const fault = /^(throw|exit):(\d+)$/.exec(process.env.MOTLAB_WORKER_FAULT ?? '');
+  if (!fault || workerIndex !== 0 || Number(fault[2]) !== step) return;
+  if (fault[1] === 'exit') process.exit(3); // in a worker thread this ends the thread, as a crash would
+  throw new Error(`injected fault at step ${step} (MOTLAB_WORKER_FAULT)`);
+}

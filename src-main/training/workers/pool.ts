@@ -1,0 +1,269 @@
+/**
+ * Data-parallel training on worker threads (docs/workers.md). The trainer samples each
+ * micro-batch exactly as on one thread; the pool cuts its windows into contiguous shards, one per
+ * worker, and each worker returns the gradient of its shard's share of the loss. The sum is
+ * formed here in a fixed order (worker 0 + worker 1 + …), in float32, so a step is deterministic
+ * for a given number of workers. The trainer then clips and applies AdamW once, and publishes
+ * the new weights to shared memory, which every worker reads before its next request.
+ *
+ * A worker that throws, crashes or exits fails the pending request with a WorkerFailure (never a
+ * hang); the pool is then unusable and the trainer stops the run with a checkpoint.
+ */
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { MotlabError, type MotlabErrorCode } from '../../common/errors.ts';
+import type { InProcessEngineName } from '../../common/vocabulary.ts';
+import type { ModelConfig } from '../../model/config.ts';
+import { EvalTotals, evalBatchTokens, planEvaluation, type EvalResult } from '../evaluate.ts';
+import type { FromWorker, ParamLayout, Shard, WorkerRequest } from './protocol.ts';
+
+/** A worker failed: the request it was serving did not complete. */
+export class WorkerFailure extends MotlabError {
+  constructor(code: MotlabErrorCode, message: string) {
+    super(code, message);
+    this.name = 'WorkerFailure';
+  }
+}
+
+/** The windows [first, first + n) of a batch of `batchSize` given to each of `workers` workers. */
+export function shardRanges(batchSize: number, workers: number): { first: number; n: number }[] {
+  const base = Math.floor(batchSize / workers);
+  const extra = batchSize % workers;
+  const ranges: { first: number; n: number }[] = [];
+  let first = 0;
+  for (let k = 0; k < workers; k++) {
+    const n = base + (k < extra ? 1 : 0);
+    ranges.push({ first, n });
+    first += n;
+  }
+  return ranges;
+}
+
+export function paramLayout(params: ReadonlyMap<string, tf.Tensor>): ParamLayout {
+  let offset = 0;
+  return [...params].map(([name, t]) => {
+    const slot = { name, shape: [...t.shape], offset, size: t.size };
+    offset += t.size;
+    return slot;
+  });
+}
+
+/** The step's summed gradients and what the workers measured. */
+export interface PooledGradients {
+  /** Σ over workers, in worker order, float32, laid out as `layout`. */
+  flat: Float32Array;
+  /** Per micro-batch: the batch's mean loss (Σ of the shards' scaled losses). */
+  microLosses: number[];
+  modalitySums: Float64Array;
+  modalityCounts: Float64Array;
+}
+
+interface Pending {
+  id: number;
+  resolve: (message: FromWorker) => void;
+  reject: (error: Error) => void;
+}
+
+/** How the worker module is started: from source through tsx, or the bundled build's sibling file. */
+function workerScript(): { code: string; eval: true } {
+  const here = import.meta.url;
+  const fromSource = here.endsWith('.ts');
+  const target = new URL(fromSource ? './gradient-worker.ts' : './gradient-worker.mjs', here).href;
+  // From source the worker needs tsx's loader, as bin/motlab.mjs does; a bundled build has plain JS.
+  const tsx = fromSource ? import.meta.resolve('tsx/esm/api') : null;
+  const loader = tsx ? `await import(${JSON.stringify(tsx)}).then((m) => m.register());` : '';
+  return { code: `(async () => { ${loader} await import(${JSON.stringify(target)}); })();`, eval: true };
+}
+
+class GradientWorker {
+  private pending: Pending | null = null;
+  private nextId = 1;
+  failure: WorkerFailure | null = null;
+  private readonly worker: Worker;
+
+  constructor(
+    readonly index: number,
+    private readonly count: number,
+  ) {
+    const script = workerScript();
+    this.worker = new Worker(script.code, { eval: true, workerData: { index } });
+    this.worker.on('message', (message: FromWorker) => {
+      const pending = this.pending;
+      if (!pending || pending.id !== message.id) return;
+      this.pending = null;
+      if (message.type === 'failed') {
+        this.fail(
+          new WorkerFailure(message.code ?? 'internal', `training worker ${this.index + 1} of ${this.count} failed: ${message.message}`),
+        );
+        pending.reject(this.failure!);
+      } else pending.resolve(message);
+    });
+    this.worker.on('error', (error) =>
+      this.fail(new WorkerFailure('internal', `training worker ${this.index + 1} of ${this.count} crashed: ${error.message}`)),
+    );
+    this.worker.on('exit', (code) =>
+      this.fail(
+        new WorkerFailure('internal', `training worker ${this.index + 1} of ${this.count} exited unexpectedly (exit code ${code})`),
+      ),
+    );
+  }
+
+  private fail(failure: WorkerFailure): void {
+    this.failure ??= failure;
+    const pending = this.pending;
+    this.pending = null;
+    pending?.reject(this.failure);
+  }
+
+  request(message: WorkerRequest): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.pending) return Promise.reject(new Error(`training worker ${this.index + 1} is busy`));
+    const id = this.nextId++;
+    return new Promise<FromWorker>((resolve, reject) => {
+      this.pending = { id, resolve, reject };
+      this.worker.postMessage({ ...message, id });
+    });
+  }
+
+  async terminate(): Promise<void> {
+    this.failure ??= new WorkerFailure('internal', `training worker ${this.index + 1} was shut down`);
+    this.worker.removeAllListeners('exit');
+    await this.worker.terminate();
+  }
+}
+
+export class WorkerPool {
+  private weightsVersion = 0;
+  private readonly weights: Float32Array;
+  private readonly gradients: Float32Array[];
+
+  private constructor(
+    private readonly workers: GradientWorker[],
+    private readonly config: ModelConfig,
+    readonly layout: ParamLayout,
+    weights: SharedArrayBuffer,
+    gradients: SharedArrayBuffer[],
+    /** The engine detail reported by the first worker. */
+    readonly detail: string,
+  ) {
+    this.weights = new Float32Array(weights);
+    this.gradients = gradients.map((b) => new Float32Array(b));
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** `count` workers on `engine`, each holding the model with the weights of `params`. */
+  static async start(
+    count: number,
+    engine: InProcessEngineName,
+    config: ModelConfig,
+    params: ReadonlyMap<string, tf.Tensor>,
+  ): Promise<WorkerPool> {
+    const layout = paramLayout(params);
+    const floats = layout.reduce((n, slot) => n + slot.size, 0);
+    const weights = new SharedArrayBuffer(floats * 4);
+    const gradients = Array.from({ length: count }, () => new SharedArrayBuffer(floats * 4));
+    const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count));
+    let pool: WorkerPool | null = null;
+    try {
+      const view = new Float32Array(weights);
+      for (const slot of layout) view.set(params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+      const ready = await Promise.all(
+        workers.map((w, k) => w.request({ type: 'init', engine, config, layout, weights, gradients: gradients[k] })),
+      );
+      const detail = ready[0].type === 'ready' ? ready[0].detail : '';
+      pool = new WorkerPool(workers, config, layout, weights, gradients, detail);
+      return pool;
+    } finally {
+      if (!pool) await Promise.all(workers.map((w) => w.terminate()));
+    }
+  }
+
+  /** Make `params` (the trainer's weights after an update or a restore) the workers' weights. */
+  publishWeights(params: ReadonlyMap<string, tf.Tensor>): void {
+    for (const slot of this.layout) this.weights.set(params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+    this.weightsVersion++;
+  }
+
+  /** Gradients of one optimizer step: each micro-batch ([B·S] inputs and targets) split across the workers. */
+  async stepGradients(step: number, micro: { inputs: Int32Array; targets: Int32Array }[], batchSize: number): Promise<PooledGradients> {
+    const S = this.config.seq_len;
+    const ranges = shardRanges(batchSize, this.workers.length);
+    const replies = await this.all(this.workers.length, (k) => {
+      const { first, n } = ranges[k];
+      const shards: Shard[] = micro.map((m) => ({
+        inputs: m.inputs.slice(first * S, (first + n) * S),
+        targets: m.targets.slice(first * S, (first + n) * S),
+        windows: n,
+        scale: n / batchSize,
+      }));
+      return { type: 'gradients', weightsVersion: this.weightsVersion, step, micro: shards };
+    });
+    const M = this.config.modalities.length;
+    const flat = new Float32Array(this.weights.length);
+    const microLosses = micro.map(() => 0);
+    const modalitySums = new Float64Array(M);
+    const modalityCounts = new Float64Array(M);
+    replies.forEach((reply, k) => {
+      if (reply.type !== 'gradients') throw new Error(`training worker ${k + 1} answered ${reply.type} to a gradients request`);
+      const g = this.gradients[k];
+      if (k === 0) flat.set(g);
+      else for (let i = 0; i < flat.length; i++) flat[i] += g[i];
+      reply.losses.forEach((loss, j) => (microLosses[j] += loss));
+      for (let j = 0; j < micro.length; j++)
+        for (let m = 0; m < M; m++) {
+          modalitySums[m] += reply.modalitySums[j][m];
+          modalityCounts[m] += reply.modalityCounts[j][m];
+        }
+    });
+    return { flat, microLosses, modalitySums, modalityCounts };
+  }
+
+  /**
+   * The evaluation of ../evaluate.ts with its forward passes spread over the workers, one pass
+   * each per round; the sums are added in pass order, so the result equals the one-thread one.
+   * A cancel (`signal`) is honoured between rounds; `onProgress` gets the fraction done.
+   */
+  async evaluate(
+    tokens: ArrayLike<number>,
+    maxWindows: number,
+    options: { signal?: AbortSignal; onProgress?: (fraction: number) => void } = {},
+  ): Promise<EvalResult> {
+    const plan = planEvaluation(this.config, tokens, maxWindows);
+    const totals = new EvalTotals(this.config);
+    const N = this.workers.length;
+    for (let round = 0; round < plan.batches.length; round += N) {
+      options.signal?.throwIfAborted();
+      const passes = Math.min(N, plan.batches.length - round);
+      const replies = await this.all(passes, (k) => {
+        const { inputs, targets, n } = evalBatchTokens(plan, round + k, this.config.seq_len);
+        return {
+          type: 'evaluate',
+          weightsVersion: this.weightsVersion,
+          batches: [{ inputs: inputs.slice(), targets: targets.slice(), windows: n }],
+        };
+      });
+      for (const reply of replies) {
+        if (reply.type !== 'evaluate') throw new Error(`a training worker answered ${reply.type} to an evaluate request`);
+        reply.sums.forEach((sums, j) => totals.add(sums, reply.counts[j]));
+      }
+      const last = plan.batches[round + passes - 1];
+      options.onProgress?.((last.first + last.n) / plan.windows.count);
+    }
+    return totals.result(plan.windows.count);
+  }
+
+  /** One request to each of the first `count` workers, all at once; the first failure (in worker order) is thrown once all have settled. */
+  private async all(count: number, build: (k: number) => WorkerRequest): Promise<FromWorker[]> {
+    const settled = await Promise.allSettled(this.workers.slice(0, count).map((w, k) => w.request(build(k))));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<FromWorker>).value);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
