@@ -131,13 +131,14 @@ function runSegment(job: Omit<Job, 'workDir' | 'heartbeat'>, onProgress: (r: Fuz
   return new Promise((resolve, reject) => {
     let seen = job.firstCase;
     let seenAt = Date.now();
-    // The fixture takes a moment to write before the first case.
+    // Loading the worker (tsx, the readers) and writing the fixture come before the first case:
+    // on a loaded machine that takes longer than a case may, so it has a limit of its own.
     const watchdog = setInterval(() => {
       const now = Atomics.load(beats, 0);
       if (now !== seen) {
         seen = now;
         seenAt = Date.now();
-      } else if (Date.now() - seenAt > stallLimitMs(job.caseTimeoutMs)) {
+      } else if (Date.now() - seenAt > (now === job.firstCase ? STARTUP_LIMIT_MS : stallLimitMs(job.caseTimeoutMs))) {
         clearInterval(watchdog);
         void worker.terminate().then(() => {
           rmSync(workDir, { recursive: true, force: true });
@@ -163,6 +164,9 @@ function runSegment(job: Omit<Job, 'workDir' | 'heartbeat'>, onProgress: (r: Fuz
     });
   });
 }
+
+/** A worker that has not finished its first case for this long is blocked (start-up included). */
+const STARTUP_LIMIT_MS = 300_000;
 
 /** A worker that has not finished a case for this long is blocked (a reader call may take the timeout, twice over). */
 function stallLimitMs(caseTimeoutMs: number): number {
