@@ -16,6 +16,9 @@ Usage:
   motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
   motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
   motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
+  motlab figure <losses|step-match|pca|pca-grid|separability|routing|towers> --run DIR [options] --preset P --format F --out FILE
+  motlab figure --spec view.json --out FILE
+  motlab figure --all --run DIR [--reference RUN] --out DIR
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
@@ -31,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
   analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
   compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
+  figure: async () => ({ run: (await import('./commands/figure.ts')).runFigureCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
   // The child process of a job (started by the app or `motlab serve`; not in the usage).

@@ -1,0 +1,639 @@
+/**
+ * The figure kinds, one entry each: a validated view state (common/views.ts) → the analysis it
+ * needs (run through the analyses' own collect functions) → the chart geometry, drawn at a
+ * figure's size in the light theme. `exportViewFigure` turns that into the file, its CSV and its
+ * JSON sidecar; the CLI (`motlab figure`) and the API (`exportFigure`) both call it, so one view
+ * state gives one file whichever way it is exported.
+ */
+import path from 'node:path';
+import type { ChartGeometry } from '../common/charts/marks.ts';
+import { barChart } from '../common/charts/bar-chart.ts';
+import { heatmap } from '../common/charts/heatmap.ts';
+import { lineChart, multiLine, type LineSeries, type MultiLineSeries } from '../common/charts/line-chart.ts';
+import { pcaGrid, scatterChart, type PointColouring, type ScatterData } from '../common/charts/scatter.ts';
+import { stepMatchChart } from '../common/charts/step-match-chart.ts';
+import { MotlabError } from '../common/errors.ts';
+import type { MetricsRecord, TrainRecord } from '../common/metrics.ts';
+import type { DriftPair, RoutingReport, TowersReport } from '../common/analysis-reports.ts';
+import { viewStateSchema, type FigureFormat, type FigureOptions, type ViewKind, type ViewState, VIEW_KINDS } from '../common/views.ts';
+import { lossCurves, prepareCurve, stepToAxis, X_AXIS_TITLES } from '../analysis/curves.ts';
+import { matchSteps, type CurvePoint } from '../analysis/step-matching.ts';
+import { routingOverTraining } from '../analysis/routing.ts';
+import type { PcaResult } from '../analysis/pca-collect.ts';
+import { readRunForAnalysis, type RunForAnalysis } from '../analysis/run-checkpoints.ts';
+import { figureSidecarJson, tableToCsv } from './csv.ts';
+import { exportFigure, FIGURE_MIME_TYPES } from './export.ts';
+import { figureLayout, parseFigureOptions, type FigureLayout } from './presets.ts';
+
+type View<K extends ViewKind> = Extract<ViewState, { kind: K }>;
+
+/** What a figure needs from its caller: where runs are, and (for PCA, routing, towers) a ready engine. */
+export interface FigureContext {
+  /** A run reference of a view state (a workspace run name, or a folder) → the run's folder. */
+  runDir(ref: string): string | Promise<string>;
+  /** Called before an analysis that runs the model (PCA capture, routing, towers). */
+  ensureEngine?: () => Promise<unknown>;
+  /** Analyses already run, by their settings: a figure set runs each analysis once. */
+  cache?: Map<string, Promise<unknown>>;
+  /** PDF creation date (default now). */
+  creationDate?: Date;
+}
+
+function cached<T>(ctx: FigureContext, key: string, compute: () => Promise<T>): Promise<T> {
+  if (!ctx.cache) return compute();
+  let pending = ctx.cache.get(key) as Promise<T> | undefined;
+  if (!pending) {
+    pending = compute();
+    ctx.cache.set(key, pending);
+    pending.catch(() => ctx.cache?.delete(key));
+  }
+  return pending;
+}
+
+async function runOf(ctx: FigureContext, ref: string): Promise<RunForAnalysis> {
+  const dir = path.resolve(await ctx.runDir(ref));
+  return cached(ctx, `run:${dir}`, () => readRunForAnalysis(dir));
+}
+
+const trainRecordsOf = (records: readonly MetricsRecord[]): TrainRecord[] => records.filter((r): r is TrainRecord => r.type === 'train');
+
+/** The modalities a curve figure shows: the view's, or the run's own (without the overall `all`). */
+function shownModalities(requested: readonly string[], run: RunForAnalysis): string[] {
+  if (requested.length) return [...requested];
+  return run.run.model.modalities.map((m) => m.name);
+}
+
+/** Display resolution of curves: a few points per point of width keep every bucket's extremes. */
+const curveBuckets = (layout: FigureLayout): number => Math.ceil(layout.size.width * 2);
+
+async function lossesFigure(view: View<'losses'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const runs = await Promise.all(view.runs.map((ref) => runOf(ctx, ref)));
+  const modalities = shownModalities(view.modalities, runs[0]);
+  const series: LineSeries[] = [];
+  const sources = view.split === 'both' ? (['train', 'val'] as const) : ([view.split] as const);
+  for (const run of runs) {
+    for (const source of sources) {
+      const curves = lossCurves(run.records, source === 'train' ? { kind: 'train' } : { kind: 'eval', split: source }, view.x);
+      for (const curve of curves) {
+        if (!modalities.includes(curve.modality)) continue;
+        // Validation curves have few points: drawn raw with markers; training curves smoothed.
+        const smoothing = source === 'train' ? view.smoothing : 0;
+        const prepared = prepareCurve(curve, {
+          smoothing,
+          buckets: curveBuckets(layout),
+          range: view.xRange ?? undefined,
+          transform: view.logX ? Math.log10 : undefined,
+        });
+        series.push({
+          run: run.run.name,
+          modality: curve.modality,
+          variant: source === 'train' ? 'train' : 'eval',
+          x: prepared.x,
+          raw: prepared.raw,
+          smoothed: smoothing > 0 ? prepared.smoothed : undefined,
+        });
+      }
+    }
+  }
+  if (series.every((s) => s.raw.length === 0)) {
+    const what = view.split === 'train' ? 'training' : view.split === 'val' ? 'validation' : 'training or validation';
+    throw new MotlabError('invalid_request', `losses figure: no ${what} losses in ${runs.map((r) => r.runDir).join(', ')}`);
+  }
+  const splitTitle = view.split === 'train' ? 'training loss' : view.split === 'val' ? 'validation loss' : 'loss';
+  return lineChart(
+    {
+      series,
+      modalities,
+      xTitle: X_AXIS_TITLES[view.x],
+      yTitle: splitTitle,
+      smoothing: sources.includes('train') ? view.smoothing : undefined,
+    },
+    layout.size,
+    layout.theme,
+    {
+      ...layout.options,
+      title: `${splitTitle[0].toUpperCase()}${splitTitle.slice(1)} per modality`,
+      xScale: view.logX ? 'log' : 'linear',
+      yScale: view.logY ? 'log' : 'linear',
+      xDomain: view.xRange,
+    },
+  );
+}
+
+/** A run's validation curve of one modality, on the view's x axis. */
+function evalCurveOn(run: RunForAnalysis, modality: string, axis: View<'step-match'>['x']): CurvePoint[] {
+  const toAxis = stepToAxis(trainRecordsOf(run.records), axis);
+  const [curve] = lossCurves(run.records, { kind: 'eval', split: 'val' }, 'steps').filter((c) => c.modality === modality);
+  if (!curve) return [];
+  return curve.steps.flatMap((step, i) => (curve.loss[i] === null ? [] : [{ step: toAxis(step), loss: curve.loss[i] as number }]));
+}
+
+async function stepMatchFigure(view: View<'step-match'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const reference = await runOf(ctx, view.reference);
+  const others = await Promise.all(view.runs.map((ref) => runOf(ctx, ref)));
+  const modalities = shownModalities(view.modalities, reference);
+  const panels = modalities.map((modality) => {
+    const ref = evalCurveOn(reference, modality, view.x);
+    if (ref.length === 0)
+      throw new MotlabError('invalid_request', `step-match figure: ${reference.runDir} has no validation losses of "${modality}"`);
+    return { modality, runs: others.map((o) => ({ run: o.run.name, fit: matchSteps(ref, evalCurveOn(o, modality, view.x)) })) };
+  });
+  const unit = view.x === 'steps' ? 'step' : view.x === 'flops' ? 'FLOPs' : 'training time (s)';
+  return stepMatchChart(
+    {
+      reference: reference.run.name,
+      panels,
+      xTitle: `${reference.run.name} ${unit}`,
+      yTitle: view.x === 'steps' ? 'step to reach the same loss' : `${unit} to reach the same loss`,
+    },
+    layout.size,
+    layout.theme,
+    { ...layout.options, title: `Steps to match ${reference.run.name}` },
+  );
+}
+
+type PcaLike = View<'pca'> | View<'pca-grid'> | View<'separability'>;
+
+/** Components fitted for a PCA view: the app's default 10, or more for the pair shown. */
+const fittedComponents = (view: PcaLike): number => Math.max(10, ...view.components);
+
+async function pcaResult(
+  view: PcaLike,
+  ctx: FigureContext,
+  checkpoints: 'all' | readonly number[],
+  layers: 'all' | readonly number[],
+): Promise<PcaResult> {
+  const collect = await import('../analysis/pca-collect.ts');
+  const components = fittedComponents(view);
+  if (view.activations) {
+    if (view.run) throw new MotlabError('invalid_request', 'PCA figure: give a run or an activations file, not both');
+    const file = path.resolve(view.activations);
+    return cached(ctx, JSON.stringify(['pca-activations', file, layers, components, view.seed]), () =>
+      collect.analyzeActivationsPca({ file, layers, components, seed: view.seed }),
+    );
+  }
+  if (!view.run) throw new MotlabError('invalid_request', 'PCA figure: the view names no run (nor an activations file)');
+  const runDir = path.resolve(await ctx.runDir(view.run));
+  const key = JSON.stringify([
+    'pca',
+    runDir,
+    view.split,
+    checkpoints,
+    layers,
+    components,
+    view.basis,
+    view.reference,
+    view.probeTokens,
+    view.seed,
+  ]);
+  return cached(ctx, key, async () => {
+    await ctx.ensureEngine?.();
+    return collect.analyzeRunPca({
+      runDir,
+      split: view.split,
+      checkpoints,
+      layers,
+      components,
+      basis: view.basis,
+      reference: view.reference ?? undefined,
+      probeTokens: view.probeTokens,
+      seed: view.seed,
+    });
+  });
+}
+
+/** The checkpoints a PCA figure needs: the chosen ones, and the basis' reference (default the latest). */
+async function pcaCheckpoints(view: PcaLike, ctx: FigureContext, chosen: readonly (number | null)[]): Promise<'all' | number[]> {
+  if (view.activations) return 'all';
+  const run = await runOf(ctx, view.run!);
+  const available = run.checkpoints.map((c) => c.step);
+  if (available.length === 0) throw new MotlabError('not_found', `${run.runDir} has no checkpoints to analyse`);
+  const latest = available[available.length - 1];
+  const wanted = new Set<number>();
+  for (const step of [...chosen, view.reference]) {
+    const s = step ?? latest;
+    if (!available.includes(s))
+      throw new MotlabError('not_found', `${run.runDir}: no checkpoint at step ${s} (available: ${available.join(', ')})`);
+    wanted.add(s);
+  }
+  // Every checkpoint wanted at once: the same request as the app's "all" when that is what it is.
+  return wanted.size === available.length ? 'all' : [...wanted].sort((a, b) => a - b);
+}
+
+function scatterOf(result: PcaResult, view: PcaLike, layer: number, checkpoint: number | null): ScatterData {
+  const entry = result.entries.find((e) => e.layer === layer && (checkpoint === null || e.checkpoint === checkpoint));
+  if (!entry)
+    throw new MotlabError(
+      'invalid_request',
+      `PCA figure: no fit for layer ${layer}${checkpoint === null ? '' : ` at step ${checkpoint}`} (layers ${result.layers.join(', ')}; steps ${result.checkpoints.join(', ')})`,
+    );
+  const [a, b] = view.components.map((c) => c - 1);
+  if (a >= entry.k || b >= entry.k)
+    throw new MotlabError('invalid_request', `PCA figure: components ${view.components.join(', ')} beyond the ${entry.k} fitted`);
+  const x = new Float32Array(entry.n);
+  const y = new Float32Array(entry.n);
+  for (let i = 0; i < entry.n; i++) {
+    x[i] = entry.projection[i * entry.k + a];
+    y[i] = entry.projection[i * entry.k + b];
+  }
+  const points = result.points;
+  let colour: PointColouring;
+  if (view.colourBy === 'modality') colour = { kind: 'category', index: points.modality, labels: points.modalities };
+  else {
+    const values = view.colourBy === 'position' ? points.position : points.token;
+    if (!values) throw new MotlabError('invalid_request', `PCA figure: this source has no token ${view.colourBy}s to colour by`);
+    colour = { kind: 'value', values: Float32Array.from(values), label: view.colourBy === 'position' ? 'position in window' : 'token id' };
+  }
+  return {
+    x,
+    y,
+    colour,
+    xTitle: `PC${view.components[0]}`,
+    yTitle: `PC${view.components[1]}`,
+    explained: [entry.explainedVarianceRatio[a], entry.explainedVarianceRatio[b]],
+  };
+}
+
+async function pcaFigure(view: View<'pca'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const checkpoints = await pcaCheckpoints(view, ctx, [view.checkpoint]);
+  const result = await pcaResult(view, ctx, checkpoints, [view.layer]);
+  const step = view.activations ? null : (view.checkpoint ?? result.checkpoints[result.checkpoints.length - 1]);
+  return scatterChart(scatterOf(result, view, view.layer, step), layout.size, layout.theme, {
+    ...layout.options,
+    title: `PCA · layer ${view.layer}${step === null ? '' : ` · step ${step}`}`,
+  });
+}
+
+async function pcaGridFigure(view: View<'pca-grid'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const checkpoints = await pcaCheckpoints(view, ctx, view.checkpoints);
+  const result = await pcaResult(view, ctx, checkpoints, view.layers);
+  return pcaGrid(
+    {
+      rows: view.layers.map((l) => `layer ${l}`),
+      columns: view.checkpoints.map((s) => `step ${s}`),
+      cells: view.layers.map((l) => view.checkpoints.map((s) => scatterOf(result, view, l, s))),
+    },
+    layout.size,
+    layout.theme,
+    { ...layout.options, title: `PCA of hidden states · PC${view.components[0]} vs PC${view.components[1]}` },
+  );
+}
+
+const SEPARABILITY_TITLES: Record<View<'separability'>['metric'], string> = {
+  probe_accuracy: 'linear-probe accuracy',
+  silhouette: 'silhouette (PC space)',
+  between_within_ratio: 'between / within variance',
+};
+
+async function separabilityFigure(view: View<'separability'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const result = await pcaResult(view, ctx, 'all', 'all');
+  const value = (layer: number, step: number | null): number | null => {
+    const e = result.entries.find((x) => x.layer === layer && x.checkpoint === step);
+    if (!e) return null;
+    const s = e.separability;
+    return view.metric === 'probe_accuracy' ? s.probeAccuracy : view.metric === 'silhouette' ? s.silhouette : s.betweenWithinRatio;
+  };
+  const steps: (number | null)[] = result.checkpoints.length ? result.checkpoints : [null];
+  const series: MultiLineSeries[] =
+    view.over === 'layers'
+      ? steps.map((s) => ({ label: s === null ? 'activations' : `step ${s}`, x: result.layers, y: result.layers.map((l) => value(l, s)) }))
+      : result.layers.map((l) => ({ label: `layer ${l}`, x: steps.map((s) => s ?? 0), y: steps.map((s) => value(l, s)) }));
+  if (view.metric === 'probe_accuracy') {
+    const chance = result.entries[0]?.separability.probe.chanceAccuracy;
+    const xs = view.over === 'layers' ? result.layers : steps.map((s) => s ?? 0);
+    if (chance !== undefined && xs.length)
+      series.push({ label: 'chance (largest modality)', x: [xs[0], xs[xs.length - 1]], y: [chance, chance] });
+  }
+  return multiLine(
+    { series, xTitle: view.over === 'layers' ? 'layer' : 'step', yTitle: SEPARABILITY_TITLES[view.metric] },
+    layout.size,
+    layout.theme,
+    {
+      ...layout.options,
+      title: `Modality separability (${SEPARABILITY_TITLES[view.metric]})`,
+      colour: view.over === 'layers' && series.length > 2 ? 'sequential' : 'categorical',
+      integerX: view.over === 'layers',
+    },
+  );
+}
+
+async function routingReport(view: View<'routing'>, ctx: FigureContext): Promise<RoutingReport> {
+  const runDir = path.resolve(await ctx.runDir(view.run));
+  const checkpoints = view.checkpoints.length ? view.checkpoints : undefined;
+  return cached(ctx, JSON.stringify(['routing', runDir, checkpoints]), async () => {
+    await ctx.ensureEngine?.();
+    const { analyzeRouting } = await import('../analysis/routing-collect.ts');
+    return analyzeRouting(runDir, { checkpoints });
+  });
+}
+
+async function routingFigure(view: View<'routing'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const { size, theme, options } = layout;
+  if (['load', 'entropy', 'aux', 'dropped'].includes(view.panel)) {
+    // Over training: the training records alone, no model run.
+    const run = await runOf(ctx, view.run);
+    const moe = run.run.model.moe;
+    if (!moe) throw new MotlabError('invalid_request', `${run.runDir}: the model has no MoE towers, so there is no routing to plot`);
+    const all = routingOverTraining(run.records, { auxLoss: moe.aux_loss, zLoss: moe.z_loss });
+    const series = all.find((s) => s.layer === view.layer);
+    if (!series)
+      throw new MotlabError(
+        'invalid_request',
+        `${run.runDir}: no routing statistics of layer ${view.layer} (layers with MoE: ${[...new Set(all.map((s) => s.layer))].join(', ') || 'none logged'})`,
+      );
+    const where = `layer ${series.layer} · tower ${series.tower}`;
+    if (view.panel === 'load')
+      return heatmap(
+        {
+          rows: series.load.map((_, e) => `expert ${e}`),
+          columns: series.steps.map(String),
+          columnValues: series.steps,
+          values: series.load,
+          xTitle: 'step',
+          yTitle: 'expert',
+          valueTitle: 'load share',
+        },
+        size,
+        theme,
+        { ...options, annotate: false, title: `Expert load · ${where}` },
+      );
+    const lines: Record<string, { series: MultiLineSeries[]; yTitle: string; title: string }> = {
+      entropy: {
+        series: [
+          { label: 'H(mean router probability)', x: series.steps, y: series.routerEntropy },
+          { label: 'H(first choices)', x: series.steps, y: series.firstChoiceEntropy },
+          {
+            label: 'log E',
+            x: [series.steps[0], series.steps[series.steps.length - 1]],
+            y: [Math.log(series.experts), Math.log(series.experts)],
+          },
+        ],
+        yTitle: 'nats',
+        title: `Router entropy · ${where}`,
+      },
+      aux: {
+        series: [
+          { label: 'aux loss', x: series.steps, y: series.auxLoss },
+          { label: 'z-loss', x: series.steps, y: series.zLoss },
+        ],
+        yTitle: 'loss',
+        title: `Router losses · ${where}`,
+      },
+      dropped: {
+        series: [{ label: 'dropped rate', x: series.steps, y: series.droppedRate }],
+        yTitle: 'share dropped',
+        title: `Dropped tokens · ${where}`,
+      },
+    };
+    const chosen = lines[view.panel];
+    return multiLine({ series: chosen.series, xTitle: 'step', yTitle: chosen.yTitle }, size, theme, { ...options, title: chosen.title });
+  }
+  const report = await routingReport(view, ctx);
+  const at = report.atCheckpoints.filter((c) => c.layer === view.layer);
+  if (at.length === 0) throw new MotlabError('invalid_request', `${report.runDir}: no routing at checkpoints for layer ${view.layer}`);
+  const tower = at[0].tower;
+  const mine = at.filter((c) => c.tower === tower);
+  const where = `layer ${view.layer} · tower ${tower}`;
+  if (view.panel === 'affinity') {
+    const last = mine[mine.length - 1];
+    return heatmap(
+      {
+        rows: last.affinity.expertGivenModality.map((_, e) => `expert ${e}`),
+        columns: report.modalities,
+        values: last.affinity.expertGivenModality,
+        xTitle: 'modality',
+        yTitle: 'expert',
+        valueTitle: 'P(expert | modality)',
+      },
+      size,
+      theme,
+      {
+        ...options,
+        domain: [0, 1],
+        title: `Expert × modality · ${where} · step ${last.step} · MI ${last.mutualInformation.bits.toFixed(3)} bits`,
+      },
+    );
+  }
+  const steps = mine.map((c) => c.step);
+  const span = [steps[0], steps[steps.length - 1]];
+  const baseline = (label: string, v: number): MultiLineSeries => ({ label, x: span, y: [v, v] });
+  const series: MultiLineSeries[] =
+    view.panel === 'locality'
+      ? [
+          { label: 'same expert, consecutive tokens', x: steps, y: mine.map((c) => c.locality.sameExpertRate) },
+          baseline('1/E', mine[0].locality.uniformBaseline),
+        ]
+      : [
+          {
+            label: 'agreement with previous checkpoint',
+            x: steps.slice(1),
+            y: mine.slice(1).map((c) => c.agreementWithPrevious?.agreement ?? null),
+          },
+          baseline('1/E', 1 / report.experts),
+        ];
+  return multiLine({ series, xTitle: 'checkpoint step', yTitle: 'share of tokens' }, size, theme, {
+    ...options,
+    title: `${view.panel === 'locality' ? 'Routing locality' : 'Routing agreement'} · ${where}`,
+  });
+}
+
+async function towersReport(view: View<'towers'>, ctx: FigureContext): Promise<TowersReport> {
+  const runDir = path.resolve(await ctx.runDir(view.run));
+  const checkpoints = view.checkpoints.length ? view.checkpoints : undefined;
+  return cached(ctx, JSON.stringify(['towers', runDir, checkpoints]), async () => {
+    await ctx.ensureEngine?.();
+    const { analyzeTowers } = await import('../analysis/towers-collect.ts');
+    return analyzeTowers(runDir, { checkpoints });
+  });
+}
+
+async function towersFigure(view: View<'towers'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
+  const { size, theme, options } = layout;
+  const report = await towersReport(view, ctx);
+  const name = path.basename(report.runDir);
+  if (view.panel === 'tokens') {
+    const components = ['attention', 'ffn', 'norm'] as const;
+    const towers = [...new Set(report.tokensPerTower.map((t) => t.name))];
+    return barChart(
+      {
+        categories: towers,
+        series: components.map((c) => ({
+          label: c,
+          values: towers.map((t) => report.tokensPerTower.find((x) => x.component === c && x.name === t)?.share ?? null),
+        })),
+        xTitle: 'tower',
+        yTitle: 'share of training tokens',
+      },
+      size,
+      theme,
+      { ...options, valueLabels: true, valueFormat: '.0%', title: `Tokens per tower · ${name}` },
+    );
+  }
+  if (view.panel === 'grad-norms')
+    return multiLine(
+      { series: report.gradNorms.map((g) => ({ label: g.key, x: g.steps, y: g.values })), xTitle: 'step', yTitle: 'gradient norm' },
+      size,
+      theme,
+      { ...options, yScale: 'log', title: `Per-tower gradient norms · ${name}` },
+    );
+  const group: { attention?: DriftPair; ffn?: DriftPair } = view.panel === 'weight-drift' ? report.weights : report.outputs;
+  const what = view.panel === 'weight-drift' ? 'weights' : 'FFN outputs';
+  const drifts = (['ffn', 'attention'] as const).flatMap((c) => (group[c] ? [{ component: c, drift: group[c] }] : []));
+  if (drifts.length === 0)
+    throw new MotlabError('invalid_request', `${report.runDir}: no component has two or more dense towers, so there is no ${what} drift`);
+  const rows: string[] = [];
+  const values: (number | null)[][] = [];
+  const checkpoints = drifts[0].drift[view.metric].checkpoints;
+  for (const { component, drift } of drifts) {
+    const table = drift[view.metric];
+    table.pairs.forEach(([a, b], pi) =>
+      table.layers.forEach((layer, li) => {
+        rows.push(`${component === 'ffn' ? 'FFN' : 'attn'} ${a}·${b} L${layer}`);
+        values.push(table.values[li].map((cell) => cell[pi]));
+      }),
+    );
+  }
+  const metricTitle = view.metric === 'cka' ? 'linear CKA' : 'cosine';
+  return heatmap(
+    {
+      rows,
+      columns: checkpoints.map(String),
+      columnValues: checkpoints,
+      values,
+      xTitle: 'checkpoint step',
+      yTitle: 'towers · layer',
+      valueTitle: metricTitle,
+    },
+    size,
+    theme,
+    {
+      ...options,
+      ...(view.metric === 'cka' ? { domain: [0, 1] as const } : {}),
+      title: `Tower drift of ${what} (${metricTitle}) · ${name}`,
+    },
+  );
+}
+
+const FIGURE_KINDS: { [K in ViewKind]: (view: View<K>, layout: FigureLayout, ctx: FigureContext) => Promise<ChartGeometry> } = {
+  losses: lossesFigure,
+  'step-match': stepMatchFigure,
+  pca: pcaFigure,
+  'pca-grid': pcaGridFigure,
+  separability: separabilityFigure,
+  routing: routingFigure,
+  towers: towersFigure,
+};
+
+/** Checks a view state (defaults filled in); the error names `source` and every bad field. */
+export function parseViewState(input: unknown, source = 'view state'): ViewState {
+  const parsed = viewStateSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => (i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+    throw new MotlabError('invalid_request', `${source}: the view state is not valid (${issues})`);
+  }
+  return parsed.data;
+}
+
+/** The chart of a view state at a figure's size, in the light theme. */
+export async function viewFigureGeometry(view: ViewState, figure: FigureOptions, ctx: FigureContext): Promise<ChartGeometry> {
+  const draw = FIGURE_KINDS[view.kind] as (view: ViewState, layout: FigureLayout, ctx: FigureContext) => Promise<ChartGeometry>;
+  if (!draw) throw new MotlabError('invalid_request', `figure kind "${view.kind}" is not one of ${VIEW_KINDS.join(', ')}`);
+  return draw(view, figureLayout(figure), ctx);
+}
+
+export interface ExportedFigure {
+  /** A file name for the figure: `<kind>.<format>`. */
+  fileName: string;
+  mimeType: string;
+  format: FigureFormat;
+  /** SVG and CSV as text, PDF and PNG as bytes. */
+  data: Buffer | string;
+  /** The CSV of exactly what was plotted (raw and smoothed columns). */
+  csv: string;
+  /** The JSON that regenerates the figure (`motlab figure --spec`). */
+  sidecar: string;
+}
+
+/**
+ * The one export of a view: checks the view state and figure options, runs the analysis, draws
+ * the chart and writes it in `figure.format`, with its CSV and sidecar.
+ */
+export async function exportViewFigure(viewInput: unknown, figureInput: unknown, ctx: FigureContext): Promise<ExportedFigure> {
+  const view = parseViewState(viewInput, 'figure export');
+  const figure = parseFigureOptions(figureInput, 'figure export');
+  const geometry = await viewFigureGeometry(view, figure, ctx);
+  const data = await exportFigure(geometry, { format: figure.format, dpi: figure.dpi, creationDate: ctx.creationDate });
+  return {
+    fileName: `${view.kind}.${figure.format}`,
+    mimeType: FIGURE_MIME_TYPES[figure.format],
+    format: figure.format,
+    data,
+    csv: tableToCsv(geometry.table),
+    sidecar: figureSidecarJson(view, figure),
+  };
+}
+
+/** One figure of a figure set: a file stem and its spec. */
+export interface FigureSetEntry {
+  name: string;
+  view: ViewState;
+}
+
+/**
+ * The figure set of one run (`motlab figure --all`): its losses, step matching against the
+ * reference (when given), PCA at the latest checkpoint and over layers × checkpoints,
+ * separability, and routing (MoE runs) and tower (MoT runs) panels, each as a view state.
+ */
+export async function runFigureSet(runRef: string, reference: string | null, ctx: FigureContext): Promise<FigureSetEntry[]> {
+  const run = await runOf(ctx, runRef);
+  const config = run.run.model;
+  const layers = Array.from({ length: config.n_layers }, (_, l) => l);
+  const steps = run.checkpoints.map((c) => c.step);
+  const parse = (v: unknown) => parseViewState(v, 'figure set');
+  const set: FigureSetEntry[] = [
+    { name: 'losses-val', view: parse({ kind: 'losses', runs: [runRef], split: 'val' }) },
+    { name: 'losses-train', view: parse({ kind: 'losses', runs: [runRef], split: 'train' }) },
+  ];
+  if (reference) {
+    set.push({ name: 'losses-vs-reference', view: parse({ kind: 'losses', runs: [reference, runRef], split: 'val' }) });
+    set.push({ name: 'step-match', view: parse({ kind: 'step-match', reference, runs: [runRef] }) });
+  }
+  if (steps.length) {
+    const gridSteps = pick(steps, 4);
+    set.push(
+      { name: 'pca-last-layer', view: parse({ kind: 'pca', run: runRef, layer: config.n_layers - 1 }) },
+      { name: 'pca-first-layer', view: parse({ kind: 'pca', run: runRef, layer: 0 }) },
+      { name: 'pca-grid', view: parse({ kind: 'pca-grid', run: runRef, layers: pick(layers, 4), checkpoints: gridSteps }) },
+      { name: 'separability-layers', view: parse({ kind: 'separability', run: runRef, over: 'layers' }) },
+      { name: 'separability-training', view: parse({ kind: 'separability', run: runRef, over: 'checkpoints' }) },
+      { name: 'silhouette-layers', view: parse({ kind: 'separability', run: runRef, over: 'layers', metric: 'silhouette' }) },
+    );
+  }
+  const multiTower = (['attention', 'ffn'] as const).some((c) => config.towers[c].length > 1);
+  if (multiTower) {
+    set.push({ name: 'towers-tokens', view: parse({ kind: 'towers', run: runRef, panel: 'tokens' }) });
+    set.push({ name: 'towers-grad-norms', view: parse({ kind: 'towers', run: runRef, panel: 'grad-norms' }) });
+    if (steps.length) {
+      const dense = config.towers.ffn.length - (config.moe?.towers.length ?? 0);
+      if (config.towers.attention.length > 1 || dense > 1)
+        set.push({ name: 'towers-weight-drift', view: parse({ kind: 'towers', run: runRef, panel: 'weight-drift' }) });
+      if (dense > 1) set.push({ name: 'towers-output-drift', view: parse({ kind: 'towers', run: runRef, panel: 'output-drift' }) });
+    }
+  }
+  if (config.moe) {
+    const moeLayer = config.n_layers - 1;
+    for (const panel of ['load', 'entropy', 'aux', 'dropped'] as const)
+      set.push({ name: `routing-${panel}`, view: parse({ kind: 'routing', run: runRef, layer: moeLayer, panel }) });
+    if (steps.length) {
+      for (const panel of ['affinity', 'locality', 'agreement'] as const)
+        set.push({ name: `routing-${panel}`, view: parse({ kind: 'routing', run: runRef, layer: moeLayer, panel }) });
+    }
+  }
+  return set;
+}
+
+/** Up to `n` entries spread evenly from first to last. */
+function pick<T>(values: readonly T[], n: number): T[] {
+  if (values.length <= n) return [...values];
+  return Array.from({ length: n }, (_, i) => values[Math.round((i * (values.length - 1)) / (n - 1))]);
+}
