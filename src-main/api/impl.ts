@@ -13,6 +13,7 @@ import type { ApiContext, ApiOptions } from './context.ts';
 import { analysisHandlers } from './analyses.ts';
 import { existingRunDir, runDirOf } from './context.ts';
 import { PcaAnalyses } from './pca.ts';
+import { figureHandlers } from './figures.ts';
 import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
 import { RunService } from './handlers/runs.ts';
@@ -55,6 +56,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     ...runs.handlers,
     ...jobHandlers(ctx),
     ...analysisHandlers(async (name) => existingRunDir(ctx, name)),
+    ...figureHandlers((name) => existingRunDir(ctx, name)),
     analyzePca: (input) => pcaAnalyses.analyze(input),
     pcaPointContext: (input) => pcaAnalyses.context(input),
     cancelAnalysis: async ({ requestId }) => pcaAnalyses.cancel(requestId),

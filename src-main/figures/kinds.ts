@@ -478,21 +478,20 @@ async function towersFigure(view: View<'towers'>, layout: FigureLayout, ctx: Fig
     );
   const group: { attention?: DriftPair; ffn?: DriftPair } = view.panel === 'weight-drift' ? report.weights : report.outputs;
   const what = view.panel === 'weight-drift' ? 'weights' : 'FFN outputs';
-  const drifts = (['ffn', 'attention'] as const).flatMap((c) => (group[c] ? [{ component: c, drift: group[c] }] : []));
-  if (drifts.length === 0)
+  const available = (['ffn', 'attention'] as const).filter((c) => group[c]);
+  if (available.length === 0)
     throw new MotlabError('invalid_request', `${report.runDir}: no component has two or more dense towers, so there is no ${what} drift`);
+  const component = available.includes(view.component) ? view.component : available[0];
+  const table = group[component]![view.metric];
   const rows: string[] = [];
   const values: (number | null)[][] = [];
-  const checkpoints = drifts[0].drift[view.metric].checkpoints;
-  for (const { component, drift } of drifts) {
-    const table = drift[view.metric];
-    table.pairs.forEach(([a, b], pi) =>
-      table.layers.forEach((layer, li) => {
-        rows.push(`${component === 'ffn' ? 'FFN' : 'attn'} ${a}·${b} L${layer}`);
-        values.push(table.values[li].map((cell) => cell[pi]));
-      }),
-    );
-  }
+  table.pairs.forEach(([a, b], pi) =>
+    table.layers.forEach((layer, li) => {
+      rows.push(`${a}·${b} L${layer}`);
+      values.push(table.values[li].map((cell) => cell[pi]));
+    }),
+  );
+  const checkpoints = table.checkpoints;
   const metricTitle = view.metric === 'cka' ? 'linear CKA' : 'cosine';
   return heatmap(
     {
@@ -501,7 +500,7 @@ async function towersFigure(view: View<'towers'>, layout: FigureLayout, ctx: Fig
       columnValues: checkpoints,
       values,
       xTitle: 'checkpoint step',
-      yTitle: 'towers · layer',
+      yTitle: 'tower pair · layer',
       valueTitle: metricTitle,
     },
     size,
@@ -509,7 +508,7 @@ async function towersFigure(view: View<'towers'>, layout: FigureLayout, ctx: Fig
     {
       ...options,
       ...(view.metric === 'cka' ? { domain: [0, 1] as const } : {}),
-      title: `Tower drift of ${what} (${metricTitle}) · ${name}`,
+      title: `${component === 'ffn' ? 'FFN' : 'Attention'} tower drift of ${what} (${metricTitle}) · ${name}`,
     },
   );
 }
@@ -615,8 +614,12 @@ export async function runFigureSet(runRef: string, reference: string | null, ctx
     set.push({ name: 'towers-grad-norms', view: parse({ kind: 'towers', run: runRef, panel: 'grad-norms' }) });
     if (steps.length) {
       const dense = config.towers.ffn.length - (config.moe?.towers.length ?? 0);
-      if (config.towers.attention.length > 1 || dense > 1)
-        set.push({ name: 'towers-weight-drift', view: parse({ kind: 'towers', run: runRef, panel: 'weight-drift' }) });
+      if (dense > 1) set.push({ name: 'towers-ffn-weight-drift', view: parse({ kind: 'towers', run: runRef, panel: 'weight-drift' }) });
+      if (config.towers.attention.length > 1)
+        set.push({
+          name: 'towers-attention-weight-drift',
+          view: parse({ kind: 'towers', run: runRef, panel: 'weight-drift', component: 'attention' }),
+        });
       if (dense > 1) set.push({ name: 'towers-output-drift', view: parse({ kind: 'towers', run: runRef, panel: 'output-drift' }) });
     }
   }

@@ -27,6 +27,7 @@ View flags:
   --checkpoints S[,S…]          checkpoint step (pca) or steps (pca-grid, routing, towers)
   --panel P                     routing: load|entropy|aux|dropped|affinity|locality|agreement;
                                 towers: tokens|grad-norms|weight-drift|output-drift
+  --component ffn|attention     towers drift: whose towers are compared (default ffn)
   --metric M                    separability: probe_accuracy|silhouette|between_within_ratio; towers: cka|cosine
   --over layers|checkpoints     separability curves over layers (default) or over training
   --split val|train|both        losses (default val)
@@ -53,6 +54,7 @@ const OPTIONS = {
   checkpoints: { type: 'string' },
   panel: { type: 'string' },
   metric: { type: 'string' },
+  component: { type: 'string' },
   over: { type: 'string' },
   split: { type: 'string' },
   x: { type: 'string' },
@@ -154,7 +156,7 @@ function viewFromFlags(kind: ViewKind, values: Values): Record<string, unknown> 
       Object.assign(view, { run: oneRun(), layer: single('--layers', layers), panel: values.panel, checkpoints });
       break;
     case 'towers':
-      Object.assign(view, { run: oneRun(), panel: values.panel, metric: values.metric, checkpoints });
+      Object.assign(view, { run: oneRun(), panel: values.panel, metric: values.metric, component: values.component, checkpoints });
       break;
   }
   return Object.fromEntries(Object.entries(view).filter(([, v]) => v !== undefined));

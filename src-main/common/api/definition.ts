@@ -22,6 +22,7 @@ import type {
   WorkspaceInfo,
 } from './types.ts';
 import type { RoutingReport, TowersReport } from '../analysis-reports.ts';
+import { figureOptionsSchema, viewStateSchema, type FigureFormat } from '../views.ts';
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -109,6 +110,25 @@ export const analyzePcaSchema = z
   .refine((v) => v.pair[0] < v.components && v.pair[1] < v.components, 'pair must index components below `components`');
 
 export type StartRunInput = z.infer<typeof startRunSchema>;
+
+/** A view state (runs by workspace name) and the figure options; the same export as `motlab figure --spec`. */
+export const exportFigureSchema = z.strictObject({
+  view: viewStateSchema,
+  figure: figureOptionsSchema.default(figureOptionsSchema.parse({})),
+});
+
+/** An exported figure; PDF and PNG travel as base64 (the API speaks JSON). */
+export interface ExportedFigureFile {
+  fileName: string;
+  mimeType: string;
+  format: FigureFormat;
+  encoding: 'utf8' | 'base64';
+  data: string;
+  /** CSV of exactly what was plotted (raw and smoothed columns). */
+  csv: string;
+  /** JSON sidecar (view state + figure options) that regenerates the figure. */
+  sidecar: string;
+}
 
 /** A job id from startJob or listJobs. */
 const jobIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}-[0-9a-z]+-[0-9a-f]+$/, 'a job id from listJobs');
@@ -209,6 +229,11 @@ export const apiDefinition = {
     analysisRequest,
     returns<TowersReport>(),
     'MoT towers of a run: tokens per tower, per-tower gradient norms, tower drift of weights and FFN outputs',
+  ),
+  exportFigure: method(
+    exportFigureSchema,
+    returns<ExportedFigureFile>(),
+    'A figure of an analysis view (losses, step-match, pca, pca-grid, separability, routing, towers) as PDF, SVG, PNG or CSV, with its CSV and JSON sidecar; the same file as motlab figure',
   ),
   startJob: method(
     startJobSchema,

@@ -97,6 +97,7 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
       ? labelsFit && cellHeight >= theme.tickFontSize * 1.2 && nRows * nColumns <= RECT_CELL_LIMIT
       : options.annotate;
 
+  const seamOverlap = Math.min(0.5, cellWidth / 4, cellHeight / 4);
   const cells: Mark[] = [];
   if (nRows * nColumns <= RECT_CELL_LIMIT) {
     data.values.forEach((row, r) =>
@@ -104,7 +105,11 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
         const fill = colourOf(v);
         const x = frame.x + c * cellWidth;
         const y = frame.y + r * cellHeight;
-        cells.push({ kind: 'rect', x, y, width: cellWidth, height: cellHeight, fill, key: `cell:${r}:${c}` });
+        // Each cell reaches a little under its right and lower neighbours (drawn after it): abutting
+        // edges at fractional positions otherwise show hairline seams once anti-aliased (PDF, PNG).
+        const width = cellWidth + (c < nColumns - 1 ? seamOverlap : 0);
+        const height = cellHeight + (r < nRows - 1 ? seamOverlap : 0);
+        cells.push({ kind: 'rect', x, y, width, height, fill, key: `cell:${r}:${c}` });
         if (annotate && v !== null && Number.isFinite(v)) {
           cells.push(
             text(x + cellWidth / 2, y + cellHeight / 2, fmt(v), theme.tickFontSize, contrastText(fill), 'middle', 'middle', {

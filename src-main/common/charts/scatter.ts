@@ -268,8 +268,10 @@ export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, o
   const ts = theme.tickFontSize;
   const valueDomainOfAll = c?.kind === 'value' ? valueDomain(c) : null;
   const barWidth = valueDomainOfAll && position !== 'none' ? colourBarWidth(valueDomainOfAll, page.region.height / 2, theme) + fs * 0.8 : 0;
-  const rowLabelWidth = fs * 1.4 + (data.rowTitle ? fs * 1.4 : 0);
-  const columnLabelHeight = fs * 1.4 + (data.columnTitle ? fs * 1.4 : 0);
+  // A title's line sits a clear gap (0.6 em) outside the labels, so the two never touch.
+  const titleBand = fs * 1.8;
+  const rowLabelWidth = fs * 1.4 + (data.rowTitle ? titleBand : 0);
+  const columnLabelHeight = fs * 1.4 + (data.columnTitle ? titleBand : 0);
   const region = inset(page.region, { top: columnLabelHeight, right: barWidth, bottom: 0, left: rowLabelWidth });
   const caption = ts * 1.3;
   const frames = panelFrames(region, theme, data.rows.length * data.columns.length, {
