@@ -6,7 +6,8 @@
  *   npm run bench -- [--steps N] [--engines wasm,cpu] [--presets dense,mot] [--torch-threads 1] [--only training]
  *
  * Then the other benches, each against its own reference in the same run: PCA against
- * scikit-learn (bench/pca.ts) and a whole figure set (bench/figures.ts).
+ * scikit-learn (bench/pca.ts), a whole figure set (bench/figures.ts), and the frame time while
+ * panning a 50-run × 10,000-step Losses chart in Chromium (bench/chart-pan.ts).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -153,7 +154,7 @@ if (td && tm) console.log(`  PyTorch mot / dense = ${(tm / td).toFixed(2)}×`);
 rmSync(work, { recursive: true, force: true });
 
 /** The other benches, run as they are run alone (each prints its own ratios). */
-const OTHER_BENCHES = ['pca.ts', 'figures.ts'];
+const OTHER_BENCHES = ['pca.ts', 'figures.ts', 'chart-pan.ts'];
 if (values.only !== 'training') {
   for (const bench of OTHER_BENCHES) {
     console.log(`\n== bench/${bench}`);

@@ -22,7 +22,7 @@ import { parseEngineFlag } from '../src-main/cli/flags.ts';
 import { exportViewFigure, parseViewState, type FigureContext } from '../src-main/figures/kinds.ts';
 import { readRunForAnalysis } from '../src-main/analysis/run-checkpoints.ts';
 import { lossCurves } from '../src-main/analysis/curves.ts';
-import { stepsToMatch } from '../src-main/analysis/steps-to-match.ts';
+import { collectStepMatch } from '../src-main/analysis/steps-to-match.ts';
 import type { PcaResult } from '../src-main/analysis/pca-collect.ts';
 import type { RoutingReport, TowersReport } from '../src-main/common/analysis-reports.ts';
 
@@ -146,18 +146,24 @@ for (const name of STUDY_RUNS) {
 }
 numbers.finalValidationLoss = finalLoss;
 const matches: Record<string, unknown> = {};
-for (const name of STUDY_RUNS.filter((n) => n !== 'dense')) {
-  const report = await stepsToMatch(run('dense'), run(name));
+const others = STUDY_RUNS.filter((n) => n !== 'dense');
+const report = await collectStepMatch(
+  { name: 'dense', dir: run('dense') },
+  others.map((name) => ({ name, dir: run(name) })),
+);
+for (const name of others) {
   matches[name] = Object.fromEntries(
-    report.modalities.map((m) => [
-      m.modality,
-      {
-        slope: m.slope,
-        matched: `${m.matchedPoints}/${m.referencePoints}`,
-        stepToReachDenseFinal: m.stepToReachFinal,
-        finalFraction: m.finalFraction,
-      },
-    ]),
+    report.rows
+      .filter((r) => r.run === name)
+      .map((r) => [
+        r.modality,
+        {
+          slope: r.slope,
+          matched: `${r.matchedPoints}/${r.referencePoints}`,
+          stepToReachDenseFinal: r.xToReachFinal,
+          finalFraction: r.finalFraction,
+        },
+      ]),
   );
 }
 numbers.stepsToMatchDense = matches;

@@ -4,12 +4,10 @@
  * the full-resolution series, display down-sampling that keeps every bucket's extremes, and
  * the final / best loss per modality. Pure functions over plain data (no Node, no tfjs).
  */
-import type { EvalRecord, MetricsRecord, TrainRecord } from '../common/metrics.ts';
+import type { EvalRecord, TrainRecord } from '../common/metrics.ts';
+import type { LossSummary } from '../common/api/analysis.ts';
 import { MotlabError } from '../common/errors.ts';
-import type { XAxis } from '../common/views.ts';
-
-/** TensorBoard's default smoothing weight. */
-export const DEFAULT_SMOOTHING = 0.6;
+import { DEFAULT_SMOOTHING, type XAxis } from '../common/views.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Smoothing
@@ -50,15 +48,14 @@ export function smoothEma(values: ArrayLike<number | null>, weight: number = DEF
 // ---------------------------------------------------------------------------------------------
 // X axes
 
-/** Axis titles; "wall" is training time, which excludes pauses and evaluation. */
-export const X_AXIS_TITLES: Record<XAxis, string> = {
-  steps: 'step',
-  tokens: 'tokens',
-  flops: 'training FLOPs',
-  wall: 'training time (s)',
-};
+/** What the loss curves read of a training record (a cache may keep just these fields). */
+export type TrainLossRecord = Pick<TrainRecord, 'type' | 'step' | 'elapsed_s' | 'tokens' | 'flops' | 'loss'>;
+/** What the loss curves read of an evaluation record. */
+export type EvalLossRecord = Pick<EvalRecord, 'type' | 'step' | 'split' | 'loss'>;
+/** A metrics record as the loss curves read it; every MetricsRecord is one. */
+export type LossRecord = TrainLossRecord | EvalLossRecord;
 
-function trainRecordX(record: TrainRecord, axis: XAxis): number {
+function trainRecordX(record: TrainLossRecord, axis: XAxis): number {
   switch (axis) {
     case 'steps':
       return record.step;
@@ -77,7 +74,7 @@ function trainRecordX(record: TrainRecord, axis: XAxis): number {
  * the origin of every axis (nothing trained yet); steps beyond the last record extrapolate with
  * the last interval's rate.
  */
-export function stepToAxis(trainRecords: readonly TrainRecord[], axis: XAxis): (step: number) => number {
+export function stepToAxis(trainRecords: readonly TrainLossRecord[], axis: XAxis): (step: number) => number {
   if (axis === 'steps') return (step) => step;
   const anchors = new Map<number, number>([[0, 0]]);
   for (const r of trainRecords) anchors.set(r.step, trainRecordX(r, axis));
@@ -110,7 +107,7 @@ export interface LossCurve {
 }
 
 /** Modality keys of the loss records in order of first appearance, `all` first. */
-export function lossModalities(records: readonly MetricsRecord[]): string[] {
+export function lossModalities(records: readonly LossRecord[]): string[] {
   const names = new Set<string>(['all']);
   for (const r of records) for (const key of Object.keys(r.loss)) names.add(key);
   return [...names];
@@ -122,13 +119,13 @@ export function lossModalities(records: readonly MetricsRecord[]): string[] {
  * later record wins, since the run continued from it. Every modality of any record gets a curve
  * (all gaps where the source never measured it), so train and eval panels line up.
  */
-export function lossCurves(records: readonly MetricsRecord[], source: CurveSource, axis: XAxis): LossCurve[] {
-  const trainRecords = records.filter((r): r is TrainRecord => r.type === 'train');
-  const chosen: (TrainRecord | EvalRecord)[] =
+export function lossCurves(records: readonly LossRecord[], source: CurveSource, axis: XAxis): LossCurve[] {
+  const trainRecords = records.filter((r): r is TrainLossRecord => r.type === 'train');
+  const chosen: LossRecord[] =
     source.kind === 'train'
       ? trainRecords
-      : records.filter((r): r is EvalRecord => r.type === 'eval' && (r.split ?? 'val') === source.split);
-  const byStep = new Map<number, TrainRecord | EvalRecord>();
+      : records.filter((r): r is EvalLossRecord => r.type === 'eval' && (r.split ?? 'val') === source.split);
+  const byStep = new Map<number, LossRecord>();
   for (const r of chosen) byStep.set(r.step, r);
   const ordered = [...byStep.values()].sort((a, b) => a.step - b.step);
   const toAxis = stepToAxis(trainRecords, axis);
@@ -230,13 +227,15 @@ export interface PreparedCurve {
 export interface PrepareOptions extends DownsampleOptions {
   /** EMA weight (0 = no smoothing). */
   smoothing?: number;
+  /** The curve's smoothed values, when already computed (then `smoothing` is not used). */
+  smoothed?: readonly (number | null)[];
   /** Display buckets (about the plot width in pixels); omitted = full resolution. */
   buckets?: number;
 }
 
 /** Smooths at full resolution first, then down-samples raw and smoothed together. */
 export function prepareCurve(curve: LossCurve, options: PrepareOptions = {}): PreparedCurve {
-  const smoothed = smoothEma(curve.loss, options.smoothing ?? DEFAULT_SMOOTHING);
+  const smoothed = options.smoothed ?? smoothEma(curve.loss, options.smoothing ?? DEFAULT_SMOOTHING);
   const keep =
     options.buckets === undefined && options.range === undefined
       ? curve.x.map((_, i) => i)
@@ -253,18 +252,7 @@ export function prepareCurve(curve: LossCurve, options: PrepareOptions = {}): Pr
 // ---------------------------------------------------------------------------------------------
 // Final and best losses
 
-export interface LossSummary {
-  modality: string;
-  /** Finite points in the curve. */
-  points: number;
-  finalStep: number | null;
-  finalLoss: number | null;
-  /** The smoothed loss at the final point (equals finalLoss when smoothing is 0). */
-  finalSmoothed: number | null;
-  /** Lowest smoothed loss and its step: the raw minimum of a noisy training curve is noise. */
-  bestStep: number | null;
-  bestLoss: number | null;
-}
+export type { LossSummary };
 
 /** Final and best loss of each curve, smoothing with `smoothing` (0 for validation curves). */
 export function summarizeLosses(curves: readonly LossCurve[], smoothing: number = DEFAULT_SMOOTHING): LossSummary[] {

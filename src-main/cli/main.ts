@@ -14,8 +14,10 @@ Usage:
   motlab eval  --run <runDir> [--checkpoint <step>|latest] --data <datasetDir> [--split val] [--windows N] --json
   motlab info  --run <runDir> --json
   motlab analyze routing|towers --run <runDir> [--checkpoints 100,200|all] [--json] [--csv FILE]
-  motlab compare --reference <denseRunDir> --run <otherRunDir> [--json]
   motlab analyze pca --run <runDir> | --activations <file> [options] [--json] [--csv FILE]
+  motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--smoothing W] [--json] [--csv FILE]
+  motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--x steps|flops|wall] [--json] [--csv FILE]
+  motlab compare …   (the same as motlab analyze step-match)
   motlab figure <losses|step-match|pca|pca-grid|separability|routing|towers> --run DIR [options] --preset P --format F --out FILE
   motlab figure --spec view.json --out FILE
   motlab figure --all --run DIR [--reference RUN] --out DIR
@@ -33,7 +35,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   eval: async () => ({ run: (await import('./commands/eval.ts')).runEvalCommand }),
   info: async () => ({ run: (await import('./commands/info.ts')).runInfoCommand }),
   analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
-  compare: async () => ({ run: (await import('./commands/compare.ts')).runCompareCommand }),
+  // `motlab compare` is `motlab analyze step-match` (one collect, the same numbers as the view).
+  compare: async () => ({ run: (await import('./commands/analyze-step-match.ts')).runAnalyzeStepMatch }),
   figure: async () => ({ run: (await import('./commands/figure.ts')).runFigureCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),

@@ -14,26 +14,49 @@ const stepIndex = z.number().int().min(0);
 export const X_AXES = ['steps', 'tokens', 'flops', 'wall'] as const;
 export type XAxis = (typeof X_AXES)[number];
 
+/** Axis titles; "wall" is training time, which excludes pauses and evaluation. */
+export const X_AXIS_TITLES: Record<XAxis, string> = {
+  steps: 'step',
+  tokens: 'tokens',
+  flops: 'training FLOPs',
+  wall: 'training time (s)',
+};
+
+/** Step matching compares runs at equal steps, FLOPs or training time (tokens per step are equal). */
+export const STEP_MATCH_AXES = ['steps', 'flops', 'wall'] as const satisfies readonly XAxis[];
+export type StepMatchAxis = (typeof STEP_MATCH_AXES)[number];
+
+/** Training losses, validation losses, or both. */
+export const LOSS_SPLITS = ['train', 'val', 'both'] as const;
+export type LossSplit = (typeof LOSS_SPLITS)[number];
+
+/** TensorBoard's default EMA smoothing weight. */
+export const DEFAULT_SMOOTHING = 0.6;
+
 export const lossesViewSchema = z.strictObject({
   kind: z.literal('losses'),
   runs: z.array(runRef).min(1, 'choose at least one run').max(64),
   x: z.enum(X_AXES).default('steps'),
-  split: z.enum(['train', 'val', 'both']).default('val'),
+  split: z.enum(LOSS_SPLITS).default('val'),
   /** EMA weight with bias correction (TensorBoard's convention); 0 = raw. */
-  smoothing: smoothing.default(0.6),
+  smoothing: smoothing.default(DEFAULT_SMOOTHING),
   logX: z.boolean().default(false),
   logY: z.boolean().default(false),
   /** Modalities to show (panels); empty = all of the first run's. */
   modalities: z.array(z.string()).default([]),
   /** Zoomed x range, in units of `x`. */
   xRange: z.tuple([z.number(), z.number()]).nullable().default(null),
+  /** Draw the raw training losses faintly under the smoothed ones. */
+  showRaw: z.boolean().default(true),
+  /** Two of the runs side by side (one column each, linked axes); null = all runs overlaid. */
+  compare: z.tuple([runRef, runRef]).nullable().default(null),
 });
 
 export const stepMatchViewSchema = z.strictObject({
   kind: z.literal('step-match'),
   reference: runRef,
   runs: z.array(runRef).min(1, 'choose a run to compare').max(16),
-  x: z.enum(['steps', 'flops', 'wall']).default('steps'),
+  x: z.enum(STEP_MATCH_AXES).default('steps'),
   modalities: z.array(z.string()).default([]),
 });
 
@@ -115,6 +138,16 @@ export const viewStateSchema = z.discriminatedUnion('kind', [
 ]);
 export type ViewState = z.output<typeof viewStateSchema>;
 export type ViewKind = ViewState['kind'];
+/** The schema of each kind of view. */
+export const VIEW_SCHEMAS = {
+  losses: lossesViewSchema,
+  'step-match': stepMatchViewSchema,
+  pca: pcaViewSchema,
+  'pca-grid': pcaGridViewSchema,
+  separability: separabilityViewSchema,
+  routing: routingViewSchema,
+  towers: towersViewSchema,
+} as const satisfies Record<ViewKind, z.ZodObject<z.ZodRawShape>>;
 export const VIEW_KINDS = [
   'losses',
   'step-match',

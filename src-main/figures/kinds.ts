@@ -9,15 +9,15 @@ import path from 'node:path';
 import type { ChartGeometry } from '../common/charts/marks.ts';
 import { barChart } from '../common/charts/bar-chart.ts';
 import { heatmap } from '../common/charts/heatmap.ts';
-import { lineChart, multiLine, type LineSeries, type MultiLineSeries } from '../common/charts/line-chart.ts';
+import { lineChart, multiLine, type MultiLineSeries } from '../common/charts/line-chart.ts';
 import { pcaGrid, scatterChart, type PointColouring, type ScatterData } from '../common/charts/scatter.ts';
 import { stepMatchChart } from '../common/charts/step-match-chart.ts';
 import { MotlabError } from '../common/errors.ts';
-import type { MetricsRecord, TrainRecord } from '../common/metrics.ts';
 import type { DriftPair, RoutingReport, TowersReport } from '../common/analysis-reports.ts';
 import { viewStateSchema, type FigureFormat, type FigureOptions, type ViewKind, type ViewState, VIEW_KINDS } from '../common/views.ts';
-import { lossCurves, prepareCurve, stepToAxis, X_AXIS_TITLES } from '../analysis/curves.ts';
-import { matchSteps, type CurvePoint } from '../analysis/step-matching.ts';
+import { collectLossCurves, runFoldersOf, type RunFolder } from '../analysis/loss-curves.ts';
+import { collectStepMatch } from '../analysis/steps-to-match.ts';
+import { lossChartData, stepMatchChartData } from '../common/charts/analysis-data.ts';
 import { routingOverTraining } from '../analysis/routing.ts';
 import type { PcaResult } from '../analysis/pca-collect.ts';
 import { readRunForAnalysis, type RunForAnalysis } from '../analysis/run-checkpoints.ts';
@@ -55,101 +55,59 @@ async function runOf(ctx: FigureContext, ref: string): Promise<RunForAnalysis> {
   return cached(ctx, `run:${dir}`, () => readRunForAnalysis(dir));
 }
 
-const trainRecordsOf = (records: readonly MetricsRecord[]): TrainRecord[] => records.filter((r): r is TrainRecord => r.type === 'train');
-
-/** The modalities a curve figure shows: the view's, or the run's own (without the overall `all`). */
-function shownModalities(requested: readonly string[], run: RunForAnalysis): string[] {
-  if (requested.length) return [...requested];
-  return run.run.model.modalities.map((m) => m.name);
+/** The view's runs as named folders: each shown under its folder's name (as in the workspace). */
+async function runFolders(ctx: FigureContext, refs: readonly string[]): Promise<RunFolder[]> {
+  return runFoldersOf(await Promise.all(refs.map(async (ref) => path.resolve(await ctx.runDir(ref)))));
 }
 
-/** Display resolution of curves: a few points per point of width keep every bucket's extremes. */
+/** Panels per row: four read best as 2 × 2, else up to three in a row. */
+const panelColumns = (panels: number): number => (panels === 4 ? 2 : Math.min(3, panels));
+
+/** Display resolution of curves: two buckets per point of width keep every bucket's extremes. */
 const curveBuckets = (layout: FigureLayout): number => Math.ceil(layout.size.width * 2);
 
 async function lossesFigure(view: View<'losses'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
-  const runs = await Promise.all(view.runs.map((ref) => runOf(ctx, ref)));
-  const modalities = shownModalities(view.modalities, runs[0]);
-  const series: LineSeries[] = [];
-  const sources = view.split === 'both' ? (['train', 'val'] as const) : ([view.split] as const);
-  for (const run of runs) {
-    for (const source of sources) {
-      const curves = lossCurves(run.records, source === 'train' ? { kind: 'train' } : { kind: 'eval', split: source }, view.x);
-      for (const curve of curves) {
-        if (!modalities.includes(curve.modality)) continue;
-        // Validation curves have few points: drawn raw with markers; training curves smoothed.
-        const smoothing = source === 'train' ? view.smoothing : 0;
-        const prepared = prepareCurve(curve, {
-          smoothing,
-          buckets: curveBuckets(layout),
-          range: view.xRange ?? undefined,
-          transform: view.logX ? Math.log10 : undefined,
-        });
-        series.push({
-          run: run.run.name,
-          modality: curve.modality,
-          variant: source === 'train' ? 'train' : 'eval',
-          x: prepared.x,
-          raw: prepared.raw,
-          smoothed: smoothing > 0 ? prepared.smoothed : undefined,
-        });
-      }
-    }
-  }
-  if (series.every((s) => s.raw.length === 0)) {
-    const what = view.split === 'train' ? 'training' : view.split === 'val' ? 'validation' : 'training or validation';
-    throw new MotlabError('invalid_request', `losses figure: no ${what} losses in ${runs.map((r) => r.runDir).join(', ')}`);
-  }
-  const splitTitle = view.split === 'train' ? 'training loss' : view.split === 'val' ? 'validation loss' : 'loss';
-  return lineChart(
-    {
-      series,
-      modalities,
-      xTitle: X_AXIS_TITLES[view.x],
-      yTitle: splitTitle,
-      smoothing: sources.includes('train') ? view.smoothing : undefined,
-    },
-    layout.size,
-    layout.theme,
-    {
-      ...layout.options,
-      title: `${splitTitle[0].toUpperCase()}${splitTitle.slice(1)} per modality`,
-      xScale: view.logX ? 'log' : 'linear',
-      yScale: view.logY ? 'log' : 'linear',
-      xDomain: view.xRange,
-    },
-  );
-}
-
-/** A run's validation curve of one modality, on the view's x axis. */
-function evalCurveOn(run: RunForAnalysis, modality: string, axis: View<'step-match'>['x']): CurvePoint[] {
-  const toAxis = stepToAxis(trainRecordsOf(run.records), axis);
-  const [curve] = lossCurves(run.records, { kind: 'eval', split: 'val' }, 'steps').filter((c) => c.modality === modality);
-  if (!curve) return [];
-  return curve.steps.flatMap((step, i) => (curve.loss[i] === null ? [] : [{ step: toAxis(step), loss: curve.loss[i] as number }]));
+  const folders = await runFolders(ctx, view.runs);
+  const report = await collectLossCurves(folders, {
+    x: view.x,
+    split: view.split,
+    smoothing: view.smoothing,
+    range: view.xRange,
+    buckets: curveBuckets(layout),
+    logX: view.logX,
+  });
+  const shown = report.modalities.filter((m) => !view.modalities.length || view.modalities.includes(m));
+  if (report.series.length === 0 || shown.length === 0)
+    throw new MotlabError(
+      'invalid_request',
+      `losses figure: nothing to draw (${report.notes.join('; ') || 'no losses of the chosen modalities'})`,
+    );
+  const title = report.split === 'train' ? 'Training loss' : report.split === 'val' ? 'Validation loss' : 'Loss';
+  return lineChart(lossChartData(report, { modalities: shown }), layout.size, layout.theme, {
+    ...layout.options,
+    title: `${title}: ${folders.map((f) => f.name).join(', ')}`,
+    columns: panelColumns(shown.length),
+    xScale: view.logX ? 'log' : 'linear',
+    yScale: view.logY ? 'log' : 'linear',
+    showRaw: view.showRaw,
+    xDomain: view.xRange,
+  });
 }
 
 async function stepMatchFigure(view: View<'step-match'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
-  const reference = await runOf(ctx, view.reference);
-  const others = await Promise.all(view.runs.map((ref) => runOf(ctx, ref)));
-  const modalities = shownModalities(view.modalities, reference);
-  const panels = modalities.map((modality) => {
-    const ref = evalCurveOn(reference, modality, view.x);
-    if (ref.length === 0)
-      throw new MotlabError('invalid_request', `step-match figure: ${reference.runDir} has no validation losses of "${modality}"`);
-    return { modality, runs: others.map((o) => ({ run: o.run.name, fit: matchSteps(ref, evalCurveOn(o, modality, view.x)) })) };
+  const [reference, ...others] = await runFolders(ctx, [view.reference, ...view.runs]);
+  const report = await collectStepMatch(reference, others, { x: view.x });
+  const shown = report.modalities.filter((m) => !view.modalities.length || view.modalities.includes(m));
+  if (shown.length === 0)
+    throw new MotlabError(
+      'invalid_request',
+      `step-match figure: ${reference.dir} has none of the modalities ${view.modalities.join(', ')}`,
+    );
+  return stepMatchChart(stepMatchChartData(report, shown), layout.size, layout.theme, {
+    ...layout.options,
+    title: `Steps to match ${report.reference.name}`,
+    columns: panelColumns(shown.length),
   });
-  const unit = view.x === 'steps' ? 'step' : view.x === 'flops' ? 'FLOPs' : 'training time (s)';
-  return stepMatchChart(
-    {
-      reference: reference.run.name,
-      panels,
-      xTitle: `${reference.run.name} ${unit}`,
-      yTitle: view.x === 'steps' ? 'step to reach the same loss' : `${unit} to reach the same loss`,
-    },
-    layout.size,
-    layout.theme,
-    { ...layout.options, title: `Steps to match ${reference.run.name}` },
-  );
 }
 
 type PcaLike = View<'pca'> | View<'pca-grid'> | View<'separability'>;

@@ -58,17 +58,17 @@ test('motlab compare reports the steps-to-match slope and the final-loss fractio
   const r = motlab(['compare', '--reference', dense, '--run', mot, '--json']);
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout);
-  const text = report.modalities.find((m: { modality: string }) => m.modality === 'text');
+  const text = report.rows.find((m: { modality: string }) => m.modality === 'text');
   // Dense reaches 5 − x/100 at x; the other run reaches it at x/2 exactly (linear curves).
   assert.ok(Math.abs(text.slope - 0.5) < 1e-12);
-  assert.equal(text.stepToReachFinal, 200);
+  assert.equal(text.xToReachFinal, 200);
   assert.equal(text.finalFraction, 0.5);
-  const image = report.modalities.find((m: { modality: string }) => m.modality === 'image');
+  const image = report.rows.find((m: { modality: string }) => m.modality === 'image');
   // Other image loss 6.5 − s/100 reaches dense's loss at x (6 − x/100) at step x + 50, up to 400.
   assert.equal(image.matchedPoints, 3);
   const expected = (100 * 150 + 200 * 250 + 300 * 350) / (100 * 100 + 200 * 200 + 300 * 300);
   assert.ok(Math.abs(image.slope - expected) < 1e-12);
-  assert.equal(image.stepToReachFinal, null);
+  assert.equal(image.xToReachFinal, null);
   const human = motlab(['compare', '--reference', dense, '--run', mot]);
-  assert.match(human.stdout, /text\s+50\.0%/);
+  assert.match(human.stdout, /text\s+mot\s+50\.0%/);
 });

@@ -1,4 +1,4 @@
-/** A real tiny training run in a temporary folder, for analysis tests that read real metrics. */
+/** Real tiny training runs in temporary folders, for analysis tests that read real metrics. */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,29 +12,34 @@ export interface TinyRun {
   model: Record<string, unknown>;
 }
 
+/** Trains `preset` at size tiny for `steps` steps on the built-in data (wasm) into the folder `out`, with the real CLI. */
+export function trainTinyRun(out: string, preset: string, steps: number, evalEvery: number): void {
+  const r = motlab([
+    'train',
+    '--config',
+    preset,
+    '--size',
+    'tiny',
+    '--out',
+    out,
+    '--steps',
+    `${steps}`,
+    '--eval-every',
+    `${evalEvery}`,
+    '--checkpoint-every',
+    `${steps}`,
+    '--engine',
+    'wasm',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+}
+
 /** Trains `preset` at size tiny for `steps` steps on the built-in data (wasm), then runs `use` on its records. */
 export function withTinyRun(preset: string, steps: number, evalEvery: number, use: (run: TinyRun) => void): void {
   const root = mkdtempSync(path.join(tmpdir(), 'motlab-analysis-'));
   try {
     const out = path.join(root, 'run');
-    const r = motlab([
-      'train',
-      '--config',
-      preset,
-      '--size',
-      'tiny',
-      '--out',
-      out,
-      '--steps',
-      `${steps}`,
-      '--eval-every',
-      `${evalEvery}`,
-      '--checkpoint-every',
-      `${steps}`,
-      '--engine',
-      'wasm',
-    ]);
-    assert.equal(r.status, 0, r.stderr);
+    trainTinyRun(out, preset, steps, evalEvery);
     use({
       records: metricsOf(out) as unknown as MetricsRecord[],
       model: JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')).model,
@@ -42,4 +47,20 @@ export function withTinyRun(preset: string, steps: number, evalEvery: number, us
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** The runs the loss-curve and step-matching tests (and the e2e views) compare: dense, MoT and MoE. */
+export const TINY_COMPARISON = [
+  { name: 'dense', preset: 'dense' },
+  { name: 'mot', preset: 'mot' },
+  { name: 'moe', preset: 'moe4x-topk' },
+] as const;
+
+/** Trains the comparison runs into `<root>/<name>` (20 steps, an evaluation every 5). */
+export function trainComparisonRuns(root: string, steps = 20, evalEvery = 5): string[] {
+  return TINY_COMPARISON.map(({ name, preset }) => {
+    const out = path.join(root, name);
+    trainTinyRun(out, preset, steps, evalEvery);
+    return out;
+  });
 }

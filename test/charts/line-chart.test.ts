@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chartTheme, GREYSCALE, LINE_DASHES } from '../../src-main/common/palette.ts';
+import { chartTheme, GREYSCALE, LINE_DASHES, OKABE_ITO } from '../../src-main/common/palette.ts';
 import { lineChart, multiLine, type LineSeries } from '../../src-main/common/charts/line-chart.ts';
 import { LEGEND_POSITIONS } from '../../src-main/common/charts/legend.ts';
 import type { LineMark } from '../../src-main/common/charts/marks.ts';
@@ -106,13 +106,13 @@ test('the table is what was plotted: x and a raw and smoothed column per series'
   assert.deepEqual(g.table.columns, [
     'step',
     'dense · text raw',
-    'dense · text smoothed',
+    'dense · text smoothed (EMA 0.6)',
     'dense · image raw',
-    'dense · image smoothed',
+    'dense · image smoothed (EMA 0.6)',
     'mot · text raw',
-    'mot · text smoothed',
+    'mot · text smoothed (EMA 0.6)',
     'mot · image raw',
-    'mot · image smoothed',
+    'mot · image smoothed (EMA 0.6)',
   ]);
   assert.equal(g.table.rows.length, 50);
   assert.deepEqual(g.table.rows[0].slice(0, 3), [10, 3 - 1, 3 - 1 - 0.05]);
@@ -179,4 +179,16 @@ test('multiLine: one legend entry per series, markers at points, whole-number la
   assert.deepEqual(g.frames[0].yDomain, [0, 1]);
   assertInside(g);
   assertWellFormedSvg([g]);
+});
+
+test('a run keeps its colour (its place in `runs`) in a chart that draws only some runs; the legend names those drawn', () => {
+  const only = { ...data, series: data.series.filter((s) => s.run === 'mot'), runs: ['dense', 'mot'] };
+  const g = lineChart(only, size, theme);
+  assert.equal(line(g, 'mot · text:smoothed').stroke, OKABE_ITO[1]);
+  assert.deepEqual(
+    texts(g, 'legend:').map((t) => t.text),
+    ['mot', 'text', 'image', 'raw', 'EMA 0.6'],
+  );
+  // Without `runs`, the first run drawn takes the first colour.
+  assert.equal(line(lineChart({ ...only, runs: undefined }, size, theme), 'mot · text:smoothed').stroke, OKABE_ITO[0]);
 });

@@ -41,8 +41,13 @@ export interface E2E {
   newPage(colorScheme: 'light' | 'dark'): Promise<Page>;
 }
 
+export interface E2EOptions {
+  /** Fills the fresh workspace before the server starts (e.g. trains runs into `<workspace>/runs`). */
+  prepare?: (workspace: string) => void | Promise<void>;
+}
+
 /** Registers before/after hooks that start and stop the server and the browser. */
-export function useServerAndBrowser(): E2E {
+export function useServerAndBrowser(options: E2EOptions = {}): E2E {
   let server: ChildProcess | undefined;
   let browser: Browser | undefined;
   const env: E2E = {
@@ -64,6 +69,7 @@ export function useServerAndBrowser(): E2E {
     if (missing) return;
     mkdirSync(SHOTS, { recursive: true });
     env.workspace = mkdtempSync(join(tmpdir(), 'motlab-e2e-'));
+    await options.prepare?.(env.workspace);
     server = spawn(process.execPath, [join(ROOT, 'bin', 'motlab.mjs'), 'serve', '--workspace', env.workspace, '--port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -263,10 +263,10 @@ describe('output', () => {
     );
     const compare = await runCli(['compare', '--reference', a, '--run', b, '--json']);
     assert.equal(compare.status, 0, compare.stderr);
-    const all = JSON.parse(compare.stdout).modalities.find((m: { modality: string }) => m.modality === 'all');
+    const all = JSON.parse(compare.stdout).rows.find((m: { modality: string }) => m.modality === 'all');
     // The other run reaches the reference's final loss (2) half-way between its records at steps
     // 10 (2.5) and 20 (1.5), both read past the garbage, NUL and wrong-shape lines around them.
-    assert.equal(all.stepToReachFinal, 15);
+    assert.equal(all.xToReachFinal, 15);
 
     const fifoRun = (await freshRun()).dir;
     rmSync(path.join(fifoRun, 'metrics.jsonl'));

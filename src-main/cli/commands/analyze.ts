@@ -10,6 +10,12 @@ import { parseEngineFlag, parseIntFlag } from '../flags.ts';
 const HELP = `motlab analyze <analysis> [options]
 
 Analyses:
+  losses --runs DIR,DIR,… [--x steps|tokens|flops|wall] [--split train|val|both] [--smoothing W] [--json] [--csv FILE]
+      per-modality loss curves of several runs (EMA with bias correction) and the final / best
+      loss per modality (see motlab analyze losses --help).
+  step-match --reference DENSE_DIR --run DIR [--run …] [--x steps|flops|wall] [--json] [--csv FILE]
+      the paper's steps to match per modality against a reference run, with the fitted slope
+      (motlab compare is this command).
   pca --run DIR | --activations FILE [--checkpoints …] [--layers …] [--components K] [--basis fixed|aligned] [--json] [--csv FILE]
       feature PCA and modality separability per layer × checkpoint (see motlab analyze pca --help).
   routing --run DIR [--checkpoints 100,200|all] [--windows N] [--json] [--csv FILE]
@@ -44,6 +50,8 @@ const progress = (done: number, total: number, what: string): void => {
 const fixed = (x: number, digits = 3): string => (Number.isFinite(x) ? x.toFixed(digits) : '—');
 
 const ANALYSES: Record<string, Analysis> = {
+  losses: async (argv) => (await import('./analyze-losses.ts')).runAnalyzeLosses(argv),
+  'step-match': async (argv) => (await import('./analyze-step-match.ts')).runAnalyzeStepMatch(argv),
   pca: async (argv) => (await import('./analyze-pca.ts')).runAnalyzePcaCommand(argv),
   async routing(argv) {
     const { values } = parseArgs({ args: argv, options: common, strict: true });
@@ -122,7 +130,7 @@ export async function runAnalyzeCommand(argv: string[]): Promise<number> {
     console.log(HELP);
     return name ? 0 : 2;
   }
-  const analysis = ANALYSES[name];
+  const analysis = Object.hasOwn(ANALYSES, name) ? ANALYSES[name] : undefined;
   if (!analysis)
     throw new MotlabError('invalid_config', `unknown analysis "${name}" (have ${Object.keys(ANALYSES).join(', ')})\n\n${HELP}`);
   return analysis(rest);

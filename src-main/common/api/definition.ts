@@ -7,6 +7,16 @@
  */
 import { z } from 'zod';
 import { ENGINE_CHOICES, PRESET_NAMES, SIZE_NAMES } from '../vocabulary.ts';
+import {
+  DEFAULT_SMOOTHING,
+  figureOptionsSchema,
+  LOSS_SPLITS,
+  STEP_MATCH_AXES,
+  viewStateSchema,
+  X_AXES,
+  type FigureFormat,
+} from '../views.ts';
+import type { LossCurvesReport, StepMatchReport } from './analysis.ts';
 import type {
   Catalog,
   CheckpointInfo,
@@ -22,7 +32,6 @@ import type {
   WorkspaceInfo,
 } from './types.ts';
 import type { RoutingReport, TowersReport } from '../analysis-reports.ts';
-import { figureOptionsSchema, viewStateSchema, type FigureFormat } from '../views.ts';
 
 /** A run folder name: no separators, no leading dot, so it can never leave the runs folder. */
 export const runNameSchema = z
@@ -130,6 +139,30 @@ export interface ExportedFigureFile {
   sidecar: string;
 }
 
+export const getLossCurvesSchema = z.strictObject({
+  runs: z.array(runNameSchema).min(1, 'choose at least one run').max(64, 'at most 64 runs'),
+  x: z.enum(X_AXES).default('steps'),
+  split: z.enum(LOSS_SPLITS).default('val'),
+  /** EMA weight for training curves, with bias correction. */
+  smoothing: z.number().min(0, 'smoothing ≥ 0').max(0.999, 'smoothing ≤ 0.999').default(DEFAULT_SMOOTHING),
+  /** Read only this x range (a zoom), at full resolution within it unless `buckets` is given. */
+  range: z
+    .tuple([z.number(), z.number()])
+    .refine(([a, b]) => a < b, 'a range [from, to] with from < to')
+    .nullable()
+    .default(null),
+  /** Down-sample each curve to this many display buckets (about half the plot width in pixels); null = every point. */
+  buckets: z.number().int('a whole number of buckets').min(1).max(100_000).nullable().default(null),
+  /** Buckets equal in log x (for a log x axis). */
+  logX: z.boolean().default(false),
+});
+
+export const getStepMatchSchema = z.strictObject({
+  reference: runNameSchema,
+  runs: z.array(runNameSchema).min(1, 'choose a run to compare').max(16, 'at most 16 runs'),
+  x: z.enum(STEP_MATCH_AXES).default('steps'),
+});
+
 /** A job id from startJob or listJobs. */
 const jobIdSchema = z.string().regex(/^[a-z][a-z0-9-]{0,63}-[0-9a-z]+-[0-9a-f]+$/, 'a job id from listJobs');
 
@@ -197,6 +230,17 @@ export const apiDefinition = {
     returns<{ fileName: string; mimeType: string; text: string }>(),
     "A run's metrics as a file (CSV: one loss column per modality)",
   ),
+  getLossCurves: method(
+    getLossCurvesSchema,
+    returns<LossCurvesReport>(),
+    'Loss curves per run × modality × split (raw and EMA-smoothed, down-sampled or a range at full resolution) and the final/best table',
+  ),
+  getStepMatch: method(
+    getStepMatchSchema,
+    returns<StepMatchReport>(),
+    "The paper's steps to match per modality against a reference run, on steps, FLOPs or training time (as motlab analyze step-match)",
+  ),
+
   analyzePca: method(
     analyzePcaSchema,
     returns<PcaAnalysis>(),

@@ -29,3 +29,4 @@ export { LEGEND_POSITIONS, type LegendPosition } from './legend.ts';
 export type { ChartOptions } from './layout.ts';
 export type { ScaleKind } from './axes.ts';
 export { sequentialColour, sequentialRamp } from './colour.ts';
+export { lossChartData, stepMatchChartData, type LossChartSelection } from './analysis-data.ts';

@@ -121,16 +121,22 @@ export function shownTitle(options: ChartOptions): string | null {
   return options.title && options.showTitle !== false ? options.title : null;
 }
 
-/** The finished chart. */
+/**
+ * The finished chart. The table may be given as a function: it is then made when first read (a
+ * chart redrawn on every frame of a pan never builds the table only an export reads).
+ */
 export function chartGeometry(
   size: ChartSize,
   theme: ChartTheme,
   options: ChartOptions,
   marks: Mark[],
   frames: PlotFrame[],
-  table: PlottedTable,
+  table: PlottedTable | (() => PlottedTable),
 ): ChartGeometry {
-  return { width: size.width, height: size.height, theme, marks, frames, table, title: options.title ?? '' };
+  const base = { width: size.width, height: size.height, theme, marks, frames, title: options.title ?? '' };
+  if (typeof table !== 'function') return { ...base, table };
+  let made: PlottedTable | undefined;
+  return Object.defineProperty(base, 'table', { enumerable: true, get: () => (made ??= table()) }) as ChartGeometry;
 }
 
 /** A plot frame for hover and zoom: its box, domains and scales (linear unless given). */

@@ -31,6 +31,11 @@ export interface LineChartData {
   series: readonly LineSeries[];
   /** Modality order (panels, dashes); default: order of first appearance. */
   modalities?: readonly string[];
+  /**
+   * Run order (colour i of the palette for run i), so a run keeps its colour in a chart that
+   * shows only some of the runs; default: order of first appearance. The legend lists the runs drawn.
+   */
+  runs?: readonly string[];
   xTitle: string;
   yTitle: string;
   /** EMA weight of the smoothed values, named in the legend. */
@@ -59,6 +64,32 @@ function unique<T>(values: Iterable<T>): T[] {
   return [...new Set(values)];
 }
 
+/**
+ * The smallest and largest drawable value seen: all a domain is computed from (a loss chart
+ * redrawn while panning sees ~10⁵ values; collecting them into arrays was most of its time).
+ */
+class Extremes {
+  private lo = Infinity;
+  private hi = -Infinity;
+  constructor(private readonly scale: ScaleKind) {}
+  add(v: number | null | undefined): void {
+    if (!drawable(v, this.scale)) return;
+    if (v < this.lo) this.lo = v;
+    if (v > this.hi) this.hi = v;
+  }
+  values(): number[] {
+    return this.lo <= this.hi ? [this.lo, this.hi] : [];
+  }
+}
+
+function xExtremes(xs: readonly ArrayLike<number>[], visible: readonly number[][], scale: ScaleKind): number[] {
+  const range = new Extremes(scale);
+  xs.forEach((x, k) => {
+    for (const i of visible[k]) range.add(x[i]);
+  });
+  return range.values();
+}
+
 /** Name of a series in the legend-free places (table columns, mark keys). */
 function seriesName(s: LineSeries): string {
   return [s.run, s.modality, s.variant === 'eval' ? 'validation' : null].filter(Boolean).join(' · ');
@@ -80,7 +111,8 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
       );
     }
   }
-  const runs = unique(series.map((s) => s.run));
+  const drawnRuns = unique(series.map((s) => s.run));
+  const runs = data.runs ? [...data.runs, ...drawnRuns.filter((r) => !data.runs!.includes(r))] : drawnRuns;
   const xScale = options.xScale ?? 'linear';
   const yScale = options.yScale ?? 'linear';
   const showRaw = options.showRaw !== false;
@@ -97,7 +129,10 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
     const marker = s.variant === 'eval' ? { shape: 'circle' as const, size: width * 1.6 } : undefined;
     const base = { x: s.x, stroke: colourOf(s), dash: scaledDash(dashOf(s), width) };
     if (!s.smoothed) return { under: [], over: { ...base, key: `${names[k]}:raw`, y: s.raw, strokeWidth: width, marker } };
-    const under = showRaw ? [{ ...base, key: `${names[k]}:raw`, y: s.raw, strokeWidth: width * 0.75, opacity: rawOpacity }] : [];
+    // Faint raw values stay solid: the dash of a jagged curve is noise, and its smoothed line carries the modality's dash.
+    const under = showRaw
+      ? [{ ...base, dash: undefined, key: `${names[k]}:raw`, y: s.raw, strokeWidth: width * 0.75, opacity: rawOpacity }]
+      : [];
     return { under, over: { ...base, key: `${names[k]}:smoothed`, y: s.smoothed, strokeWidth: width, marker } };
   };
 
@@ -106,11 +141,11 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
   const groups = options.layout === 'overlay' ? [null] : modalities;
   const panels: XyPanel[] = groups.map((modality) => {
     const members = series.map((s, k) => ({ s, k })).filter(({ s }) => modality === null || s.modality === modality);
-    const yValues: (number | null)[] = [];
+    const yRange = new Extremes(yScale);
     for (const { s, k } of members) {
       for (const i of visible[k]) {
-        if (showRaw || !s.smoothed) yValues.push(s.raw[i]);
-        if (s.smoothed) yValues.push(s.smoothed[i]);
+        if (showRaw || !s.smoothed) yRange.add(s.raw[i]);
+        if (s.smoothed) yRange.add(s.smoothed[i]);
       }
     }
     const drawn = members.map(({ s, k }) => linesOf(s, k));
@@ -118,13 +153,13 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
       id: modality === null ? 'plot' : `panel:${modality}`,
       title: modality,
       lines: [...drawn.flatMap((d) => d.under), ...drawn.map((d) => d.over)],
-      yValues,
+      yValues: yRange.values(),
     };
   });
 
-  const legend: LegendEntry[] = runs.map((run, i) => ({
+  const legend: LegendEntry[] = drawnRuns.map((run) => ({
     label: run,
-    swatch: { kind: 'line', stroke: categoricalColor(i, theme.palette) },
+    swatch: { kind: 'line', stroke: categoricalColor(runs.indexOf(run), theme.palette) },
   }));
   if (modalities.length > 1) {
     modalities.forEach((m, i) =>
@@ -146,12 +181,16 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
     legend.push({ label: 'validation', swatch: { kind: 'line', stroke: theme.muted, marker: 'circle' } });
   }
 
-  const columns: TableSeries[] = [];
-  series.forEach((s, k) => {
-    if (showRaw || !s.smoothed) columns.push({ name: `${names[k]} raw`, x: s.x, values: s.raw, indices: visible[k] });
-    if (s.smoothed) columns.push({ name: `${names[k]} smoothed`, x: s.x, values: s.smoothed, indices: visible[k] });
-  });
-  const table = wideTable(data.xTitle, columns);
+  // The weight goes into the column name: a CSV read on its own still says how it was smoothed.
+  const smoothedName = data.smoothing !== undefined ? `smoothed (EMA ${data.smoothing})` : 'smoothed';
+  const table = () => {
+    const columns: TableSeries[] = [];
+    series.forEach((s, k) => {
+      if (showRaw || !s.smoothed) columns.push({ name: `${names[k]} raw`, x: s.x, values: s.raw, indices: visible[k] });
+      if (s.smoothed) columns.push({ name: `${names[k]} ${smoothedName}`, x: s.x, values: s.smoothed, indices: visible[k] });
+    });
+    return wideTable(data.xTitle, columns);
+  };
 
   return xyChart(
     size,
@@ -163,7 +202,11 @@ export function lineChart(data: LineChartData, size: ChartSize, theme: ChartThem
       yTitle: data.yTitle,
       xScale,
       yScale,
-      xValues: series.flatMap((s, k) => visible[k].map((i) => s.x[i])),
+      xValues: xExtremes(
+        series.map((s) => s.x),
+        visible,
+        xScale,
+      ),
       xDomain,
       yDomain: options.yDomain,
       shareY: options.shareY,

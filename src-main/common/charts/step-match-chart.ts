@@ -116,6 +116,8 @@ export function stepMatchChart(data: StepMatchData, size: ChartSize, theme: Char
       niceX: true,
       includeZeroX: true,
       includeZeroY: true,
+      // Room for the markers at the last evaluation (the frame clips the data).
+      padX: 0.02,
       padY: 0.02,
       columns: options.columns ?? Math.min(3, panels.length),
     },

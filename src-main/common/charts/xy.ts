@@ -74,7 +74,7 @@ export function xyChart(
   panels: readonly XyPanel[],
   axes: XyAxes,
   legend: readonly LegendEntry[],
-  table: PlottedTable,
+  table: PlottedTable | (() => PlottedTable),
 ): ChartGeometry {
   const position = options.legend ?? 'top';
   const page = pageLayout(size, theme, shownTitle(options), legend, position);

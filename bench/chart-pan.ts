@@ -1,0 +1,214 @@
+/**
+ * Frame time while panning the Losses view over 50 runs × 10,000 training steps, in Chromium:
+ * a workspace of synthetic runs (run.json + metrics.jsonl, 4 loss keys per step), `motlab serve`,
+ * the view zoomed to a third of the run, then a mouse drag across the chart. Frame times are the
+ * intervals between requestAnimationFrame callbacks during the drag (median, p95); also the
+ * chart geometry alone in Node (lineChart on what the server sent) and the server's answer time.
+ *
+ *   npx tsx bench/chart-pan.ts [--runs 50] [--steps 10000] [--moves 120] [--panels all|every]
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { writeRunJson } from '../src-main/runs/run-json.ts';
+import { lineChart, lossChartData } from '../src-main/common/charts/index.ts';
+import { createApiClient, httpTransport } from '../src-main/common/api/client.ts';
+import { chartTheme } from '../src-main/common/palette.ts';
+import { buildModelConfig } from '../src-main/model/presets.ts';
+import { TRAINING_DEFAULTS } from '../src-main/training/config.ts';
+import { Rng } from '../src-main/util/rng.ts';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '50' },
+    steps: { type: 'string', default: '10000' },
+    moves: { type: 'string', default: '120' },
+    panels: { type: 'string', default: 'every' },
+  },
+});
+const runCount = Number(values.runs);
+const steps = Number(values.steps);
+const moves = Number(values.moves);
+const MODALITIES = ['text', 'image', 'speech'];
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
+}
+
+/** Synthetic runs: power-law losses with noise, an evaluation every 200 steps. */
+async function makeWorkspace(dir: string): Promise<string[]> {
+  const dataset = {
+    vocab_size: 1024,
+    modalities: [
+      { name: 'text', start: 0, end: 256 },
+      { name: 'image', start: 256, end: 768 },
+      { name: 'speech', start: 768, end: 1024 },
+    ],
+  };
+  const names: string[] = [];
+  for (let r = 0; r < runCount; r++) {
+    const name = `run-${String(r).padStart(2, '0')}`;
+    const runDir = path.join(dir, 'runs', name);
+    mkdirSync(runDir, { recursive: true });
+    const preset = r % 2 ? 'mot' : 'dense';
+    const now = new Date().toISOString();
+    await writeRunJson(runDir, {
+      name,
+      created: now,
+      updated: now,
+      preset,
+      size: 'tiny',
+      model: buildModelConfig(preset, 'tiny', dataset),
+      training: { ...TRAINING_DEFAULTS.tiny, steps },
+      dataset: { path: dir, name: 'synthetic' },
+      engine: 'wasm',
+      seed: r,
+      status: 'completed',
+    });
+    const rng = new Rng(r);
+    const lines: string[] = [];
+    for (let step = 1; step <= steps; step++) {
+      const loss: Record<string, number> = {};
+      let sum = 0;
+      MODALITIES.forEach((m, i) => {
+        loss[m] = 2 + i * 0.4 + 4 * Math.pow(step, -0.3 - 0.002 * r) + 0.08 * rng.normal();
+        sum += loss[m];
+      });
+      const record = { type: 'train', step, time: 1.7e12 + step * 250, elapsed_s: step * 0.25, tokens: step * 2048, flops: step * 3.1e10 };
+      lines.push(JSON.stringify({ ...record, loss: { all: sum / 3, ...loss } }));
+      if (step % 200 === 0)
+        lines.push(
+          JSON.stringify({ type: 'eval', step, time: record.time, split: 'val', windows: 8, loss: { all: sum / 3 - 0.05, ...loss } }),
+        );
+    }
+    writeFileSync(path.join(runDir, 'metrics.jsonl'), lines.join('\n') + '\n');
+    names.push(name);
+  }
+  return names;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-pan-'));
+  let server: ReturnType<typeof spawn> | undefined;
+  const browser = await chromium.launch({
+    executablePath: process.env.MOTLAB_CHROMIUM ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  try {
+    const t0 = performance.now();
+    const names = await makeWorkspace(dir);
+    console.log(`${runCount} runs × ${steps} steps written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    server = spawn(process.execPath, [path.join(repo, 'bin', 'motlab.mjs'), 'serve', '--workspace', dir, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      server!.stdout!.on('data', (c: Buffer) => {
+        out += c;
+        const m = /serving at (http:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      server!.on('exit', (code) => reject(new Error(`motlab serve exited (${code}): ${out}`)));
+    });
+
+    // The view zoomed to the middle third: a drag pans over data the server sent for the range.
+    const range: [number, number] = [steps / 3, (2 * steps) / 3];
+    const modalities = values.panels === 'all' ? 'all' : '';
+    const query = new URLSearchParams({ runs: names.join(','), split: 'train', xRange: JSON.stringify(range) });
+    if (modalities) query.set('modalities', modalities);
+    const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const loadStart = performance.now();
+    await page.goto(`${url}#/losses?${query}`);
+    const chart = page.getByTestId('losses-chart');
+    await chart.waitFor({ timeout: 300_000 });
+    const firstChart = performance.now() - loadStart;
+    const paths = await chart.locator('[data-mark="line"]').count();
+    const status = (await page.getByTestId('status').textContent())?.trim();
+
+    // The server's answer for the same view, and the geometry of what it sent, timed in Node.
+    const client = createApiClient(httpTransport({ baseUrl: url.replace(/\/$/, '') }));
+    const width = (await chart.boundingBox())!.width;
+    const buckets = Math.ceil((width / (values.panels === 'all' ? 1 : 2) / 2) * 2);
+    const apiTimes: number[] = [];
+    let report;
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      report = await client.getLossCurves({ runs: names, split: 'train', range: [steps / 6, (5 * steps) / 6], buckets });
+      apiTimes.push(performance.now() - t);
+    }
+    const data = lossChartData(report!, { modalities: modalities ? [modalities] : undefined });
+    const geometryTimes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t = performance.now();
+      lineChart(data, { width, height: 560 }, chartTheme('light', { fontSize: 12.5, tickFontSize: 11.5, lineWidth: 1.6 }), {
+        xDomain: [range[0] + i * 50, range[1] + i * 50],
+        columns: modalities ? 1 : 2,
+      });
+      geometryTimes.push(performance.now() - t);
+    }
+
+    // The drag, with frame intervals recorded in the page.
+    const box = (await chart.locator('svg').first().boundingBox())!;
+    // As a string: tsx's helpers (__name) do not exist in the page.
+    await page.evaluate(`(() => {
+      window.__frames = [];
+      window.__recording = true;
+      const tick = (t) => {
+        window.__frames.push(t);
+        if (window.__recording) requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    })()`);
+    // A second with the pointer still: the frame interval of this machine at the moment.
+    await page.waitForTimeout(1000);
+    const idle = (await page.evaluate('(() => window.__frames.slice())()')) as number[];
+    const idleIntervals = idle.slice(1).map((t, i) => t - idle[i]);
+    const dragStart = idle.length;
+    const y = box.y + box.height * 0.35;
+    await page.mouse.move(box.x + box.width * 0.8, y);
+    await page.mouse.down();
+    for (let i = 1; i <= moves; i++) await page.mouse.move(box.x + box.width * (0.8 - (0.6 * i) / moves), y);
+    await page.mouse.up();
+    const frames = (await page.evaluate('(() => { window.__recording = false; return window.__frames; })()')) as number[];
+    const intervals = frames.slice(dragStart).map((t, i) => t - frames[dragStart + i - 1]);
+    const result = {
+      runs: runCount,
+      steps,
+      panels: modalities ? 1 : 4,
+      lines: paths,
+      status,
+      firstChartMs: Math.round(firstChart),
+      serverMs: { median: Math.round(quantile(apiTimes, 0.5)) },
+      geometryMs: { median: Math.round(quantile(geometryTimes, 0.5)), p95: Math.round(quantile(geometryTimes, 0.95)) },
+      frameMs: { frames: intervals.length, median: +quantile(intervals, 0.5).toFixed(1), p95: +quantile(intervals, 0.95).toFixed(1) },
+      idleFrameMs: { median: +quantile(idleIntervals, 0.5).toFixed(1), p95: +quantile(idleIntervals, 0.95).toFixed(1) },
+      loadAverage: os.loadavg()[0],
+      cores: os.cpus().length,
+      pageErrors: errors,
+    };
+    console.log(JSON.stringify(result, null, 2));
+  } finally {
+    await browser.close();
+    server?.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
