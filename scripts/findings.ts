@@ -74,27 +74,37 @@ const ctx: FigureContext = { runDir: (ref) => run(ref), cache: new Map(), creati
 const FIGURES: { name: string; view: unknown; figure: Record<string, unknown> }[] = [
   {
     name: 'losses',
-    view: { kind: 'losses', runs: ['dense', 'mot', 'mot-ffn', 'moe4x', 'mot-moe'], split: 'val' },
+    view: { kind: 'losses', runs: ['dense', 'mot', 'mot-ffn', 'moe4x', 'mot-moe'], split: 'val', modalities: ['text', 'image', 'speech'] },
     figure: { preset: 'icml-full', aspect: 0.42, legend: 'top' },
   },
   {
     name: 'losses-isolated',
-    view: { kind: 'losses', runs: ['dense', 'mot', 'mot-text-isolated', 'mot-image-isolated', 'mot-speech-isolated'], split: 'val' },
+    view: {
+      kind: 'losses',
+      runs: ['dense', 'mot', 'mot-text-isolated', 'mot-image-isolated', 'mot-speech-isolated'],
+      split: 'val',
+      modalities: ['text', 'image', 'speech'],
+    },
     figure: { preset: 'icml-full', aspect: 0.42, legend: 'top' },
   },
   {
     name: 'losses-train',
-    view: { kind: 'losses', runs: ['dense', 'mot'], split: 'train', smoothing: 0.9 },
+    view: { kind: 'losses', runs: ['dense', 'mot'], split: 'train', smoothing: 0.9, modalities: ['text', 'image', 'speech'] },
     figure: { preset: 'icml-full', aspect: 0.42, legend: 'top' },
   },
   {
     name: 'step-match',
-    view: { kind: 'step-match', reference: 'dense', runs: ['mot', 'mot-ffn', 'moe4x', 'mot-moe'] },
+    view: { kind: 'step-match', reference: 'dense', runs: ['mot', 'mot-ffn', 'moe4x', 'mot-moe'], modalities: ['text', 'image', 'speech'] },
     figure: { preset: 'icml-full', aspect: 0.45, legend: 'top' },
   },
   {
     name: 'step-match-isolated',
-    view: { kind: 'step-match', reference: 'dense', runs: ['mot-text-isolated', 'mot-image-isolated', 'mot-speech-isolated'] },
+    view: {
+      kind: 'step-match',
+      reference: 'dense',
+      runs: ['mot-text-isolated', 'mot-image-isolated', 'mot-speech-isolated'],
+      modalities: ['text', 'image', 'speech'],
+    },
     figure: { preset: 'icml-full', aspect: 0.45, legend: 'top' },
   },
   {
@@ -110,8 +120,21 @@ const FIGURES: { name: string; view: unknown; figure: Record<string, unknown> }[
   { name: 'separability-mot', view: { kind: 'separability', run: 'mot', over: 'layers' }, figure: { legend: 'right' } },
   { name: 'separability-dense', view: { kind: 'separability', run: 'dense', over: 'layers' }, figure: { legend: 'right' } },
   { name: 'towers-tokens', view: { kind: 'towers', run: 'mot', panel: 'tokens' }, figure: {} },
-  { name: 'towers-ffn-weight-drift', view: { kind: 'towers', run: 'mot', panel: 'weight-drift' }, figure: { aspect: 1 } },
-  { name: 'towers-ffn-output-drift', view: { kind: 'towers', run: 'mot', panel: 'output-drift' }, figure: { aspect: 1 } },
+  {
+    name: 'towers-attention-weight-drift',
+    view: { kind: 'towers', run: 'mot', panel: 'weight-drift', component: 'attention' },
+    figure: { preset: 'icml-full', aspect: 0.45 },
+  },
+  {
+    name: 'towers-ffn-weight-drift',
+    view: { kind: 'towers', run: 'mot', panel: 'weight-drift' },
+    figure: { preset: 'icml-full', aspect: 0.45 },
+  },
+  {
+    name: 'towers-ffn-output-drift',
+    view: { kind: 'towers', run: 'mot', panel: 'output-drift' },
+    figure: { preset: 'icml-full', aspect: 0.45 },
+  },
   {
     name: 'towers-grad-norms',
     view: { kind: 'towers', run: 'mot', panel: 'grad-norms' },

@@ -259,8 +259,7 @@ async function separabilityFigure(view: View<'separability'>, layout: FigureLayo
   if (view.metric === 'probe_accuracy') {
     const chance = result.entries[0]?.separability.probe.chanceAccuracy;
     const xs = view.over === 'layers' ? result.layers : steps.map((s) => s ?? 0);
-    if (chance !== undefined && xs.length)
-      series.push({ label: 'chance (largest modality)', x: [xs[0], xs[xs.length - 1]], y: [chance, chance] });
+    if (chance !== undefined && xs.length) series.push({ label: 'chance', x: [xs[0], xs[xs.length - 1]], y: [chance, chance] });
   }
   return multiLine(
     { series, xTitle: view.over === 'layers' ? 'layer' : 'step', yTitle: SEPARABILITY_TITLES[view.metric] },

@@ -62,7 +62,7 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
   const withBar = options.legend !== 'none';
   const barWidth = withBar ? colourBarWidth(domain, page.region.height, theme) : 0;
   const region = inset(page.region, { top: 0, right: barWidth + (withBar ? spacing(theme) : 0), bottom: titleSpace, left: titleSpace });
-  const maxRowLabel = region.width / 4;
+  const maxRowLabel = region.width / 3;
   const probe = categoryAxis(data.rows, [0, 1], theme, 'y', maxRowLabel);
   // Room for half a column label beyond the frame's right edge.
   const overhang = Math.min(textWidth(data.columns.at(-1) ?? '', theme.tickFontSize), region.width / 4) / 2;
