@@ -9,7 +9,7 @@
  *   - `--all` writes a figure set; bad input gets one clear line.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,9 +25,17 @@ let cleanup: () => Promise<void>;
 let runsDir: string;
 let out: string;
 
-function figureCli(args: string[], cwd = runsDir): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [MOTLAB, 'figure', ...args], { cwd, encoding: 'utf8', timeout: 300_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+/**
+ * `motlab figure …` in `cwd`, without blocking this process: the API server under test runs in it,
+ * and a server frozen by spawnSync would drop its idle keep-alive sockets under the client.
+ */
+function figureCli(args: string[], cwd = runsDir): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [MOTLAB, 'figure', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
 }
 
 before(async () => {
@@ -72,9 +80,9 @@ function csvRows(file: string): string[][] {
   return JSON.parse(r.stdout);
 }
 
-test('motlab figure losses: the CSV holds the raw losses and their bias-corrected EMA (computed in Python), the sidecar regenerates it', () => {
+test('motlab figure losses: the CSV holds the raw losses and their bias-corrected EMA (computed in Python), the sidecar regenerates it', async () => {
   const file = path.join(out, 'losses-train.csv');
-  const r = figureCli(['losses', '--run', 'tiny-mot', '--split', 'train', '--smoothing', '0.5', '--out', file]);
+  const r = await figureCli(['losses', '--run', 'tiny-mot', '--split', 'train', '--smoothing', '0.5', '--out', file]);
   assert.equal(r.status, 0, r.stderr);
   const rows = csvRows(file);
   const header = rows[0];
@@ -121,18 +129,18 @@ print(json.dumps({'steps': [r['step'] for r in train], 'series': out}))
   assert.deepEqual(sidecar.view.runs, ['tiny-mot']);
   // The sidecar regenerates the same CSV.
   const again = path.join(out, 'losses-again.csv');
-  assert.equal(figureCli(['--spec', path.join(out, 'losses-train.json'), '--out', again]).status, 0);
+  assert.equal((await figureCli(['--spec', path.join(out, 'losses-train.json'), '--out', again])).status, 0);
   assert.equal(readFileSync(again, 'utf8'), readFileSync(file, 'utf8'));
 });
 
-test('motlab figure step-match and towers: PDFs with embedded TrueType fonts only, page size of the preset', () => {
+test('motlab figure step-match and towers: PDFs with embedded TrueType fonts only, page size of the preset', async () => {
   const cases: [string[], string, number, number][] = [
     [['step-match', '--reference', 'tiny-dense', '--run', 'tiny-mot', '--preset', 'icml-full'], 'step-match.pdf', 6.75, 6.75 * 0.618],
     [['towers', '--run', 'tiny-mot', '--panel', 'weight-drift', '--preset', '3.5x2.5'], 'drift.pdf', 3.5, 2.5],
   ];
   for (const [args, name, w, h] of cases) {
     const file = path.join(out, name);
-    const r = figureCli([...args, '--out', file]);
+    const r = await figureCli([...args, '--out', file]);
     assert.equal(r.status, 0, r.stderr);
     const fonts = spawnSync('pdffonts', [file], { encoding: 'utf8' }).stdout.trim().split('\n').slice(2);
     assert.ok(fonts.length >= 1, `${name}: no fonts`);
@@ -170,7 +178,7 @@ test("the API's exportFigure and motlab figure --spec give the same file for one
     writeFileSync(spec, fromApi.sidecar);
     const format = c.figure!.format!;
     const file = path.join(out, `cli-${i}.${format}`);
-    const r = figureCli(['--spec', spec, '--out', file]);
+    const r = await figureCli(['--spec', spec, '--out', file]);
     assert.equal(r.status, 0, r.stderr);
     const fromCli = readFileSync(file);
     const apiBytes = Buffer.from(fromApi.data, fromApi.encoding === 'base64' ? 'base64' : 'utf8');
@@ -189,9 +197,9 @@ test("the API's exportFigure and motlab figure --spec give the same file for one
   );
 });
 
-test('motlab figure --all writes the figure set of a MoT run against a reference', () => {
+test('motlab figure --all writes the figure set of a MoT run against a reference', async () => {
   const dir = path.join(out, 'set');
-  const r = figureCli(['--all', '--run', 'tiny-mot', '--reference', 'tiny-dense', '--format', 'svg', '--out', dir]);
+  const r = await figureCli(['--all', '--run', 'tiny-mot', '--reference', 'tiny-dense', '--format', 'svg', '--out', dir]);
   assert.equal(r.status, 0, r.stderr);
   const svgs = readdirSync(dir).filter((f) => f.endsWith('.svg'));
   for (const name of ['losses-val', 'step-match', 'pca-grid', 'separability-layers', 'towers-ffn-weight-drift', 'towers-output-drift'])

@@ -12,7 +12,7 @@ import { inset, text, union, type Box } from './geometry.ts';
 import { insideLegend, type LegendEntry } from './legend.ts';
 import { pageLayout, panelFrames, shownTitle, spacing, type ChartOptions, chartGeometry, plotFrame } from './layout.ts';
 import type { ChartGeometry, ChartSize, Mark, PlotFrame, PointCloudMark } from './marks.ts';
-import { fitText } from './text.ts';
+import { fitText, textWidth } from './text.ts';
 import { xyChart } from './xy.ts';
 
 export type PointColouring =
@@ -147,6 +147,13 @@ function categoryLegend(c: PointColouring): LegendEntry[] {
 }
 
 const percent = (r: number): string => `${(r * 100).toFixed(1)}%`;
+
+/** A grid cell's caption: "PC1 (41.2%) · PC2 (17.9%)", or just the two percentages when that does not fit. */
+function captionOf(cell: ScatterData, xTitle: string, yTitle: string, fontSize: number, width: number): string {
+  const full = `${xTitle} · ${yTitle}`;
+  if (textWidth(full, fontSize) <= width || !cell.explained) return fitText(full, fontSize, width);
+  return fitText(`${percent(cell.explained[0])} · ${percent(cell.explained[1])}`, fontSize, width);
+}
 
 function axisTitles(data: ScatterData): [string, string] {
   if (!data.explained) return [data.xTitle, data.yTitle];
@@ -308,7 +315,7 @@ export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, o
         text(
           frame.x + frame.width / 2,
           frame.y + frame.height + ts * 0.25,
-          fitText(`${xt} · ${yt}`, ts, frame.width),
+          captionOf(cell, xt, yt, ts, frame.width),
           ts,
           theme.muted,
           'middle',
