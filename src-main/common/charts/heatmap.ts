@@ -63,7 +63,8 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
   const barWidth = withBar ? colourBarWidth(domain, page.region.height, theme) : 0;
   const region = inset(page.region, { top: 0, right: barWidth + (withBar ? spacing(theme) : 0), bottom: titleSpace, left: titleSpace });
   const maxRowLabel = region.width / 3;
-  const probe = categoryAxis(data.rows, [0, 1], theme, 'y', maxRowLabel);
+  // Measured on the real height: on a tiny range the axis thins its labels and the widest may be dropped.
+  const probe = categoryAxis(data.rows, [region.y, region.y + region.height], theme, 'y', maxRowLabel);
   // Room for half a column label beyond the frame's right edge.
   const overhang = Math.min(textWidth(data.columns.at(-1) ?? '', theme.tickFontSize), region.width / 4) / 2;
   const [frame] = panelFrames(region, theme, 1, {
