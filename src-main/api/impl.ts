@@ -14,6 +14,7 @@ import { analysisHandlers } from './analyses.ts';
 import { existingRunDir } from './context.ts';
 import { PcaAnalyses } from './pca.ts';
 import { AnalysisJobs } from './analysis-jobs.ts';
+import { figureHandlers } from './figures.ts';
 import { datasetHandlers } from './handlers/datasets.ts';
 import { jobApiEvent, jobHandlers } from './handlers/jobs.ts';
 import { RunService } from './handlers/runs.ts';
@@ -60,6 +61,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     ...jobHandlers(ctx),
     ...importHandlers(ctx, (run) => runs.handlers.getRun({ run })),
     ...analysisHandlers((name) => existingRunDir(ctx, name), analysisJobs),
+    ...figureHandlers((name) => existingRunDir(ctx, name)),
     analyzePca: (input) => pcaAnalyses.analyze(input),
     pcaPointContext: (input) => pcaAnalyses.context(input),
     cancelAnalysis: async ({ requestId }) => pcaAnalyses.cancel(requestId),

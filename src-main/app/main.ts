@@ -148,6 +148,16 @@ if (!app.requestSingleInstanceLock()) {
     // The page needs no permissions (camera, notifications, …): refuse them all.
     session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
     session.defaultSession.setPermissionCheckHandler(() => false);
+    // Downloads from the page (figure exports, metrics CSV) go through the system's save dialog.
+    session.defaultSession.on('will-download', (_event, item) => {
+      const name = item.getFilename();
+      const extension = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1) : '';
+      item.setSaveDialogOptions({
+        title: 'Save',
+        defaultPath: name,
+        filters: extension ? [{ name: extension.toUpperCase(), extensions: [extension] }] : [],
+      });
+    });
     const bundledCli = join(appRoot, 'dist-main', 'cli.mjs');
     const created = createApi({
       workspace: defaultWorkspacePath(),

@@ -19,6 +19,9 @@ Usage:
   motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--smoothing W] [--json] [--csv FILE]
   motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--x steps|flops|wall] [--json] [--csv FILE]
   motlab compare …   (the same as motlab analyze step-match)
+  motlab figure <losses|step-match|pca|pca-grid|separability|routing|towers> --run DIR [options] --preset P --format F --out FILE
+  motlab figure --spec view.json --out FILE
+  motlab figure --all --run DIR [--reference RUN] --out DIR
   motlab data synth --out <datasetDir> [--tokens N] [--seed N]
   motlab data check <datasetDir> [--json]
   motlab data build fashion-tri --out <datasetDir> [--images N] [--seed N]
@@ -38,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   analyze: async () => ({ run: (await import('./commands/analyze.ts')).runAnalyzeCommand }),
   // `motlab compare` is `motlab analyze step-match` (one collect, the same numbers as the view).
   compare: async () => ({ run: (await import('./commands/analyze-step-match.ts')).runAnalyzeStepMatch }),
+  figure: async () => ({ run: (await import('./commands/figure.ts')).runFigureCommand }),
   data: async () => ({ run: (await import('./commands/data.ts')).runDataCommand }),
   serve: async () => ({ run: (await import('./commands/serve.ts')).runServeCommand }),
   import: async () => ({ run: (await import('./commands/import.ts')).runImportCommand }),

@@ -122,6 +122,8 @@ export const towersViewSchema = z.strictObject({
   run: runRef,
   panel: z.enum(TOWER_PANELS).default('weight-drift'),
   metric: z.enum(['cosine', 'cka']).default('cka'),
+  /** Drift panels: the component whose towers are compared (the other when the run has only that one). */
+  component: z.enum(['ffn', 'attention']).default('ffn'),
   checkpoints: z.array(stepIndex).default([]),
 });
 

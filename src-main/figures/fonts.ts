@@ -21,6 +21,18 @@ function hereDir(): string {
 
 let cachedFiles: FigureFontFiles | undefined;
 
+/**
+ * In the packaged app the fonts sit in app.asar and are also unpacked beside it (electron.config.ts
+ * asarUnpack): resvg is native code and reads files itself, so it needs the unpacked copy.
+ */
+function unpacked(file: string): string {
+  const marker = `.asar${path.sep}`;
+  const i = file.indexOf(marker);
+  if (i < 0) return file;
+  const outside = `${file.slice(0, i)}.asar.unpacked${path.sep}${file.slice(i + marker.length)}`;
+  return existsSync(outside) ? outside : file;
+}
+
 /** Paths of the shipped font files: the nearest `assets/fonts` above this file (source or bundle). */
 export function figureFontFiles(): FigureFontFiles {
   if (cachedFiles) return cachedFiles;
@@ -29,7 +41,7 @@ export function figureFontFiles(): FigureFontFiles {
     const candidate = path.join(dir, 'assets', 'fonts');
     const regular = path.join(candidate, FIGURE_FONT_FILE_NAMES.regular);
     const bold = path.join(candidate, FIGURE_FONT_FILE_NAMES.bold);
-    if (existsSync(regular) && existsSync(bold)) return (cachedFiles = { regular, bold });
+    if (existsSync(regular) && existsSync(bold)) return (cachedFiles = { regular: unpacked(regular), bold: unpacked(bold) });
     const parent = path.dirname(dir);
     if (parent === dir) {
       throw new MotlabError(

@@ -324,6 +324,8 @@ export function createElectronStandIn(appPath: string) {
       defaultSession: {
         setPermissionRequestHandler: (h: typeof permissions.request) => (permissions.request = h),
         setPermissionCheckHandler: (h: typeof permissions.check) => (permissions.check = h),
+        // will-download (the save dialog of downloads): no downloads happen in these tests.
+        on: () => undefined,
       },
     },
     nativeTheme,

@@ -7,7 +7,15 @@
  */
 import { z } from 'zod';
 import { ENGINE_CHOICES, MAX_WORKERS, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../vocabulary.ts';
-import { DEFAULT_SMOOTHING, LOSS_SPLITS, STEP_MATCH_AXES, X_AXES } from '../views.ts';
+import {
+  DEFAULT_SMOOTHING,
+  figureOptionsSchema,
+  LOSS_SPLITS,
+  STEP_MATCH_AXES,
+  viewStateSchema,
+  X_AXES,
+  type FigureFormat,
+} from '../views.ts';
 import type { LossCurvesReport, StepMatchReport } from './analysis.ts';
 import type {
   Catalog,
@@ -142,6 +150,25 @@ export const analyzePcaSchema = z
   .refine((v) => v.pair[0] < v.components && v.pair[1] < v.components, 'pair must index components below `components`');
 
 export type StartRunInput = z.infer<typeof startRunSchema>;
+
+/** A view state (runs by workspace name) and the figure options; the same export as `motlab figure --spec`. */
+export const exportFigureSchema = z.strictObject({
+  view: viewStateSchema,
+  figure: figureOptionsSchema.default(figureOptionsSchema.parse({})),
+});
+
+/** An exported figure; PDF and PNG travel as base64 (the API speaks JSON). */
+export interface ExportedFigureFile {
+  fileName: string;
+  mimeType: string;
+  format: FigureFormat;
+  encoding: 'utf8' | 'base64';
+  data: string;
+  /** CSV of exactly what was plotted (raw and smoothed columns). */
+  csv: string;
+  /** JSON sidecar (view state + figure options) that regenerates the figure. */
+  sidecar: string;
+}
 
 export const getLossCurvesSchema = z.strictObject({
   runs: z.array(runNameSchema).min(1, 'choose at least one run').max(64, 'at most 64 runs'),
@@ -300,6 +327,11 @@ export const apiDefinition = {
     }),
     returns<WeightAnalysis>(),
     'Weight norms, singular-value spectra and tower drift of a run’s checkpoint (any checkpoint, runnable or weights only)',
+  ),
+  exportFigure: method(
+    exportFigureSchema,
+    returns<ExportedFigureFile>(),
+    'A figure of an analysis view (losses, step-match, pca, pca-grid, separability, routing, towers) as PDF, SVG, PNG or CSV, with its CSV and JSON sidecar; the same file as motlab figure',
   ),
   startJob: method(
     startJobSchema,

@@ -62,8 +62,9 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
   const withBar = options.legend !== 'none';
   const barWidth = withBar ? colourBarWidth(domain, page.region.height, theme) : 0;
   const region = inset(page.region, { top: 0, right: barWidth + (withBar ? spacing(theme) : 0), bottom: titleSpace, left: titleSpace });
-  const maxRowLabel = region.width / 4;
-  const probe = categoryAxis(data.rows, [0, 1], theme, 'y', maxRowLabel);
+  const maxRowLabel = region.width / 3;
+  // Measured on the real height: on a tiny range the axis thins its labels and the widest may be dropped.
+  const probe = categoryAxis(data.rows, [region.y, region.y + region.height], theme, 'y', maxRowLabel);
   // Room for half a column label beyond the frame's right edge.
   const overhang = Math.min(textWidth(data.columns.at(-1) ?? '', theme.tickFontSize), region.width / 4) / 2;
   const [frame] = panelFrames(region, theme, 1, {
@@ -97,6 +98,7 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
       ? labelsFit && cellHeight >= theme.tickFontSize * 1.2 && nRows * nColumns <= RECT_CELL_LIMIT
       : options.annotate;
 
+  const seamOverlap = Math.min(0.5, cellWidth / 4, cellHeight / 4);
   const cells: Mark[] = [];
   if (nRows * nColumns <= RECT_CELL_LIMIT) {
     data.values.forEach((row, r) =>
@@ -104,7 +106,11 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
         const fill = colourOf(v);
         const x = frame.x + c * cellWidth;
         const y = frame.y + r * cellHeight;
-        cells.push({ kind: 'rect', x, y, width: cellWidth, height: cellHeight, fill, key: `cell:${r}:${c}` });
+        // Each cell reaches a little under its right and lower neighbours (drawn after it): abutting
+        // edges at fractional positions otherwise show hairline seams once anti-aliased (PDF, PNG).
+        const width = cellWidth + (c < nColumns - 1 ? seamOverlap : 0);
+        const height = cellHeight + (r < nRows - 1 ? seamOverlap : 0);
+        cells.push({ kind: 'rect', x, y, width, height, fill, key: `cell:${r}:${c}` });
         if (annotate && v !== null && Number.isFinite(v)) {
           cells.push(
             text(x + cellWidth / 2, y + cellHeight / 2, fmt(v), theme.tickFontSize, contrastText(fill), 'middle', 'middle', {

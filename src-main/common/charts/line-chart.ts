@@ -6,7 +6,7 @@
  * training) with markers.
  */
 import { MotlabError } from '../errors.ts';
-import { categoricalColor, LINE_DASHES, MARKER_SHAPES, type ChartTheme } from '../palette.ts';
+import { CATEGORICAL_PALETTES, categoricalColor, LINE_DASHES, MARKER_SHAPES, type ChartTheme } from '../palette.ts';
 import { drawable, type ScaleKind } from './axes.ts';
 import { sequentialColour } from './colour.ts';
 import type { LegendEntry } from './legend.ts';
@@ -254,8 +254,15 @@ export function multiLine(data: MultiLineData, size: ChartSize, theme: ChartThem
   const width = theme.lineWidth;
   const colourOf = (i: number): string =>
     options.colour === 'sequential' ? sequentialColour('viridis', n === 1 ? 0.5 : (i / (n - 1)) * 0.9) : categoricalColor(i, theme.palette);
+  // Greyscale: every series its own dash. In colour, series beyond the palette's length repeat its
+  // colours, so each round of colours gets the next dash pattern.
+  const paletteSize = CATEGORICAL_PALETTES[theme.palette].length;
   const dashOf = (i: number): readonly number[] | undefined =>
-    theme.palette === 'greyscale' ? scaledDash(LINE_DASHES[i % LINE_DASHES.length], width) : undefined;
+    theme.palette === 'greyscale'
+      ? scaledDash(LINE_DASHES[i % LINE_DASHES.length], width)
+      : options.colour !== 'sequential' && i >= paletteSize
+        ? scaledDash(LINE_DASHES[Math.floor(i / paletteSize) % LINE_DASHES.length], width)
+        : undefined;
   const shapeOf = (i: number) => MARKER_SHAPES[i % MARKER_SHAPES.length];
   const names = uniqueNames(data.series.map((s) => s.label));
   const xDomain = options.xDomain ?? null;

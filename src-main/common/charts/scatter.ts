@@ -12,7 +12,7 @@ import { inset, text, union, type Box } from './geometry.ts';
 import { insideLegend, type LegendEntry } from './legend.ts';
 import { pageLayout, panelFrames, shownTitle, spacing, type ChartOptions, chartGeometry, plotFrame } from './layout.ts';
 import type { ChartGeometry, ChartSize, Mark, PlotFrame, PointCloudMark } from './marks.ts';
-import { fitText } from './text.ts';
+import { fitText, textWidth } from './text.ts';
 import { xyChart } from './xy.ts';
 
 export type PointColouring =
@@ -148,6 +148,13 @@ function categoryLegend(c: PointColouring): LegendEntry[] {
 
 const percent = (r: number): string => `${(r * 100).toFixed(1)}%`;
 
+/** A grid cell's caption: "PC1 (41.2%) · PC2 (17.9%)", or just the two percentages when that does not fit. */
+function captionOf(cell: ScatterData, xTitle: string, yTitle: string, fontSize: number, width: number): string {
+  const full = `${xTitle} · ${yTitle}`;
+  if (textWidth(full, fontSize) <= width || !cell.explained) return fitText(full, fontSize, width);
+  return fitText(`${percent(cell.explained[0])} · ${percent(cell.explained[1])}`, fontSize, width);
+}
+
 function axisTitles(data: ScatterData): [string, string] {
   if (!data.explained) return [data.xTitle, data.yTitle];
   return [`${data.xTitle} (${percent(data.explained[0])})`, `${data.yTitle} (${percent(data.explained[1])})`];
@@ -268,8 +275,10 @@ export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, o
   const ts = theme.tickFontSize;
   const valueDomainOfAll = c?.kind === 'value' ? valueDomain(c) : null;
   const barWidth = valueDomainOfAll && position !== 'none' ? colourBarWidth(valueDomainOfAll, page.region.height / 2, theme) + fs * 0.8 : 0;
-  const rowLabelWidth = fs * 1.4 + (data.rowTitle ? fs * 1.4 : 0);
-  const columnLabelHeight = fs * 1.4 + (data.columnTitle ? fs * 1.4 : 0);
+  // A title's line sits a clear gap (0.6 em) outside the labels, so the two never touch.
+  const titleBand = fs * 1.8;
+  const rowLabelWidth = fs * 1.4 + (data.rowTitle ? titleBand : 0);
+  const columnLabelHeight = fs * 1.4 + (data.columnTitle ? titleBand : 0);
   const region = inset(page.region, { top: columnLabelHeight, right: barWidth, bottom: 0, left: rowLabelWidth });
   const caption = ts * 1.3;
   const frames = panelFrames(region, theme, data.rows.length * data.columns.length, {
@@ -306,7 +315,7 @@ export function pcaGrid(data: PcaGridData, size: ChartSize, theme: ChartTheme, o
         text(
           frame.x + frame.width / 2,
           frame.y + frame.height + ts * 0.25,
-          fitText(`${xt} · ${yt}`, ts, frame.width),
+          captionOf(cell, xt, yt, ts, frame.width),
           ts,
           theme.muted,
           'middle',
