@@ -102,6 +102,18 @@ function colouring(c: PointColouring, theme: ChartTheme): { colours: string[]; i
   };
 }
 
+let lastOrder: Int32Array | null = null;
+
+/** A fixed shuffle of 0..n-1 (kept for the last n: a pan redraws the same cloud many times). */
+function drawingOrder(n: number): Int32Array {
+  if (lastOrder?.length === n) return lastOrder;
+  const keys = new Uint32Array(n);
+  for (let i = 0; i < n; i++) keys[i] = Math.imul(i + 1, 0x9e3779b1) >>> 0;
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  order.sort((a, b) => keys[a] - keys[b]);
+  return (lastOrder = order);
+}
+
 /**
  * The cloud inside a frame: points outside the axes' domains are left out; drawing order is a
  * fixed shuffle, so no category always lies on top of another. Returns the plotted indices too.
@@ -119,10 +131,7 @@ function pointCloud(
   const { colours, indexOf } = colouring(data.colour, theme);
   const [x0, x1] = [Math.min(...xAxis.domain), Math.max(...xAxis.domain)];
   const [y0, y1] = [Math.min(...yAxis.domain), Math.max(...yAxis.domain)];
-  const order = Array.from({ length: n }, (_, i) => i);
-  const shuffleKey = (i: number): number => Math.imul(i + 1, 0x9e3779b1) >>> 0;
-  order.sort((a, b) => shuffleKey(a) - shuffleKey(b));
-  const plotted = order.filter((i) => {
+  const plotted = drawingOrder(n).filter((i) => {
     const x = data.x[i];
     const y = data.y[i];
     return Number.isFinite(x) && Number.isFinite(y) && x >= x0 && x <= x1 && y >= y0 && y <= y1;
@@ -138,7 +147,7 @@ function pointCloud(
     clip: { ...frame },
     key,
   };
-  return { mark, plotted: [...plotted].sort((a, b) => a - b) };
+  return { mark, plotted: Array.from(plotted).sort((a, b) => a - b) };
 }
 
 function categoryLegend(c: PointColouring): LegendEntry[] {
