@@ -23,6 +23,9 @@ interface Job {
   heartbeat: SharedArrayBuffer;
 }
 
+/** A worker that has not finished its first case for this long is blocked (start-up included). */
+const STARTUP_LIMIT_MS = 300_000;
+
 type WorkerMessage = { type: 'progress'; report: FuzzReport } | { type: 'done'; report: FuzzReport };
 
 if (!isMainThread) {
@@ -164,9 +167,6 @@ function runSegment(job: Omit<Job, 'workDir' | 'heartbeat'>, onProgress: (r: Fuz
     });
   });
 }
-
-/** A worker that has not finished its first case for this long is blocked (start-up included). */
-const STARTUP_LIMIT_MS = 300_000;
 
 /** A worker that has not finished a case for this long is blocked (a reader call may take the timeout, twice over). */
 function stallLimitMs(caseTimeoutMs: number): number {
