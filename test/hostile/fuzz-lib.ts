@@ -653,7 +653,9 @@ const RENAME_TENSOR_MUTATION: Mutation = {
   apply(b, rng) {
     if (b.length < 8) return b;
     const n = Number(b.readBigUInt64LE(0));
-    const header = safeParse(b.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+    const header = safeParse(b.subarray(8, 8 + n).toString('utf8'));
+    // An earlier mutation may have left a header that is not a JSON object (null, a number).
+    if (!header || typeof header !== 'object' || Array.isArray(header)) return b;
     const keys = Object.keys(header).filter((k) => k !== '__metadata__');
     if (keys.length === 0) return b;
     const renamed: Record<string, unknown> = {};
@@ -687,8 +689,9 @@ const HOSTILE_SHARDS = [
 const INDEX_MUTATION: Mutation = {
   name: 'damage the weight map',
   apply(b, rng) {
-    const index = safeParse(b.toString('utf8')) as { weight_map?: Record<string, unknown> };
-    const map = index.weight_map;
+    const parsed = safeParse(b.toString('utf8'));
+    if (!parsed || typeof parsed !== 'object') return b;
+    const map = (parsed as { weight_map?: Record<string, unknown> }).weight_map;
     if (!map || typeof map !== 'object') return b;
     const keys = Object.keys(map);
     const r = rng.uniform();
@@ -698,10 +701,10 @@ const INDEX_MUTATION: Mutation = {
     else {
       // A tensor listed twice: the same key again in the text.
       const k = pick(rng, keys);
-      const text = JSON.stringify(index);
+      const text = JSON.stringify(parsed);
       return Buffer.from(text.replace('"weight_map":{', `"weight_map":{${JSON.stringify(k)}:${JSON.stringify(map[k])},`));
     }
-    return Buffer.from(JSON.stringify(index));
+    return Buffer.from(JSON.stringify(parsed));
   },
 };
 
