@@ -7,13 +7,11 @@
  *
  *   npx tsx bench/chart-pan.ts [--runs 50] [--steps 10000] [--moves 120] [--panels all|every]
  */
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { writeRunJson } from '../src-main/runs/run-json.ts';
 import { lineChart, lossChartData } from '../src-main/common/charts/index.ts';
 import { createApiClient, httpTransport } from '../src-main/common/api/client.ts';
@@ -21,8 +19,8 @@ import { chartTheme } from '../src-main/common/palette.ts';
 import { buildModelConfig } from '../src-main/model/presets.ts';
 import { TRAINING_DEFAULTS } from '../src-main/training/config.ts';
 import { Rng } from '../src-main/util/rng.ts';
+import { frameTimesDuring, launchChromium, quantile, startServe } from './browser.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '50' },
@@ -35,11 +33,6 @@ const runCount = Number(values.runs);
 const steps = Number(values.steps);
 const moves = Number(values.moves);
 const MODALITIES = ['text', 'image', 'speech'];
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
-}
 
 /** Synthetic runs: power-law losses with noise, an evaluation every 200 steps. */
 async function makeWorkspace(dir: string): Promise<string[]> {
@@ -95,36 +88,15 @@ async function makeWorkspace(dir: string): Promise<string[]> {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-pan-'));
-  let server: ReturnType<typeof spawn> | undefined;
-  const browser = await chromium.launch({
-    executablePath: process.env.MOTLAB_CHROMIUM ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  let server: ChildProcess | undefined;
+  const browser = await launchChromium();
   try {
     const t0 = performance.now();
     const names = await makeWorkspace(dir);
     console.log(`${runCount} runs × ${steps} steps written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    server = spawn(process.execPath, [path.join(repo, 'bin', 'motlab.mjs'), 'serve', '--workspace', dir, '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      server!.stdout!.on('data', (c: Buffer) => {
-        out += c;
-        const m = /serving at (http:\/\/\S+)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      server!.on('exit', (code) => reject(new Error(`motlab serve exited (${code}): ${out}`)));
-    });
+    const served = await startServe(dir);
+    server = served.server;
+    const url = served.url;
 
     // The view zoomed to the middle third: a drag pans over data the server sent for the range.
     const range: [number, number] = [steps / 3, (2 * steps) / 3];
@@ -168,29 +140,14 @@ async function main(): Promise<void> {
 
     // The drag, with frame intervals recorded in the page.
     const box = (await chart.locator('svg').first().boundingBox())!;
-    // As a string: tsx's helpers (__name) do not exist in the page.
-    await page.evaluate(`(() => {
-      window.__frames = [];
-      window.__recording = true;
-      const tick = (t) => {
-        window.__frames.push(t);
-        if (window.__recording) requestAnimationFrame(tick);
-      };
-      requestAnimationFrame(tick);
-    })()`);
-    // A second with the pointer still: the frame interval of this machine at the moment.
-    await page.waitForTimeout(1000);
-    const idle = (await page.evaluate('(() => window.__frames.slice())()')) as number[];
-    const idleIntervals = idle.slice(1).map((t, i) => t - idle[i]);
-    const dragStart = idle.length;
     const y = box.y + box.height * 0.35;
-    await page.mouse.move(box.x + box.width * 0.8, y);
-    await page.mouse.down();
-    for (let i = 1; i <= moves; i++) await page.mouse.move(box.x + box.width * (0.8 - (0.6 * i) / moves), y);
-    await page.mouse.up();
+    const times = await frameTimesDuring(page, async () => {
+      await page.mouse.move(box.x + box.width * 0.8, y);
+      await page.mouse.down();
+      for (let i = 1; i <= moves; i++) await page.mouse.move(box.x + box.width * (0.8 - (0.6 * i) / moves), y);
+      await page.mouse.up();
+    });
     console.error('drag done');
-    const frames = (await page.evaluate('(() => { window.__recording = false; return window.__frames; })()')) as number[];
-    const intervals = frames.slice(dragStart).map((t, i) => t - frames[dragStart + i - 1]);
     const result = {
       runs: runCount,
       steps,
@@ -200,14 +157,8 @@ async function main(): Promise<void> {
       firstChartMs: Math.round(firstChart),
       serverMs: { median: Math.round(quantile(apiTimes, 0.5)) },
       geometryMs: { median: Math.round(quantile(geometryTimes, 0.5)), p95: Math.round(quantile(geometryTimes, 0.95)) },
-      frameMs: {
-        frames: intervals.length,
-        median: +quantile(intervals, 0.5).toFixed(1),
-        p95: +quantile(intervals, 0.95).toFixed(1),
-        // The longest frame: the view's redraw when a pan is handed over (a p95 can hide it).
-        max: +Math.max(...intervals).toFixed(1),
-      },
-      idleFrameMs: { median: +quantile(idleIntervals, 0.5).toFixed(1), p95: +quantile(idleIntervals, 0.95).toFixed(1) },
+      frameMs: times.drag,
+      idleFrameMs: { median: times.idle.median, p95: times.idle.p95 },
       loadAverage: os.loadavg()[0],
       cores: os.cpus().length,
       pageErrors: errors,

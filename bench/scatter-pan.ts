@@ -7,25 +7,18 @@
  *
  *   npx tsx bench/scatter-pan.ts [--points 100000] [--moves 120]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { Rng } from '../src-main/util/rng.ts';
+import { frameTimesDuring, launchChromium, startServe } from './browser.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { points: { type: 'string', default: '100000' }, moves: { type: 'string', default: '120' } } });
 const N = Number(values.points);
 const moves = Number(values.moves);
 const D = 16;
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
-}
 
 /** A safetensors activation dump (docs/analysis-pca.md): layers.0 F32 [N, D], modality U8 [N]. */
 function activationDump(file: string): void {
@@ -50,32 +43,16 @@ function activationDump(file: string): void {
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-scatter-'));
 let server: ChildProcess | undefined;
-const browser = await chromium.launch({
-  executablePath: process.env.MOTLAB_CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'].concat([
-    '--disable-component-update',
-    '--disable-sync',
-  ]),
-});
+const browser = await launchChromium();
 try {
   const dump = path.join(dir, 'activations.safetensors');
   activationDump(dump);
-  server = spawn(process.execPath, [path.join(repo, 'bin', 'motlab.mjs'), 'serve', '--workspace', path.join(dir, 'ws'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server!.stdout!.on('data', (c: Buffer) => {
-      out += c;
-      const m = /serving at (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    server!.on('exit', (code) => reject(new Error(`motlab serve exited (${code}): ${out}`)));
-  });
+  const served = await startServe(path.join(dir, 'ws'));
+  server = served.server;
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${url}#/pca`);
+  await page.goto(`${served.url}#/pca`);
   await page.getByTestId('pca-source').selectOption('activations');
   await page.getByTestId('pca-activations').fill(dump);
   const loadStart = performance.now();
@@ -85,36 +62,21 @@ try {
   const firstScatter = performance.now() - loadStart;
 
   const box = (await scatter.locator('canvas').first().boundingBox())!;
-  // As a string: tsx's helpers (__name) do not exist in the page.
-  await page.evaluate(`(() => {
-    window.__frames = [];
-    window.__recording = true;
-    const tick = (t) => { window.__frames.push(t); if (window.__recording) requestAnimationFrame(tick); };
-    requestAnimationFrame(tick);
-  })()`);
-  await page.waitForTimeout(1000);
-  const idle = (await page.evaluate('(() => window.__frames.slice())()')) as number[];
-  const idleIntervals = idle.slice(1).map((t, i) => t - idle[i]);
-  const dragStart = idle.length;
   const y = box.y + box.height * 0.5;
-  await page.mouse.move(box.x + box.width * 0.8, y);
-  await page.mouse.down();
-  for (let i = 1; i <= moves; i++) await page.mouse.move(box.x + box.width * (0.8 - (0.6 * i) / moves), y + (i % 7) - 3);
-  await page.mouse.up();
-  const frames = (await page.evaluate('(() => { window.__recording = false; return window.__frames; })()')) as number[];
-  const intervals = frames.slice(dragStart).map((t, i) => t - frames[dragStart + i - 1]);
+  const times = await frameTimesDuring(page, async () => {
+    await page.mouse.move(box.x + box.width * 0.8, y);
+    await page.mouse.down();
+    for (let i = 1; i <= moves; i++) await page.mouse.move(box.x + box.width * (0.8 - (0.6 * i) / moves), y + (i % 7) - 3);
+    await page.mouse.up();
+  });
+  const { frames, median, p95, max } = times.drag;
   console.log(
     JSON.stringify(
       {
         points: N,
         firstScatterMs: Math.round(firstScatter),
-        frameMs: {
-          frames: intervals.length,
-          median: +quantile(intervals, 0.5).toFixed(1),
-          p95: +quantile(intervals, 0.95).toFixed(1),
-          max: +Math.max(...intervals).toFixed(1),
-        },
-        idleFrameMs: { median: +quantile(idleIntervals, 0.5).toFixed(1), p95: +quantile(idleIntervals, 0.95).toFixed(1) },
+        frameMs: { frames, median, p95, max },
+        idleFrameMs: { median: times.idle.median, p95: times.idle.p95 },
         loadAverage: os.loadavg()[0],
         cores: os.cpus().length,
         pageErrors: errors,
