@@ -82,13 +82,21 @@ function torchEnv(): NodeJS.ProcessEnv {
 /** `command` if it imports PyTorch, else why not (one line). */
 function probe(command: string): Promise<TorchPython | string> {
   return new Promise((resolve) => {
-    const child = spawn(command, ['-c', PROBE], { stdio: ['ignore', 'pipe', 'pipe'], timeout: PROBE_TIMEOUT_MS });
+    const child = spawn(command, ['-c', PROBE], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Our own timer, unref'd: spawn's `timeout` option keeps the process alive for its whole
+    // length when the program does not exist (the CLI waited 2 minutes to print "not found").
+    const timer = setTimeout(() => child.kill('SIGTERM'), PROBE_TIMEOUT_MS);
+    timer.unref();
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    child.on('error', (e) => resolve((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : e.message));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      resolve((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : e.message);
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       if (signal) return resolve(`ended by ${signal}${signal === 'SIGTERM' ? ' (timed out importing torch)' : ''}`);
       try {
         const r = JSON.parse(out.trim().split('\n').at(-1) ?? '') as Partial<TorchPython> & { error?: string };
