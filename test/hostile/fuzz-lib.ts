@@ -697,7 +697,7 @@ const INDEX_MUTATION: Mutation = {
     const r = rng.uniform();
     if (r < 0.5 && keys.length) map[pick(rng, keys)] = pick(rng, HOSTILE_SHARDS);
     else if (r < 0.7 && keys.length) delete map[pick(rng, keys)];
-    else if (r < 0.85) map[pick(rng, HOSTILE_NAMES)] = pick(rng, HOSTILE_SHARDS);
+    else if (r < 0.85 || !keys.length) map[pick(rng, HOSTILE_NAMES)] = pick(rng, HOSTILE_SHARDS);
     else {
       // A tensor listed twice: the same key again in the text.
       const k = pick(rng, keys);
