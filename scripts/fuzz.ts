@@ -11,7 +11,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { describeReport, FILE_KINDS, peakRss, runFuzz, type FuzzFailure, type FuzzReport } from '../test/hostile/fuzz-lib.ts';
+import {
+  describeReport,
+  emptyFuzzReport,
+  FILE_KINDS,
+  peakRss,
+  runFuzz,
+  type FuzzFailure,
+  type FuzzReport,
+} from '../test/hostile/fuzz-lib.ts';
 
 interface Job {
   seed: number;
@@ -64,19 +72,7 @@ async function main(): Promise<void> {
   }
   console.log(`fuzz: ${cases} cases, seed ${seed}, ${caseTimeoutMs} ms per reader call, kinds: ${FILE_KINDS.join(', ')}`);
   const started = Date.now();
-  const total: FuzzReport = {
-    seed,
-    cases: 0,
-    readerCalls: 0,
-    byKind: Object.fromEntries(FILE_KINDS.map((k) => [k, { cases: 0, returned: 0, refused: 0 }])) as FuzzReport['byKind'],
-    crashes: [],
-    hangs: [],
-    slowestMs: 0,
-    slowest: '',
-    readerMs: {},
-    peakRssMiB: 0,
-    seconds: 0,
-  };
+  const total = emptyFuzzReport(seed);
   let next = 0;
   while (next < cases) {
     const segment = await runSegment({ seed, firstCase: next, cases: cases - next, caseTimeoutMs }, (r) => {
@@ -145,7 +141,7 @@ function runSegment(job: Omit<Job, 'workDir' | 'heartbeat'>, onProgress: (r: Fuz
         clearInterval(watchdog);
         void worker.terminate().then(() => {
           rmSync(workDir, { recursive: true, force: true });
-          const report = last ?? emptyReport(job.seed);
+          const report = last ?? emptyFuzzReport(job.seed);
           // Cases before the blocked one finished; the progress report may lag behind them.
           report.cases = now - job.firstCase;
           resolve({ report, hungAt: now });
@@ -171,22 +167,6 @@ function runSegment(job: Omit<Job, 'workDir' | 'heartbeat'>, onProgress: (r: Fuz
 /** A worker that has not finished a case for this long is blocked (a reader call may take the timeout, twice over). */
 function stallLimitMs(caseTimeoutMs: number): number {
   return 2 * caseTimeoutMs + 10_000;
-}
-
-function emptyReport(seed: number): FuzzReport {
-  return {
-    seed,
-    cases: 0,
-    readerCalls: 0,
-    byKind: Object.fromEntries(FILE_KINDS.map((k) => [k, { cases: 0, returned: 0, refused: 0 }])) as FuzzReport['byKind'],
-    crashes: [],
-    hangs: [],
-    slowestMs: 0,
-    slowest: '',
-    readerMs: {},
-    peakRssMiB: 0,
-    seconds: 0,
-  };
 }
 
 function merge(total: FuzzReport, r: FuzzReport): void {

@@ -776,12 +776,10 @@ async function callWithTimeout(
   }
 }
 
-export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
-  const started = Date.now();
-  const timeoutMs = options.caseTimeoutMs ?? 5000;
-  const fixture = await makeFixture(options.workDir);
-  const report: FuzzReport = {
-    seed: options.seed,
+/** A report of no cases yet. */
+export function emptyFuzzReport(seed: number): FuzzReport {
+  return {
+    seed,
     cases: 0,
     readerCalls: 0,
     byKind: Object.fromEntries(FILE_KINDS.map((k) => [k, { cases: 0, returned: 0, refused: 0 }])) as Record<FileKind, KindStats>,
@@ -793,6 +791,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     peakRssMiB: 0,
     seconds: 0,
   };
+}
+
+export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
+  const started = Date.now();
+  const timeoutMs = options.caseTimeoutMs ?? 5000;
+  const fixture = await makeFixture(options.workDir);
+  const report = emptyFuzzReport(options.seed);
   const first = options.firstCase ?? 0;
   try {
     for (let c = first; c < first + options.cases; c++) {
