@@ -15,7 +15,6 @@ import { createRun, planNewRun } from '../../runs/create.ts';
 import { inspectRunLock, signalRunOwner } from '../../runs/lock.ts';
 import { planResume } from '../../runs/resume.ts';
 import { inferRunStatus, type RunStatusView } from '../../runs/status.ts';
-import type { RunJson } from '../../runs/run-json.ts';
 import type { JobEvent } from '../../runs/jobs/manager.ts';
 import type { TrainJobInput } from '../../runs/train-job.ts';
 import { torchAvailability } from '../../runs/torch.ts';
@@ -31,6 +30,7 @@ import {
 } from '../run-files.ts';
 import { existingRunDir, runDirOf, runsDirOf, type ApiContext } from '../context.ts';
 import { findDataset } from './datasets.ts';
+import { modelKindOf } from '../../model/kind.ts';
 
 type RunHandlers = Pick<
   ApiHandlers,
@@ -45,17 +45,6 @@ type RunHandlers = Pick<
   | 'continueRun'
   | 'exportMetrics'
 >;
-
-/** A short name for a tower layout: what the runs table shows as "model". */
-function modelKindOf(model: Partial<RunJson['model']> | undefined): string {
-  const towers = model?.towers;
-  if (!towers) return '—';
-  const moe = model?.moe !== undefined;
-  const split = (['attention', 'ffn', 'norm'] as const).filter((c) => (towers[c]?.length ?? 1) > 1);
-  if (split.length === 0) return moe ? 'MoE' : 'dense';
-  const kind = split.length === 3 ? 'MoT' : `MoT (${split.join('+')})`;
-  return moe ? `${kind}+MoE` : kind;
-}
 
 /** Why a run has no run.json: the last line its training process printed. */
 async function neverStartedMessage(dir: string): Promise<string> {
