@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ENGINE_CHOICES, MAX_WORKERS, PRESET_NAMES, SIZE_NAMES, TORCH_ENGINE } from '../vocabulary.ts';
 import {
+  BASIS_MODES,
   DEFAULT_SMOOTHING,
   figureOptionsSchema,
   LOSS_SPLITS,
@@ -132,7 +133,7 @@ export const analyzePcaSchema = z
     checkpoints: z.union([z.literal('all'), z.literal('latest'), stepList]).default('all'),
     layers: z.union([z.literal('all'), z.array(z.number().int().min(0)).min(1)]).default('all'),
     components: z.number().int().min(2).max(64).default(10),
-    basis: z.enum(['fixed', 'aligned']).default('aligned'),
+    basis: z.enum(BASIS_MODES).default('aligned'),
     reference: z.number().int().min(0).optional(),
     probeTokens: z.number().int().min(2).max(100_000).default(2000),
     seed: z
