@@ -518,13 +518,17 @@ export async function exportViewFigure(viewInput: unknown, figureInput: unknown,
   const view = parseViewState(viewInput, 'figure export');
   const figure = parseFigureOptions(figureInput, 'figure export');
   const geometry = await viewFigureGeometry(view, figure, ctx);
-  const data = await exportFigure(geometry, { format: figure.format, dpi: figure.dpi, creationDate: ctx.creationDate });
+  const csv = tableToCsv(geometry.table);
+  const data =
+    figure.format === 'csv'
+      ? csv
+      : await exportFigure(geometry, { format: figure.format, dpi: figure.dpi, creationDate: ctx.creationDate });
   return {
     fileName: `${view.kind}.${figure.format}`,
     mimeType: FIGURE_MIME_TYPES[figure.format],
     format: figure.format,
     data,
-    csv: tableToCsv(geometry.table),
+    csv,
     sidecar: figureSidecarJson(view, figure),
   };
 }
