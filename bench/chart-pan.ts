@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { writeRunJson } from '../src-main/runs/run-json.ts';
 import { lineChart, lossChartData } from '../src-main/common/charts/index.ts';
 import { createApiClient, httpTransport } from '../src-main/common/api/client.ts';
-import { chartTheme } from '../src-main/common/palette.ts';
+import { screenChartTheme } from '../src-main/common/palette.ts';
 import { buildModelConfig } from '../src-main/model/presets.ts';
 import { TRAINING_DEFAULTS } from '../src-main/training/config.ts';
 import { Rng } from '../src-main/util/rng.ts';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     const geometryTimes: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t = performance.now();
-      lineChart(data, { width, height: 560 }, chartTheme('light', { fontSize: 12.5, tickFontSize: 11.5, lineWidth: 1.6 }), {
+      lineChart(data, { width, height: 560 }, screenChartTheme('light'), {
         xDomain: [range[0] + i * 50, range[1] + i * 50],
         columns: modalities ? 1 : 2,
       });

@@ -137,6 +137,11 @@ export function chartTheme(name: ThemeName, overrides: Partial<ChartTheme> = {})
   };
 }
 
+/** The theme of charts on screen: type and lines sized for reading at CSS pixels (figures set theirs from the export options). */
+export function screenChartTheme(name: ThemeName): ChartTheme {
+  return chartTheme(name, { fontSize: 12.5, tickFontSize: 11.5, lineWidth: 1.6 });
+}
+
 /** CSS custom properties for one theme (`--bg`, `--m-0` …), for the renderer's stylesheet. */
 export function cssVariables(name: ThemeName): Record<string, string> {
   const ui = UI_COLOURS[name];

@@ -2,7 +2,7 @@
  * Which theme is in effect: the person's choice (the ◐ button, kept in localStorage) or, for
  * 'system', the OS preference (in Electron, View → Theme sets that). The stylesheet follows
  * `data-theme` on <html> by itself (lib/theme.ts); charts drawn from geometry need the name:
- * `chartTheme(effectiveTheme())`, which is reactive.
+ * `screenChartTheme(effectiveTheme())`, which is reactive.
  */
 import type { ThemeName } from '../../src-main/common/palette.ts';
 

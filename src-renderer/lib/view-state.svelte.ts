@@ -167,6 +167,11 @@ export function loadOnChange(key: () => string | null, load: () => void, delayMs
   $effect(() => () => clearTimeout(timer));
 }
 
+/** What a choice among `all` kept as "empty = all" shows, in `all`'s order. */
+export function shownChoices(all: readonly string[], chosen: readonly string[]): string[] {
+  return all.filter((x) => !chosen.length || chosen.includes(x));
+}
+
 /**
  * A choice among `all` kept as "empty = all" (the views' modality panels): `item` turned on or
  * off; null when that would leave nothing chosen.

@@ -252,8 +252,13 @@ export function multiLine(data: MultiLineData, size: ChartSize, theme: ChartThem
   const n = data.series.length;
   const markers = options.markers ?? data.series.every((s) => s.x.length <= 50);
   const width = theme.lineWidth;
+  // Sequential series run over viridis up to its yellow; on a dark background from its teal
+  // (its dark purple start would vanish there).
+  const [low, high] = theme.name === 'dark' ? [0.3, 0.95] : [0, 0.9];
   const colourOf = (i: number): string =>
-    options.colour === 'sequential' ? sequentialColour('viridis', n === 1 ? 0.5 : (i / (n - 1)) * 0.9) : categoricalColor(i, theme.palette);
+    options.colour === 'sequential'
+      ? sequentialColour('viridis', n === 1 ? 0.5 : low + (i / (n - 1)) * (high - low))
+      : categoricalColor(i, theme.palette);
   // Greyscale: every series its own dash. In colour, series beyond the palette's length repeat its
   // colours, so each round of colours gets the next dash pattern.
   const paletteSize = CATEGORICAL_PALETTES[theme.palette].length;
