@@ -1,15 +1,20 @@
 /**
  * exportFigure: the app's figure export, through the same code as `motlab figure`
- * (figures/kinds.ts), with runs named as in the workspace. Analyses a figure ran stay in memory
+ * (figures/kinds.ts), with runs named as in the workspace. The analyses that run the model run as
+ * analysis jobs (child processes), as for the views. Analyses a figure ran stay in memory
  * for the next few exports, so a preview that changes only the size or palette does not rerun them.
  */
 import type { ApiHandlers } from '../common/api/definition.ts';
 import { runNameSchema } from '../common/api/definition.ts';
 import { MotlabError } from '../common/errors.ts';
+import type { AnalysisJobs } from './analysis-jobs.ts';
 
 const KEPT_ANALYSES = 8;
 
-export function figureHandlers(existingRun: (name: string) => string | Promise<string>): Pick<ApiHandlers, 'exportFigure'> {
+export function figureHandlers(
+  existingRun: (name: string) => string | Promise<string>,
+  analysisJobs: AnalysisJobs,
+): Pick<ApiHandlers, 'exportFigure'> {
   const cache = new Map<string, Promise<unknown>>();
   let engineReady: Promise<unknown> | null = null;
   return {
@@ -23,6 +28,8 @@ export function figureHandlers(existingRun: (name: string) => string | Promise<s
           return existingRun(ref);
         },
         ensureEngine: () => (engineReady ??= import('../engine/engine.ts').then((m) => m.initEngine('auto'))),
+        // The model runs in analysis jobs, as for the views (a second request joins the same job).
+        runModelAnalysis: (runDir, input) => analysisJobs.run(runDir, input, input.analysis === 'pca-capture' ? 'pca' : input.analysis),
         cache,
       });
       while (cache.size > KEPT_ANALYSES) cache.delete(cache.keys().next().value as string);

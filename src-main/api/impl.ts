@@ -61,7 +61,7 @@ export function createApi(options: ApiOptions): { api: MotlabApi; ready: Promise
     ...jobHandlers(ctx),
     ...importHandlers(ctx, (run) => runs.handlers.getRun({ run })),
     ...analysisHandlers((name) => existingRunDir(ctx, name), analysisJobs),
-    ...figureHandlers((name) => existingRunDir(ctx, name)),
+    ...figureHandlers((name) => existingRunDir(ctx, name), analysisJobs),
     analyzePca: (input) => pcaAnalyses.analyze(input),
     pcaPointContext: (input) => pcaAnalyses.context(input),
     cancelAnalysis: async ({ requestId }) => pcaAnalyses.cancel(requestId),

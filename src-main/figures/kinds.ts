@@ -26,6 +26,7 @@ import {
 } from '../common/charts/report-charts.ts';
 import { routingOverTraining } from '../analysis/routing.ts';
 import type { PcaResult } from '../analysis/pca-collect.ts';
+import type { AnalysisJobInput } from '../analysis/analysis-job.ts';
 import { readRunForAnalysis, type RunForAnalysis } from '../analysis/run-checkpoints.ts';
 import { figureSidecarJson, tableToCsv } from './csv.ts';
 import { exportFigure, FIGURE_MIME_TYPES } from './export.ts';
@@ -37,8 +38,14 @@ type View<K extends ViewKind> = Extract<ViewState, { kind: K }>;
 export interface FigureContext {
   /** A run reference of a view state (a workspace run name, or a folder) → the run's folder. */
   runDir(ref: string): string | Promise<string>;
-  /** Called before an analysis that runs the model (PCA capture, routing, towers). */
+  /** Called before an analysis that runs the model (PCA capture, routing, towers) in this process. */
   ensureEngine?: () => Promise<unknown>;
+  /**
+   * Where analyses that run the model go: the app passes its analysis jobs (a child process, so
+   * that its own process stays responsive and the work can be cancelled); absent, they run in
+   * this process (the CLI). Resolves with the analysis' result (none for the PCA capture).
+   */
+  runModelAnalysis?: (runDir: string, input: AnalysisJobInput) => Promise<unknown>;
   /** Analyses already run, by their settings: a figure set runs each analysis once. */
   cache?: Map<string, Promise<unknown>>;
   /** PDF creation date (default now). */
@@ -151,6 +158,15 @@ async function pcaResult(
     view.seed,
   ]);
   return cached(ctx, key, async () => {
+    // The capture (the model on every checkpoint) where the caller runs such work; the fits
+    // below then read its cached features.
+    const capture = {
+      split: view.split,
+      checkpoints: checkpoints === 'all' ? checkpoints : [...checkpoints],
+      probeTokens: view.probeTokens,
+      seed: view.seed,
+    };
+    if (ctx.runModelAnalysis) await ctx.runModelAnalysis(runDir, { analysis: 'pca-capture', ...capture });
     await ctx.ensureEngine?.();
     return collect.analyzeRunPca({
       runDir,
@@ -284,6 +300,7 @@ async function routingReport(view: View<'routing'>, ctx: FigureContext): Promise
   const runDir = path.resolve(await ctx.runDir(view.run));
   const checkpoints = view.checkpoints.length ? view.checkpoints : undefined;
   return cached(ctx, JSON.stringify(['routing', runDir, checkpoints]), async () => {
+    if (ctx.runModelAnalysis) return (await ctx.runModelAnalysis(runDir, { analysis: 'routing', checkpoints })) as RoutingReport;
     await ctx.ensureEngine?.();
     const { analyzeRouting } = await import('../analysis/routing-collect.ts');
     return analyzeRouting(runDir, { checkpoints });
@@ -322,6 +339,7 @@ async function towersReport(view: View<'towers'>, ctx: FigureContext): Promise<T
   const runDir = path.resolve(await ctx.runDir(view.run));
   const checkpoints = view.checkpoints.length ? view.checkpoints : undefined;
   return cached(ctx, JSON.stringify(['towers', runDir, checkpoints]), async () => {
+    if (ctx.runModelAnalysis) return (await ctx.runModelAnalysis(runDir, { analysis: 'towers', checkpoints })) as TowersReport;
     await ctx.ensureEngine?.();
     const { analyzeTowers } = await import('../analysis/towers-collect.ts');
     return analyzeTowers(runDir, { checkpoints });

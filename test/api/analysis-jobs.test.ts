@@ -83,3 +83,17 @@ test('errors come back as {code, message}: a run without MoE for routing, a miss
   );
   assert.equal((await client.listJobs({})).length, before, 'no job was started for a bad request');
 });
+
+test('exportFigure runs the model in analysis jobs too: a towers figure and a PCA figure, each after its job', async () => {
+  const client = clientFor(ctx.server);
+  const before = new Set((await client.listJobs({})).map((j) => j.id));
+  const towers = await client.exportFigure({ view: { kind: 'towers', run: RUN, panel: 'output-drift' }, figure: { format: 'csv' } });
+  assert.match(towers.data.split('\r\n')[0], /checkpoint|layer|step/);
+  const pca = await client.exportFigure({ view: { kind: 'pca', run: RUN, layer: 0, probeTokens: 20 }, figure: { format: 'svg' } });
+  assert.match(pca.data, /^<svg/);
+  const started = (await client.listJobs({})).filter((j) => !before.has(j.id));
+  assert.deepEqual(started.map((j) => [j.kind, j.input.analysis, j.status]).sort(), [
+    ['analysis', 'pca-capture', 'completed'],
+    ['analysis', 'towers', 'completed'],
+  ]);
+});
