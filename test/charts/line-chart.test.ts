@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chartTheme, GREYSCALE, LINE_DASHES, OKABE_ITO } from '../../src-main/common/palette.ts';
 import { lineChart, multiLine, type LineSeries } from '../../src-main/common/charts/line-chart.ts';
+import { stepMatchChart } from '../../src-main/common/charts/step-match-chart.ts';
 import { LEGEND_POSITIONS } from '../../src-main/common/charts/legend.ts';
 import type { LineMark } from '../../src-main/common/charts/marks.ts';
 import { assertDeterministic, assertInside, assertWellFormedSvg, byKind, texts } from './chart-checks.ts';
@@ -191,4 +192,31 @@ test('a run keeps its colour (its place in `runs`) in a chart that draws only so
   );
   // Without `runs`, the first run drawn takes the first colour.
   assert.equal(line(lineChart({ ...only, runs: undefined }, size, theme), 'mot · text:smoothed').stroke, OKABE_ITO[0]);
+});
+
+test('a run has the same colour in the Losses chart of [reference, ...runs] and in the step-matching chart against that reference', () => {
+  const losses = lineChart({ ...data, series: [...data.series, series('moe', 'text', 0.3)], runs: ['dense', 'mot', 'moe'] }, size, theme);
+  const fit = (slope: number) => ({ slope, matches: [10, 20, 30].map((s) => ({ referenceStep: s, matchedStep: s * slope })) });
+  const stepMatch = stepMatchChart(
+    {
+      reference: 'dense',
+      panels: [
+        {
+          modality: 'text',
+          runs: [
+            { run: 'mot', fit: fit(0.6) },
+            { run: 'moe', fit: fit(0.8) },
+          ],
+        },
+      ],
+    },
+    size,
+    theme,
+  );
+  for (const run of ['mot', 'moe'])
+    assert.equal(
+      line(stepMatch as ReturnType<typeof lineChart>, `${run}:text:fit`).stroke,
+      line(losses, `${run} · text:smoothed`).stroke,
+      run,
+    );
 });

@@ -13,7 +13,7 @@ export {
   type MultiLineOptions,
   type MultiLineSeries,
 } from './line-chart.ts';
-export { stepMatchChart, type StepMatchData, type StepMatchFit, type StepMatchOptions } from './step-match-chart.ts';
+export { stepMatchChart, stepMatchRunColour, type StepMatchData, type StepMatchFit, type StepMatchOptions } from './step-match-chart.ts';
 export {
   pcaGrid,
   scatterChart,

@@ -33,6 +33,15 @@ export interface StepMatchOptions extends ChartOptions {
   columns?: number;
 }
 
+/**
+ * The colour of the compared run at `index`: the one the Losses view gives it among
+ * [reference, ...runs], so a run keeps its colour from one view to the other (the reference's
+ * own colour goes unused: it is the diagonal here).
+ */
+export function stepMatchRunColour(index: number, theme: Pick<ChartTheme, 'palette'>): string {
+  return categoricalColor(1 + index, theme.palette);
+}
+
 const formatSlope = (s: number | null): string => (s === null ? 's: never matched' : `s = ${s.toFixed(3)}`);
 
 /**
@@ -41,7 +50,7 @@ const formatSlope = (s: number | null): string => (s === null ? 's: never matche
  */
 export function stepMatchChart(data: StepMatchData, size: ChartSize, theme: ChartTheme, options: StepMatchOptions = {}): ChartGeometry {
   const runs = [...new Set(data.panels.flatMap((p) => p.runs.map((r) => r.run)))];
-  const colourOf = (run: string): string => categoricalColor(runs.indexOf(run), theme.palette);
+  const colourOf = (run: string): string => stepMatchRunColour(runs.indexOf(run), theme);
   const shapeOf = (run: string) => MARKER_SHAPES[runs.indexOf(run) % MARKER_SHAPES.length];
   const width = theme.lineWidth;
   const xTitle = data.xTitle ?? `${data.reference} step`;
