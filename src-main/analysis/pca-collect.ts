@@ -15,6 +15,7 @@ import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError } from '../common/errors.ts';
+import { csvText } from '../util/csv.ts';
 import { CHECKPOINTS_DIR, MODEL_FILE, checkpointDirName, listCheckpoints, readModelFile } from '../checkpoints/run-folder.ts';
 import { readRunJson, type RunJson } from '../runs/run-json.ts';
 import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
@@ -412,17 +413,15 @@ export function pcaResultCsv(result: PcaResult): string {
     'between_within_ratio',
     ...Array.from({ length: K }, (_, i) => `evr_pc${i + 1}`),
   ];
-  const rows = result.entries.map((e) =>
-    [
-      e.layer,
-      e.checkpoint ?? '',
-      e.separability.probeAccuracy,
-      e.separability.silhouette,
-      e.separability.betweenWithinRatio,
-      ...Array.from({ length: K }, (_, i) => e.explainedVarianceRatio[i] ?? ''),
-    ].join(','),
-  );
-  return [header.join(','), ...rows].join('\n') + '\n';
+  const rows = result.entries.map((e) => [
+    e.layer,
+    e.checkpoint,
+    e.separability.probeAccuracy,
+    e.separability.silhouette,
+    e.separability.betweenWithinRatio,
+    ...Array.from({ length: K }, (_, i) => e.explainedVarianceRatio[i] ?? null),
+  ]);
+  return csvText([header, ...rows]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,16 +1,6 @@
-/** Metrics as CSV: one row per logged record, one loss column per modality. */
+/** Metrics as CSV (util/csv.ts): one row per logged record, one loss column per modality. */
 import type { MetricsRecord } from '../common/metrics.ts';
-
-function cell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  const s = typeof value === 'number' ? (Number.isFinite(value) ? String(value) : '') : String(value);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** Rows of cells as CSV text (numbers that are not finite become empty cells). */
-export function csvText(rows: readonly (readonly unknown[])[]): string {
-  return rows.map((row) => row.map(cell).join(',')).join('\n') + '\n';
-}
+import { csvText } from '../util/csv.ts';
 
 export function metricsCsv(records: MetricsRecord[]): string {
   const lossKeys: string[] = [];
@@ -44,9 +34,7 @@ export function metricsCsv(records: MetricsRecord[]): string {
       t?.grad_norm,
       t?.tokens_per_s,
       ...lossKeys.map((k) => r.loss?.[k]),
-    ]
-      .map(cell)
-      .join(',');
+    ];
   });
-  return [header.join(','), ...rows].join('\n') + '\n';
+  return csvText([header, ...rows]);
 }

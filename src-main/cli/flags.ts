@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { MotlabError } from '../common/errors.ts';
 import { oneLine } from '../common/text.ts';
 import {
@@ -72,4 +73,22 @@ export function isParseArgsError(error: unknown): error is Error {
 export function parseWorkersFlag(value: string | undefined): number | 'auto' | undefined {
   if (value === undefined || value === 'auto') return value;
   return parseIntFlag('--workers', value, 1, MAX_WORKERS);
+}
+
+const HELP_FLAG = { help: { type: 'boolean', default: false } } as const;
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+/** The parsed values of a command's flags, typed from its options. */
+export type CommandFlags<O extends FlagOptions> = ReturnType<typeof parseArgs<{ options: O; strict: true }>>['values'];
+
+/**
+ * A command's flags, parsed strictly (node's parseArgs) with `--help` added; null when --help was
+ * given, after printing `help` (the command then exits 0).
+ */
+export function parseCommandFlags<const O extends FlagOptions>(argv: string[], options: O, help: string): CommandFlags<O> | null {
+  const { values } = parseArgs({ args: argv, options: { ...options, ...HELP_FLAG }, strict: true });
+  if ((values as { help?: boolean }).help) {
+    console.log(help);
+    return null;
+  }
+  return values as CommandFlags<O>;
 }

@@ -1,58 +1,22 @@
 /**
- * The data behind a figure: its PlottedTable as CSV (RFC 4180: header row first, CRLF, quoting
- * where needed, numbers in shortest round-trip form, gaps as empty fields), and the JSON sidecar
+ * The data behind a figure: its PlottedTable as CSV (util/csv.ts; header row first, gaps as empty fields), and the JSON sidecar
  * (view state + figure options) that regenerates the figure.
  */
 import type { PlottedTable } from '../common/charts/marks.ts';
 import { MotlabError } from '../common/errors.ts';
+import { csvText } from '../util/csv.ts';
 import { viewStateSchema, type FigureOptions, type ViewState } from '../common/views.ts';
 import { figureLayout, parseFigureOptions } from './presets.ts';
 
-function numberField(value: number): string {
-  // NaN and ±Infinity as pandas, numpy and R read them back.
-  if (Number.isNaN(value)) return 'NaN';
-  if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
-  return String(value);
-}
-
-function textField(text: string): string {
-  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-function csvField(value: number | string | null): string {
-  if (value === null || value === undefined) return '';
-  return typeof value === 'number' ? numberField(value) : textField(String(value));
-}
-
-/** The table as CSV text: one header row of column names, then one row per table row. */
+/** The table as CSV text (util/csv.ts): one header row of column names, then one row per table row. */
 export function tableToCsv(table: PlottedTable): string {
   const width = table.columns.length;
   if (width === 0) throw new MotlabError('invalid_request', 'CSV export: the plotted table has no columns');
-  // Text cells repeat (modality and run names on every row): each distinct one is quoted once.
-  const quoted = new Map<string, string>();
-  const lines = [table.columns.map(csvField).join(',')];
-  const rows = table.rows;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i];
-    if (row.length !== width)
-      throw new MotlabError(
-        'invalid_request',
-        `CSV export: row ${i + 1} of the plotted table has ${row.length} values for ${width} columns`,
-      );
-    let line = '';
-    for (let j = 0; j < width; j++) {
-      const value = row[j];
-      if (j > 0) line += ',';
-      if (typeof value === 'number') line += numberField(value);
-      else if (typeof value === 'string') {
-        let field = quoted.get(value);
-        if (field === undefined) quoted.set(value, (field = textField(value)));
-        line += field;
-      } else line += csvField(value);
-    }
-    lines.push(line);
-  }
-  return lines.join('\r\n') + '\r\n';
+  return csvText([table.columns, ...table.rows], {
+    width,
+    onBadRow: (row, length) =>
+      new MotlabError('invalid_request', `CSV export: row ${row} of the plotted table has ${length} values for ${width} columns`),
+  });
 }
 
 export const FIGURE_SIDECAR_FORMAT = 'motlab-figure';

@@ -58,7 +58,7 @@ test('analyze routing: affinity counts add up to the probe tokens, MI within [0,
     assert.deepEqual(s.steps, [1, 2, 3, 4]);
     s.steps.forEach((_, i) => assert.ok(Math.abs(s.load.reduce((sum, row) => sum + row[i], 0) - 1) < 1e-9));
   }
-  const lines = readFileSync(csv, 'utf8').trim().split('\n');
+  const lines = readFileSync(csv, 'utf8').trim().split('\r\n');
   assert.equal(lines.length, 1 + report.atCheckpoints.length * report.experts * report.modalities.length);
 });
 

@@ -156,7 +156,7 @@ test('start, watch, pause, resume, stop, read checkpoints, continue', { timeout:
 
   // CSV export has one row per record and a loss column per modality.
   const csv = await client.exportMetrics({ run: RUN, format: 'csv' });
-  const lines = csv.text.trim().split('\n');
+  const lines = csv.text.trim().split('\r\n');
   const finalRecords = (await client.readMetrics({ run: RUN, offset: 0 })).records;
   assert.equal(lines.length, finalRecords.length + 1);
   assert.match(lines[0], /loss_all,loss_text,loss_image,loss_speech$/);

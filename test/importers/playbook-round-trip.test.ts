@@ -268,7 +268,7 @@ emit(out)`,
     s.drift.map((d) => [d.layer, d.weight, d.towers, d.cosine]),
     analysis.drift.map((d) => [d.layer, d.weight, d.towers, d.cosine]),
   );
-  const lines = readFileSync(csv, 'utf8').trim().split('\n');
+  const lines = readFileSync(csv, 'utf8').trim().split('\r\n');
   assert.equal(lines[0], 'layer,component,weight,tower,other_tower,metric,value');
   assert.ok(
     lines.includes(

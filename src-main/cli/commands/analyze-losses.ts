@@ -1,6 +1,5 @@
 /** `motlab analyze losses`: final and best loss per run and modality, the curves as JSON or one wide CSV. */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { collectLossCurves, runFoldersOf } from '../../analysis/loss-curves.ts';
 import { lineChart } from '../../common/charts/line-chart.ts';
 import { lossChartData } from '../../common/charts/analysis-data.ts';
@@ -8,6 +7,7 @@ import { MotlabError } from '../../common/errors.ts';
 import { chartTheme } from '../../common/palette.ts';
 import { DEFAULT_SMOOTHING, LOSS_SPLITS, X_AXES, type LossSplit, type XAxis } from '../../common/views.ts';
 import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs, printSafe } from './analyze-output.ts';
+import { parseCommandFlags } from '../flags.ts';
 
 const HELP = `motlab analyze losses --runs <runDir,…> [--x steps|tokens|flops|wall] [--split train|val|both] [--smoothing W] [--json] [--csv FILE]
 
@@ -26,21 +26,18 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
 }
 
 export async function runAnalyzeLosses(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       runs: { type: 'string' },
       x: { type: 'string', default: 'steps' },
       split: { type: 'string', default: 'val' },
       smoothing: { type: 'string', default: String(DEFAULT_SMOOTHING) },
       ...OUTPUT_OPTIONS,
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   const dirs = (values.runs ?? '')
     .split(',')
     .map((d) => d.trim())

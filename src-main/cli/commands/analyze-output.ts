@@ -4,26 +4,19 @@ import { resolve } from 'node:path';
 import type { PlottedTable } from '../../common/charts/marks.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { terminalSafe } from '../../common/text.ts';
+import { tableToCsv } from '../../figures/csv.ts';
 
-/** parseArgs options every analysis takes. */
+/** Flags every analysis takes (parseCommandFlags adds --help). */
 export const OUTPUT_OPTIONS = {
   json: { type: 'boolean', default: false },
   csv: { type: 'string' },
-  help: { type: 'boolean', default: false },
 } as const;
-
-function csvField(value: number | string | null): string {
-  if (value === null) return '';
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : '';
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
 
 /** Writes a chart's plotted table as CSV (header row, then one row per x; gaps are empty fields). */
 export async function writeTableCsv(file: string, table: PlottedTable): Promise<string> {
-  const lines = [table.columns, ...table.rows].map((row) => row.map(csvField).join(','));
   const path = resolve(file);
   try {
-    await writeFile(path, lines.join('\r\n') + '\r\n');
+    await writeFile(path, tableToCsv(table));
   } catch (error) {
     throw new MotlabError('invalid_request', `cannot write ${path}: ${(error as Error).message}`);
   }

@@ -1,10 +1,9 @@
 /** `motlab analyze pca`: feature PCA across checkpoints of a run, or of an activation dump. */
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
 import { initEngine } from '../../engine/engine.ts';
 import { analyzeActivationsPca, analyzeRunPca, pcaResultCsv, pcaResultJson, type PcaResult } from '../../analysis/pca-collect.ts';
-import { parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
+import { parseInProcessEngineFlag, parseIntFlag, parseCommandFlags } from '../flags.ts';
 
 const HELP = `motlab analyze pca --run DIR [--checkpoints all|latest|S1,S2,…] [--layers all|L1,…] [--components K]
                    [--basis fixed|aligned] [--reference STEP] [--probe-tokens N] [--seed N] [--split val]
@@ -18,9 +17,9 @@ motlab analyze pca --activations FILE [--layers all|L1,…] [--components K] [--
   the last checkpoint analysed. --components defaults to 10.`;
 
 export async function runAnalyzePcaCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       run: { type: 'string' },
       activations: { type: 'string' },
       checkpoints: { type: 'string', default: 'all' },
@@ -34,14 +33,10 @@ export async function runAnalyzePcaCommand(argv: string[]): Promise<number> {
       engine: { type: 'string', default: 'auto' },
       json: { type: 'boolean', default: false },
       csv: { type: 'string' },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   if (!values.run === !values.activations)
     throw new MotlabError('invalid_config', `give exactly one of --run DIR or --activations FILE\n\n${HELP}`);
   if (values.basis !== 'fixed' && values.basis !== 'aligned')

@@ -3,7 +3,6 @@
  * between a reference (dense) run and other runs, per modality, on steps, FLOPs or training time.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { runFoldersOf } from '../../analysis/loss-curves.ts';
 import { collectStepMatch } from '../../analysis/steps-to-match.ts';
 import { stepMatchChartData } from '../../common/charts/analysis-data.ts';
@@ -12,6 +11,7 @@ import { MotlabError } from '../../common/errors.ts';
 import { chartTheme } from '../../common/palette.ts';
 import { STEP_MATCH_AXES, type StepMatchAxis } from '../../common/views.ts';
 import { fmtLoss, fmtX, OUTPUT_OPTIONS, textTable, writeOutputs, printSafe } from './analyze-output.ts';
+import { parseCommandFlags } from '../flags.ts';
 
 const HELP = `motlab analyze step-match --reference <denseRunDir> --run <otherRunDir> [--run …] [--x steps|flops|wall] [--split val] [--json] [--csv FILE]
 
@@ -25,21 +25,18 @@ const HELP = `motlab analyze step-match --reference <denseRunDir> --run <otherRu
   --csv FILE   the figure's data: the reference x, then per run and modality the matched x and the fitted line`;
 
 export async function runAnalyzeStepMatch(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       reference: { type: 'string' },
       run: { type: 'string', multiple: true },
       x: { type: 'string', default: 'steps' },
       split: { type: 'string', default: 'val' },
       ...OUTPUT_OPTIONS,
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   if (!values.reference || !values.run?.length) throw new MotlabError('invalid_request', `--reference and --run are required\n\n${HELP}`);
   if (!(STEP_MATCH_AXES as readonly string[]).includes(values.x))
     throw new MotlabError('invalid_request', `--x must be one of ${STEP_MATCH_AXES.join(', ')} (got "${values.x}")`);

@@ -1,15 +1,14 @@
 /** `motlab analyze weights`: weight-space analyses of a run or of any checkpoint in place. */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
 import { WEIGHT_CSV_COLUMNS, weightAnalysisRows, type WeightAnalysis } from '../../common/weight-analysis.ts';
-import { csvText } from '../../api/export.ts';
+import { csvText } from '../../util/csv.ts';
 import { DEFAULT_SINGULAR_VALUES } from '../../analysis/weights-collect.ts';
 import type { WeightDriftMetric } from '../../analysis/weights.ts';
 import { MAPPING_CHOICES } from '../../importers/mappings.ts';
 import { analyzeWeightsOf } from '../../api/handlers/imports.ts';
-import { parseIntFlag } from '../flags.ts';
+import { parseIntFlag, parseCommandFlags } from '../flags.ts';
 import { progressLine } from '../progress.ts';
 
 const HELP = `motlab analyze weights (--run <runDir> [--checkpoint STEP|latest] | --from <file|index.json|dir> [--mapping M]) [options]
@@ -67,9 +66,9 @@ function printSummary(a: WeightAnalysis): void {
 }
 
 export async function runAnalyzeWeights(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       run: { type: 'string' },
       checkpoint: { type: 'string', default: 'latest' },
       from: { type: 'string' },
@@ -78,14 +77,10 @@ export async function runAnalyzeWeights(argv: string[]): Promise<number> {
       metrics: { type: 'string', default: 'cosine,cka' },
       json: { type: 'boolean', default: false },
       csv: { type: 'string' },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   if ((values.run === undefined) === (values.from === undefined))
     throw new MotlabError('invalid_config', `give exactly one of --run and --from\n\n${HELP}`);
   const singularValues = parseIntFlag('--singular-values', values['singular-values'], 0) ?? DEFAULT_SINGULAR_VALUES;

@@ -1,11 +1,11 @@
 /** `motlab analyze <analysis> …`: analyses of runs, one entry per analysis in ANALYSES. */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
 import { initEngine } from '../../engine/engine.ts';
-import { csvText } from '../../api/export.ts';
-import { parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
+import { csvText } from '../../util/csv.ts';
+import { parseCommandFlags, parseInProcessEngineFlag, parseIntFlag } from '../flags.ts';
+import { OUTPUT_OPTIONS } from './analyze-output.ts';
 
 const HELP = `motlab analyze <analysis> [options]
 
@@ -36,9 +36,7 @@ const common = {
   checkpoints: { type: 'string', default: 'all' },
   windows: { type: 'string' },
   engine: { type: 'string', default: 'auto' },
-  json: { type: 'boolean', default: false },
-  csv: { type: 'string' },
-  help: { type: 'boolean', default: false },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 function checkpointList(value: string): number[] | undefined {
@@ -58,8 +56,8 @@ const ANALYSES: Record<string, Analysis> = {
   pca: async (argv) => (await import('./analyze-pca.ts')).runAnalyzePcaCommand(argv),
   weights: async (argv) => (await import('./analyze-weights.ts')).runAnalyzeWeights(argv),
   async routing(argv) {
-    const { values } = parseArgs({ args: argv, options: common, strict: true });
-    if (values.help) return (console.log(HELP), 0);
+    const values = parseCommandFlags(argv, common, HELP);
+    if (!values) return 0;
     if (!values.run) throw new MotlabError('invalid_config', `--run DIR is required\n\n${HELP}`);
     await initEngine(parseInProcessEngineFlag(values.engine));
     const { analyzeRouting, routingCsvRows } = await import('../../analysis/routing-collect.ts');
@@ -94,8 +92,8 @@ const ANALYSES: Record<string, Analysis> = {
   },
 
   async towers(argv) {
-    const { values } = parseArgs({ args: argv, options: { ...common, rows: { type: 'string' } }, strict: true });
-    if (values.help) return (console.log(HELP), 0);
+    const values = parseCommandFlags(argv, { ...common, rows: { type: 'string' } }, HELP);
+    if (!values) return 0;
     if (!values.run) throw new MotlabError('invalid_config', `--run DIR is required\n\n${HELP}`);
     await initEngine(parseInProcessEngineFlag(values.engine));
     const { analyzeTowers, towersCsvRows } = await import('../../analysis/towers-collect.ts');

@@ -1,11 +1,10 @@
 /** `motlab eval`: per-modality loss of a checkpoint on a dataset split's evaluation windows (runs/evaluate.ts). */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_EVAL_WINDOWS, evaluateCheckpoint } from '../../runs/evaluate.ts';
 import { MAX_EVAL_WINDOWS } from '../../runs/evaluate-job.ts';
 import { MotlabError } from '../../common/errors.ts';
 import { terminalSafe } from '../../common/text.ts';
-import { parseInProcessEngineFlag, parseIntFlag, parseWorkersFlag } from '../flags.ts';
+import { parseInProcessEngineFlag, parseIntFlag, parseWorkersFlag, parseCommandFlags } from '../flags.ts';
 import { formatLosses } from '../progress.ts';
 
 const HELP = `motlab eval --run <runDir> [--checkpoint <step>|latest] [--data <datasetDir|builtin>] [--split val] [--windows N] [--engine …] [--workers N|auto] [--json]
@@ -16,9 +15,9 @@ const HELP = `motlab eval --run <runDir> [--checkpoint <step>|latest] [--data <d
   --workers spreads the forward passes over threads (wasm and cpu engines; default one per core).`;
 
 export async function runEvalCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       run: { type: 'string' },
       checkpoint: { type: 'string', default: 'latest' },
       data: { type: 'string' },
@@ -27,14 +26,10 @@ export async function runEvalCommand(argv: string[]): Promise<number> {
       engine: { type: 'string', default: 'auto' },
       workers: { type: 'string' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   if (!values.run) throw new MotlabError('invalid_config', `--run <runDir> is required\n\n${HELP}`);
   const evaluation = await evaluateCheckpoint({
     runDir: path.resolve(values.run),

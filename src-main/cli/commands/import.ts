@@ -1,6 +1,5 @@
 /** `motlab import`: a checkpoint trained elsewhere becomes a run folder (docs/importing.md). */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { MotlabError } from '../../common/errors.ts';
 import { FORWARD_PASS_ANALYSES, WEIGHT_ANALYSES } from '../../common/imported-source.ts';
 import { isPresetName, isSizeName, PRESET_NAMES, SIZE_NAMES } from '../../common/vocabulary.ts';
@@ -9,6 +8,7 @@ import { MAPPING_CHOICES } from '../../importers/mappings.ts';
 import { importRun } from '../../api/handlers/imports.ts';
 import { DEFAULT_DATASET } from '../../runs/create.ts';
 import { progressLine } from '../progress.ts';
+import { parseCommandFlags } from '../flags.ts';
 
 const HELP = `motlab import --from <file.safetensors|index.json|dir> --out <runDir> [options]
 
@@ -24,9 +24,9 @@ const HELP = `motlab import --from <file.safetensors|index.json|dir> --out <runD
   --json             print the result as JSON`;
 
 export async function runImportCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       from: { type: 'string' },
       mapping: { type: 'string', default: 'auto' },
       preset: { type: 'string' },
@@ -36,14 +36,10 @@ export async function runImportCommand(argv: string[]): Promise<number> {
       'weights-only': { type: 'boolean', default: false },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   if (!values.from) throw new MotlabError('invalid_config', `--from <file|dir> is required\n\n${HELP}`);
   if (!values.out) throw new MotlabError('invalid_config', `--out <runDir> is required\n\n${HELP}`);
   if (values.preset !== undefined && !isPresetName(values.preset))

@@ -3,7 +3,6 @@
  * through the run service (src-main/runs/train.ts): the same path the app's training jobs take.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   ENGINE_CHOICES,
   isSizeName,
@@ -20,7 +19,7 @@ import { findTorchPython, PYTHON_ENV } from '../../runs/torch.ts';
 import { TrainingControl } from '../../training/trainer.ts';
 import type { WorkersRequest } from '../../training/workers/count.ts';
 import { MotlabError } from '../../common/errors.ts';
-import { parseEngineFlag, parseIntFlag, parseWorkersFlag } from '../flags.ts';
+import { parseEngineFlag, parseIntFlag, parseWorkersFlag, parseCommandFlags } from '../flags.ts';
 import { ProgressPrinter } from '../progress.ts';
 
 /** Exit code after a second Ctrl+C (128 + SIGINT). */
@@ -49,9 +48,9 @@ const HELP = `motlab train --config <preset|file.json> --data <datasetDir|builti
                        are moved to <runDir>/archive/<time>/, not deleted`;
 
 export async function runTrainCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
+  const values = parseCommandFlags(
+    argv,
+    {
       config: { type: 'string' },
       size: { type: 'string' },
       data: { type: 'string' },
@@ -67,14 +66,10 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       resume: { type: 'boolean', default: false },
       restart: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+    HELP,
+  );
+  if (!values) return 0;
   if (!values.out) throw new MotlabError('invalid_config', `--out <runDir> is required\n\n${HELP}`);
   const runDir = path.resolve(values.out);
   const engine = parseEngineFlag(values.engine);
