@@ -3,7 +3,8 @@
  * its own copy of the model. Per request it loads the newest weights from shared memory (when
  * they changed), computes the gradients of its shard of each micro-batch with the trainer's own
  * definition (../gradients.ts), and writes their sum into its shared gradient buffer; or it
- * evaluates the forward passes it is given (../evaluate.ts). Requests arrive one at a time.
+ * evaluates the forward passes it is given (../evaluate.ts), or runs a pass of feature capture
+ * (model/capture.ts `captureRows`) and sends back the probed rows only. Requests arrive one at a time.
  *
  * MOTLAB_WORKER_FAULT=throw:<step> or exit:<step> makes worker 0 fail at that step: the tests
  * use it to check that a failing worker stops the run cleanly.
@@ -14,6 +15,7 @@ import { initEngine } from '../../engine/engine.ts';
 import { MotlabError } from '../../common/errors.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { prepareBatch } from '../../model/mot.ts';
+import { captureRows } from '../../model/capture.ts';
 import { addMicroBatchGradients } from '../gradients.ts';
 import { evalBatchLossSums } from '../evaluate.ts';
 import type { FromWorker, ParamLayout, ToWorker } from './protocol.ts';
@@ -40,7 +42,9 @@ port.on('message', (message: ToWorker) => {
 
 async function handle(message: ToWorker): Promise<void> {
   try {
-    port!.postMessage(await answer(message));
+    const reply = await answer(message);
+    // Captured rows are handed over, not copied.
+    port!.postMessage(reply, reply.type === 'capture' ? reply.layers.map((l) => l.buffer as ArrayBuffer) : []);
   } catch (e) {
     const failed: FromWorker = {
       type: 'failed',
@@ -88,6 +92,8 @@ async function answer(message: ToWorker): Promise<FromWorker> {
     injectFault(message.step);
     return gradients(w, message);
   }
+  if (message.type === 'capture')
+    return { type: 'capture', id: message.id, layers: captureRows(w.config, w.params, message.windows, message.count, message.rows) };
   const sums: Float32Array[] = [];
   const counts: number[][] = [];
   for (const b of message.batches) {

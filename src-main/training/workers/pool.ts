@@ -15,7 +15,7 @@ import { MotlabError, type MotlabErrorCode } from '../../common/errors.ts';
 import type { InProcessEngineName } from '../../common/vocabulary.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { EvalTotals, evalBatchTokens, planEvaluation, type EvalResult } from '../evaluate.ts';
-import type { FromWorker, ParamLayout, Shard, WorkerRequest } from './protocol.ts';
+import type { CapturePass, FromWorker, ParamLayout, Shard, WorkerRequest } from './protocol.ts';
 
 /** A worker failed: the request it was serving did not complete. */
 export class WorkerFailure extends MotlabError {
@@ -183,7 +183,12 @@ export class WorkerPool {
 
   /** Make `params` (the trainer's weights after an update or a restore) the workers' weights. */
   publishWeights(params: ReadonlyMap<string, tf.Tensor>): void {
-    for (const slot of this.layout) this.weights.set(params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+    for (const slot of this.layout) {
+      const t = params.get(slot.name);
+      if (!t || t.size !== slot.size)
+        throw new MotlabError('internal', `the weights published to the workers have no ${slot.size}-float tensor ${slot.name}`);
+      this.weights.set(t.dataSync() as Float32Array, slot.offset);
+    }
     this.weightsVersion++;
   }
 
@@ -253,6 +258,38 @@ export class WorkerPool {
       options.onProgress?.((last.first + last.n) / plan.windows.count);
     }
     return totals.result(plan.windows.count);
+  }
+
+  /**
+   * Feature capture (analysis/pca-collect.ts) with its forward passes spread over the workers:
+   * each worker takes the next pass as soon as it is done with one, so a slower worker takes
+   * fewer. `onPass` gets each pass's rows as it arrives (passes complete in any order); a cancel
+   * (`signal`) is honoured between passes. Each pass is computed exactly as on one thread.
+   */
+  async capture(
+    passes: readonly CapturePass[],
+    onPass: (index: number, layers: Float32Array[]) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    let next = 0;
+    let stopped = false;
+    const serve = async (worker: GradientWorker): Promise<void> => {
+      try {
+        while (!stopped && next < passes.length) {
+          signal?.throwIfAborted();
+          const index = next++;
+          const reply = await worker.request({ type: 'capture', weightsVersion: this.weightsVersion, ...passes[index] });
+          if (reply.type !== 'capture') throw new Error(`training worker ${worker.index + 1} answered ${reply.type} to a capture request`);
+          await onPass(index, reply.layers);
+        }
+      } catch (error) {
+        stopped = true;
+        throw error;
+      }
+    };
+    const settled = await Promise.allSettled(this.workers.map(serve));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** One request to each of the first `count` workers, all at once; the first failure (in worker order) is thrown once all have settled. */

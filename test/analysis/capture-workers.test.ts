@@ -1,0 +1,81 @@
+/**
+ * Feature capture on worker threads (docs/workers.md): the checkpoints of real tiny runs (MoT,
+ * and MoE, whose passes hold one window each) captured on 2 workers give the very bytes of the
+ * capture on this thread (the reference path, checked against PyTorch in test/model/capture.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { capturePcaFeatures } from '../../src-main/analysis/pca-collect.ts';
+import { initEngine } from '../../src-main/engine/engine.ts';
+import { forwardPassWorkers } from '../../src-main/training/workers/count.ts';
+import { motlab } from '../training/helpers.ts';
+
+const work = mkdtempSync(path.join(tmpdir(), 'motlab-capture-workers-'));
+const data = path.join(work, 'data');
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function train(preset: string, steps: number): string {
+  const out = path.join(work, preset);
+  const r = motlab([
+    'train',
+    ...['--config', preset, '--size', 'tiny', '--data', data, '--out', out, '--engine', 'wasm'],
+    ...['--steps', String(steps), '--checkpoint-every', '2', '--eval-every', String(steps), '--workers', '1'],
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  return out;
+}
+
+let mot = '';
+let moe = '';
+before(async () => {
+  const r = motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']);
+  assert.equal(r.status, 0, r.stderr);
+  mot = train('mot', 4);
+  moe = train('moe4x', 2);
+  await initEngine('wasm');
+});
+
+/** The cached feature files of a capture with `workers`, from a clean cache. */
+async function capture(runDir: string, workers: number): Promise<{ files: Map<string, Buffer>; workers: number; captured: number[] }> {
+  rmSync(path.join(runDir, 'analyses'), { recursive: true, force: true });
+  const result = await capturePcaFeatures({ runDir, probeTokens: 40, workers });
+  const files = readdirSync(result.cacheDir)
+    .filter((f) => f.endsWith('.f32'))
+    .sort();
+  return {
+    files: new Map(files.map((f) => [f, readFileSync(path.join(result.cacheDir, f))])),
+    workers: result.workers,
+    captured: result.captured,
+  };
+}
+
+for (const which of ['MoT', 'MoE'] as const) {
+  test(`${which}: the capture on 2 workers writes the bytes of the capture on this thread`, async () => {
+    const runDir = which === 'MoT' ? mot : moe;
+    const one = await capture(runDir, 1);
+    const two = await capture(runDir, 2);
+    assert.equal(one.workers, 1);
+    assert.equal(two.workers, 2);
+    assert.deepEqual(two.captured, one.captured);
+    assert.ok(one.files.size >= (which === 'MoT' ? 2 : 1), `files ${[...one.files.keys()]}`);
+    assert.deepEqual([...two.files.keys()], [...one.files.keys()]);
+    for (const [name, bytes] of one.files) {
+      assert.ok(
+        bytes.some((b) => b !== 0),
+        `${name} is all zeros`,
+      );
+      assert.ok(two.files.get(name)!.equals(bytes), `${name} differs`);
+    }
+  });
+}
+
+test('forward-pass workers: the number asked, at most half the passes, 1 on native engines', () => {
+  assert.equal(forwardPassWorkers(2, 'wasm', 40), 2);
+  assert.equal(forwardPassWorkers(4, 'cpu', 5), 2);
+  assert.equal(forwardPassWorkers(4, 'wasm', 3), 1);
+  assert.equal(forwardPassWorkers(4, 'tensorflow', 40), 1);
+  assert.equal(forwardPassWorkers(1, 'wasm', 40), 1);
+});
