@@ -20,7 +20,7 @@ import { readRunJson, type RunJson } from '../runs/run-json.ts';
 import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
 import { splitFileName } from '../data/format.ts';
 import { captureRows } from '../model/capture.ts';
-import { WorkerPool } from '../training/workers/pool.ts';
+import { StartingPool, WorkerPool } from '../training/workers/pool.ts';
 import { forwardPassWorkers, type WorkersRequest } from '../training/workers/count.ts';
 import type { CapturePass } from '../training/workers/protocol.ts';
 import type { ModelConfig } from '../model/config.ts';
@@ -208,11 +208,12 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
   const cacheDir = path.join(runDir, 'analyses', 'pca', key);
   await mkdir(cacheDir, { recursive: true });
 
-  // One checkpoint at a time, streamed to disk; the workers (if any) start at the first one captured.
+  // One checkpoint at a time, streamed to disk; the workers (if any) start at the first one
+  // captured, and this thread captures until they are ready.
   const captured: number[] = [];
   const reused: number[] = [];
   const passes = capturePasses(config, probe);
-  let pool: WorkerPool | null = null;
+  let pool: StartingPool | null = null;
   let workers = 1;
   try {
     for (let i = 0; i < steps.length; i++) {
@@ -233,12 +234,11 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
       const params: Params = {};
       for (const [name, t] of Object.entries(tensors)) params[name] = tf.tensor(t.data, t.shape, 'float32');
       try {
-        if (!pool) {
+        if (!pool && workers === 1) {
           const backend = tf.getBackend();
           const engine = backend === 'wasm' || backend === 'cpu' ? backend : 'tensorflow';
-          const count = forwardPassWorkers(options.workers ?? 'auto', engine, passes.length * (steps.length - i));
-          if (count > 1) pool = await WorkerPool.start(count, engine, checkpointConfig, new Map(Object.entries(params)));
-          workers = count;
+          workers = forwardPassWorkers(options.workers ?? 'auto', engine, passes.length * (steps.length - i));
+          if (workers > 1) pool = new StartingPool(WorkerPool.start(workers, engine, checkpointConfig, new Map(Object.entries(params))));
         }
         await captureToFile(checkpointConfig, params, probe, passes, featureFile(cacheDir, step), pool, options.signal);
       } finally {
@@ -562,9 +562,9 @@ function capturePasses(config: ModelConfig, probe: ProbeSet): (CapturePass & { f
 }
 
 /**
- * Runs the capture's passes through the model, on this thread or spread over `pool`'s workers
- * (the same passes either way, so the same bytes), and writes each probed row at its place in the
- * layer-major file.
+ * Runs the capture's passes through the model and writes each probed row at its place in the
+ * layer-major file: on this thread until `pool`'s workers are ready, then on them (a pass goes to
+ * whichever is free). The passes are the same either way, so the bytes are too.
  */
 async function captureToFile(
   config: ModelConfig,
@@ -572,7 +572,7 @@ async function captureToFile(
   probe: ProbeSet,
   passes: readonly (CapturePass & { firstRow: number })[],
   file: string,
-  pool: WorkerPool | null,
+  pool: StartingPool | null,
   signal?: AbortSignal,
 ): Promise<void> {
   const d = config.d_model;
@@ -589,19 +589,35 @@ async function captureToFile(
         (l * n + pass.firstRow) * d * 4,
       );
   };
+  let next = 0;
+  let stopped = false;
+  const claim = (): number | null => {
+    if (stopped || next >= passes.length) return null;
+    throwIfAborted(signal);
+    return next++;
+  };
+  let onWorkers: Promise<void> | null = null;
+  const leave = pool?.join((workers) => {
+    workers.publishWeights(new Map(Object.entries(params)));
+    onWorkers = workers.capture(passes, claim, (index, layers) => write(passes[index], layers));
+    onWorkers.catch(() => (stopped = true)); // this thread stops too; the error is thrown below
+  });
   try {
     await handle.truncate(L * n * d * 4);
-    if (pool) {
-      pool.publishWeights(new Map(Object.entries(params)));
-      await pool.capture(passes, (index, layers) => write(passes[index], layers), signal);
-    } else
-      for (const pass of passes) {
-        throwIfAborted(signal);
-        await write(pass, captureRows(config, params, pass.windows, pass.count, pass.rows));
-      }
+    for (let index = onWorkers ? null : claim(); index !== null; index = onWorkers ? null : claim()) {
+      const pass = passes[index];
+      await write(pass, captureRows(config, params, pass.windows, pass.count, pass.rows));
+    }
+  } catch (error) {
+    stopped = true;
+    throw error;
   } finally {
+    leave?.();
+    await (onWorkers as Promise<void> | null)?.catch(() => {});
     await handle.close();
   }
+  await onWorkers;
+  pool?.throwIfFailed();
   await rename(temp, file);
 }
 

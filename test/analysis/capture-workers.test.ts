@@ -2,6 +2,8 @@
  * Feature capture on worker threads (docs/workers.md): the checkpoints of real tiny runs (MoT,
  * and MoE, whose passes hold one window each) captured on 2 workers give the very bytes of the
  * capture on this thread (the reference path, checked against PyTorch in test/model/capture.test.ts).
+ * The capture starts on this thread while the workers start, so the pool's passes are also
+ * checked on their own, against `captureRows` here, before and after new weights are published.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync, mkdtempSync } from 'node:fs';
@@ -11,6 +13,13 @@ import { after, before, test } from 'node:test';
 import { capturePcaFeatures } from '../../src-main/analysis/pca-collect.ts';
 import { initEngine } from '../../src-main/engine/engine.ts';
 import { forwardPassWorkers } from '../../src-main/training/workers/count.ts';
+import { WorkerPool } from '../../src-main/training/workers/pool.ts';
+import { captureRows } from '../../src-main/model/capture.ts';
+import { buildModelConfig } from '../../src-main/model/presets.ts';
+import { initParams } from '../../src-main/model/mot.ts';
+import { loadDataset } from '../../src-main/data/dataset.ts';
+import type { CapturePass } from '../../src-main/training/workers/protocol.ts';
+import { Rng } from '../../src-main/util/rng.ts';
 import { motlab } from '../training/helpers.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'motlab-capture-workers-'));
@@ -68,6 +77,49 @@ for (const which of ['MoT', 'MoE'] as const) {
         `${name} is all zeros`,
       );
       assert.ok(two.files.get(name)!.equals(bytes), `${name} differs`);
+    }
+  });
+}
+
+for (const preset of ['mot', 'moe4x'] as const) {
+  test(`${preset}: capture passes on 2 workers give the rows captured on this thread, bit for bit, after new weights too`, async () => {
+    const config = buildModelConfig(preset, 'tiny', (await loadDataset(data)).spec);
+    const tokens = (await loadDataset(data)).splits.val!;
+    const S = config.seq_len;
+    const perPass = config.moe ? 1 : 3;
+    const rng = new Rng(7);
+    const passes: CapturePass[] = Array.from({ length: 6 }, (_, k) => {
+      const windows = new Int32Array(perPass * S);
+      for (let i = 0; i < windows.length; i++) windows[i] = tokens[k * perPass * S + i];
+      const rows = 5;
+      const window = Int32Array.from({ length: rows }, () => rng.int(perPass)).sort();
+      return { windows, count: perPass, rows: { window, offset: Int32Array.from({ length: rows }, () => rng.int(S)) } };
+    });
+    const first = new Map(Object.entries(initParams(config, 1)));
+    const second = new Map(Object.entries(initParams(config, 2)));
+    const pool = await WorkerPool.start(2, 'wasm', config, first);
+    try {
+      for (const params of [first, second]) {
+        pool.publishWeights(params);
+        const got: Float32Array[][] = [];
+        let next = 0;
+        await pool.capture(
+          passes,
+          () => (next < passes.length ? next++ : null),
+          async (index, layers) => void (got[index] = layers),
+        );
+        passes.forEach((pass, k) => {
+          const want = captureRows(config, Object.fromEntries(params), pass.windows, pass.count, pass.rows);
+          assert.equal(got[k].length, config.n_layers);
+          want.forEach((layer, l) => {
+            assert.equal(got[k][l].length, 5 * config.d_model);
+            assert.ok(Buffer.from(got[k][l].buffer).equals(Buffer.from(layer.buffer)), `pass ${k}, layer ${l}`);
+          });
+        });
+      }
+    } finally {
+      await pool.close();
+      [...first.values(), ...second.values()].forEach((t) => t.dispose());
     }
   });
 }

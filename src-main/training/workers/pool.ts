@@ -261,30 +261,24 @@ export class WorkerPool {
   }
 
   /**
-   * Feature capture (analysis/pca-collect.ts) with its forward passes spread over the workers:
-   * each worker takes the next pass as soon as it is done with one, so a slower worker takes
-   * fewer. `onPass` gets each pass's rows as it arrives (passes complete in any order); a cancel
-   * (`signal`) is honoured between passes. Each pass is computed exactly as on one thread.
+   * Feature capture (analysis/pca-collect.ts) with its forward passes shared out: each worker
+   * takes the pass `claim` gives it (null: none left) as soon as it is done with one, so a slower
+   * worker takes fewer, and the caller may serve passes from the same `claim` on its own thread.
+   * `onPass` gets each pass's rows as they arrive (passes complete in any order). Each pass is
+   * computed exactly as on one thread. The first failure (in worker order) is thrown once every
+   * worker has stopped.
    */
   async capture(
     passes: readonly CapturePass[],
+    claim: () => number | null,
     onPass: (index: number, layers: Float32Array[]) => Promise<void>,
-    signal?: AbortSignal,
   ): Promise<void> {
-    let next = 0;
-    let stopped = false;
     const serve = async (worker: GradientWorker): Promise<void> => {
-      try {
-        while (!stopped && next < passes.length) {
-          signal?.throwIfAborted();
-          const index = next++;
-          const reply = await worker.request({ type: 'capture', weightsVersion: this.weightsVersion, ...passes[index] });
-          if (reply.type !== 'capture') throw new Error(`training worker ${worker.index + 1} answered ${reply.type} to a capture request`);
-          await onPass(index, reply.layers);
-        }
-      } catch (error) {
-        stopped = true;
-        throw error;
+      for (let index = claim(); index !== null; index = claim()) {
+        const { windows, count, rows } = passes[index];
+        const reply = await worker.request({ type: 'capture', weightsVersion: this.weightsVersion, windows, count, rows });
+        if (reply.type !== 'capture') throw new Error(`training worker ${worker.index + 1} answered ${reply.type} to a capture request`);
+        await onPass(index, reply.layers);
       }
     };
     const settled = await Promise.allSettled(this.workers.map(serve));
@@ -302,5 +296,53 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * A pool starting in the background, for work the caller can also do on its own thread (feature
+ * capture): the caller goes on working while the workers start (a second or more each) and hands
+ * work over once they are ready. A pool that fails to start fails the work (`throwIfFailed`).
+ */
+export class StartingPool {
+  private pool: WorkerPool | null = null;
+  private failure: unknown = null;
+  private waiting: ((pool: WorkerPool) => void) | null = null;
+  private readonly started: Promise<void>;
+
+  constructor(start: Promise<WorkerPool>) {
+    this.started = start.then(
+      (pool) => {
+        this.pool = pool;
+        const waiting = this.waiting;
+        this.waiting = null;
+        waiting?.(pool);
+      },
+      (error: unknown) => {
+        this.failure = error;
+      },
+    );
+  }
+
+  /** Calls `use` with the pool: now if it is ready, else when it becomes ready, unless the returned `leave` was called first. */
+  join(use: (pool: WorkerPool) => void): () => void {
+    this.throwIfFailed();
+    if (this.pool) {
+      use(this.pool);
+      return () => {};
+    }
+    this.waiting = use;
+    return () => {
+      if (this.waiting === use) this.waiting = null;
+    };
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    await this.started;
+    await this.pool?.close();
   }
 }
