@@ -6,8 +6,9 @@
  * evaluates the forward passes it is given (../evaluate.ts), or runs a pass of feature capture
  * (model/capture.ts `captureRows`) and sends back the probed rows only. Requests arrive one at a time.
  *
- * MOTLAB_WORKER_FAULT=throw:<step> or exit:<step> makes worker 0 fail at that step: the tests
- * use it to check that a failing worker stops the run cleanly.
+ * MOTLAB_WORKER_FAULT=throw:<step>, exit:<step> or hang:<step> makes worker 0 fail at that step
+ * (hang: block forever, answering nothing): the tests use it to check that a failing worker stops
+ * the run cleanly.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -130,8 +131,9 @@ async function gradients(w: Loaded, message: Extract<ToWorker, { type: 'gradient
 
 /** The test hook described at the top: fail worker 0 at one step (1-based, the step being trained). */
 function injectFault(step: number): void {
-  const fault = /^(throw|exit):(\d+)$/.exec(process.env.MOTLAB_WORKER_FAULT ?? '');
+  const fault = /^(throw|exit|hang):(\d+)$/.exec(process.env.MOTLAB_WORKER_FAULT ?? '');
   if (!fault || workerIndex !== 0 || Number(fault[2]) !== step) return;
   if (fault[1] === 'exit') process.exit(3); // in a worker thread this ends the thread, as a crash would
+  if (fault[1] === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // blocks for ever, using no CPU
   throw new Error(`injected fault at step ${step} (MOTLAB_WORKER_FAULT)`);
 }

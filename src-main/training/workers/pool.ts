@@ -7,7 +7,8 @@
  * the new weights to shared memory, which every worker reads before its next request.
  *
  * A worker that throws, crashes or exits fails the pending request with a WorkerFailure (never a
- * hang); the pool is then unusable and the trainer stops the run with a checkpoint.
+ * hang); so does one that does not answer in time (`RequestLimits`), which is then terminated. The
+ * pool is then unusable and the trainer stops the run with a checkpoint.
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -60,8 +61,50 @@ export interface PooledGradients {
 
 interface Pending {
   id: number;
+  type: WorkerRequest['type'];
+  started: number;
+  timer: NodeJS.Timeout;
   resolve: (message: FromWorker) => void;
   reject: (error: Error) => void;
+}
+
+/** The least wait before a worker is deemed hung; MOTLAB_WORKER_MIN_TIMEOUT_MS overrides it (a slow, crowded machine; the tests). */
+const MIN_TIMEOUT_MS = 60_000;
+/** The wait for the first request of a kind, with nothing to scale from yet (it includes compiling the model's kernels). */
+const FIRST_TIMEOUT_MS = 10 * 60_000;
+const TIMEOUT_FACTOR = 10;
+const RECENT = 20;
+
+/**
+ * How long a worker may take to answer before it is deemed hung: ten times the slowest of the
+ * last 20 requests of the same kind (gradients, evaluate, capture: each kind's requests are alike
+ * in size within a run), at least MIN_TIMEOUT_MS; 10 minutes for the first of a kind. Shared by
+ * the pool's workers.
+ */
+export class RequestLimits {
+  private readonly recent = new Map<string, number[]>();
+  readonly minimumMs: number;
+
+  constructor(minimumMs = Number(process.env.MOTLAB_WORKER_MIN_TIMEOUT_MS) || MIN_TIMEOUT_MS) {
+    this.minimumMs = minimumMs;
+  }
+
+  limitMs(type: string): number {
+    const recent = this.recent.get(type);
+    if (!recent) return Math.max(FIRST_TIMEOUT_MS, this.minimumMs);
+    return Math.max(this.minimumMs, TIMEOUT_FACTOR * Math.max(...recent));
+  }
+
+  record(type: string, ms: number): void {
+    const recent = this.recent.get(type) ?? [];
+    recent.push(ms);
+    if (recent.length > RECENT) recent.shift();
+    this.recent.set(type, recent);
+  }
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 /** How the worker module is started: from source through tsx, or the bundled build's sibling file. */
@@ -84,6 +127,7 @@ class GradientWorker {
   constructor(
     readonly index: number,
     private readonly count: number,
+    private readonly limits: RequestLimits,
   ) {
     const script = workerScript();
     this.worker = new Worker(script.code, { eval: true, workerData: { index } });
@@ -91,12 +135,16 @@ class GradientWorker {
       const pending = this.pending;
       if (!pending || pending.id !== message.id) return;
       this.pending = null;
+      clearTimeout(pending.timer);
       if (message.type === 'failed') {
         this.fail(
           new WorkerFailure(message.code ?? 'internal', `training worker ${this.index + 1} of ${this.count} failed: ${message.message}`),
         );
         pending.reject(this.failure!);
-      } else pending.resolve(message);
+      } else {
+        this.limits.record(pending.type, performance.now() - pending.started);
+        pending.resolve(message);
+      }
     });
     this.worker.on('error', (error) =>
       this.fail(new WorkerFailure('internal', `training worker ${this.index + 1} of ${this.count} crashed: ${error.message}`)),
@@ -112,15 +160,32 @@ class GradientWorker {
     this.failure ??= failure;
     const pending = this.pending;
     this.pending = null;
+    if (pending) clearTimeout(pending.timer);
     pending?.reject(this.failure);
+  }
+
+  /** A worker that does not answer in time neither works nor will: stop it, fail its request. */
+  private timedOut(type: string, limitMs: number): void {
+    this.fail(
+      new WorkerFailure(
+        'internal',
+        `training worker ${this.index + 1} of ${this.count} did not answer a ${type} request within ${seconds(limitMs)} ` +
+          `(${TIMEOUT_FACTOR}× the slowest recent one, at least ${seconds(this.limits.minimumMs)}; MOTLAB_WORKER_MIN_TIMEOUT_MS sets that least wait) ` +
+          `and was stopped`,
+      ),
+    );
+    this.worker.removeAllListeners('exit');
+    void this.worker.terminate();
   }
 
   request(message: WorkerRequest): Promise<FromWorker> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending) return Promise.reject(new Error(`training worker ${this.index + 1} is busy`));
     const id = this.nextId++;
+    const limitMs = this.limits.limitMs(message.type);
     return new Promise<FromWorker>((resolve, reject) => {
-      this.pending = { id, resolve, reject };
+      const timer = setTimeout(() => this.timedOut(message.type, limitMs), limitMs);
+      this.pending = { id, type: message.type, started: performance.now(), timer, resolve, reject };
       this.worker.postMessage({ ...message, id });
     });
   }
@@ -165,7 +230,8 @@ export class WorkerPool {
     const floats = layout.reduce((n, slot) => n + slot.size, 0);
     const weights = new SharedArrayBuffer(floats * 4);
     const gradients = Array.from({ length: count }, () => new SharedArrayBuffer(floats * 4));
-    const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count));
+    const limits = new RequestLimits();
+    const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count, limits));
     let pool: WorkerPool | null = null;
     try {
       const view = new Float32Array(weights);
