@@ -82,8 +82,14 @@ async function answer(message: ToWorker): Promise<FromWorker> {
   const w = loaded;
   if (!w) throw new Error('the worker got a request before init');
   if (message.weightsVersion !== w.weightsVersion) {
+    // The wasm engine copies a new tensor's values into its own memory at once, so it may read the
+    // shared buffer in place; the cpu engine keeps the array it is given, so it gets a copy.
+    const inPlace = tf.getBackend() === 'wasm';
     for (const slot of w.layout) {
-      const value = tf.tensor(w.weights.slice(slot.offset, slot.offset + slot.size), slot.shape, 'float32');
+      const values = inPlace
+        ? w.weights.subarray(slot.offset, slot.offset + slot.size)
+        : w.weights.slice(slot.offset, slot.offset + slot.size);
+      const value = tf.tensor(values, slot.shape, 'float32');
       w.params[slot.name].assign(value);
       value.dispose();
     }
