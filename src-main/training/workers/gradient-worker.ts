@@ -13,6 +13,7 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../engine/engine.ts';
+import { copyTensorInto } from '../../engine/tfjs-fixes/backend-memory.ts';
 import { MotlabError } from '../../common/errors.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { prepareBatch } from '../../model/mot.ts';
@@ -129,7 +130,7 @@ async function gradients(w: Loaded, message: Extract<ToWorker, { type: 'gradient
     }
   }
   sum!.forEach((g, i) => {
-    w.gradients.set(g.dataSync() as Float32Array, w.layout[i].offset);
+    copyTensorInto(g, w.gradients, w.layout[i].offset);
     g.dispose();
   });
   return { type: 'gradients', id: message.id, losses, modalitySums, modalityCounts };

@@ -13,6 +13,7 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError, type MotlabErrorCode } from '../../common/errors.ts';
+import { copyTensorInto } from '../../engine/tfjs-fixes/backend-memory.ts';
 import type { InProcessEngineName } from '../../common/vocabulary.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { EvalTotals, evalBatchTokens, planEvaluation, type EvalResult } from '../evaluate.ts';
@@ -261,7 +262,7 @@ export class WorkerPool {
       const t = params.get(slot.name);
       if (!t || t.size !== slot.size)
         throw new MotlabError('internal', `the weights published to the workers have no ${slot.size}-float tensor ${slot.name}`);
-      this.weights.set(t.dataSync() as Float32Array, slot.offset);
+      copyTensorInto(t, this.weights, slot.offset);
     }
     this.weightsVersion++;
   }
