@@ -28,10 +28,13 @@ const time = async (workers: number) => {
   rmSync(path.join(runDir, 'analyses', 'pca'), { recursive: true, force: true });
   const load = os.loadavg()[0];
   const t = performance.now();
+  const cpu = process.cpuUsage();
   const result = await capturePcaFeatures({ runDir, probeTokens: Number(values['probe-tokens']), workers });
   const ms = performance.now() - t;
+  const used = process.cpuUsage(cpu);
+  const cpuMs = (used.user + used.system) / 1000;
   console.log(
-    `  ${result.workers} thread(s): ${result.captured.length} checkpoints in ${ms.toFixed(0)} ms (load average ${load.toFixed(2)})`,
+    `  ${result.workers} thread(s): ${result.captured.length} checkpoints in ${ms.toFixed(0)} ms, ${cpuMs.toFixed(0)} ms of CPU time (load average ${load.toFixed(2)})`,
   );
   return ms;
 };
