@@ -597,12 +597,16 @@ async function captureToFile(
     return next++;
   };
   let onWorkers: Promise<void> | null = null;
-  const leave = pool?.join((workers) => {
-    workers.publishWeights(new Map(Object.entries(params)));
-    onWorkers = workers.capture(passes, claim, (index, layers) => write(passes[index], layers));
+  const handOver = (workers: WorkerPool): void => {
+    onWorkers = (async () => {
+      workers.publishWeights(new Map(Object.entries(params)));
+      await workers.capture(passes, claim, (index, layers) => write(passes[index], layers));
+    })();
     onWorkers.catch(() => (stopped = true)); // this thread stops too; the error is thrown below
-  });
+  };
+  let leave: (() => void) | undefined;
   try {
+    leave = pool?.join(handOver);
     await handle.truncate(L * n * d * 4);
     for (let index = onWorkers ? null : claim(); index !== null; index = onWorkers ? null : claim()) {
       const pass = passes[index];
