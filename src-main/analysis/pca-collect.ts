@@ -209,7 +209,7 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
   await mkdir(cacheDir, { recursive: true });
 
   // One checkpoint at a time, streamed to disk; the workers (if any) start at the first one
-  // captured, and this thread captures until they are ready.
+  // captured, which this thread captures until they are ready; they capture the others.
   const captured: number[] = [];
   const reused: number[] = [];
   const passes = capturePasses(config, probe);
@@ -240,6 +240,9 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
           workers = forwardPassWorkers(options.workers ?? 'auto', engine, passes.length * (steps.length - i));
           if (workers > 1) pool = new StartingPool(WorkerPool.start(workers, engine, checkpointConfig, new Map(Object.entries(params))));
         }
+        // This thread covers the workers' start-up during the first checkpoint captured (their
+        // start-up takes longer than a small run's checkpoint); the next ones wait for them.
+        if (pool && captured.length > 0) await pool.ready();
         await captureToFile(checkpointConfig, params, probe, passes, featureFile(cacheDir, step), pool, options.signal);
       } finally {
         Object.values(params).forEach((t) => t.dispose());

@@ -415,6 +415,12 @@ export class StartingPool {
     if (this.failure) throw this.failure;
   }
 
+  /** Resolves once the workers are ready; rejects if they failed to start. */
+  async ready(): Promise<void> {
+    await this.started;
+    this.throwIfFailed();
+  }
+
   async close(): Promise<void> {
     await this.started;
     await this.pool?.close();
