@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { analyzeRunPca } from '../../src-main/analysis/pca-collect.ts';
 import { initEngine } from '../../src-main/engine/engine.ts';
-import { motlab } from '../training/helpers.ts';
+import { motlab, synthData, trainTiny } from '../training/helpers.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'motlab-pca-'));
 const data = path.join(work, 'data');
@@ -19,28 +19,8 @@ const runDir = path.join(work, 'run');
 const PROBE = 40;
 
 before(async () => {
-  let r = motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']);
-  assert.equal(r.status, 0, r.stderr);
-  r = motlab([
-    'train',
-    '--config',
-    'mot',
-    '--size',
-    'tiny',
-    '--data',
-    data,
-    '--out',
-    runDir,
-    '--engine',
-    'wasm',
-    '--steps',
-    '30',
-    '--checkpoint-every',
-    '10',
-    '--eval-every',
-    '30',
-  ]);
-  assert.equal(r.status, 0, r.stderr);
+  synthData(data, 5);
+  trainTiny(runDir, { data, steps: 30, checkpointEvery: 10 });
   await initEngine('wasm');
 });
 after(() => rmSync(work, { recursive: true, force: true }));

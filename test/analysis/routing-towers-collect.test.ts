@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { motlab } from '../training/helpers.ts';
+import { motlab, synthData, trainTiny } from '../training/helpers.ts';
 import { linearCka } from '../../src-main/analysis/towers.ts';
 import type { RoutingReport, TowersReport } from '../../src-main/common/analysis-reports.ts';
 
@@ -18,33 +18,9 @@ const mot = path.join(root, 'mot');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 before(() => {
-  const synth = motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']);
-  assert.equal(synth.status, 0, synth.stderr);
-  for (const [preset, out] of [
-    ['moe4x-topk', moe],
-    ['mot', mot],
-  ]) {
-    const r = motlab([
-      'train',
-      '--config',
-      preset,
-      '--size',
-      'tiny',
-      '--data',
-      data,
-      '--out',
-      out,
-      '--steps',
-      '4',
-      '--checkpoint-every',
-      '2',
-      '--eval-every',
-      '2',
-      '--engine',
-      'wasm',
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-  }
+  synthData(data, 5);
+  trainTiny(moe, { config: 'moe4x-topk', data, steps: 4, checkpointEvery: 2, evalEvery: 2 });
+  trainTiny(mot, { config: 'mot', data, steps: 4, checkpointEvery: 2, evalEvery: 2 });
 });
 
 test('analyze routing: affinity counts add up to the probe tokens, MI within [0, H(modality)]', () => {

@@ -1,10 +1,9 @@
 /** Real tiny training runs in temporary folders, for analysis tests that read real metrics. */
-import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MetricsRecord } from '../../src-main/common/metrics.ts';
-import { metricsOf, motlab } from '../training/helpers.ts';
+import { metricsOf, trainTiny } from '../training/helpers.ts';
 
 export interface TinyRun {
   records: MetricsRecord[];
@@ -14,24 +13,7 @@ export interface TinyRun {
 
 /** Trains `preset` at size tiny for `steps` steps on the built-in data (wasm) into the folder `out`, with the real CLI. */
 export function trainTinyRun(out: string, preset: string, steps: number, evalEvery: number): void {
-  const r = motlab([
-    'train',
-    '--config',
-    preset,
-    '--size',
-    'tiny',
-    '--out',
-    out,
-    '--steps',
-    `${steps}`,
-    '--eval-every',
-    `${evalEvery}`,
-    '--checkpoint-every',
-    `${steps}`,
-    '--engine',
-    'wasm',
-  ]);
-  assert.equal(r.status, 0, r.stderr);
+  trainTiny(out, { config: preset, steps, evalEvery });
 }
 
 /** Trains `preset` at size tiny for `steps` steps on the built-in data (wasm), then runs `use` on its records. */

@@ -173,6 +173,12 @@ test(
     await page.getByTestId('x-flops').click();
     await waitUntil('training curves on FLOPs', async () => (await curveKeys(page)).length === 24);
     await page.screenshot({ path: join(SHOTS, 'losses-flops-light.png'), fullPage: true });
+    // Panels: turning a modality off drops its panel's curves; turning it on brings them back.
+    await page.getByRole('checkbox', { name: 'speech' }).uncheck();
+    await waitUntil('the speech panel is hidden', async () => (await curveKeys(page)).length === 18);
+    assert.ok((await curveKeys(page)).every((k) => !k.includes('speech')));
+    await page.getByRole('checkbox', { name: 'speech' }).check();
+    await waitUntil('the speech panel is back', async () => (await curveKeys(page)).length === 24);
     await fresh.goto(`${e2e.url}#/losses?runs=dense,mot,moe&split=both&x=tokens`);
     await waitUntil('the dark overlay is drawn', async () => (await curveKeys(fresh)).length === 36);
     await fresh.screenshot({ path: join(SHOTS, 'losses-dark.png'), fullPage: true });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { motlab } from '../training/helpers.ts';
+import { synthData, trainTiny } from '../training/helpers.ts';
 import { UI_COLOURS } from '../../src-main/common/palette.ts';
 import { missing, SHOTS, useServerAndBrowser, waitUntil } from './harness.ts';
 
@@ -17,27 +17,8 @@ const e2e = useServerAndBrowser();
 before(() => {
   if (missing) return;
   const data = join(e2e.workspace, 'synth-data');
-  assert.equal(motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']).status, 0);
-  const r = motlab([
-    'train',
-    '--config',
-    'mot',
-    '--size',
-    'tiny',
-    '--data',
-    data,
-    '--out',
-    join(e2e.workspace, 'runs', 'tiny-mot'),
-    '--steps',
-    '4',
-    '--checkpoint-every',
-    '2',
-    '--eval-every',
-    '2',
-    '--engine',
-    'wasm',
-  ]);
-  assert.equal(r.status, 0, r.stderr);
+  synthData(data, 5);
+  trainTiny(join(e2e.workspace, 'runs', 'tiny-mot'), { data, steps: 4, checkpointEvery: 2, evalEvery: 2 });
 });
 
 /** A 1×1 opaque black PNG, base64. */

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { decodeSafetensors, encodeSafetensors, type TensorIn } from '../../src-main/checkpoints/safetensors.ts';
-import { motlab } from '../training/helpers.ts';
+import { trainTiny } from '../training/helpers.ts';
 import { bagelTensors, playbookNameOf } from '../importers/synthetic.ts';
 import { missing, SHOTS, useServerAndBrowser } from './harness.ts';
 
@@ -24,24 +24,7 @@ before(() => {
   const incoming = join(e2e.workspace, 'incoming');
   mkdirSync(incoming, { recursive: true });
   const trained = join(incoming, 'trained');
-  const r = motlab([
-    'train',
-    '--config',
-    'mot',
-    '--size',
-    'tiny',
-    '--out',
-    trained,
-    '--steps',
-    '2',
-    '--checkpoint-every',
-    '2',
-    '--eval-every',
-    '2',
-    '--engine',
-    'wasm',
-  ]);
-  assert.equal(r.status, 0, r.stderr);
+  trainTiny(trained, { steps: 2 });
   const file = join(trained, 'checkpoints', 'step-000002', 'model.safetensors');
   const { tensors } = decodeSafetensors(readFileSync(file), file);
   const renamed: Record<string, TensorIn> = {};

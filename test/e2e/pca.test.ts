@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { PcaAnalysis } from '../../src-main/common/api/types.ts';
-import { motlab } from '../training/helpers.ts';
+import { synthData, trainTiny } from '../training/helpers.ts';
 import { missing, SHOTS, useServerAndBrowser, waitUntil } from './harness.ts';
 
 const e2e = useServerAndBrowser();
@@ -16,28 +16,9 @@ const PROBE = 30;
 
 test('the PCA explorer: points, slider, hover, grid, in light and dark', { skip: missing && 'no Chromium', timeout: 400_000 }, async () => {
   const data = join(e2e.workspace, 'synth');
-  assert.equal(motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']).status, 0);
+  synthData(data, 5);
   const run = join(e2e.workspace, 'runs', 'tiny');
-  const trained = motlab([
-    'train',
-    '--config',
-    'mot',
-    '--size',
-    'tiny',
-    '--data',
-    data,
-    '--out',
-    run,
-    '--engine',
-    'wasm',
-    '--steps',
-    '20',
-    '--checkpoint-every',
-    '10',
-    '--eval-every',
-    '20',
-  ]);
-  assert.equal(trained.status, 0, trained.stderr);
+  trainTiny(run, { data, steps: 20, checkpointEvery: 10 });
 
   for (const scheme of ['light', 'dark'] as const) {
     const page = await e2e.newPage(scheme);

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { motlab } from '../training/helpers.ts';
+import { synthData, trainTiny } from '../training/helpers.ts';
 import { missing, SHOTS, useServerAndBrowser, waitUntil } from './harness.ts';
 
 const e2e = useServerAndBrowser();
@@ -15,33 +15,12 @@ const e2e = useServerAndBrowser();
 before(() => {
   if (missing) return;
   const data = join(e2e.workspace, 'synth-data');
-  assert.equal(motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']).status, 0);
-  for (const [preset, name] of [
+  synthData(data, 5);
+  for (const [config, name] of [
     ['moe4x-topk', 'tiny-moe'],
     ['mot', 'tiny-mot'],
-  ]) {
-    const out = join(e2e.workspace, 'runs', name);
-    const r = motlab([
-      'train',
-      '--config',
-      preset,
-      '--size',
-      'tiny',
-      '--data',
-      data,
-      '--out',
-      out,
-      '--steps',
-      '4',
-      '--checkpoint-every',
-      '2',
-      '--eval-every',
-      '2',
-      '--engine',
-      'wasm',
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-  }
+  ])
+    trainTiny(join(e2e.workspace, 'runs', name), { config, data, steps: 4, checkpointEvery: 2, evalEvery: 2 });
 });
 
 test(

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { clientFor, startTestServer } from '../api/harness.ts';
 import { assertOneLineError, runCli } from '../hostile/helpers.ts';
-import { MOTLAB, motlab, PYTHON } from '../training/helpers.ts';
+import { MOTLAB, PYTHON, synthData, trainTiny } from '../training/helpers.ts';
 import type { RunningServer } from '../../src-main/server/server.ts';
 import type { MethodInput } from '../../src-main/common/api/definition.ts';
 
@@ -44,29 +44,9 @@ before(async () => {
   out = path.join(workspace, 'figures');
   mkdirSync(out, { recursive: true });
   const data = path.join(workspace, 'synth-data');
-  assert.equal(motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '3']).status, 0);
-  for (const preset of ['dense', 'mot']) {
-    const r = motlab([
-      'train',
-      '--config',
-      preset,
-      '--size',
-      'tiny',
-      '--data',
-      data,
-      '--out',
-      path.join(runsDir, `tiny-${preset}`),
-      '--steps',
-      '6',
-      '--eval-every',
-      '3',
-      '--checkpoint-every',
-      '3',
-      '--engine',
-      'wasm',
-    ]);
-    assert.equal(r.status, 0, r.stderr);
-  }
+  synthData(data, 3);
+  for (const config of ['dense', 'mot'])
+    trainTiny(path.join(runsDir, `tiny-${config}`), { config, data, steps: 6, evalEvery: 3, checkpointEvery: 3 });
 });
 
 after(() => cleanup?.());

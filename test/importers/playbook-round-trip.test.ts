@@ -9,7 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { motlab, PYTHON, torchAvailable } from '../training/helpers.ts';
+import { motlab, PYTHON, torchAvailable, trainTiny } from '../training/helpers.ts';
 import { runPython } from '../analysis/python.ts';
 import { playbookNameOf } from './synthetic.ts';
 import type { WeightAnalysis } from '../../src-main/common/weight-analysis.ts';
@@ -91,22 +91,7 @@ before(() => {
   // QK-norm on, so that the heads can be read from the playbook's weights.
   const config = path.join(root, 'config.json');
   writeFileSync(config, JSON.stringify({ preset: 'mot', size: 'tiny', model: { qk_norm: true } }));
-  const r = motlab([
-    'train',
-    '--config',
-    config,
-    '--out',
-    original,
-    '--steps',
-    '6',
-    '--checkpoint-every',
-    '6',
-    '--eval-every',
-    '6',
-    '--engine',
-    'wasm',
-  ]);
-  assert.equal(r.status, 0, r.stderr);
+  trainTiny(original, { config, steps: 6 });
   const py = runPythonScript(RENAME, [path.join(original, 'checkpoints', 'step-000006', 'model.safetensors'), root]);
   assert.equal(py.trim(), '71');
   originalLoss = evalJson(original).loss;

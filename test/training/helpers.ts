@@ -1,4 +1,5 @@
 /** Running the real `motlab` command in tests: a child process, real files, real output. */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -57,6 +58,48 @@ export const torchAvailable = spawnSync(PYTHON, ['-c', 'import torch, numpy'], {
 /** Arguments of `motlab train` for a new tiny MoT run on the wasm engine. */
 export function tinyTrainArgs(data: string, out: string, extra: string[] = []): string[] {
   return ['train', '--config', 'mot', '--size', 'tiny', '--data', data, '--out', out, '--engine', 'wasm', ...extra];
+}
+
+/** `motlab data synth` into `out`: the tests' small synthetic dataset (40,000 tokens unless told). */
+export function synthData(out: string, seed: number, tokens = 40_000): void {
+  const r = motlab(['data', 'synth', '--out', out, '--tokens', String(tokens), '--seed', String(seed)]);
+  assert.equal(r.status, 0, r.stderr);
+}
+
+export interface TinyRunOptions {
+  /** A preset name or a config file; default mot. */
+  config?: string;
+  /** Dataset folder; default the built-in fashion-tri. */
+  data?: string;
+  steps: number;
+  /** Default: once, at the last step. */
+  checkpointEvery?: number;
+  /** Default: once, at the last step. */
+  evalEvery?: number;
+}
+
+/** Trains a new tiny run into `out` with the real CLI on the wasm engine; fails the test if it fails. */
+export function trainTiny(out: string, options: TinyRunOptions): void {
+  const { config = 'mot', data, steps, checkpointEvery = steps, evalEvery = steps } = options;
+  const size = config.endsWith('.json') ? [] : ['--size', 'tiny'];
+  const r = motlab([
+    'train',
+    '--config',
+    config,
+    ...size,
+    ...(data ? ['--data', data] : []),
+    '--out',
+    out,
+    '--steps',
+    String(steps),
+    '--checkpoint-every',
+    String(checkpointEvery),
+    '--eval-every',
+    String(evalEvery),
+    '--engine',
+    'wasm',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
 }
 
 /** Arguments of `motlab train --resume` on the wasm engine. */
