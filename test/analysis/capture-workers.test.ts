@@ -20,30 +20,20 @@ import { initParams } from '../../src-main/model/mot.ts';
 import { loadDataset } from '../../src-main/data/dataset.ts';
 import type { CapturePass } from '../../src-main/training/workers/protocol.ts';
 import { Rng } from '../../src-main/util/rng.ts';
-import { motlab } from '../training/helpers.ts';
+import { synthData, trainTiny } from '../training/helpers.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'motlab-capture-workers-'));
 const data = path.join(work, 'data');
 after(() => rmSync(work, { recursive: true, force: true }));
 
-function train(preset: string, steps: number): string {
-  const out = path.join(work, preset);
-  const r = motlab([
-    'train',
-    ...['--config', preset, '--size', 'tiny', '--data', data, '--out', out, '--engine', 'wasm'],
-    ...['--steps', String(steps), '--checkpoint-every', '2', '--eval-every', String(steps), '--workers', '1'],
-  ]);
-  assert.equal(r.status, 0, r.stderr);
-  return out;
-}
-
 let mot = '';
 let moe = '';
 before(async () => {
-  const r = motlab(['data', 'synth', '--out', data, '--tokens', '40000', '--seed', '5']);
-  assert.equal(r.status, 0, r.stderr);
-  mot = train('mot', 4);
-  moe = train('moe4x', 4);
+  synthData(data, 5);
+  mot = path.join(work, 'mot');
+  moe = path.join(work, 'moe');
+  trainTiny(mot, { data, steps: 4, checkpointEvery: 2 });
+  trainTiny(moe, { config: 'moe4x', data, steps: 4, checkpointEvery: 2 });
   await initEngine('wasm');
 });
 
