@@ -20,8 +20,10 @@ import { CHECKPOINTS_DIR, MODEL_FILE, checkpointDirName, listCheckpoints, readMo
 import { readRunJson, type RunJson } from '../runs/run-json.ts';
 import { loadDataset, resolveDatasetDir } from '../data/dataset.ts';
 import { splitFileName } from '../data/format.ts';
-import { captureActivations } from '../model/capture.ts';
-import { prepareBatch } from '../model/batch.ts';
+import { captureRows } from '../model/capture.ts';
+import { StartingPool, WorkerPool } from '../training/workers/pool.ts';
+import { forwardPassWorkers, type WorkersRequest } from '../training/workers/count.ts';
+import type { CapturePass } from '../training/workers/protocol.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Params } from '../model/params.ts';
 import { readActivations } from './pca/activations.ts';
@@ -124,6 +126,8 @@ export type PcaCaptureOptions = Pick<PcaRunOptions, 'runDir' | 'split' | 'checkp
   onProgress?: (progress: PcaProgress) => void;
   /** Checks of the caller's own settings, run before anything is captured (fail fast). */
   check?: (config: ModelConfig, steps: number[]) => void;
+  /** Worker threads for the capture (docs/workers.md); default 'auto': one per core, capped by the work. 1 = this thread. */
+  workers?: WorkersRequest;
 };
 
 /** The captured features of a run's checkpoints on its probe set, cached on disk. */
@@ -138,6 +142,8 @@ export interface PcaCapture {
   cacheDir: string;
   captured: number[];
   reused: number[];
+  /** Threads the capture ran on: 1 = this thread, more = worker threads. */
+  workers: number;
 }
 
 /** The run and the checkpoints a capture covers, with its settings checked: quick, nothing is captured. */
@@ -203,36 +209,53 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
   const cacheDir = path.join(runDir, 'analyses', 'pca', key);
   await mkdir(cacheDir, { recursive: true });
 
-  // One checkpoint at a time, streamed to disk.
+  // One checkpoint at a time, streamed to disk; the workers (if any) start at the first one
+  // captured, which this thread captures until they are ready; they capture the others.
   const captured: number[] = [];
   const reused: number[] = [];
-  for (let i = 0; i < steps.length; i++) {
-    throwIfAborted(options.signal);
-    const step = steps[i];
-    options.onProgress?.({ phase: 'capture', done: i, total: steps.length, message: `capturing checkpoint ${step}` });
-    const modelFile = path.join(runDir, CHECKPOINTS_DIR, checkpointDirName(step), MODEL_FILE);
-    const modelStat = await stat(modelFile);
-    const sidecar = featureSidecar(cacheDir, step);
-    const stamp = { modelSize: modelStat.size, modelMtime: modelStat.mtimeMs, n, d, layers: config.n_layers };
-    if (await sidecarMatches(sidecar, stamp)) {
-      reused.push(step);
-      continue;
+  const passes = capturePasses(config, probe);
+  let pool: StartingPool | null = null;
+  let workers = 1;
+  try {
+    for (let i = 0; i < steps.length; i++) {
+      throwIfAborted(options.signal);
+      const step = steps[i];
+      options.onProgress?.({ phase: 'capture', done: i, total: steps.length, message: `capturing checkpoint ${step}` });
+      const modelFile = path.join(runDir, CHECKPOINTS_DIR, checkpointDirName(step), MODEL_FILE);
+      const modelStat = await stat(modelFile);
+      const sidecar = featureSidecar(cacheDir, step);
+      const stamp = { modelSize: modelStat.size, modelMtime: modelStat.mtimeMs, n, d, layers: config.n_layers };
+      if (await sidecarMatches(sidecar, stamp)) {
+        reused.push(step);
+        continue;
+      }
+      const { config: checkpointConfig, tensors } = await readModelFile(modelFile);
+      if (checkpointConfig.d_model !== d || checkpointConfig.n_layers !== config.n_layers)
+        throw new MotlabError('invalid_checkpoint', `${modelFile}: its model does not match the run's run.json`);
+      const params: Params = {};
+      for (const [name, t] of Object.entries(tensors)) params[name] = tf.tensor(t.data, t.shape, 'float32');
+      try {
+        if (!pool && workers === 1) {
+          const backend = tf.getBackend();
+          const engine = backend === 'wasm' || backend === 'cpu' ? backend : 'tensorflow';
+          workers = forwardPassWorkers(options.workers ?? 'auto', engine, passes.length * (steps.length - i));
+          if (workers > 1) pool = new StartingPool(WorkerPool.start(workers, engine, checkpointConfig, new Map(Object.entries(params))));
+        }
+        // This thread covers the workers' start-up during the first checkpoint captured (their
+        // start-up takes longer than a small run's checkpoint); the next ones wait for them.
+        if (pool && captured.length > 0) await pool.ready();
+        await captureToFile(checkpointConfig, params, probe, passes, featureFile(cacheDir, step), pool, options.signal);
+      } finally {
+        Object.values(params).forEach((t) => t.dispose());
+      }
+      await writeFile(sidecar, JSON.stringify(stamp));
+      captured.push(step);
     }
-    const { config: checkpointConfig, tensors } = await readModelFile(modelFile);
-    if (checkpointConfig.d_model !== d || checkpointConfig.n_layers !== config.n_layers)
-      throw new MotlabError('invalid_checkpoint', `${modelFile}: its model does not match the run's run.json`);
-    const params: Params = {};
-    for (const [name, t] of Object.entries(tensors)) params[name] = tf.tensor(t.data, t.shape, 'float32');
-    try {
-      await captureToFile(checkpointConfig, params, probe, featureFile(cacheDir, step), options.signal);
-    } finally {
-      Object.values(params).forEach((t) => t.dispose());
-    }
-    await writeFile(sidecar, JSON.stringify(stamp));
-    captured.push(step);
+  } finally {
+    await pool?.close();
   }
   options.onProgress?.({ phase: 'capture', done: steps.length, total: steps.length, message: 'capture done' });
-  return { runDir, config, dataset: dataset.dir, split, seed, probe, steps, cacheDir, captured, reused };
+  return { runDir, config, dataset: dataset.dir, split, seed, probe, steps, cacheDir, captured, reused, workers };
 }
 
 export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> {
@@ -511,48 +534,96 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
- * Runs the probe windows through the model in small batches (MoE: one window per pass, as its
- * routing depends on the batch) and writes each probed row at its place in the layer-major file.
+ * The forward passes of a capture: the probe windows in passes of 8 (MoE: one window per pass, as
+ * its routing depends on the batch), each with the probed rows it yields (a contiguous run of the
+ * probe set, which is sorted by split position, so by window). Passes without a probed row are left out.
  */
-async function captureToFile(config: ModelConfig, params: Params, probe: ProbeSet, file: string, signal?: AbortSignal): Promise<void> {
+function capturePasses(config: ModelConfig, probe: ProbeSet): (CapturePass & { firstRow: number })[] {
   const S = config.seq_len;
-  const d = config.d_model;
-  const L = config.n_layers;
   const n = probe.positions.split.length;
   const W = probe.windowStarts.length;
   const perBatch = config.moe ? 1 : 8;
+  const passes: (CapturePass & { firstRow: number })[] = [];
+  let row = 0;
+  for (let first = 0; first < W; first += perBatch) {
+    const count = Math.min(perBatch, W - first);
+    const firstRow = row;
+    while (row < n && probe.positions.window[row] < first + count) row++;
+    if (row === firstRow) continue;
+    passes.push({
+      windows: probe.windows.slice(first * S, (first + count) * S),
+      count,
+      rows: {
+        window: probe.positions.window.slice(firstRow, row).map((w) => w - first),
+        offset: probe.positions.offset.slice(firstRow, row),
+      },
+      firstRow,
+    });
+  }
+  return passes;
+}
+
+/**
+ * Runs the capture's passes through the model and writes each probed row at its place in the
+ * layer-major file: on this thread until `pool`'s workers are ready, then on them (a pass goes to
+ * whichever is free). The passes are the same either way, so the bytes are too.
+ */
+async function captureToFile(
+  config: ModelConfig,
+  params: Params,
+  probe: ProbeSet,
+  passes: readonly (CapturePass & { firstRow: number })[],
+  file: string,
+  pool: StartingPool | null,
+  signal?: AbortSignal,
+): Promise<void> {
+  const d = config.d_model;
+  const L = config.n_layers;
+  const n = probe.positions.split.length;
   const temp = `${file}.partial`;
   const handle = await open(temp, 'w');
+  const write = async (pass: (typeof passes)[number], layers: Float32Array[]): Promise<void> => {
+    for (let l = 0; l < layers.length; l++)
+      await handle.write(
+        new Uint8Array(layers[l].buffer, layers[l].byteOffset, layers[l].byteLength),
+        0,
+        layers[l].byteLength,
+        (l * n + pass.firstRow) * d * 4,
+      );
+  };
+  let next = 0;
+  let stopped = false;
+  const claim = (): number | null => {
+    if (stopped || next >= passes.length) return null;
+    throwIfAborted(signal);
+    return next++;
+  };
+  let onWorkers: Promise<void> | null = null;
+  const handOver = (workers: WorkerPool): void => {
+    onWorkers = (async () => {
+      workers.publishWeights(new Map(Object.entries(params)));
+      await workers.capture(passes, claim, (index, layers) => write(passes[index], layers));
+    })();
+    onWorkers.catch(() => (stopped = true)); // this thread stops too; the error is thrown below
+  };
+  let leave: (() => void) | undefined;
   try {
+    leave = pool?.join(handOver);
     await handle.truncate(L * n * d * 4);
-    let row = 0; // positions are sorted by split position, so by window
-    for (let first = 0; first < W; first += perBatch) {
-      throwIfAborted(signal);
-      const count = Math.min(perBatch, W - first);
-      const inputs = probe.windows.subarray(first * S, (first + count) * S);
-      const batch = prepareBatch(config, inputs, inputs, count);
-      let acts;
-      try {
-        acts = captureActivations(config, params, batch);
-      } finally {
-        batch.dispose();
-      }
-      const start = row;
-      while (row < n && probe.positions.window[row] < first + count) row++;
-      const rows = row - start;
-      if (rows === 0) continue;
-      for (const layer of acts.layers) {
-        const out = new Float32Array(rows * d);
-        for (let r = 0; r < rows; r++) {
-          const p = (probe.positions.window[start + r] - first) * S + probe.positions.offset[start + r];
-          out.set(layer.residual.subarray(p * d, (p + 1) * d), r * d);
-        }
-        await handle.write(new Uint8Array(out.buffer), 0, out.byteLength, (layer.layer * n + start) * d * 4);
-      }
+    for (let index = onWorkers ? null : claim(); index !== null; index = onWorkers ? null : claim()) {
+      const pass = passes[index];
+      await write(pass, captureRows(config, params, pass.windows, pass.count, pass.rows));
     }
+  } catch (error) {
+    stopped = true;
+    throw error;
   } finally {
+    leave?.();
+    await (onWorkers as Promise<void> | null)?.catch(() => {});
     await handle.close();
   }
+  await onWorkers;
+  pool?.throwIfFailed();
   await rename(temp, file);
 }
 

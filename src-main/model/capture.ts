@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError } from '../common/errors.ts';
-import type { PreparedBatch } from './batch.ts';
+import { prepareBatch, type PreparedBatch } from './batch.ts';
 import type { ModelConfig } from './config.ts';
 import { block, embed, modelFor, type BlockOutputs } from './mot.ts';
 import type { Params } from './params.ts';
@@ -86,6 +86,38 @@ export function captureActivations(config: ModelConfig, params: Params, batch: P
     }
   });
   return { positions: N, width: D, layers };
+}
+
+/**
+ * Feature capture's forward pass (analysis/pca-collect.ts, on one thread or on a worker): the
+ * residual stream after every block at chosen positions of `count` windows ([count·S] tokens).
+ * Row r is position `offset[r]` of window `window[r]` (0-based in the pass); the result has one
+ * [rows, D] array per layer, rows in the order given.
+ */
+export function captureRows(
+  config: ModelConfig,
+  params: Params,
+  windows: Int32Array,
+  count: number,
+  rows: { window: Int32Array; offset: Int32Array },
+): Float32Array[] {
+  const batch = prepareBatch(config, windows, windows, count);
+  let acts: Activations;
+  try {
+    acts = captureActivations(config, params, batch);
+  } finally {
+    batch.dispose();
+  }
+  const S = config.seq_len;
+  const D = config.d_model;
+  return acts.layers.map((layer) => {
+    const out = new Float32Array(rows.window.length * D);
+    for (let r = 0; r < rows.window.length; r++) {
+      const p = rows.window[r] * S + rows.offset[r];
+      out.set(layer.residual.subarray(p * D, (p + 1) * D), r * D);
+    }
+    return out;
+  });
 }
 
 /** Rows in tower order (row r is position order[r]) → rows in position order. */

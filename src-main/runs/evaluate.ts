@@ -5,7 +5,6 @@
  * `<run>/analyses/evaluate/<hash>/result.json`.
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeIncomplete, incompleteNewerThanLatest, readCheckpoint, scanCheckpoints } from '../checkpoints/run-folder.ts';
@@ -13,7 +12,7 @@ import { loadDataset, resolveDatasetDir, windowCount } from '../data/dataset.ts'
 import { initEngine } from '../engine/engine.ts';
 import { evalBatchSize, evaluateLossCancellable } from '../training/evaluate.ts';
 import { WorkerPool } from '../training/workers/pool.ts';
-import type { WorkersRequest } from '../training/workers/count.ts';
+import { forwardPassWorkers, type WorkersRequest } from '../training/workers/count.ts';
 import type { ModelConfig } from '../model/config.ts';
 import { MotlabError } from '../common/errors.ts';
 import type { InProcessEngineChoice, EngineName } from '../common/vocabulary.ts';
@@ -118,16 +117,10 @@ export async function evaluateCheckpoint(request: EvaluationRequest): Promise<Ev
   }
 }
 
-/**
- * Workers for an evaluation: passes are independent (MoE ones hold one window), so any model may
- * use them; only worth starting for at least two passes per worker.
- */
+/** Workers for an evaluation: one per core, as long as each gets two forward passes (training/workers/count.ts). */
 function evaluationWorkers(requested: WorkersRequest, engine: EngineName, config: ModelConfig, tokens: number, maxWindows: number): number {
-  if (engine !== 'wasm' && engine !== 'cpu') return 1;
   const windows = Math.min(maxWindows, windowCount(tokens, config.seq_len));
-  const passes = Math.ceil(windows / evalBatchSize(config));
-  const wanted = requested === 'auto' ? availableParallelism() : requested;
-  return Math.max(1, Math.min(wanted, Math.floor(passes / 2)));
+  return forwardPassWorkers(requested, engine, Math.ceil(windows / evalBatchSize(config)));
 }
 
 export const evaluateRunner = defineJobRunner(evaluateJob, async (input, ctx) => {

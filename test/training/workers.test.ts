@@ -2,7 +2,7 @@
  * Data-parallel training on worker threads (docs/workers.md): the reference is the trainer's own
  * thread (`workers 1`, the path test/torch checks against PyTorch); 2 workers must give the same
  * gradients and losses up to float reassociation, resume bit for bit, and stop cleanly (with a
- * checkpoint and a message, never a hang) when a worker throws or dies.
+ * checkpoint and a message, never a hang) when a worker throws, dies or hangs.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -174,19 +174,22 @@ test('motlab eval on 2 workers gives the one-thread losses to the bit', () => {
   assert.deepEqual(evaluate('2'), one);
 });
 
-for (const fault of ['throw', 'exit'] as const) {
-  test(`a worker that ${fault === 'throw' ? 'throws' : 'dies'} stops the run with a checkpoint and a clear message`, async () => {
+const faultMessages = {
+  throw: /training worker 1 of 2 failed: injected fault at step 3.*stopped after step 2; checkpoint step 2/s,
+  exit: /training worker 1 of 2 exited unexpectedly \(exit code 3\).*stopped after step 2; checkpoint step 2/s,
+  // Blocked for ever: stopped after max(1.5 s, 10× the slowest of steps 1 and 2).
+  hang: /training worker 1 of 2 did not answer a gradients request within [\d.]+ s \(10× the slowest recent one, at least 1\.5 s;.*and was stopped.*stopped after step 2; checkpoint step 2/s,
+};
+for (const fault of ['throw', 'exit', 'hang'] as const) {
+  test(`a worker that ${{ throw: 'throws', exit: 'dies', hang: 'hangs' }[fault]} stops the run with a checkpoint and a clear message`, async () => {
     const runDir = path.join(root, `fault-${fault}`);
     process.env.MOTLAB_WORKER_FAULT = `${fault}:3`; // read by the workers when they start
+    process.env.MOTLAB_WORKER_MIN_TIMEOUT_MS = '1500'; // read by the pool when it starts
     try {
-      await assert.rejects(
-        trainInProcess(runDir, 2, { steps: 6, checkpoint_every: 100, eval_every: 100 }),
-        fault === 'throw'
-          ? /training worker 1 of 2 failed: injected fault at step 3.*stopped after step 2; checkpoint step 2/s
-          : /training worker 1 of 2 exited unexpectedly \(exit code 3\).*stopped after step 2; checkpoint step 2/s,
-      );
+      await assert.rejects(trainInProcess(runDir, 2, { steps: 6, checkpoint_every: 100, eval_every: 100 }), faultMessages[fault]);
     } finally {
       delete process.env.MOTLAB_WORKER_FAULT;
+      delete process.env.MOTLAB_WORKER_MIN_TIMEOUT_MS;
     }
     assert.ok(readdirSync(path.join(runDir, 'checkpoints')).includes('step-000002'));
   });

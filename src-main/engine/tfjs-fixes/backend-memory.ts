@@ -39,6 +39,15 @@ export const offsetOf = (backend: WasmBackend, t: tf.TensorInfo): number => back
 /** A float32 view of a tensor's data in the wasm heap (take it after any makeOutput: a malloc may grow the heap). */
 export const heapF32 = (backend: WasmBackend, t: tf.TensorInfo): Float32Array => backend.typedArrayFromHeap(t) as Float32Array;
 
+/**
+ * Copy a float32 tensor's values into `into` at `offset`: on wasm straight from the heap, without
+ * the intermediate array dataSync makes (weights and gradients through shared memory, every step).
+ */
+export function copyTensorInto(t: tf.Tensor, into: Float32Array, offset: number): void {
+  if (t.dtype !== 'float32') throw new Error(`copyTensorInto: ${t.dtype} tensor, float32 expected`);
+  into.set(tf.getBackend() === 'wasm' ? heapF32(tf.backend() as unknown as WasmBackend, t) : (t.dataSync() as Float32Array), offset);
+}
+
 type CBatchMatMul = (
   aId: number,
   aShape: Uint8Array,

@@ -37,3 +37,14 @@ export function planWorkers(requested: WorkersRequest, engine: EngineName, confi
     };
   return { count: wanted, reason: null };
 }
+
+/**
+ * Workers for independent forward passes (evaluation, feature capture): any model may use them
+ * (an MoE pass holds one window), on the wasm and cpu engines; worth starting only when each
+ * worker gets at least two passes (a worker's start-up costs about as much as a pass).
+ */
+export function forwardPassWorkers(requested: WorkersRequest, engine: EngineName, passes: number): number {
+  if (engine !== 'wasm' && engine !== 'cpu') return 1;
+  const wanted = requested === 'auto' ? availableParallelism() : requested;
+  return Math.max(1, Math.min(wanted, Math.floor(passes / 2)));
+}

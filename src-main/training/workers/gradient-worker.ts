@@ -3,17 +3,21 @@
  * its own copy of the model. Per request it loads the newest weights from shared memory (when
  * they changed), computes the gradients of its shard of each micro-batch with the trainer's own
  * definition (../gradients.ts), and writes their sum into its shared gradient buffer; or it
- * evaluates the forward passes it is given (../evaluate.ts). Requests arrive one at a time.
+ * evaluates the forward passes it is given (../evaluate.ts), or runs a pass of feature capture
+ * (model/capture.ts `captureRows`) and sends back the probed rows only. Requests arrive one at a time.
  *
- * MOTLAB_WORKER_FAULT=throw:<step> or exit:<step> makes worker 0 fail at that step: the tests
- * use it to check that a failing worker stops the run cleanly.
+ * MOTLAB_WORKER_FAULT=throw:<step>, exit:<step> or hang:<step> makes worker 0 fail at that step
+ * (hang: block forever, answering nothing): the tests use it to check that a failing worker stops
+ * the run cleanly.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../engine/engine.ts';
+import { copyTensorInto } from '../../engine/tfjs-fixes/backend-memory.ts';
 import { MotlabError } from '../../common/errors.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { prepareBatch } from '../../model/mot.ts';
+import { captureRows } from '../../model/capture.ts';
 import { addMicroBatchGradients } from '../gradients.ts';
 import { evalBatchLossSums } from '../evaluate.ts';
 import type { FromWorker, ParamLayout, ToWorker } from './protocol.ts';
@@ -40,7 +44,9 @@ port.on('message', (message: ToWorker) => {
 
 async function handle(message: ToWorker): Promise<void> {
   try {
-    port!.postMessage(await answer(message));
+    const reply = await answer(message);
+    // Captured rows are handed over, not copied.
+    port!.postMessage(reply, reply.type === 'capture' ? reply.layers.map((l) => l.buffer as ArrayBuffer) : []);
   } catch (e) {
     const failed: FromWorker = {
       type: 'failed',
@@ -77,8 +83,14 @@ async function answer(message: ToWorker): Promise<FromWorker> {
   const w = loaded;
   if (!w) throw new Error('the worker got a request before init');
   if (message.weightsVersion !== w.weightsVersion) {
+    // The wasm engine copies a new tensor's values into its own memory at once, so it may read the
+    // shared buffer in place; the cpu engine keeps the array it is given, so it gets a copy.
+    const inPlace = tf.getBackend() === 'wasm';
     for (const slot of w.layout) {
-      const value = tf.tensor(w.weights.slice(slot.offset, slot.offset + slot.size), slot.shape, 'float32');
+      const values = inPlace
+        ? w.weights.subarray(slot.offset, slot.offset + slot.size)
+        : w.weights.slice(slot.offset, slot.offset + slot.size);
+      const value = tf.tensor(values, slot.shape, 'float32');
       w.params[slot.name].assign(value);
       value.dispose();
     }
@@ -88,6 +100,8 @@ async function answer(message: ToWorker): Promise<FromWorker> {
     injectFault(message.step);
     return gradients(w, message);
   }
+  if (message.type === 'capture')
+    return { type: 'capture', id: message.id, layers: captureRows(w.config, w.params, message.windows, message.count, message.rows) };
   const sums: Float32Array[] = [];
   const counts: number[][] = [];
   for (const b of message.batches) {
@@ -116,7 +130,7 @@ async function gradients(w: Loaded, message: Extract<ToWorker, { type: 'gradient
     }
   }
   sum!.forEach((g, i) => {
-    w.gradients.set(g.dataSync() as Float32Array, w.layout[i].offset);
+    copyTensorInto(g, w.gradients, w.layout[i].offset);
     g.dispose();
   });
   return { type: 'gradients', id: message.id, losses, modalitySums, modalityCounts };
@@ -124,8 +138,9 @@ async function gradients(w: Loaded, message: Extract<ToWorker, { type: 'gradient
 
 /** The test hook described at the top: fail worker 0 at one step (1-based, the step being trained). */
 function injectFault(step: number): void {
-  const fault = /^(throw|exit):(\d+)$/.exec(process.env.MOTLAB_WORKER_FAULT ?? '');
+  const fault = /^(throw|exit|hang):(\d+)$/.exec(process.env.MOTLAB_WORKER_FAULT ?? '');
   if (!fault || workerIndex !== 0 || Number(fault[2]) !== step) return;
   if (fault[1] === 'exit') process.exit(3); // in a worker thread this ends the thread, as a crash would
+  if (fault[1] === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // blocks for ever, using no CPU
   throw new Error(`injected fault at step ${step} (MOTLAB_WORKER_FAULT)`);
 }

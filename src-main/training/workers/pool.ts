@@ -7,15 +7,17 @@
  * the new weights to shared memory, which every worker reads before its next request.
  *
  * A worker that throws, crashes or exits fails the pending request with a WorkerFailure (never a
- * hang); the pool is then unusable and the trainer stops the run with a checkpoint.
+ * hang); so does one that does not answer in time (`RequestLimits`), which is then terminated. The
+ * pool is then unusable and the trainer stops the run with a checkpoint.
  */
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError, type MotlabErrorCode } from '../../common/errors.ts';
+import { copyTensorInto } from '../../engine/tfjs-fixes/backend-memory.ts';
 import type { InProcessEngineName } from '../../common/vocabulary.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { EvalTotals, evalBatchTokens, planEvaluation, type EvalResult } from '../evaluate.ts';
-import type { FromWorker, ParamLayout, Shard, WorkerRequest } from './protocol.ts';
+import type { CapturePass, FromWorker, ParamLayout, Shard, WorkerRequest } from './protocol.ts';
 
 /** A worker failed: the request it was serving did not complete. */
 export class WorkerFailure extends MotlabError {
@@ -39,6 +41,11 @@ export function shardRanges(batchSize: number, workers: number): { first: number
   return ranges;
 }
 
+/** dst[i] += src[i] in float32: a function of its own, so the loop is compiled on its own. */
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
+}
+
 export function paramLayout(params: ReadonlyMap<string, tf.Tensor>): ParamLayout {
   let offset = 0;
   return [...params].map(([name, t]) => {
@@ -50,7 +57,7 @@ export function paramLayout(params: ReadonlyMap<string, tf.Tensor>): ParamLayout
 
 /** The step's summed gradients and what the workers measured. */
 export interface PooledGradients {
-  /** Σ over workers, in worker order, float32, laid out as `layout`. */
+  /** Σ over workers, in worker order, float32, laid out as `layout`; overwritten by the next step. */
   flat: Float32Array;
   /** Per micro-batch: the batch's mean loss (Σ of the shards' scaled losses). */
   microLosses: number[];
@@ -60,8 +67,50 @@ export interface PooledGradients {
 
 interface Pending {
   id: number;
+  type: WorkerRequest['type'];
+  started: number;
+  timer: NodeJS.Timeout;
   resolve: (message: FromWorker) => void;
   reject: (error: Error) => void;
+}
+
+/** The least wait before a worker is deemed hung; MOTLAB_WORKER_MIN_TIMEOUT_MS overrides it (a slow, crowded machine; the tests). */
+const MIN_TIMEOUT_MS = 60_000;
+/** The wait for the first request of a kind, with nothing to scale from yet (it includes compiling the model's kernels). */
+const FIRST_TIMEOUT_MS = 10 * 60_000;
+const TIMEOUT_FACTOR = 10;
+const RECENT = 20;
+
+/**
+ * How long a worker may take to answer before it is deemed hung: ten times the slowest of the
+ * last 20 requests of the same kind (gradients, evaluate, capture: each kind's requests are alike
+ * in size within a run), at least MIN_TIMEOUT_MS; 10 minutes for the first of a kind. Shared by
+ * the pool's workers.
+ */
+export class RequestLimits {
+  private readonly recent = new Map<string, number[]>();
+  readonly minimumMs: number;
+
+  constructor(minimumMs = Number(process.env.MOTLAB_WORKER_MIN_TIMEOUT_MS) || MIN_TIMEOUT_MS) {
+    this.minimumMs = minimumMs;
+  }
+
+  limitMs(type: string): number {
+    const recent = this.recent.get(type);
+    if (!recent) return Math.max(FIRST_TIMEOUT_MS, this.minimumMs);
+    return Math.max(this.minimumMs, TIMEOUT_FACTOR * Math.max(...recent));
+  }
+
+  record(type: string, ms: number): void {
+    const recent = this.recent.get(type) ?? [];
+    recent.push(ms);
+    if (recent.length > RECENT) recent.shift();
+    this.recent.set(type, recent);
+  }
+}
+
+function seconds(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
 /** How the worker module is started: from source through tsx, or the bundled build's sibling file. */
@@ -84,6 +133,7 @@ class GradientWorker {
   constructor(
     readonly index: number,
     private readonly count: number,
+    private readonly limits: RequestLimits,
   ) {
     const script = workerScript();
     this.worker = new Worker(script.code, { eval: true, workerData: { index } });
@@ -91,12 +141,16 @@ class GradientWorker {
       const pending = this.pending;
       if (!pending || pending.id !== message.id) return;
       this.pending = null;
+      clearTimeout(pending.timer);
       if (message.type === 'failed') {
         this.fail(
           new WorkerFailure(message.code ?? 'internal', `training worker ${this.index + 1} of ${this.count} failed: ${message.message}`),
         );
         pending.reject(this.failure!);
-      } else pending.resolve(message);
+      } else {
+        this.limits.record(pending.type, performance.now() - pending.started);
+        pending.resolve(message);
+      }
     });
     this.worker.on('error', (error) =>
       this.fail(new WorkerFailure('internal', `training worker ${this.index + 1} of ${this.count} crashed: ${error.message}`)),
@@ -112,15 +166,32 @@ class GradientWorker {
     this.failure ??= failure;
     const pending = this.pending;
     this.pending = null;
+    if (pending) clearTimeout(pending.timer);
     pending?.reject(this.failure);
+  }
+
+  /** A worker that does not answer in time neither works nor will: stop it, fail its request. */
+  private timedOut(type: string, limitMs: number): void {
+    this.fail(
+      new WorkerFailure(
+        'internal',
+        `training worker ${this.index + 1} of ${this.count} did not answer a ${type} request within ${seconds(limitMs)} ` +
+          `(${TIMEOUT_FACTOR}× the slowest recent one, at least ${seconds(this.limits.minimumMs)}; MOTLAB_WORKER_MIN_TIMEOUT_MS sets that least wait) ` +
+          `and was stopped`,
+      ),
+    );
+    this.worker.removeAllListeners('exit');
+    void this.worker.terminate();
   }
 
   request(message: WorkerRequest): Promise<FromWorker> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending) return Promise.reject(new Error(`training worker ${this.index + 1} is busy`));
     const id = this.nextId++;
+    const limitMs = this.limits.limitMs(message.type);
     return new Promise<FromWorker>((resolve, reject) => {
-      this.pending = { id, resolve, reject };
+      const timer = setTimeout(() => this.timedOut(message.type, limitMs), limitMs);
+      this.pending = { id, type: message.type, started: performance.now(), timer, resolve, reject };
       this.worker.postMessage({ ...message, id });
     });
   }
@@ -136,6 +207,8 @@ export class WorkerPool {
   private weightsVersion = 0;
   private readonly weights: Float32Array;
   private readonly gradients: Float32Array[];
+  /** The step's summed gradients, reused from step to step (a fresh 4-byte-per-parameter array each step cost more than the sum). */
+  private readonly summed: Float32Array;
 
   private constructor(
     private readonly workers: GradientWorker[],
@@ -148,6 +221,7 @@ export class WorkerPool {
   ) {
     this.weights = new Float32Array(weights);
     this.gradients = gradients.map((b) => new Float32Array(b));
+    this.summed = new Float32Array(this.weights.length);
   }
 
   get size(): number {
@@ -165,7 +239,8 @@ export class WorkerPool {
     const floats = layout.reduce((n, slot) => n + slot.size, 0);
     const weights = new SharedArrayBuffer(floats * 4);
     const gradients = Array.from({ length: count }, () => new SharedArrayBuffer(floats * 4));
-    const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count));
+    const limits = new RequestLimits();
+    const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count, limits));
     let pool: WorkerPool | null = null;
     try {
       const view = new Float32Array(weights);
@@ -183,7 +258,12 @@ export class WorkerPool {
 
   /** Make `params` (the trainer's weights after an update or a restore) the workers' weights. */
   publishWeights(params: ReadonlyMap<string, tf.Tensor>): void {
-    for (const slot of this.layout) this.weights.set(params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+    for (const slot of this.layout) {
+      const t = params.get(slot.name);
+      if (!t || t.size !== slot.size)
+        throw new MotlabError('internal', `the weights published to the workers have no ${slot.size}-float tensor ${slot.name}`);
+      copyTensorInto(t, this.weights, slot.offset);
+    }
     this.weightsVersion++;
   }
 
@@ -202,15 +282,14 @@ export class WorkerPool {
       return { type: 'gradients', weightsVersion: this.weightsVersion, step, micro: shards };
     });
     const M = this.config.modalities.length;
-    const flat = new Float32Array(this.weights.length);
+    const flat = this.summed;
     const microLosses = micro.map(() => 0);
     const modalitySums = new Float64Array(M);
     const modalityCounts = new Float64Array(M);
     replies.forEach((reply, k) => {
       if (reply.type !== 'gradients') throw new Error(`training worker ${k + 1} answered ${reply.type} to a gradients request`);
-      const g = this.gradients[k];
-      if (k === 0) flat.set(g);
-      else for (let i = 0; i < flat.length; i++) flat[i] += g[i];
+      if (k === 0) flat.set(this.gradients[k]);
+      else addInto(flat, this.gradients[k]);
       reply.losses.forEach((loss, j) => (microLosses[j] += loss));
       for (let j = 0; j < micro.length; j++)
         for (let m = 0; m < M; m++) {
@@ -255,6 +334,32 @@ export class WorkerPool {
     return totals.result(plan.windows.count);
   }
 
+  /**
+   * Feature capture (analysis/pca-collect.ts) with its forward passes shared out: each worker
+   * takes the pass `claim` gives it (null: none left) as soon as it is done with one, so a slower
+   * worker takes fewer, and the caller may serve passes from the same `claim` on its own thread.
+   * `onPass` gets each pass's rows as they arrive (passes complete in any order). Each pass is
+   * computed exactly as on one thread. The first failure (in worker order) is thrown once every
+   * worker has stopped.
+   */
+  async capture(
+    passes: readonly CapturePass[],
+    claim: () => number | null,
+    onPass: (index: number, layers: Float32Array[]) => Promise<void>,
+  ): Promise<void> {
+    const serve = async (worker: GradientWorker): Promise<void> => {
+      for (let index = claim(); index !== null; index = claim()) {
+        const { windows, count, rows } = passes[index];
+        const reply = await worker.request({ type: 'capture', weightsVersion: this.weightsVersion, windows, count, rows });
+        if (reply.type !== 'capture') throw new Error(`training worker ${worker.index + 1} answered ${reply.type} to a capture request`);
+        await onPass(index, reply.layers);
+      }
+    };
+    const settled = await Promise.allSettled(this.workers.map(serve));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   /** One request to each of the first `count` workers, all at once; the first failure (in worker order) is thrown once all have settled. */
   private async all(count: number, build: (k: number) => WorkerRequest): Promise<FromWorker[]> {
     const settled = await Promise.allSettled(this.workers.slice(0, count).map((w, k) => w.request(build(k))));
@@ -265,5 +370,59 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * A pool starting in the background, for work the caller can also do on its own thread (feature
+ * capture): the caller goes on working while the workers start (a second or more each) and hands
+ * work over once they are ready. A pool that fails to start fails the work (`throwIfFailed`).
+ */
+export class StartingPool {
+  private pool: WorkerPool | null = null;
+  private failure: unknown = null;
+  private waiting: ((pool: WorkerPool) => void) | null = null;
+  private readonly started: Promise<void>;
+
+  constructor(start: Promise<WorkerPool>) {
+    this.started = start.then(
+      (pool) => {
+        this.pool = pool;
+        const waiting = this.waiting;
+        this.waiting = null;
+        waiting?.(pool);
+      },
+      (error: unknown) => {
+        this.failure = error;
+      },
+    );
+  }
+
+  /** Calls `use` with the pool: now if it is ready, else when it becomes ready, unless the returned `leave` was called first. */
+  join(use: (pool: WorkerPool) => void): () => void {
+    this.throwIfFailed();
+    if (this.pool) {
+      use(this.pool);
+      return () => {};
+    }
+    this.waiting = use;
+    return () => {
+      if (this.waiting === use) this.waiting = null;
+    };
+  }
+
+  throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /** Resolves once the workers are ready; rejects if they failed to start. */
+  async ready(): Promise<void> {
+    await this.started;
+    this.throwIfFailed();
+  }
+
+  async close(): Promise<void> {
+    await this.started;
+    await this.pool?.close();
   }
 }

@@ -38,7 +38,18 @@ export type ToWorker =
       gradients: SharedArrayBuffer;
     }
   | { type: 'gradients'; id: number; weightsVersion: number; step: number; micro: Shard[] }
-  | { type: 'evaluate'; id: number; weightsVersion: number; batches: { inputs: Int32Array; targets: Int32Array; windows: number }[] };
+  | { type: 'evaluate'; id: number; weightsVersion: number; batches: { inputs: Int32Array; targets: Int32Array; windows: number }[] }
+  | ({ type: 'capture'; id: number; weightsVersion: number } & CapturePass);
+
+/**
+ * One forward pass of feature capture (analysis/pca-collect.ts): `count` windows ([count·S]
+ * tokens), and the rows to send back, each a window of the pass (0-based) and an offset in it.
+ */
+export interface CapturePass {
+  windows: Int32Array;
+  count: number;
+  rows: { window: Int32Array; offset: Int32Array };
+}
 
 export type FromWorker =
   | { type: 'ready'; id: number; detail: string }
@@ -52,6 +63,8 @@ export type FromWorker =
       modalityCounts: number[][];
     }
   | { type: 'evaluate'; id: number; sums: Float32Array[]; counts: number[][] }
+  /** Per layer (0 … L-1): the residual stream after the block at the pass's rows, [rows, d], in the request's row order. */
+  | { type: 'capture'; id: number; layers: Float32Array[] }
   | { type: 'failed'; id: number; code: MotlabErrorCode | null; message: string };
 
 /** A request before the pool numbers it. */
