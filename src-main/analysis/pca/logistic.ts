@@ -55,6 +55,7 @@ export function fitLogistic(
   const stride = d + 1; // per contrast: d weights, then the intercept
   const q = helmert(classes);
   const logits = new Float64Array(classes);
+  const exps = new Float64Array(classes);
   // Per contrast t, column-major: scores[t·n + i] = u_t · (x_i, 1), then the residuals
   // Qᵀ(softmax − onehot) in place. One spare column for a lone last contrast's partner.
   const scores = new Float64Array((contrasts + 1) * n);
@@ -80,12 +81,15 @@ export function fitLogistic(
         if (s > max) max = s;
       }
       let sum = 0;
-      for (let k = 0; k < classes; k++) sum += Math.exp(logits[k] - max);
-      const logZ = max + Math.log(sum);
-      loss += logZ - logits[label];
+      for (let k = 0; k < classes; k++) {
+        const e = Math.exp(logits[k] - max);
+        exps[k] = e;
+        sum += e;
+      }
+      loss += max + Math.log(sum) - logits[label];
       for (let t = 0; t < contrasts; t++) scores[t * n + i] = 0;
       for (let k = 0; k < classes; k++) {
-        const r = Math.exp(logits[k] - logZ) - (k === label ? 1 : 0);
+        const r = exps[k] / sum - (k === label ? 1 : 0);
         for (let t = 0; t < contrasts; t++) scores[t * n + i] += q[k * contrasts + t] * r;
       }
     }
