@@ -74,23 +74,30 @@ export function fitLogistic(
     for (let i = 0; i < n; i++) {
       const label = labels[i];
       let max = -Infinity;
+      let top = 0;
       for (let k = 0; k < classes; k++) {
         let s = 0;
         for (let t = 0; t < contrasts; t++) s += q[k * contrasts + t] * scores[t * n + i];
         logits[k] = s;
-        if (s > max) max = s;
+        if (s > max) {
+          max = s;
+          top = k;
+        }
       }
       let sum = 0;
       for (let k = 0; k < classes; k++) {
-        const e = Math.exp(logits[k] - max);
+        const e = k === top ? 1 : Math.exp(logits[k] - max);
         exps[k] = e;
         sum += e;
       }
       loss += max + Math.log(sum) - logits[label];
-      for (let t = 0; t < contrasts; t++) scores[t * n + i] = 0;
-      for (let k = 0; k < classes; k++) {
-        const r = exps[k] / sum - (k === label ? 1 : 0);
-        for (let t = 0; t < contrasts; t++) scores[t * n + i] += q[k * contrasts + t] * r;
+      // Residuals softmax − onehot = (exps − sum·onehot) / sum, in the contrasts: Qᵀ·residuals.
+      exps[label] -= sum;
+      const inverse = 1 / sum;
+      for (let t = 0; t < contrasts; t++) {
+        let r = 0;
+        for (let k = 0; k < classes; k++) r += q[k * contrasts + t] * exps[k];
+        scores[t * n + i] = r * inverse;
       }
     }
     grad.fill(0);
@@ -127,6 +134,9 @@ export function fitLogistic(
   const result = lbfgs(evaluate, u, {
     maxIterations,
     gradientTolerance: tolerance / n,
+    // More pairs than scipy's 10: about 15% fewer iterations on real features, for a two-loop
+    // recursion that stays negligible beside one evaluation.
+    memory: 30,
     // scikit-learn's criterion, on the gradient in θ.
     gradientSize: (grad) => {
       toTheta(grad, theta);
