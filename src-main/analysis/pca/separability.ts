@@ -146,20 +146,25 @@ export function probeAccuracy(
 ): { accuracy: number; iterations: number; converged: boolean; chanceAccuracy: number } {
   const isTest = new Uint8Array(n);
   for (const i of testIndices) isTest[i] = 1;
-  const train: number[] = [];
-  for (let i = 0; i < n; i++) if (!isTest[i]) train.push(i);
+  const train = new Int32Array(n - testIndices.length);
+  for (let i = 0, t = 0; i < n; i++) if (!isTest[i]) train[t++] = i;
   const mean = new Float64Array(d);
   const scale = new Float64Array(d);
-  for (const i of train) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
+  for (const i of train) for (let j = 0, o = i * d; j < d; j++) mean[j] += x[o + j];
   for (let j = 0; j < d; j++) mean[j] /= train.length;
-  for (const i of train) for (let j = 0; j < d; j++) scale[j] += (x[i * d + j] - mean[j]) ** 2;
+  for (const i of train)
+    for (let j = 0, o = i * d; j < d; j++) {
+      const centred = x[o + j] - mean[j];
+      scale[j] += centred * centred;
+    }
   for (let j = 0; j < d; j++) {
     const sd = Math.sqrt(scale[j] / train.length);
     scale[j] = sd > 0 ? sd : 1;
   }
-  const standardised = (rows: ArrayLike<number>) => {
+  const standardised = (rows: Int32Array) => {
     const out = new Float64Array(rows.length * d);
-    for (let r = 0; r < rows.length; r++) for (let j = 0; j < d; j++) out[r * d + j] = (x[rows[r] * d + j] - mean[j]) / scale[j];
+    for (let r = 0; r < rows.length; r++)
+      for (let j = 0, o = rows[r] * d, p = r * d; j < d; j++) out[p + j] = (x[o + j] - mean[j]) / scale[j];
     return out;
   };
   const model = fitLogistic(
