@@ -10,6 +10,7 @@
  * means the gradient of the undivided objective is at most `tolerance` in every coordinate,
  * scikit-learn's own criterion (its `tol`, default 1e-4).
  */
+import { ProbeRows } from './logistic-kernels.ts';
 
 export interface LogisticOptions {
   /** Inverse regularisation strength, as scikit-learn's C. Default 1. */
@@ -57,18 +58,26 @@ export function fitLogistic(
   const logits = new Float64Array(classes);
   const exps = new Float64Array(classes);
   // Per contrast t, column-major: scores[t·n + i] = u_t · (x_i, 1), then the residuals
-  // Qᵀ(softmax − onehot) in place. One spare column for a lone last contrast's partner.
-  const scores = new Float64Array((contrasts + 1) * n);
-  const zeros = new Float64Array(stride);
-  const spare = new Float64Array(stride);
+  // Qᵀ(softmax − onehot) in place. The passes over the rows take contrasts two at a time
+  // (logistic-kernels.ts), a lone last one with a zero partner.
+  const scores = new Float64Array(contrasts * n);
+  const rows = new ProbeRows(x, n, d);
+  const { pairs } = rows;
 
   /** Mean objective at u; its gradient into `grad`. */
   const evaluate = (u: Float64Array, grad: Float64Array): number => {
     for (let t = 0; t < contrasts; t += 2) {
       const paired = t + 1 < contrasts;
-      pairedRowDots(x, n, d, u, t * stride, paired ? u : zeros, paired ? (t + 1) * stride : 0, scores, t * n, (t + 1) * n);
-      for (let i = 0; i < n; i++) scores[t * n + i] += u[t * stride + d];
-      if (paired) for (let i = 0; i < n; i++) scores[(t + 1) * n + i] += u[(t + 1) * stride + d];
+      rows.a.set(u.subarray(t * stride, t * stride + d));
+      if (paired) rows.b.set(u.subarray((t + 1) * stride, (t + 1) * stride + d));
+      else rows.b.fill(0);
+      rows.dots();
+      const intercept = u[t * stride + d];
+      for (let i = 0; i < n; i++) scores[t * n + i] = pairs[2 * i] + intercept;
+      if (paired) {
+        const next = u[(t + 1) * stride + d];
+        for (let i = 0; i < n; i++) scores[(t + 1) * n + i] = pairs[2 * i + 1] + next;
+      }
     }
     let loss = 0;
     for (let i = 0; i < n; i++) {
@@ -100,11 +109,17 @@ export function fitLogistic(
         scores[t * n + i] = r * inverse;
       }
     }
-    grad.fill(0);
     for (let t = 0; t < contrasts; t += 2) {
       const paired = t + 1 < contrasts;
-      if (!paired) scores.fill(0, (t + 1) * n, (t + 2) * n);
-      pairedColumnSums(x, n, d, scores, t * n, (t + 1) * n, grad, t * stride, paired ? grad : spare, paired ? (t + 1) * stride : 0);
+      for (let i = 0; i < n; i++) {
+        pairs[2 * i] = scores[t * n + i];
+        pairs[2 * i + 1] = paired ? scores[(t + 1) * n + i] : 0;
+      }
+      rows.g.fill(0);
+      rows.h.fill(0);
+      rows.sums();
+      grad.set(rows.g.subarray(0, d), t * stride);
+      if (paired) grad.set(rows.h.subarray(0, d), (t + 1) * stride);
     }
     let penalty = 0;
     for (let t = 0; t < contrasts; t++) {
@@ -295,106 +310,6 @@ function dotAt(a: Float64Array, aAt: number, b: Float64Array, bAt: number, lengt
   }
   for (; j < length; j++) s0 += a[aAt + j] * b[bAt + j];
   return s0 + s1 + (s2 + s3);
-}
-
-/**
- * For every row i of x ([n, d]): out[oa + i] = x_i · a[aAt…aAt+d) and out[ob + i] = x_i · b[bAt…).
- * Two rows at a time, so each load of a weight serves two rows and each load of x two weights.
- */
-function pairedRowDots(
-  x: Float64Array,
-  n: number,
-  d: number,
-  a: Float64Array,
-  aAt: number,
-  b: Float64Array,
-  bAt: number,
-  out: Float64Array,
-  oa: number,
-  ob: number,
-): void {
-  let i = 0;
-  for (; i + 2 <= n; i += 2) {
-    const r0 = i * d;
-    const r1 = r0 + d;
-    let a0 = 0;
-    let a1 = 0;
-    let b0 = 0;
-    let b1 = 0;
-    for (let j = 0; j < d; j++) {
-      const wa = a[aAt + j];
-      const wb = b[bAt + j];
-      const x0 = x[r0 + j];
-      const x1 = x[r1 + j];
-      a0 += wa * x0;
-      a1 += wa * x1;
-      b0 += wb * x0;
-      b1 += wb * x1;
-    }
-    out[oa + i] = a0;
-    out[oa + i + 1] = a1;
-    out[ob + i] = b0;
-    out[ob + i + 1] = b1;
-  }
-  for (; i < n; i++) {
-    let a0 = 0;
-    let b0 = 0;
-    for (let j = 0; j < d; j++) {
-      a0 += a[aAt + j] * x[i * d + j];
-      b0 += b[bAt + j] * x[i * d + j];
-    }
-    out[oa + i] = a0;
-    out[ob + i] = b0;
-  }
-}
-
-/**
- * g[gAt + j] += Σᵢ r[ra + i]·x[i, j] and h[hAt + j] += Σᵢ r[rb + i]·x[i, j] for j < d: four rows
- * at a time, so each update of g and h adds four products.
- */
-function pairedColumnSums(
-  x: Float64Array,
-  n: number,
-  d: number,
-  r: Float64Array,
-  ra: number,
-  rb: number,
-  g: Float64Array,
-  gAt: number,
-  h: Float64Array,
-  hAt: number,
-): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const r0 = i * d;
-    const r1 = r0 + d;
-    const r2 = r1 + d;
-    const r3 = r2 + d;
-    const a0 = r[ra + i];
-    const a1 = r[ra + i + 1];
-    const a2 = r[ra + i + 2];
-    const a3 = r[ra + i + 3];
-    const b0 = r[rb + i];
-    const b1 = r[rb + i + 1];
-    const b2 = r[rb + i + 2];
-    const b3 = r[rb + i + 3];
-    for (let j = 0; j < d; j++) {
-      const x0 = x[r0 + j];
-      const x1 = x[r1 + j];
-      const x2 = x[r2 + j];
-      const x3 = x[r3 + j];
-      g[gAt + j] += a0 * x0 + a1 * x1 + (a2 * x2 + a3 * x3);
-      h[hAt + j] += b0 * x0 + b1 * x1 + (b2 * x2 + b3 * x3);
-    }
-  }
-  for (; i < n; i++) {
-    const a0 = r[ra + i];
-    const b0 = r[rb + i];
-    for (let j = 0; j < d; j++) {
-      g[gAt + j] += a0 * x[i * d + j];
-      h[hAt + j] += b0 * x[i * d + j];
-    }
-  }
 }
 
 function maxAbs(v: Float64Array): number {
