@@ -55,8 +55,11 @@ export function fitLogistic(
   const contrasts = classes - 1;
   const stride = d + 1; // per contrast: d weights, then the intercept
   const q = helmert(classes);
-  const logits = new Float64Array(classes);
-  const exps = new Float64Array(classes);
+  // Per class k, column-major: logits[k·n + i], exps[k·n + i]; per row: its largest logit, Σ exps.
+  const logits = new Float64Array(classes * n);
+  const exps = new Float64Array(classes * n);
+  const rowMax = new Float64Array(n);
+  const rowSum = new Float64Array(n);
   // Per contrast t, column-major: scores[t·n + i] = u_t · (x_i, 1), then the residuals
   // Qᵀ(softmax − onehot) in place. The passes over the rows take contrasts two at a time
   // (logistic-kernels.ts), a lone last one with a zero partner.
@@ -79,35 +82,40 @@ export function fitLogistic(
         for (let i = 0; i < n; i++) scores[(t + 1) * n + i] = pairs[2 * i + 1] + next;
       }
     }
+    // The softmax, one class (or contrast) at a time over all rows: long, simple loops.
+    logits.fill(0);
+    for (let k = 0; k < classes; k++)
+      for (let t = 0; t < contrasts; t++) {
+        const w = q[k * contrasts + t];
+        if (w === 0) continue;
+        for (let i = 0, l = k * n, z = t * n; i < n; i++) logits[l + i] += w * scores[z + i];
+      }
+    rowMax.set(logits.subarray(0, n));
+    for (let k = 1; k < classes; k++) for (let i = 0, l = k * n; i < n; i++) if (logits[l + i] > rowMax[i]) rowMax[i] = logits[l + i];
+    rowSum.fill(0);
+    for (let k = 0; k < classes; k++)
+      for (let i = 0, l = k * n; i < n; i++) {
+        const e = Math.exp(logits[l + i] - rowMax[i]);
+        exps[l + i] = e;
+        rowSum[i] += e;
+      }
     let loss = 0;
     for (let i = 0; i < n; i++) {
-      const label = labels[i];
-      let max = -Infinity;
-      let top = 0;
+      const at = labels[i] * n + i;
+      loss += rowMax[i] + Math.log(rowSum[i]) - logits[at];
+      // Residuals softmax − onehot = (exps − sum·onehot) / sum.
+      exps[at] -= rowSum[i];
+      rowSum[i] = 1 / rowSum[i];
+    }
+    // In the contrasts: Qᵀ·residuals.
+    scores.fill(0);
+    for (let t = 0; t < contrasts; t++) {
       for (let k = 0; k < classes; k++) {
-        let s = 0;
-        for (let t = 0; t < contrasts; t++) s += q[k * contrasts + t] * scores[t * n + i];
-        logits[k] = s;
-        if (s > max) {
-          max = s;
-          top = k;
-        }
+        const w = q[k * contrasts + t];
+        if (w === 0) continue;
+        for (let i = 0, l = k * n, z = t * n; i < n; i++) scores[z + i] += w * exps[l + i];
       }
-      let sum = 0;
-      for (let k = 0; k < classes; k++) {
-        const e = k === top ? 1 : Math.exp(logits[k] - max);
-        exps[k] = e;
-        sum += e;
-      }
-      loss += max + Math.log(sum) - logits[label];
-      // Residuals softmax − onehot = (exps − sum·onehot) / sum, in the contrasts: Qᵀ·residuals.
-      exps[label] -= sum;
-      const inverse = 1 / sum;
-      for (let t = 0; t < contrasts; t++) {
-        let r = 0;
-        for (let k = 0; k < classes; k++) r += q[k * contrasts + t] * exps[k];
-        scores[t * n + i] = r * inverse;
-      }
+      for (let i = 0, z = t * n; i < n; i++) scores[z + i] *= rowSum[i];
     }
     for (let t = 0; t < contrasts; t += 2) {
       const paired = t + 1 < contrasts;
