@@ -223,11 +223,16 @@ function moduleBytes(): Uint8Array {
 }
 
 let compiled: { api: WasmApi; module: object } | null = null;
+/** One memory and instance for every fit, grown when a fit needs more: fits run one at a time in
+ * a thread, and a fresh WebAssembly memory per fit cost more than copying the rows into it. */
+let shared: { memory: { buffer: ArrayBuffer; grow(pages: number): number }; exports: Record<string, (...args: number[]) => void> } | null =
+  null;
 
 /**
  * The probe's training rows in WebAssembly memory, with room for two weight vectors (`a`, `b`),
  * the per-row pairs (`pairs`: scores, then residuals) and two gradient accumulators (`g`, `h`),
- * all Float64Array views of length `width` (d rounded up to even) or 2 × rows.
+ * all Float64Array views of length `width` (d rounded up to even) or 2 × rows. The memory is
+ * shared by all instances: only the latest one constructed is valid.
  */
 export class ProbeRows {
   readonly width: number;
@@ -251,16 +256,27 @@ export class ProbeRows {
     const pairs = b + rowBytes;
     const g = pairs + rows * 16;
     const h = g + rowBytes;
-    const memory = new api.Memory({ initial: Math.ceil((h + rowBytes) / 65536) });
-    const rowsView = new Float64Array(memory.buffer, 0, rows * width);
-    for (let i = 0; i < n; i++) rowsView.set(x.subarray(i * d, (i + 1) * d), i * width);
+    const pages = Math.ceil((h + rowBytes) / 65536);
+    if (!shared) {
+      const memory = new api.Memory({ initial: pages });
+      shared = { memory, exports: new api.Instance(module, { env: { memory } }).exports };
+    } else if (shared.memory.buffer.byteLength < pages * 65536) {
+      shared.memory.grow(pages - shared.memory.buffer.byteLength / 65536);
+    }
+    const { buffer } = shared.memory;
+    const rowsView = new Float64Array(buffer, 0, rows * width);
+    if (width === d) rowsView.set(x.subarray(0, n * d));
+    else for (let i = 0; i < n; i++) rowsView.set(x.subarray(i * d, (i + 1) * d), i * width);
+    // Padding (columns, rows, and everything after) must be zero; earlier fits may have left values.
+    if (width !== d) for (let i = 0; i < n; i++) rowsView.fill(0, i * width + d, (i + 1) * width);
+    new Float64Array(buffer, n * rowBytes, (h + rowBytes - n * rowBytes) / 8).fill(0);
     this.width = width;
-    this.a = new Float64Array(memory.buffer, a, width);
-    this.b = new Float64Array(memory.buffer, b, width);
-    this.pairs = new Float64Array(memory.buffer, pairs, 2 * rows);
-    this.g = new Float64Array(memory.buffer, g, width);
-    this.h = new Float64Array(memory.buffer, h, width);
-    const { dots, sums } = new api.Instance(module, { env: { memory } }).exports;
+    this.a = new Float64Array(buffer, a, width);
+    this.b = new Float64Array(buffer, b, width);
+    this.pairs = new Float64Array(buffer, pairs, 2 * rows);
+    this.g = new Float64Array(buffer, g, width);
+    this.h = new Float64Array(buffer, h, width);
+    const { dots, sums } = shared.exports;
     this.run = { dots, sums };
     this.layout = { rows, rowBytes, a, b, pairs, g, h };
   }

@@ -55,11 +55,13 @@ export function fitLogistic(
   const contrasts = classes - 1;
   const stride = d + 1; // per contrast: d weights, then the intercept
   const q = helmert(classes);
-  // Per class k, column-major: logits[k·n + i], exps[k·n + i]; per row: its largest logit, Σ exps.
+  // Per class k, column-major: logits[k·n + i], exps[k·n + i]; per row: its largest logit (and
+  // its class, whose exponential is 1), Σ exps.
   const logits = new Float64Array(classes * n);
   const exps = new Float64Array(classes * n);
   const rowMax = new Float64Array(n);
   const rowSum = new Float64Array(n);
+  const rowTop = new Int32Array(n);
   // Per contrast t, column-major: scores[t·n + i] = u_t · (x_i, 1), then the residuals
   // Qᵀ(softmax − onehot) in place. The passes over the rows take contrasts two at a time
   // (logistic-kernels.ts), a lone last one with a zero partner.
@@ -91,22 +93,37 @@ export function fitLogistic(
         for (let i = 0, l = k * n, z = t * n; i < n; i++) logits[l + i] += w * scores[z + i];
       }
     rowMax.set(logits.subarray(0, n));
-    for (let k = 1; k < classes; k++) for (let i = 0, l = k * n; i < n; i++) if (logits[l + i] > rowMax[i]) rowMax[i] = logits[l + i];
+    rowTop.fill(0);
+    for (let k = 1; k < classes; k++)
+      for (let i = 0, l = k * n; i < n; i++)
+        if (logits[l + i] > rowMax[i]) {
+          rowMax[i] = logits[l + i];
+          rowTop[i] = k;
+        }
     rowSum.fill(0);
     for (let k = 0; k < classes; k++)
       for (let i = 0, l = k * n; i < n; i++) {
-        const e = Math.exp(logits[l + i] - rowMax[i]);
+        const e = rowTop[i] === k ? 1 : Math.exp(logits[l + i] - rowMax[i]);
         exps[l + i] = e;
         rowSum[i] += e;
       }
+    // loss = Σᵢ max + log Σexps − logit of the label. Each Σexps is in [1, classes], so the log
+    // of a product of 32 of them replaces 32 logs without overflow (classes < 2³¹).
     let loss = 0;
+    let product = 1;
     for (let i = 0; i < n; i++) {
       const at = labels[i] * n + i;
-      loss += rowMax[i] + Math.log(rowSum[i]) - logits[at];
+      loss += rowMax[i] - logits[at];
+      product *= rowSum[i];
+      if ((i & 31) === 31) {
+        loss += Math.log(product);
+        product = 1;
+      }
       // Residuals softmax − onehot = (exps − sum·onehot) / sum.
       exps[at] -= rowSum[i];
       rowSum[i] = 1 / rowSum[i];
     }
+    loss += Math.log(product);
     // In the contrasts: Qᵀ·residuals.
     scores.fill(0);
     for (let t = 0; t < contrasts; t++) {
