@@ -1,6 +1,6 @@
 /**
  * AᵀA in float64 for the covariance (and Gram) matrices of pca.ts: the one hot loop of the PCA,
- * as a tiny WebAssembly SIMD module (f64x2) assembled here byte by byte — about twice the
+ * as a tiny WebAssembly SIMD module (f64x2) assembled byte by byte (wasm.ts) — about twice the
  * throughput of the same loop in JavaScript, which keeps 20000×256 well under the 0.5 s
  * budget. The caller hands over A in blocks of rows (JS fills each block); the kernel adds each
  * block's AᵀA into an accumulator in wasm memory. Every product and sum is IEEE float64.
