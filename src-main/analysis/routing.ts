@@ -10,6 +10,7 @@
  */
 import type { MetricsRecord, MoeRoutingStats } from '../common/metrics.ts';
 import { MotlabError } from '../common/errors.ts';
+import type { RoutingSeries } from '../common/analysis-reports.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Known quantities
@@ -60,38 +61,13 @@ export interface RouterLossCoefficients {
   zLoss: number;
 }
 
-/** One MoE tower of one layer over training; matrices are [expert][step index]. */
-export interface RoutingOverTraining {
-  layer: number;
-  tower: number;
-  routing: MoeRoutingStats['routing'];
-  experts: number;
-  steps: number[];
-  /** Share of the processed token rows each expert took (columns sum to 1; uniform = 1/E). */
-  load: number[][];
-  /** Share of tokens whose highest-probability expert is e (f_e). */
-  firstChoiceShare: number[][];
-  /** Mean router probability of each expert (P_e). */
-  meanProb: number[][];
-  /** E·Σ f_e P_e (1 when balanced), before the coefficient. */
-  loadBalance: number[];
-  /** α·E·Σ f_e P_e: the auxiliary loss added to training (token-choice; expert-choice adds none). */
-  auxLoss: number[];
-  /** mean(logsumexp(logits)²), before the coefficient. */
-  zLoss: number[];
-  /** Entropy (nats) of the mean router distribution P: log E when uniform, 0 when collapsed. */
-  routerEntropy: number[];
-  /** Entropy (nats) of the first-choice shares f. */
-  firstChoiceEntropy: number[];
-  droppedRate: number[];
-}
 
 /**
  * Router statistics of every (layer, tower) found in the training records, ordered by layer
  * then tower, each over the steps that logged it. Records of a re-trained step (after a resume)
  * replace the earlier ones.
  */
-export function routingOverTraining(records: readonly MetricsRecord[], coefficients: RouterLossCoefficients): RoutingOverTraining[] {
+export function routingOverTraining(records: readonly MetricsRecord[], coefficients: RouterLossCoefficients): RoutingSeries[] {
   const byTower = new Map<string, Map<number, MoeRoutingStats>>();
   for (const r of records) {
     if (r.type !== 'train' || !r.moe) continue;
@@ -103,7 +79,7 @@ export function routingOverTraining(records: readonly MetricsRecord[], coefficie
       }
     }
   }
-  const result: RoutingOverTraining[] = [];
+  const result: RoutingSeries[] = [];
   for (const perStep of byTower.values()) {
     const steps = [...perStep.keys()].sort((a, b) => a - b);
     const series = steps.map((s) => perStep.get(s)!);

@@ -11,13 +11,21 @@ export interface RoutingSeries {
   routing: 'expert_choice' | 'token_choice';
   experts: number;
   steps: number[];
+  /** Share of the processed token rows each expert took (columns sum to 1; uniform = 1/E). */
   load: number[][];
+  /** Share of tokens whose highest-probability expert is e (f_e). */
   firstChoiceShare: number[][];
+  /** Mean router probability of each expert (P_e). */
   meanProb: number[][];
+  /** E·Σ f_e P_e (1 when balanced), before the coefficient. */
   loadBalance: number[];
+  /** α·E·Σ f_e P_e: the auxiliary loss added to training (token-choice; expert-choice adds none). */
   auxLoss: number[];
+  /** mean(logsumexp(logits)²), before the coefficient. */
   zLoss: number[];
+  /** Entropy (nats) of the mean router distribution P: log E when uniform, 0 when collapsed. */
   routerEntropy: number[];
+  /** Entropy (nats) of the first-choice shares f. */
   firstChoiceEntropy: number[];
   droppedRate: number[];
 }

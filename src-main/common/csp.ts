@@ -8,7 +8,9 @@ export const CSP_DIRECTIVES: Record<string, string> = {
   'default-src': "'self'",
   'script-src': "'self'",
   'style-src': "'self'",
-  'img-src': "'self'",
+  // data: for images only: the export preview inlines the exporter's SVG, whose raster layers
+  // (big point clouds, big heatmaps) are embedded PNGs. Images cannot run code.
+  'img-src': "'self' data:",
   'font-src': "'self'",
   // 'self' covers ws:// to the same host (CSP 3) for the server's event socket.
   'connect-src': "'self'",

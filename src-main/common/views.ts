@@ -111,6 +111,8 @@ export const routingViewSchema = z.strictObject({
   kind: z.literal('routing'),
   run: runRef,
   layer: layerIndex.default(0),
+  /** The layer's MoE tower (its index among the layer's towers); the first with MoE when null. */
+  tower: z.number().int().min(0).max(64).nullable().default(null),
   panel: z.enum(ROUTING_PANELS).default('load'),
   checkpoints: z.array(stepIndex).default([]),
 });
@@ -124,6 +126,11 @@ export const towersViewSchema = z.strictObject({
   metric: z.enum(['cosine', 'cka']).default('cka'),
   /** Drift panels: the component whose towers are compared (the other when the run has only that one). */
   component: z.enum(['ffn', 'attention']).default('ffn'),
+  /** Drift panels: one pair of towers by name (e.g. ["text", "image+speech"]); every pair when null. */
+  pair: z
+    .tuple([z.string().min(1).max(200), z.string().min(1).max(200)])
+    .nullable()
+    .default(null),
   checkpoints: z.array(stepIndex).default([]),
 });
 

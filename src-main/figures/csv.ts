@@ -8,31 +8,50 @@ import { MotlabError } from '../common/errors.ts';
 import { viewStateSchema, type FigureOptions, type ViewState } from '../common/views.ts';
 import { figureLayout, parseFigureOptions } from './presets.ts';
 
+function numberField(value: number): string {
+  // NaN and ±Infinity as pandas, numpy and R read them back.
+  if (Number.isNaN(value)) return 'NaN';
+  if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
+  return String(value);
+}
+
+function textField(text: string): string {
+  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
 function csvField(value: number | string | null): string {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'number') {
-    // NaN and ±Infinity as pandas, numpy and R read them back.
-    if (Number.isNaN(value)) return 'NaN';
-    if (!Number.isFinite(value)) return value > 0 ? 'Infinity' : '-Infinity';
-    return String(value);
-  }
-  const text = String(value);
-  return /[",\r\n]/.test(text) || text !== text.trim() ? `"${text.replace(/"/g, '""')}"` : text;
+  return typeof value === 'number' ? numberField(value) : textField(String(value));
 }
 
 /** The table as CSV text: one header row of column names, then one row per table row. */
 export function tableToCsv(table: PlottedTable): string {
   const width = table.columns.length;
   if (width === 0) throw new MotlabError('invalid_request', 'CSV export: the plotted table has no columns');
+  // Text cells repeat (modality and run names on every row): each distinct one is quoted once.
+  const quoted = new Map<string, string>();
   const lines = [table.columns.map(csvField).join(',')];
-  table.rows.forEach((row, i) => {
+  const rows = table.rows;
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
     if (row.length !== width)
       throw new MotlabError(
         'invalid_request',
         `CSV export: row ${i + 1} of the plotted table has ${row.length} values for ${width} columns`,
       );
-    lines.push(row.map(csvField).join(','));
-  });
+    let line = '';
+    for (let j = 0; j < width; j++) {
+      const value = row[j];
+      if (j > 0) line += ',';
+      if (typeof value === 'number') line += numberField(value);
+      else if (typeof value === 'string') {
+        let field = quoted.get(value);
+        if (field === undefined) quoted.set(value, (field = textField(value)));
+        line += field;
+      } else line += csvField(value);
+    }
+    lines.push(line);
+  }
   return lines.join('\r\n') + '\r\n';
 }
 

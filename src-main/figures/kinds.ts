@@ -7,8 +7,6 @@
  */
 import path from 'node:path';
 import type { ChartGeometry } from '../common/charts/marks.ts';
-import { barChart } from '../common/charts/bar-chart.ts';
-import { heatmap } from '../common/charts/heatmap.ts';
 import { lineChart, multiLine, type MultiLineSeries } from '../common/charts/line-chart.ts';
 import { pcaGrid, scatterChart, type PointColouring, type ScatterData } from '../common/charts/scatter.ts';
 import { stepMatchChart } from '../common/charts/step-match-chart.ts';
@@ -18,6 +16,14 @@ import { viewStateSchema, type FigureFormat, type FigureOptions, type ViewKind, 
 import { collectLossCurves, runFoldersOf, type RunFolder } from '../analysis/loss-curves.ts';
 import { collectStepMatch } from '../analysis/steps-to-match.ts';
 import { lossChartData, stepMatchChartData } from '../common/charts/analysis-data.ts';
+import {
+  gradNormChart,
+  isRoutingTrainingPanel,
+  routingCheckpointChart,
+  routingTrainingChart,
+  towerDriftChart,
+  towerTokensChart,
+} from '../common/charts/report-charts.ts';
 import { routingOverTraining } from '../analysis/routing.ts';
 import type { PcaResult } from '../analysis/pca-collect.ts';
 import { readRunForAnalysis, type RunForAnalysis } from '../analysis/run-checkpoints.ts';
@@ -286,112 +292,30 @@ async function routingReport(view: View<'routing'>, ctx: FigureContext): Promise
 
 async function routingFigure(view: View<'routing'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
   const { size, theme, options } = layout;
-  if (['load', 'entropy', 'aux', 'dropped'].includes(view.panel)) {
+  const inLayer = <T extends { layer: number; tower: number }>(items: T[]): T[] => {
+    const layer = items.filter((s) => s.layer === view.layer);
+    const tower = view.tower ?? layer[0]?.tower;
+    return layer.filter((s) => s.tower === tower);
+  };
+  const which = `layer ${view.layer}${view.tower === null ? '' : ` tower ${view.tower}`}`;
+  if (isRoutingTrainingPanel(view.panel)) {
     // Over training: the training records alone, no model run.
     const run = await runOf(ctx, view.run);
     const moe = run.run.model.moe;
     if (!moe) throw new MotlabError('invalid_request', `${run.runDir}: the model has no MoE towers, so there is no routing to plot`);
     const all = routingOverTraining(run.records, { auxLoss: moe.aux_loss, zLoss: moe.z_loss });
-    const series = all.find((s) => s.layer === view.layer);
+    const series = inLayer(all)[0];
     if (!series)
       throw new MotlabError(
         'invalid_request',
-        `${run.runDir}: no routing statistics of layer ${view.layer} (layers with MoE: ${[...new Set(all.map((s) => s.layer))].join(', ') || 'none logged'})`,
+        `${run.runDir}: no routing statistics of ${which} (layers with MoE: ${[...new Set(all.map((s) => s.layer))].join(', ') || 'none logged'})`,
       );
-    const where = `layer ${series.layer} · tower ${series.tower}`;
-    if (view.panel === 'load')
-      return heatmap(
-        {
-          rows: series.load.map((_, e) => `expert ${e}`),
-          columns: series.steps.map(String),
-          columnValues: series.steps,
-          values: series.load,
-          xTitle: 'step',
-          yTitle: 'expert',
-          valueTitle: 'load share',
-        },
-        size,
-        theme,
-        { ...options, annotate: false, title: `Expert load · ${where}` },
-      );
-    const lines: Record<string, { series: MultiLineSeries[]; yTitle: string; title: string }> = {
-      entropy: {
-        series: [
-          { label: 'H(mean router probability)', x: series.steps, y: series.routerEntropy },
-          { label: 'H(first choices)', x: series.steps, y: series.firstChoiceEntropy },
-          {
-            label: 'log E',
-            x: [series.steps[0], series.steps[series.steps.length - 1]],
-            y: [Math.log(series.experts), Math.log(series.experts)],
-          },
-        ],
-        yTitle: 'nats',
-        title: `Router entropy · ${where}`,
-      },
-      aux: {
-        series: [
-          { label: 'aux loss', x: series.steps, y: series.auxLoss },
-          { label: 'z-loss', x: series.steps, y: series.zLoss },
-        ],
-        yTitle: 'loss',
-        title: `Router losses · ${where}`,
-      },
-      dropped: {
-        series: [{ label: 'dropped rate', x: series.steps, y: series.droppedRate }],
-        yTitle: 'share dropped',
-        title: `Dropped tokens · ${where}`,
-      },
-    };
-    const chosen = lines[view.panel];
-    return multiLine({ series: chosen.series, xTitle: 'step', yTitle: chosen.yTitle }, size, theme, { ...options, title: chosen.title });
+    return routingTrainingChart(view.panel, series, size, theme, options);
   }
   const report = await routingReport(view, ctx);
-  const at = report.atCheckpoints.filter((c) => c.layer === view.layer);
-  if (at.length === 0) throw new MotlabError('invalid_request', `${report.runDir}: no routing at checkpoints for layer ${view.layer}`);
-  const tower = at[0].tower;
-  const mine = at.filter((c) => c.tower === tower);
-  const where = `layer ${view.layer} · tower ${tower}`;
-  if (view.panel === 'affinity') {
-    const last = mine[mine.length - 1];
-    return heatmap(
-      {
-        rows: last.affinity.expertGivenModality.map((_, e) => `expert ${e}`),
-        columns: report.modalities,
-        values: last.affinity.expertGivenModality,
-        xTitle: 'modality',
-        yTitle: 'expert',
-        valueTitle: 'P(expert | modality)',
-      },
-      size,
-      theme,
-      {
-        ...options,
-        domain: [0, 1],
-        title: `Expert × modality · ${where} · step ${last.step} · MI ${last.mutualInformation.bits.toFixed(3)} bits`,
-      },
-    );
-  }
-  const steps = mine.map((c) => c.step);
-  const span = [steps[0], steps[steps.length - 1]];
-  const baseline = (label: string, v: number): MultiLineSeries => ({ label, x: span, y: [v, v] });
-  const series: MultiLineSeries[] =
-    view.panel === 'locality'
-      ? [
-          { label: 'same expert, consecutive tokens', x: steps, y: mine.map((c) => c.locality.sameExpertRate) },
-          baseline('1/E', mine[0].locality.uniformBaseline),
-        ]
-      : [
-          {
-            label: 'agreement with previous checkpoint',
-            x: steps.slice(1),
-            y: mine.slice(1).map((c) => c.agreementWithPrevious?.agreement ?? null),
-          },
-          baseline('1/E', 1 / report.experts),
-        ];
-  return multiLine({ series, xTitle: 'checkpoint step', yTitle: 'share of tokens' }, size, theme, {
-    ...options,
-    title: `${view.panel === 'locality' ? 'Routing locality' : 'Routing agreement'} · ${where}`,
-  });
+  const at = inLayer(report.atCheckpoints);
+  if (at.length === 0) throw new MotlabError('invalid_request', `${report.runDir}: no routing at checkpoints for ${which}`);
+  return routingCheckpointChart(view.panel, at, report, size, theme, options);
 }
 
 async function towersReport(view: View<'towers'>, ctx: FigureContext): Promise<TowersReport> {
@@ -407,67 +331,28 @@ async function towersReport(view: View<'towers'>, ctx: FigureContext): Promise<T
 async function towersFigure(view: View<'towers'>, layout: FigureLayout, ctx: FigureContext): Promise<ChartGeometry> {
   const { size, theme, options } = layout;
   const report = await towersReport(view, ctx);
-  const name = path.basename(report.runDir);
-  if (view.panel === 'tokens') {
-    const components = ['attention', 'ffn', 'norm'] as const;
-    const towers = [...new Set(report.tokensPerTower.map((t) => t.name))];
-    return barChart(
-      {
-        categories: towers,
-        series: components.map((c) => ({
-          label: c,
-          values: towers.map((t) => report.tokensPerTower.find((x) => x.component === c && x.name === t)?.share ?? null),
-        })),
-        xTitle: 'tower',
-        yTitle: 'share of training tokens',
-      },
-      size,
-      theme,
-      { ...options, valueLabels: true, valueFormat: '.0%', title: `Tokens per tower · ${name}` },
-    );
-  }
-  if (view.panel === 'grad-norms')
-    return multiLine(
-      { series: report.gradNorms.map((g) => ({ label: g.key, x: g.steps, y: g.values })), xTitle: 'step', yTitle: 'gradient norm' },
-      size,
-      theme,
-      { ...options, yScale: 'log', title: `Per-tower gradient norms · ${name}` },
-    );
+  const run = path.basename(report.runDir);
+  if (view.panel === 'tokens') return towerTokensChart(report.tokensPerTower, run, size, theme, options);
+  if (view.panel === 'grad-norms') return gradNormChart(report.gradNorms, run, size, theme, options);
   const group: { attention?: DriftPair; ffn?: DriftPair } = view.panel === 'weight-drift' ? report.weights : report.outputs;
-  const what = view.panel === 'weight-drift' ? 'weights' : 'FFN outputs';
+  const of = view.panel === 'weight-drift' ? 'weights' : 'FFN outputs';
   const available = (['ffn', 'attention'] as const).filter((c) => group[c]);
   if (available.length === 0)
-    throw new MotlabError('invalid_request', `${report.runDir}: no component has two or more dense towers, so there is no ${what} drift`);
+    throw new MotlabError('invalid_request', `${report.runDir}: no component has two or more dense towers, so there is no ${of} drift`);
   const component = available.includes(view.component) ? view.component : available[0];
   const table = group[component]![view.metric];
-  const rows: string[] = [];
-  const values: (number | null)[][] = [];
-  table.pairs.forEach(([a, b], pi) =>
-    table.layers.forEach((layer, li) => {
-      rows.push(`${a}·${b} L${layer}`);
-      values.push(table.values[li].map((cell) => cell[pi]));
-    }),
-  );
-  const checkpoints = table.checkpoints;
-  const metricTitle = view.metric === 'cka' ? 'linear CKA' : 'cosine';
-  return heatmap(
-    {
-      rows,
-      columns: checkpoints.map(String),
-      columnValues: checkpoints,
-      values,
-      xTitle: 'checkpoint step',
-      yTitle: 'tower pair · layer',
-      valueTitle: metricTitle,
-    },
-    size,
-    theme,
-    {
-      ...options,
-      ...(view.metric === 'cka' ? { domain: [0, 1] as const } : {}),
-      title: `${component === 'ffn' ? 'FFN' : 'Attention'} tower drift of ${what} (${metricTitle}) · ${name}`,
-    },
-  );
+  let pairs: number[] | undefined;
+  if (view.pair) {
+    const [a, b] = view.pair;
+    const index = table.pairs.findIndex(([x, y]) => (x === a && y === b) || (x === b && y === a));
+    if (index < 0)
+      throw new MotlabError(
+        'invalid_request',
+        `${report.runDir}: no ${component} tower pair ${a} vs ${b} (pairs: ${table.pairs.map((p) => p.join(' vs ')).join(', ')})`,
+      );
+    pairs = [index];
+  }
+  return towerDriftChart(table, { component, of, run, pairs }, size, theme, options);
 }
 
 const FIGURE_KINDS: { [K in ViewKind]: (view: View<K>, layout: FigureLayout, ctx: FigureContext) => Promise<ChartGeometry> } = {
@@ -518,13 +403,17 @@ export async function exportViewFigure(viewInput: unknown, figureInput: unknown,
   const view = parseViewState(viewInput, 'figure export');
   const figure = parseFigureOptions(figureInput, 'figure export');
   const geometry = await viewFigureGeometry(view, figure, ctx);
-  const data = await exportFigure(geometry, { format: figure.format, dpi: figure.dpi, creationDate: ctx.creationDate });
+  const csv = tableToCsv(geometry.table);
+  const data =
+    figure.format === 'csv'
+      ? csv
+      : await exportFigure(geometry, { format: figure.format, dpi: figure.dpi, creationDate: ctx.creationDate });
   return {
     fileName: `${view.kind}.${figure.format}`,
     mimeType: FIGURE_MIME_TYPES[figure.format],
     format: figure.format,
     data,
-    csv: tableToCsv(geometry.table),
+    csv,
     sidecar: figureSidecarJson(view, figure),
   };
 }

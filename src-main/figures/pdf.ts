@@ -23,6 +23,7 @@ import {
   cleanText,
   lineRuns,
   checkedBox,
+  figurePointCount,
   paintOf,
   placeText,
   pointRuns,
@@ -140,6 +141,8 @@ class PdfWriter {
   constructor(
     private readonly doc: Doc,
     private readonly rasterDpi: number,
+    /** Points in all the figure's clouds (figurePointCount): whether clouds become raster layers. */
+    private readonly figurePoints: number,
   ) {}
 
   private images = 0;
@@ -236,7 +239,7 @@ class PdfWriter {
         return;
       }
       case 'points': {
-        const raster = pointsAsRaster(mark);
+        const raster = pointsAsRaster(mark, this.figurePoints);
         const clip = checkedBox(mark, mark.clip, 'clip ');
         if (clip.width === 0 || clip.height === 0 || mark.x.length === 0) return;
         if (raster) {
@@ -316,7 +319,7 @@ export function geometryToPdf(geometry: ChartGeometry, options: PdfOptions = {})
   if (background.a > 0) {
     doc.rect(0, 0, geometry.width, geometry.height).fillColor(hexOf(background), background.a).fill();
   }
-  const writer = new PdfWriter(doc, rasterDpi);
+  const writer = new PdfWriter(doc, rasterDpi, figurePointCount(geometry.marks));
   try {
     for (const mark of geometry.marks) writer.mark(mark);
   } catch (error) {

@@ -7,6 +7,7 @@ import {
   RASTER_POINT_THRESHOLD,
   type CellGridMark,
   type LineMark,
+  type Mark,
   type PointCloudMark,
   type SymbolMark,
   type TextMark,
@@ -159,8 +160,25 @@ export function placeText(mark: TextMark): PlacedText {
   };
 }
 
-/** Checks a cloud's columns; true when it is drawn as a raster layer (more than RASTER_POINT_THRESHOLD points). */
-export function pointsAsRaster(mark: PointCloudMark): boolean {
+/**
+ * Points in all the figure's clouds together: the raster decision is the figure's, not each
+ * cloud's, so a grid of many moderate clouds (the PCA grid: 16 × 6,000) becomes raster layers
+ * instead of 96,000 vector dots that a PDF viewer redraws one by one.
+ */
+export function figurePointCount(marks: readonly Mark[]): number {
+  let n = 0;
+  for (const mark of marks) {
+    if (mark.kind === 'points') n += mark.x.length;
+    else if (mark.kind === 'group') n += figurePointCount(mark.marks);
+  }
+  return n;
+}
+
+/**
+ * Checks a cloud's columns; true when it is drawn as a raster layer: when the figure's clouds
+ * hold more than RASTER_POINT_THRESHOLD points together (`figurePoints`, from figurePointCount).
+ */
+export function pointsAsRaster(mark: PointCloudMark, figurePoints: number): boolean {
   requireFinite(mark, { radius: mark.radius, opacity: mark.opacity });
   const n = mark.x.length;
   if (mark.y.length !== n || mark.colourIndex.length !== n) {
@@ -173,7 +191,7 @@ export function pointsAsRaster(mark: PointCloudMark): boolean {
     if (mark.colourIndex[i] >= mark.colours.length)
       throw badMark(mark, `point ${i} has colour index ${mark.colourIndex[i]} of ${mark.colours.length} colours`);
   }
-  return n > RASTER_POINT_THRESHOLD;
+  return Math.max(n, figurePoints) > RASTER_POINT_THRESHOLD;
 }
 
 /** Runs of consecutive points of one colour (vector clouds are drawn run by run, in mark order). */

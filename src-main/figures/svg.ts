@@ -18,6 +18,7 @@ import {
   cleanText,
   lineRuns,
   checkedBox,
+  figurePointCount,
   paintOf,
   placeText,
   pointRuns,
@@ -64,7 +65,11 @@ class SvgWriter {
   /** Dot definitions (markup without id → id). */
   private readonly dots = new Map<string, string>();
   private usesXlink = false;
-  constructor(private readonly rasterDpi: number) {}
+  constructor(
+    private readonly rasterDpi: number,
+    /** Points in all the figure's clouds (figurePointCount): whether clouds become raster layers. */
+    private readonly figurePoints: number,
+  ) {}
 
   private clipId(clip: Box): string {
     const id = `clip${this.clips.length}`;
@@ -124,7 +129,7 @@ class SvgWriter {
         return `<text ${attrs}>${escapeXml(t.text)}</text>`;
       }
       case 'points': {
-        const raster = pointsAsRaster(mark);
+        const raster = pointsAsRaster(mark, this.figurePoints);
         const clip = checkedBox(mark, mark.clip, 'clip ');
         if (clip.width === 0 || clip.height === 0 || mark.x.length === 0) return '';
         if (raster) return this.image(rasterisePoints(mark, this.rasterDpi), false);
@@ -190,5 +195,5 @@ export function geometryToSvg(geometry: ChartGeometry, options: SvgOptions = {})
   const rasterDpi = options.rasterDpi ?? DEFAULT_FIGURE_DPI;
   requireDpi(rasterDpi);
   requireFigureSize(geometry);
-  return new SvgWriter(rasterDpi).document(geometry);
+  return new SvgWriter(rasterDpi, figurePointCount(geometry.marks)).document(geometry);
 }

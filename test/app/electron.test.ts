@@ -50,8 +50,10 @@ test('the built page carries the strict CSP and has no inline code or styles', (
   assert.deepEqual(directives['style-src'], ["'self'"]);
   assert.deepEqual(directives['object-src'], ["'none'"]);
   assert.deepEqual(directives['base-uri'], ["'none'"]);
+  // Our origin or nothing, except data: images (the export preview's raster layers).
+  assert.deepEqual(directives['img-src'], ["'self'", 'data:']);
   for (const [name, values] of Object.entries(directives))
-    for (const v of values) assert.ok(["'self'", "'none'"].includes(v), `${name} allows ${v}`);
+    for (const v of values) assert.ok(["'self'", "'none'"].includes(v) || (name === 'img-src' && v === 'data:'), `${name} allows ${v}`);
   assert.ok(!directives['script-src'].includes('data:'));
   assert.equal(contentSecurityPolicy('header'), `${contentSecurityPolicy('meta')}; frame-ancestors 'none'`);
   assert.deepEqual(

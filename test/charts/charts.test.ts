@@ -270,6 +270,30 @@ test('a big heatmap is one cell grid with numeric step ticks', () => {
   assertInside(g);
 });
 
+test('a heatmap of few checkpoint columns labels each column with its step (no ticks between cells)', () => {
+  const steps = [2, 4, 6, 8];
+  const g = heatmap(
+    {
+      rows: ['layer 0', 'layer 1'],
+      columns: steps.map(String),
+      columnValues: steps,
+      values: [
+        [0.1, 0.2, 0.3, 0.4],
+        [0.5, 0.6, 0.7, 0.8],
+      ],
+      xTitle: 'checkpoint step',
+      yTitle: 'layer',
+      valueTitle: 'linear CKA',
+    },
+    full,
+    theme,
+  );
+  assert.deepEqual(
+    texts(g, 'tick-x').map((t) => t.text),
+    ['2', '4', '6', '8'],
+  );
+});
+
 // ---------------------------------------------------------------------------------------------
 // Every chart
 

@@ -40,6 +40,9 @@ before(() => {
   assert.equal(r.status, 0, r.stderr);
 });
 
+/** A 1×1 opaque black PNG, base64. */
+const ONE_PIXEL_PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
 /** Width and height of a PNG from its IHDR chunk. */
 function pngSize(bytes: Buffer): [number, number] {
   assert.equal(bytes.subarray(1, 4).toString('latin1'), 'PNG');
@@ -63,6 +66,30 @@ test(
     await page.getByTestId('export-preset').selectOption('icml-full');
     await waitUntil('preview at 6.75 in', async () => Math.abs(((await preview.boundingBox())?.width ?? 0) - 6.75 * 96) < 1);
     assert.equal(await preview.locator('svg').count(), 1);
+    // A raster layer (an embedded data: PNG, as big clouds and heatmaps are written) loads inside
+    // the inline preview under the page's CSP: a 1×1 PNG drawn as an SVG <image> fires 'load'.
+    const rasterLoads = await preview.evaluate(
+      (element, png) =>
+        new Promise<string>((resolve) => {
+          // The page's DOM, typed as much as this needs (the tests compile without lib.dom).
+          type Node = {
+            setAttribute(k: string, v: string): void;
+            addEventListener(e: string, f: (e: { violatedDirective?: string }) => void): void;
+          };
+          const doc = (element as unknown as { ownerDocument: Node & { createElementNS(ns: string, name: string): Node } }).ownerDocument;
+          const svg = (element as unknown as { querySelector(s: string): { appendChild(n: Node): void } }).querySelector('svg');
+          const image = doc.createElementNS('http://www.w3.org/2000/svg', 'image');
+          image.addEventListener('load', () => resolve('load'));
+          image.addEventListener('error', () => resolve('error'));
+          doc.addEventListener('securitypolicyviolation', (e) => resolve(`blocked by ${e.violatedDirective}`));
+          image.setAttribute('width', '4');
+          image.setAttribute('height', '4');
+          image.setAttribute('href', `data:image/png;base64,${png}`);
+          svg.appendChild(image);
+        }),
+      ONE_PIXEL_PNG,
+    );
+    assert.equal(rasterLoads, 'load');
     await page.getByTestId('export-title').check();
     await waitUntil(
       'title in the preview',

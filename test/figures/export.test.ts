@@ -241,6 +241,42 @@ describe('SVG', () => {
     assert.ok(beyond.length < at.length / 3, `raster ${beyond.length} B vs vector ${at.length} B`);
   });
 
+  test("the raster decision counts the points of all the figure's clouds together (a grid of moderate clouds)", async () => {
+    // Two panels side by side (a PCA grid's row), nested in groups as pcaGrid draws them.
+    const twoPanels = (perPanel: number): ChartGeometry => {
+      const left = pointCloud(perPanel, COLUMN_SIZE, EXPORT_THEME, 1);
+      const right = pointCloud(perPanel, COLUMN_SIZE, EXPORT_THEME, 2);
+      const shifted = right.marks.map((m) => (m.kind === 'points' ? { ...m, key: 'right' } : m));
+      return {
+        ...left,
+        marks: [
+          { kind: 'group', marks: left.marks },
+          { kind: 'group', marks: shifted },
+        ],
+      };
+    };
+    const half = RASTER_POINT_THRESHOLD / 2;
+    for (const format of ['svg', 'pdf'] as const) {
+      const vector = await exportFigure(twoPanels(half), { format });
+      const raster = await exportFigure(twoPanels(half + 1), { format });
+      if (typeof vector === 'string' && typeof raster === 'string') {
+        assert.equal((vector.match(/<use /g) ?? []).length, RASTER_POINT_THRESHOLD);
+        assert.equal((vector.match(/<image /g) ?? []).length, 0);
+        assert.equal((raster.match(/<use /g) ?? []).length, 0);
+        assert.equal((raster.match(/<image /g) ?? []).length, 2, 'one raster layer per cloud');
+      } else {
+        // pdfimages lists the embedded images: two RGB layers, each with its soft mask.
+        const count = (pdf: Buffer | string) => {
+          const file = path.join(work, `clouds-${format}-${pdf.length}.pdf`);
+          writeFileSync(file, pdf);
+          return execFileSync('pdfimages', ['-list', file], { encoding: 'utf8' }).trim().split('\n').slice(2).length;
+        };
+        assert.equal(count(vector), 0);
+        assert.equal(count(raster), 4);
+      }
+    }
+  });
+
   test('the raster cloud looks like the same dots drawn as vector circles by resvg', async () => {
     const geometry = pointCloud(30_000);
     const cloud = geometry.marks.find((m): m is PointCloudMark => m.kind === 'points')!;

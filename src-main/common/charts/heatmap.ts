@@ -21,8 +21,8 @@ export interface HeatmapData {
   /** Column labels, left to right. */
   columns: readonly string[];
   /**
-   * Numbers the columns stand for (steps), evenly spaced and ascending: the x axis then gets
-   * round-number ticks instead of a thinned selection of labels.
+   * Numbers the columns stand for (steps), evenly spaced and ascending: when the columns are too
+   * many to label each, the x axis gets round-number ticks instead of a thinned selection of labels.
    */
   columnValues?: readonly number[];
   /** values[row][column]; null (or NaN) is a missing cell. */
@@ -76,7 +76,8 @@ export function heatmap(data: HeatmapData, size: ChartSize, theme: ChartTheme, o
   });
   const xAxis = categoryAxis(data.columns, [frame.x, frame.x + frame.width], theme, 'x', Infinity, overhang);
   const values = data.columnValues;
-  if (values && values.length === nColumns && nColumns >= 2 && values[nColumns - 1] > values[0]) {
+  const everyColumnLabelled = xAxis.ticks.length === nColumns;
+  if (!everyColumnLabelled && values && values.length === nColumns && nColumns >= 2 && values[nColumns - 1] > values[0]) {
     const numeric = numericAxis('linear', [values[0], values[nColumns - 1]], [xAxis.centre(0), xAxis.centre(nColumns - 1)], theme, 'x');
     xAxis.ticks = numeric.ticks;
   }

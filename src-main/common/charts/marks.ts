@@ -64,8 +64,8 @@ export interface TextMark {
 
 /**
  * Many same-sized dots (PCA clouds): columnar, so 100,000 points stay cheap. The screen draws it
- * with WebGL/canvas; a figure writes vector circles up to RASTER_POINT_THRESHOLD points and an
- * embedded raster layer beyond (axes and text stay vector).
+ * with WebGL/canvas; a figure writes vector circles while all its clouds together hold at most
+ * RASTER_POINT_THRESHOLD points, and one embedded raster layer per cloud beyond (axes and text stay vector).
  */
 export interface PointCloudMark {
   kind: 'points';
@@ -106,7 +106,7 @@ export interface GroupMark {
 
 export type Mark = LineMark | RectMark | SymbolMark | TextMark | PointCloudMark | CellGridMark | GroupMark;
 
-/** Beyond this many points a figure embeds a raster layer instead of vector circles. */
+/** Beyond this many points in all its clouds together, a figure embeds raster layers instead of vector circles. */
 export const RASTER_POINT_THRESHOLD = 20_000;
 
 /**
