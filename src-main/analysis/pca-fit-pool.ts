@@ -4,7 +4,9 @@
  * (./pca-fit-worker.ts), one request per worker at a time. Results are the same as in-process:
  * the computations are pure and deterministic.
  */
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MotlabError, type MotlabErrorCode } from '../common/errors.ts';
 import { fitPca, type PcaFit } from './pca/pca.ts';
@@ -46,7 +48,16 @@ function workerScript(): string {
   const fromSource = here.endsWith('.ts');
   const target = new URL(fromSource ? './pca-fit-worker.ts' : './pca-fit-worker.mjs', here).href;
   // From source the worker needs tsx's loader, as bin/motlab.mjs does; a bundled build has plain JS.
-  const tsx = fromSource ? import.meta.resolve('tsx/esm/api') : null;
+  // Resolved through require, as import.meta.url is all the Electron main's CommonJS bundle has
+  // (import.meta.resolve would be a build warning there): that finds tsx's CommonJS build of the
+  // API, whose ES module twin sits beside it.
+  const tsx = fromSource
+    ? pathToFileURL(
+        createRequire(here)
+          .resolve('tsx/esm/api')
+          .replace(/\.cjs$/, '.mjs'),
+      ).href
+    : null;
   const loader = tsx ? `await import(${JSON.stringify(tsx)}).then((m) => m.register());` : '';
   return `(async () => { ${loader} await import(${JSON.stringify(target)}); })();`;
 }
