@@ -2,7 +2,8 @@
  * Feature PCA of a run across checkpoints (the `collect` half of analysis/pca/): sample the probe
  * set once (seeded: the same positions at every checkpoint), capture each checkpoint's residual
  * stream at those positions and stream it to a cache in the run folder, then fit PCA and measure
- * modality separability per (layer, checkpoint), one feature matrix in memory at a time.
+ * modality separability per (layer, checkpoint) on worker threads (./pca-fit-pool.ts), one
+ * layer's feature matrices (one per checkpoint) in memory at a time.
  *
  * Cache: `<run>/analyses/pca/<key>/` where key hashes the probe settings and the split file;
  * one `features-step-N.f32` per checkpoint (layer-major [L, n, d] float32) with a sidecar
