@@ -3,7 +3,7 @@
  * set once (seeded: the same positions at every checkpoint), capture each checkpoint's residual
  * stream at those positions and stream it to a cache in the run folder, then fit PCA and measure
  * modality separability per (layer, checkpoint) on worker threads (./pca-fit-pool.ts), one
- * layer's feature matrices (one per checkpoint) in memory at a time.
+ * feature matrix in memory per fit running.
  *
  * Cache: `<run>/analyses/pca/<key>/` where key hashes the probe settings and the split file;
  * one `features-step-N.f32` per checkpoint (layer-major [L, n, d] float32) with a sidecar
@@ -265,29 +265,31 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
     for (const layer of layers) {
       const fits: PcaFit[] = new Array(steps.length);
       const seps: SeparabilityResult[] = new Array(steps.length);
-      const features: Float32Array[] = new Array(steps.length);
-      await Promise.all(
-        order.map(async (i) => {
-          throwIfAborted(options.signal);
-          const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
-          if (basis === 'fixed') features[i] = x;
-          const task = { x, n, d, k: checkComponents(K, n, d), labels: modality, seed };
-          const result = pool ? await pool.fit(task) : fitAndSeparate(task);
-          fits[i] = result.fit;
-          seps[i] = result.separability;
-          options.onProgress?.({ phase: 'pca', done: ++done, total, message: `PCA of layer ${layer} at step ${steps[i]}` });
-        }),
-      );
-      throwIfAborted(options.signal);
       const fixedProjections: { projection: Float32Array; ratio: Float64Array }[] = new Array(steps.length);
-      if (basis === 'fixed')
-        for (const i of order) {
+      const runFit = async (i: number) => {
+        throwIfAborted(options.signal);
+        const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
+        const task = { x, n, d, k: checkComponents(K, n, d), labels: modality, seed };
+        const result = pool ? await pool.fit(task) : fitAndSeparate(task);
+        fits[i] = result.fit;
+        seps[i] = result.separability;
+        if (basis === 'fixed') {
           const applied =
             i === refIndex
-              ? { projection: fits[i].projection, explainedVarianceRatio: fits[i].explainedVarianceRatio }
-              : applyBasis(fits[refIndex], features[i], n, d);
+              ? { projection: result.fit.projection, explainedVarianceRatio: result.fit.explainedVarianceRatio }
+              : applyBasis(fits[refIndex], x, n, d);
           fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
         }
+        options.onProgress?.({ phase: 'pca', done: ++done, total, message: `PCA of layer ${layer} at step ${steps[i]}` });
+      };
+      // As many feature matrices in memory as fits running; fixed mode needs the reference's basis first.
+      let next = 0;
+      if (basis === 'fixed') await runFit(order[next++]);
+      await Promise.all(
+        Array.from({ length: Math.max(1, workers) }, async () => {
+          while (next < order.length) await runFit(order[next++]);
+        }),
+      );
       if (basis === 'aligned') {
         const aligned = alignFits(fits, { reference: refIndex, mode: 'chain', matching: 'hungarian' });
         steps.forEach((step, i) =>
