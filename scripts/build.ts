@@ -2,8 +2,9 @@
  * Builds what the app runs: `tsx scripts/build.ts [renderer|main|all]`.
  *   renderer → dist-renderer/ (Vite + Svelte; fonts and assets bundled, CSP meta tag)
  *   main     → dist-main/electron-main.cjs, dist-main/preload.cjs (Electron wants CommonJS),
- *              dist-main/cli.mjs (the CLI for the packaged app, where tsx is not used) and
- *              dist-main/gradient-worker.mjs (its training worker threads)
+ *              dist-main/cli.mjs (the CLI for the packaged app, where tsx is not used),
+ *              dist-main/gradient-worker.mjs (its training worker threads) and
+ *              dist-main/pca-fit-worker.mjs (the PCA fits' worker threads)
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -76,6 +77,16 @@ export async function buildMain(): Promise<string[]> {
       // The gradient worker (training/workers/pool.ts starts it from the file next to the CLI bundle).
       entryPoints: ['src-main/training/workers/gradient-worker.ts'],
       outfile: 'dist-main/gradient-worker.mjs',
+      format: 'esm',
+      packages: 'external',
+    }),
+  );
+  results.push(
+    await esbuild.build({
+      ...common,
+      // The PCA fit worker (analysis/pca-fit-pool.ts starts it from the file next to its bundle).
+      entryPoints: ['src-main/analysis/pca-fit-worker.ts'],
+      outfile: 'dist-main/pca-fit-worker.mjs',
       format: 'esm',
       packages: 'external',
     }),

@@ -2,7 +2,8 @@
  * Feature PCA of a run across checkpoints (the `collect` half of analysis/pca/): sample the probe
  * set once (seeded: the same positions at every checkpoint), capture each checkpoint's residual
  * stream at those positions and stream it to a cache in the run folder, then fit PCA and measure
- * modality separability per (layer, checkpoint), one feature matrix in memory at a time.
+ * modality separability per (layer, checkpoint) on worker threads (./pca-fit-pool.ts), one
+ * feature matrix in memory per fit running.
  *
  * Cache: `<run>/analyses/pca/<key>/` where key hashes the probe settings and the split file;
  * one `features-step-N.f32` per checkpoint (layer-major [L, n, d] float32) with a sidecar
@@ -31,6 +32,7 @@ import { alignFits } from './pca/align.ts';
 import { applyBasis, fitPca, type PcaFit } from './pca/pca.ts';
 import { sampleProbeSet, type ProbeModalityCount, type ProbeSet } from './pca/probe-set.ts';
 import { separability, type SeparabilityResult } from './pca/separability.ts';
+import { fitAndSeparate, fitWorkerCount, PcaFitPool } from './pca-fit-pool.ts';
 
 export type PcaBasisMode = 'fixed' | 'aligned';
 
@@ -278,52 +280,64 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
   // The reference first, so that fixed mode has its basis before the others.
   const order = [refIndex, ...steps.map((_, i) => i).filter((i) => i !== refIndex)];
   let done = 0;
-  for (const layer of layers) {
-    const fits: PcaFit[] = new Array(steps.length);
-    const seps: SeparabilityResult[] = new Array(steps.length);
-    const fixedProjections: { projection: Float32Array; ratio: Float64Array }[] = new Array(steps.length);
-    for (const i of order) {
-      throwIfAborted(options.signal);
-      options.onProgress?.({
-        phase: 'pca',
-        done,
-        total: layers.length * steps.length,
-        message: `PCA of layer ${layer} at step ${steps[i]}`,
-      });
-      const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
-      const fit = fitPca(x, n, d, checkComponents(K, n, d));
-      fits[i] = fit;
-      seps[i] = separability(x, n, d, modality, { seed, ...(K >= 10 ? { projection: { data: fit.projection, k: K } } : {}) });
-      if (basis === 'fixed') {
-        const applied =
-          i === refIndex
-            ? { projection: fit.projection, explainedVarianceRatio: fit.explainedVarianceRatio }
-            : applyBasis(fits[refIndex], x, n, d);
-        fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
-      }
-      done++;
-    }
-    if (basis === 'aligned') {
-      const aligned = alignFits(fits, { reference: refIndex, mode: 'chain', matching: 'hungarian' });
-      steps.forEach((step, i) =>
-        entries.push(
-          entryOf(
-            layer,
-            step,
-            aligned.fits[i],
-            aligned.fits[i].projection,
-            aligned.fits[i].explainedVarianceRatio,
-            seps[i],
-            aligned.alignments[i].cosine,
+  const total = layers.length * steps.length;
+  // The fits are independent: on worker threads when there are cores for them (same results).
+  const workers = fitWorkerCount(total);
+  options.onProgress?.({ phase: 'pca', done, total, message: `PCA of ${total} feature matrices` });
+  const pool = workers > 0 ? new PcaFitPool(workers) : null;
+  try {
+    for (const layer of layers) {
+      const fits: PcaFit[] = new Array(steps.length);
+      const seps: SeparabilityResult[] = new Array(steps.length);
+      const fixedProjections: { projection: Float32Array; ratio: Float64Array }[] = new Array(steps.length);
+      const runFit = async (i: number) => {
+        throwIfAborted(options.signal);
+        const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
+        const task = { x, n, d, k: checkComponents(K, n, d), labels: modality, seed };
+        const result = pool ? await pool.fit(task) : fitAndSeparate(task);
+        fits[i] = result.fit;
+        seps[i] = result.separability;
+        if (basis === 'fixed') {
+          const applied =
+            i === refIndex
+              ? { projection: result.fit.projection, explainedVarianceRatio: result.fit.explainedVarianceRatio }
+              : applyBasis(fits[refIndex], x, n, d);
+          fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
+        }
+        options.onProgress?.({ phase: 'pca', done: ++done, total, message: `PCA of layer ${layer} at step ${steps[i]}` });
+      };
+      // As many feature matrices in memory as fits running; fixed mode needs the reference's basis first.
+      let next = 0;
+      if (basis === 'fixed') await runFit(order[next++]);
+      await Promise.all(
+        Array.from({ length: Math.max(1, workers) }, async () => {
+          while (next < order.length) await runFit(order[next++]);
+        }),
+      );
+      if (basis === 'aligned') {
+        const aligned = alignFits(fits, { reference: refIndex, mode: 'chain', matching: 'hungarian' });
+        steps.forEach((step, i) =>
+          entries.push(
+            entryOf(
+              layer,
+              step,
+              aligned.fits[i],
+              aligned.fits[i].projection,
+              aligned.fits[i].explainedVarianceRatio,
+              seps[i],
+              aligned.alignments[i].cosine,
+            ),
           ),
-        ),
-      );
-    } else {
-      const ref = fits[refIndex];
-      steps.forEach((step, i) =>
-        entries.push(entryOf(layer, step, ref, fixedProjections[i].projection, fixedProjections[i].ratio, seps[i])),
-      );
+        );
+      } else {
+        const ref = fits[refIndex];
+        steps.forEach((step, i) =>
+          entries.push(entryOf(layer, step, ref, fixedProjections[i].projection, fixedProjections[i].ratio, seps[i])),
+        );
+      }
     }
+  } finally {
+    await pool?.close();
   }
   options.onProgress?.({ phase: 'pca', done, total: done, message: 'done' });
 

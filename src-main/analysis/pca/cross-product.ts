@@ -1,6 +1,6 @@
 /**
  * AᵀA in float64 for the covariance (and Gram) matrices of pca.ts: the one hot loop of the PCA,
- * as a tiny WebAssembly SIMD module (f64x2) assembled here byte by byte — about twice the
+ * as a tiny WebAssembly SIMD module (f64x2) assembled byte by byte (wasm.ts) — about twice the
  * throughput of the same loop in JavaScript, which keeps 20000×256 well under the 0.5 s
  * budget. The caller hands over A in blocks of rows (JS fills each block); the kernel adds each
  * block's AᵀA into an accumulator in wasm memory. Every product and sum is IEEE float64.
@@ -12,62 +12,34 @@
  */
 
 import { MotlabError } from '../../common/errors.ts';
+import {
+  compileSimd,
+  end,
+  f64x2Add,
+  f64x2Mul,
+  get,
+  I32,
+  i32Add,
+  i32Const,
+  i32Mul,
+  i32Shl,
+  i32ShrU,
+  load64Splat,
+  section,
+  set,
+  str,
+  uleb,
+  V128,
+  v128Load,
+  v128Store,
+  v128Zero,
+  vec,
+  whileBelow,
+  type WasmApi,
+} from './wasm.ts';
 
 /** Rows of A per block: 64 × width float64 stays in L2 for width ≤ 1024. */
 const BLOCK_ROWS = 64;
-
-// --- a minimal encoder -----------------------------------------------------------------------
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const str = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const i32Const = (v: number) => [0x41, ...uleb(v)]; // small non-negative constants only
-const i32Add = [0x6a];
-const i32Mul = [0x6c];
-const i32Shl = [0x74];
-const i32ShrU = [0x76];
-const i32GeU = [0x4f];
-const block = [0x02, 0x40];
-const loop = [0x03, 0x40];
-const end = [0x0b];
-const br = (depth: number) => [0x0c, ...uleb(depth)];
-const brIf = (depth: number) => [0x0d, ...uleb(depth)];
-const simd = (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm];
-const v128Load = (offset: number) => simd(0x00, 3, ...uleb(offset));
-const v128Store = (offset: number) => simd(0x0b, 3, ...uleb(offset));
-const load64Splat = (offset: number) => simd(0x0a, 3, ...uleb(offset));
-const v128Zero = simd(0x0c, ...new Array<number>(16).fill(0));
-const f64x2Add = simd(0xf0);
-const f64x2Mul = simd(0xf2);
-
-/** while (!(x >= bound)) { body } */
-const whileBelow = (x: number[], bound: number[], body: number[]) => [
-  ...block,
-  ...loop,
-  ...x,
-  ...bound,
-  ...i32GeU,
-  ...brIf(1),
-  ...body,
-  ...br(0),
-  ...end,
-  ...end,
-];
 
 function tilesBody(): number[] {
   // Params: 0 block, 1 rows, 2 width, 3 acc. i32 locals 4–10, v128 locals 11–21.
@@ -178,27 +150,10 @@ function moduleBytes(): Uint8Array {
   return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...functions, ...exports, ...code]);
 }
 
-/** The parts of the WebAssembly JS API used here (the project's TypeScript lib has no DOM types). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (
-    module: object,
-    imports: object,
-  ) => { exports: { tiles: (block: number, rows: number, width: number, acc: number) => void } };
-}
-
 let compiled: { api: WasmApi; module: object } | null = null;
 
-/** Node ≥ 20 and Electron always have WebAssembly SIMD; say so plainly if a runtime does not. */
 function kernel(): { api: WasmApi; module: object } {
-  if (compiled) return compiled;
-  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  const bytes = moduleBytes();
-  if (!api || !api.validate(bytes))
-    throw new MotlabError('engine_unavailable', 'PCA needs WebAssembly with SIMD, which this JavaScript runtime lacks');
-  compiled = { api, module: new api.Module(bytes) };
+  compiled ??= compileSimd(moduleBytes(), 'PCA');
   return compiled;
 }
 

@@ -10,6 +10,7 @@
  * means the gradient of the undivided objective is at most `tolerance` in every coordinate,
  * scikit-learn's own criterion (its `tol`, default 1e-4).
  */
+import { ProbeRows } from './logistic-kernels.ts';
 
 export interface LogisticOptions {
   /** Inverse regularisation strength, as scikit-learn's C. Default 1. */
@@ -33,6 +34,13 @@ export interface LogisticModel {
 /**
  * Fit on n rows of `x` (row-major [n, d], float64, already standardised by the caller) with
  * labels in [0, classes).
+ *
+ * The objective changes only along the class-sum directions Σₖ θₖ through the penalty, so its
+ * minimiser has Σₖ θₖ = 0 — and L-BFGS from θ = 0 never leaves that subspace (every gradient
+ * lies in it). We therefore optimise its coordinates u in an orthonormal basis Q of the class
+ * contrasts (θ = Q u, Helmert's): the same iterates as on θ, with classes − 1 dot products and
+ * gradient rows per example instead of classes (a third less work for three modalities). The
+ * penalty keeps its form, ‖θ‖² = ‖u‖², and the θ gradient is Q times the u gradient.
  */
 export function fitLogistic(
   x: Float64Array,
@@ -44,52 +52,159 @@ export function fitLogistic(
 ): LogisticModel {
   const { c = 1, maxIterations = 300, tolerance = 1e-4 } = options;
   const lambda = 1 / (c * n);
-  const size = classes * (d + 1); // weights, then intercepts
-  const logits = new Float64Array(classes);
+  const contrasts = classes - 1;
+  const stride = d + 1; // per contrast: d weights, then the intercept
+  const q = helmert(classes);
+  // Per class k, column-major: logits[k·n + i], exps[k·n + i]; per row: its largest logit (and
+  // its class, whose exponential is 1), Σ exps.
+  const logits = new Float64Array(classes * n);
+  const exps = new Float64Array(classes * n);
+  const rowMax = new Float64Array(n);
+  const rowSum = new Float64Array(n);
+  const rowTop = new Int32Array(n);
+  // Per contrast t, column-major: scores[t·n + i] = u_t · (x_i, 1), then the residuals
+  // Qᵀ(softmax − onehot) in place. The passes over the rows take contrasts two at a time
+  // (logistic-kernels.ts), a lone last one with a zero partner.
+  const scores = new Float64Array(contrasts * n);
+  const rows = new ProbeRows(x, n, d);
+  const { pairs } = rows;
 
-  /** Mean objective at θ; its gradient into `grad`. */
-  const evaluate = (theta: Float64Array, grad: Float64Array): number => {
-    grad.fill(0);
+  /** Mean objective at u; its gradient into `grad`. */
+  const evaluate = (u: Float64Array, grad: Float64Array): number => {
+    for (let t = 0; t < contrasts; t += 2) {
+      const paired = t + 1 < contrasts;
+      rows.a.set(u.subarray(t * stride, t * stride + d));
+      if (paired) rows.b.set(u.subarray((t + 1) * stride, (t + 1) * stride + d));
+      else rows.b.fill(0);
+      rows.dots();
+      const intercept = u[t * stride + d];
+      for (let i = 0; i < n; i++) scores[t * n + i] = pairs[2 * i] + intercept;
+      if (paired) {
+        const next = u[(t + 1) * stride + d];
+        for (let i = 0; i < n; i++) scores[(t + 1) * n + i] = pairs[2 * i + 1] + next;
+      }
+    }
+    // The softmax, one class (or contrast) at a time over all rows: long, simple loops.
+    logits.fill(0);
+    for (let k = 0; k < classes; k++)
+      for (let t = 0; t < contrasts; t++) {
+        const w = q[k * contrasts + t];
+        if (w === 0) continue;
+        for (let i = 0, l = k * n, z = t * n; i < n; i++) logits[l + i] += w * scores[z + i];
+      }
+    rowMax.set(logits.subarray(0, n));
+    rowTop.fill(0);
+    for (let k = 1; k < classes; k++)
+      for (let i = 0, l = k * n; i < n; i++)
+        if (logits[l + i] > rowMax[i]) {
+          rowMax[i] = logits[l + i];
+          rowTop[i] = k;
+        }
+    rowSum.fill(0);
+    for (let k = 0; k < classes; k++)
+      for (let i = 0, l = k * n; i < n; i++) {
+        const e = rowTop[i] === k ? 1 : Math.exp(logits[l + i] - rowMax[i]);
+        exps[l + i] = e;
+        rowSum[i] += e;
+      }
+    // loss = Σᵢ max + log Σexps − logit of the label. Each Σexps is in [1, classes], so the log
+    // of a product of 32 of them replaces 32 logs without overflow (classes < 2³¹).
     let loss = 0;
-    const bias = classes * d;
+    let product = 1;
     for (let i = 0; i < n; i++) {
-      const row = i * d;
-      let max = -Infinity;
-      for (let k = 0; k < classes; k++) {
-        const s = theta[bias + k] + dotAt(theta, k * d, x, row, d);
-        logits[k] = s;
-        if (s > max) max = s;
+      const at = labels[i] * n + i;
+      loss += rowMax[i] - logits[at];
+      product *= rowSum[i];
+      if ((i & 31) === 31) {
+        loss += Math.log(product);
+        product = 1;
       }
-      let z = 0;
-      for (let k = 0; k < classes; k++) z += Math.exp(logits[k] - max);
-      const logZ = max + Math.log(z);
-      loss += logZ - logits[labels[i]];
+      // Residuals softmax − onehot = (exps − sum·onehot) / sum.
+      exps[at] -= rowSum[i];
+      rowSum[i] = 1 / rowSum[i];
+    }
+    loss += Math.log(product);
+    // In the contrasts: Qᵀ·residuals.
+    scores.fill(0);
+    for (let t = 0; t < contrasts; t++) {
       for (let k = 0; k < classes; k++) {
-        const residual = Math.exp(logits[k] - logZ) - (k === labels[i] ? 1 : 0);
-        if (residual === 0) continue;
-        addScaledAt(grad, k * d, residual, x, row, d);
-        grad[bias + k] += residual;
+        const w = q[k * contrasts + t];
+        if (w === 0) continue;
+        for (let i = 0, l = k * n, z = t * n; i < n; i++) scores[z + i] += w * exps[l + i];
       }
+      for (let i = 0, z = t * n; i < n; i++) scores[z + i] *= rowSum[i];
+    }
+    for (let t = 0; t < contrasts; t += 2) {
+      const paired = t + 1 < contrasts;
+      for (let i = 0; i < n; i++) {
+        pairs[2 * i] = scores[t * n + i];
+        pairs[2 * i + 1] = paired ? scores[(t + 1) * n + i] : 0;
+      }
+      rows.g.fill(0);
+      rows.h.fill(0);
+      rows.sums();
+      grad.set(rows.g.subarray(0, d), t * stride);
+      if (paired) grad.set(rows.h.subarray(0, d), (t + 1) * stride);
     }
     let penalty = 0;
-    for (let p = 0; p < classes * d; p++) {
-      penalty += theta[p] * theta[p];
-      grad[p] = grad[p] / n + lambda * theta[p];
+    for (let t = 0; t < contrasts; t++) {
+      const at = t * stride;
+      let interceptGrad = 0;
+      for (let i = 0; i < n; i++) interceptGrad += scores[t * n + i];
+      for (let e = 0; e < d; e++) {
+        penalty += u[at + e] * u[at + e];
+        grad[at + e] = grad[at + e] / n + lambda * u[at + e];
+      }
+      grad[at + d] = interceptGrad / n;
     }
-    for (let k = 0; k < classes; k++) grad[classes * d + k] /= n;
     return loss / n + (lambda / 2) * penalty;
   };
 
-  const theta = new Float64Array(size);
-  const result = lbfgs(evaluate, theta, { maxIterations, gradientTolerance: tolerance / n });
-  return {
-    classes,
-    d,
-    weights: theta.slice(0, classes * d),
-    intercepts: theta.slice(classes * d),
-    iterations: result.iterations,
-    converged: result.converged,
+  const u = new Float64Array(contrasts * stride);
+  const theta = new Float64Array(classes * stride);
+  /** θ = Q u, class-major [classes, d + 1]. */
+  const toTheta = (v: Float64Array, out: Float64Array) => {
+    out.fill(0);
+    for (let k = 0; k < classes; k++)
+      for (let t = 0; t < contrasts; t++) {
+        const w = q[k * contrasts + t];
+        for (let e = 0; e < stride; e++) out[k * stride + e] += w * v[t * stride + e];
+      }
   };
+  const result = lbfgs(evaluate, u, {
+    maxIterations,
+    gradientTolerance: tolerance / n,
+    // More pairs than scipy's 10: about 15% fewer iterations on real features, for a two-loop
+    // recursion that stays negligible beside one evaluation.
+    memory: 30,
+    // scikit-learn's criterion, on the gradient in θ.
+    gradientSize: (grad) => {
+      toTheta(grad, theta);
+      return maxAbs(theta);
+    },
+  });
+  toTheta(u, theta);
+  const weights = new Float64Array(classes * d);
+  const intercepts = new Float64Array(classes);
+  for (let k = 0; k < classes; k++) {
+    weights.set(theta.subarray(k * stride, k * stride + d), k * d);
+    intercepts[k] = theta[k * stride + d];
+  }
+  return { classes, d, weights, intercepts, iterations: result.iterations, converged: result.converged };
+}
+
+/**
+ * Helmert's contrasts, row-major [classes, classes − 1]: orthonormal columns, each orthogonal
+ * to (1, …, 1); column t is (1, …, 1, −(t + 1), 0, …, 0) / √((t + 1)(t + 2)).
+ */
+function helmert(classes: number): Float64Array {
+  const q = new Float64Array(classes * (classes - 1));
+  for (let t = 0; t < classes - 1; t++) {
+    const norm = Math.sqrt((t + 1) * (t + 2));
+    for (let k = 0; k <= t; k++) q[k * (classes - 1) + t] = 1 / norm;
+    q[(t + 1) * (classes - 1) + t] = -(t + 1) / norm;
+  }
+  return q;
 }
 
 /** The most probable class of each of the n rows of `x` (ties: the lowest class). */
@@ -115,6 +230,8 @@ interface LbfgsOptions {
   gradientTolerance: number;
   /** Correction pairs kept. */
   memory?: number;
+  /** The size of a gradient compared with gradientTolerance. Default: its largest |coordinate|. */
+  gradientSize?: (grad: Float64Array) => number;
 }
 
 /**
@@ -127,7 +244,7 @@ export function lbfgs(
   theta: Float64Array,
   options: LbfgsOptions,
 ): { value: number; iterations: number; converged: boolean } {
-  const { maxIterations, gradientTolerance, memory = 10 } = options;
+  const { maxIterations, gradientTolerance, memory = 10, gradientSize = maxAbs } = options;
   const size = theta.length;
   const grad = new Float64Array(size);
   const nextGrad = new Float64Array(size);
@@ -138,9 +255,8 @@ export function lbfgs(
   const rho: number[] = [];
   const alpha = new Float64Array(memory);
   let value = f(theta, grad);
-  const maxAbs = (v: Float64Array) => v.reduce((m, e) => Math.max(m, Math.abs(e)), 0);
   for (let iteration = 0; iteration < maxIterations; iteration++) {
-    if (maxAbs(grad) <= gradientTolerance) return { value, iterations: iteration, converged: true };
+    if (gradientSize(grad) <= gradientTolerance) return { value, iterations: iteration, converged: true };
     // Two-loop recursion: direction = −H·grad.
     direction.set(grad);
     for (let m = s.length - 1; m >= 0; m--) {
@@ -198,7 +314,7 @@ export function lbfgs(
     grad.set(nextGrad);
     value = nextValue;
   }
-  return { value, iterations: maxIterations, converged: maxAbs(grad) <= gradientTolerance };
+  return { value, iterations: maxIterations, converged: gradientSize(grad) <= gradientTolerance };
 }
 
 /**
@@ -221,16 +337,10 @@ function dotAt(a: Float64Array, aAt: number, b: Float64Array, bAt: number, lengt
   return s0 + s1 + (s2 + s3);
 }
 
-/** y[yAt…yAt+length) += scale · x[xAt…xAt+length), unrolled by four (about 2× here). */
-function addScaledAt(y: Float64Array, yAt: number, scale: number, x: Float64Array, xAt: number, length: number): void {
-  let j = 0;
-  for (; j + 4 <= length; j += 4) {
-    y[yAt + j] += scale * x[xAt + j];
-    y[yAt + j + 1] += scale * x[xAt + j + 1];
-    y[yAt + j + 2] += scale * x[xAt + j + 2];
-    y[yAt + j + 3] += scale * x[xAt + j + 3];
-  }
-  for (; j < length; j++) y[yAt + j] += scale * x[xAt + j];
+function maxAbs(v: Float64Array): number {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  return m;
 }
 
 function dot(a: Float64Array, b: Float64Array): number {

@@ -146,20 +146,25 @@ export function probeAccuracy(
 ): { accuracy: number; iterations: number; converged: boolean; chanceAccuracy: number } {
   const isTest = new Uint8Array(n);
   for (const i of testIndices) isTest[i] = 1;
-  const train: number[] = [];
-  for (let i = 0; i < n; i++) if (!isTest[i]) train.push(i);
+  const train = new Int32Array(n - testIndices.length);
+  for (let i = 0, t = 0; i < n; i++) if (!isTest[i]) train[t++] = i;
   const mean = new Float64Array(d);
   const scale = new Float64Array(d);
-  for (const i of train) for (let j = 0; j < d; j++) mean[j] += x[i * d + j];
+  for (const i of train) for (let j = 0, o = i * d; j < d; j++) mean[j] += x[o + j];
   for (let j = 0; j < d; j++) mean[j] /= train.length;
-  for (const i of train) for (let j = 0; j < d; j++) scale[j] += (x[i * d + j] - mean[j]) ** 2;
+  for (const i of train)
+    for (let j = 0, o = i * d; j < d; j++) {
+      const centred = x[o + j] - mean[j];
+      scale[j] += centred * centred;
+    }
   for (let j = 0; j < d; j++) {
     const sd = Math.sqrt(scale[j] / train.length);
     scale[j] = sd > 0 ? sd : 1;
   }
-  const standardised = (rows: ArrayLike<number>) => {
+  const standardised = (rows: Int32Array) => {
     const out = new Float64Array(rows.length * d);
-    for (let r = 0; r < rows.length; r++) for (let j = 0; j < d; j++) out[r * d + j] = (x[rows[r] * d + j] - mean[j]) / scale[j];
+    for (let r = 0; r < rows.length; r++)
+      for (let j = 0, o = rows[r] * d, p = r * d; j < d; j++) out[p + j] = (x[o + j] - mean[j]) / scale[j];
     return out;
   };
   const model = fitLogistic(
@@ -193,30 +198,82 @@ export function probeAccuracy(
  */
 export function silhouetteScore(coords: Float32Array, m: number, k: number, labels: Int32Array): number {
   const classes = checkLabels(labels, m, 1);
-  const sizes = new Float64Array(classes);
+  // Rows grouped by label (stable), in float64: each row's distances to the later rows of one
+  // label form a contiguous run, summed in a local variable.
+  const sizes = new Int32Array(classes);
   for (let i = 0; i < m; i++) sizes[labels[i]]++;
-  // sums[i·classes + c]: total distance from row i to the rows labelled c.
-  const sums = new Float64Array(m * classes);
+  const starts = new Int32Array(classes + 1);
+  for (let c = 0; c < classes; c++) starts[c + 1] = starts[c] + sizes[c];
+  const labelOf = new Int32Array(m);
+  const rows = new Float64Array(m * k);
+  const next = starts.slice(0, classes);
   for (let i = 0; i < m; i++) {
-    const li = labels[i];
-    for (let j = i + 1; j < m; j++) {
-      let s = 0;
-      for (let e = 0; e < k; e++) {
-        const diff = coords[i * k + e] - coords[j * k + e];
-        s += diff * diff;
+    const at = next[labels[i]]++;
+    labelOf[at] = labels[i];
+    for (let e = 0; e < k; e++) rows[at * k + e] = coords[i * k + e];
+  }
+  // sums[c·m + i]: total distance from (grouped) row i to the rows labelled c; each pair once.
+  const sums = new Float64Array(classes * m);
+  for (let i = 0; i < m; i++) {
+    const li = labelOf[i];
+    const ri = i * k;
+    const toI = li * m;
+    for (let c = li; c < classes; c++) {
+      let total = 0;
+      let j = Math.max(i + 1, starts[c]);
+      const end = starts[c + 1];
+      // Four rows at a time: four independent sums instead of one chain of additions.
+      for (; j + 4 <= end; j += 4) {
+        const r0 = j * k;
+        const r1 = r0 + k;
+        const r2 = r1 + k;
+        const r3 = r2 + k;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let e = 0; e < k; e++) {
+          const v = rows[ri + e];
+          const d0 = v - rows[r0 + e];
+          const d1 = v - rows[r1 + e];
+          const d2 = v - rows[r2 + e];
+          const d3 = v - rows[r3 + e];
+          s0 += d0 * d0;
+          s1 += d1 * d1;
+          s2 += d2 * d2;
+          s3 += d3 * d3;
+        }
+        const t0 = Math.sqrt(s0);
+        const t1 = Math.sqrt(s1);
+        const t2 = Math.sqrt(s2);
+        const t3 = Math.sqrt(s3);
+        sums[toI + j] += t0;
+        sums[toI + j + 1] += t1;
+        sums[toI + j + 2] += t2;
+        sums[toI + j + 3] += t3;
+        total += t0 + t1 + (t2 + t3);
       }
-      const dist = Math.sqrt(s);
-      sums[i * classes + labels[j]] += dist;
-      sums[j * classes + li] += dist;
+      for (; j < end; j++) {
+        const rj = j * k;
+        let s = 0;
+        for (let e = 0; e < k; e++) {
+          const diff = rows[ri + e] - rows[rj + e];
+          s += diff * diff;
+        }
+        const dist = Math.sqrt(s);
+        total += dist;
+        sums[toI + j] += dist;
+      }
+      sums[c * m + i] += total;
     }
   }
   let total = 0;
   for (let i = 0; i < m; i++) {
-    const own = labels[i];
+    const own = labelOf[i];
     if (sizes[own] <= 1) continue;
-    const a = sums[i * classes + own] / (sizes[own] - 1);
+    const a = sums[own * m + i] / (sizes[own] - 1);
     let b = Infinity;
-    for (let c = 0; c < classes; c++) if (c !== own && sizes[c] > 0) b = Math.min(b, sums[i * classes + c] / sizes[c]);
+    for (let c = 0; c < classes; c++) if (c !== own && sizes[c] > 0) b = Math.min(b, sums[c * m + i] / sizes[c]);
     const denominator = Math.max(a, b);
     total += denominator > 0 ? (b - a) / denominator : 0;
   }
