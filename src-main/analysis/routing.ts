@@ -61,7 +61,6 @@ export interface RouterLossCoefficients {
   zLoss: number;
 }
 
-
 /**
  * Router statistics of every (layer, tower) found in the training records, ordered by layer
  * then tower, each over the steps that logged it. Records of a re-trained step (after a resume)
