@@ -37,14 +37,13 @@ export function fitAndSeparate({ x, n, d, k, labels, seed }: FitTask): FitResult
 }
 
 /**
- * Workers worth starting for `tasks` fits here: one per idle core (the cores less the 1-minute
- * load average, this thread's own share not counted), at most 4; none unless two would run. On
- * a busy machine workers only add their start-up and compete for the cores: on this 2-core
- * machine at load ~7, a 2-worker pool took 11.7 s where one thread took 7.9 s.
+ * Workers for `tasks` fits: one per core, at most 4; none unless two would run. Not fewer on a
+ * busy machine: the load average lags, and right after a capture it counts the capture's own
+ * workers (the 1-minute average then said "no idle core" on this 2-core machine, and the fits ran
+ * on one thread: 5.0 s where two workers take 4.0 s).
  */
 export function fitWorkerCount(tasks: number): number {
-  const idle = Math.floor(os.availableParallelism() - os.loadavg()[0] + 1);
-  const count = Math.min(idle, os.availableParallelism(), 4, tasks);
+  const count = Math.min(os.availableParallelism(), 4, tasks);
   return count > 1 ? count : 0;
 }
 

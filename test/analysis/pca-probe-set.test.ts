@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { sampleProbeSet } from '../../src-main/analysis/pca/probe-set.ts';
+import { DEFAULT_PROBE_OVERSAMPLE, sampleProbeSet } from '../../src-main/analysis/pca/probe-set.ts';
 import { MotlabError } from '../../src-main/common/errors.ts';
 import { Rng } from '../../src-main/util/rng.ts';
 
@@ -47,7 +47,10 @@ test('every sampled position is a real token of its modality inside its window, 
   probe.counts.forEach((c, m) => {
     assert.equal(c.modality, MODALITIES[m].name);
     assert.equal(c.sampled, Math.min(300, c.inDrawnWindows));
-    assert.ok(c.inDrawnWindows >= Math.min(available[m], 4 * 300), `${c.modality}: ${c.inDrawnWindows} in the drawn windows`);
+    assert.ok(
+      c.inDrawnWindows >= Math.min(available[m], DEFAULT_PROBE_OVERSAMPLE * 300),
+      `${c.modality}: ${c.inDrawnWindows} in the drawn windows`,
+    );
   });
   assert.deepEqual(
     probe.counts.map((c) => c.sampled),

@@ -29,7 +29,7 @@ export interface ProbeSetOptions {
   perModality?: number;
   /** Default 0. */
   seed?: number;
-  /** Draw windows until each modality has this many times `perModality` tokens in them. Default 4. */
+  /** Draw windows until each modality has this many times `perModality` tokens in them. Default DEFAULT_PROBE_OVERSAMPLE. */
   oversample?: number;
 }
 
@@ -67,8 +67,15 @@ export interface ProbeSet {
   counts: ProbeModalityCount[];
 }
 
+/**
+ * 2: each drawn window gives about half of its tokens of a modality to the sample. 4 spread the
+ * sample over twice as many windows, but doubled the capture (the model runs whole windows):
+ * 8 `small` checkpoints took 12.1 s against 8.6 s with 2 workers here.
+ */
+export const DEFAULT_PROBE_OVERSAMPLE = 2;
+
 export function sampleProbeSet(tokens: ArrayLike<number>, modalities: readonly Modality[], options: ProbeSetOptions): ProbeSet {
-  const { seqLen, perModality = 2000, seed = 0, oversample = 4 } = options;
+  const { seqLen, perModality = 2000, seed = 0, oversample = DEFAULT_PROBE_OVERSAMPLE } = options;
   if (!Number.isInteger(seqLen) || seqLen < 1)
     throw new MotlabError('invalid_request', `probe set: seq_len must be a positive integer, got ${seqLen}`);
   if (!Number.isInteger(perModality) || perModality < 1)
