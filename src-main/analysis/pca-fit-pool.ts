@@ -4,11 +4,10 @@
  * (./pca-fit-worker.ts) when cores are idle, one request per worker at a time. Results are the
  * same as in-process: the computations are pure and deterministic.
  */
-import { createRequire } from 'node:module';
 import os from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { MotlabError, type MotlabErrorCode } from '../common/errors.ts';
+import { workerModuleCode } from '../util/worker-script.ts';
 import { fitPca, type PcaFit } from './pca/pca.ts';
 import { separability, type SeparabilityResult } from './pca/separability.ts';
 
@@ -47,26 +46,6 @@ export function fitWorkerCount(tasks: number): number {
   return count > 1 ? count : 0;
 }
 
-/** How the worker module is started: from source through tsx, or the bundled build's sibling file. */
-function workerScript(): string {
-  const here = import.meta.url;
-  const fromSource = here.endsWith('.ts');
-  const target = new URL(fromSource ? './pca-fit-worker.ts' : './pca-fit-worker.mjs', here).href;
-  // From source the worker needs tsx's loader, as bin/motlab.mjs does; a bundled build has plain JS.
-  // Resolved through require, as import.meta.url is all the Electron main's CommonJS bundle has
-  // (import.meta.resolve would be a build warning there): that finds tsx's CommonJS build of the
-  // API, whose ES module twin sits beside it.
-  const tsx = fromSource
-    ? pathToFileURL(
-        createRequire(here)
-          .resolve('tsx/esm/api')
-          .replace(/\.cjs$/, '.mjs'),
-      ).href
-    : null;
-  const loader = tsx ? `await import(${JSON.stringify(tsx)}).then((m) => m.register());` : '';
-  return `(async () => { ${loader} await import(${JSON.stringify(target)}); })();`;
-}
-
 interface Slot {
   worker: Worker;
   pending: { id: number; resolve: (result: FitResult) => void; reject: (error: Error) => void } | null;
@@ -79,7 +58,7 @@ export class PcaFitPool {
   private failure: MotlabError | null = null;
 
   constructor(count: number) {
-    const code = workerScript();
+    const code = workerModuleCode(import.meta.url, 'pca-fit-worker');
     for (let index = 0; index < count; index++) {
       const slot: Slot = { worker: new Worker(code, { eval: true }), pending: null };
       slot.worker.on('message', (reply: FitReply) => {

@@ -223,7 +223,7 @@ test(
       electron.dialogAnswers.save.push({ canceled: false, filePath: csvPath });
       menuItem(currentMenu(), 'File', 'Export Run Metrics…').click!();
       await until('the CSV file', () => existsSync(csvPath) && readFileSync(csvPath, 'utf8').includes('\n'));
-      assert.match(readFileSync(csvPath, 'utf8').split('\n')[0], /loss_all,loss_text,loss_image,loss_speech$/);
+      assert.match(readFileSync(csvPath, 'utf8').split('\r\n')[0], /loss_all,loss_text,loss_image,loss_speech$/);
 
       menuItem(currentMenu(), 'View', 'Theme', 'Dark').click!();
       assert.equal(electron.nativeTheme.themeSource, 'dark');

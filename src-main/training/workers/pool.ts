@@ -11,6 +11,7 @@
  * pool is then unusable and the trainer stops the run with a checkpoint.
  */
 import { Worker } from 'node:worker_threads';
+import { workerModuleCode } from '../../util/worker-script.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError, type MotlabErrorCode } from '../../common/errors.ts';
 import { copyTensorInto } from '../../engine/tfjs-fixes/backend-memory.ts';
@@ -113,17 +114,6 @@ function seconds(ms: number): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
 }
 
-/** How the worker module is started: from source through tsx, or the bundled build's sibling file. */
-function workerScript(): { code: string; eval: true } {
-  const here = import.meta.url;
-  const fromSource = here.endsWith('.ts');
-  const target = new URL(fromSource ? './gradient-worker.ts' : './gradient-worker.mjs', here).href;
-  // From source the worker needs tsx's loader, as bin/motlab.mjs does; a bundled build has plain JS.
-  const tsx = fromSource ? import.meta.resolve('tsx/esm/api') : null;
-  const loader = tsx ? `await import(${JSON.stringify(tsx)}).then((m) => m.register());` : '';
-  return { code: `(async () => { ${loader} await import(${JSON.stringify(target)}); })();`, eval: true };
-}
-
 class GradientWorker {
   private pending: Pending | null = null;
   private nextId = 1;
@@ -135,8 +125,7 @@ class GradientWorker {
     private readonly count: number,
     private readonly limits: RequestLimits,
   ) {
-    const script = workerScript();
-    this.worker = new Worker(script.code, { eval: true, workerData: { index } });
+    this.worker = new Worker(workerModuleCode(import.meta.url, 'gradient-worker'), { eval: true, workerData: { index } });
     this.worker.on('message', (message: FromWorker) => {
       const pending = this.pending;
       if (!pending || pending.id !== message.id) return;
