@@ -1,25 +1,16 @@
 /**
- * A minimal WebAssembly encoder for the hand-assembled SIMD kernels of this folder
- * (cross-product.ts, logistic-kernels.ts), and their compilation.
+ * The instructions of the hand-assembled float64 SIMD kernels of this folder (cross-product.ts,
+ * logistic-kernels.ts), on top of the engine's assembler (engine/simd/assembler.ts), and their compilation.
  */
 import { MotlabError } from '../../common/errors.ts';
+import { I32, str, uleb, V128, vec } from '../../engine/simd/assembler.ts';
 
-export function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-export const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+// The module-level encodings are the engine's kernel assembler's; the instructions below are the
+// float64 ones the probe needs (the engine's kernels are float32).
+export { I32, str, uleb, V128, vec };
+
 export const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-export const str = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 
-export const I32 = 0x7f;
-export const V128 = 0x7b;
 export const get = (i: number) => [0x20, ...uleb(i)];
 export const set = (i: number) => [0x21, ...uleb(i)];
 export const i32Const = (v: number) => [0x41, ...uleb(v)]; // small non-negative constants only
