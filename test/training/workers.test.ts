@@ -175,10 +175,10 @@ test('motlab eval on 2 workers gives the one-thread losses to the bit', () => {
 });
 
 const faultMessages = {
-  throw: /training worker 1 of 2 failed: injected fault at step 3.*stopped after step 2; checkpoint step 2/s,
-  exit: /training worker 1 of 2 exited unexpectedly \(exit code 3\).*stopped after step 2; checkpoint step 2/s,
+  throw: /worker thread 1 of 2 failed: injected fault at step 3.*stopped after step 2; checkpoint step 2/s,
+  exit: /worker thread 1 of 2 exited unexpectedly \(exit code 3\).*stopped after step 2; checkpoint step 2/s,
   // Blocked for ever: stopped after max(1.5 s, 10× the slowest of steps 1 and 2).
-  hang: /training worker 1 of 2 did not answer a gradients request within [\d.]+ s \(10× the slowest recent one, at least 1\.5 s;.*and was stopped.*stopped after step 2; checkpoint step 2/s,
+  hang: /worker thread 1 of 2 did not answer a gradients request within [\d.]+ s \(10× the slowest recent one, at least 1\.5 s;.*and was stopped.*stopped after step 2; checkpoint step 2/s,
 };
 for (const fault of ['throw', 'exit', 'hang'] as const) {
   test(`a worker that ${{ throw: 'throws', exit: 'dies', hang: 'hangs' }[fault]} stops the run with a checkpoint and a clear message`, async () => {

@@ -238,7 +238,7 @@ export interface MultiLineOptions extends ChartOptions {
   markers?: boolean;
   /** Categorical colours (default), or a viridis ramp for ordered series (checkpoints, layers). */
   colour?: 'categorical' | 'sequential';
-  /** Whole-number x ticks only (x = layer index). */
+  /** Whole-number x ticks only (x = layer index, or steps of a short run). */
   integerX?: boolean;
 }
 

@@ -73,7 +73,11 @@ export function routingTrainingChart(
     },
   };
   const chosen = lines[panel];
-  return multiLine({ series: chosen.series, xTitle: 'step', yTitle: chosen.yTitle }, size, theme, { ...options, title: chosen.title });
+  return multiLine({ series: chosen.series, xTitle: 'step', yTitle: chosen.yTitle }, size, theme, {
+    integerX: true,
+    ...options,
+    title: chosen.title,
+  });
 }
 
 /**
@@ -128,6 +132,7 @@ export function routingCheckpointChart(
         ];
   return multiLine({ series, xTitle: 'checkpoint step', yTitle: 'share of tokens' }, size, theme, {
     markers: true,
+    integerX: true,
     ...options,
     title: `${panel === 'locality' ? 'Routing locality' : 'Routing agreement'} · ${where}`,
   });
@@ -171,7 +176,7 @@ export function gradNormChart(
     { series: gradNorms.map((g) => ({ label: g.key, x: g.steps, y: g.values })), xTitle: 'step', yTitle: 'gradient norm' },
     size,
     theme,
-    { ...options, yScale: 'log', title: `Per-tower gradient norms · ${run}` },
+    { integerX: true, ...options, yScale: 'log', title: `Per-tower gradient norms · ${run}` },
   );
 }
 

@@ -133,7 +133,7 @@ class GradientWorker {
       clearTimeout(pending.timer);
       if (message.type === 'failed') {
         this.fail(
-          new WorkerFailure(message.code ?? 'internal', `training worker ${this.index + 1} of ${this.count} failed: ${message.message}`),
+          new WorkerFailure(message.code ?? 'internal', `worker thread ${this.index + 1} of ${this.count} failed: ${message.message}`),
         );
         pending.reject(this.failure!);
       } else {
@@ -142,12 +142,10 @@ class GradientWorker {
       }
     });
     this.worker.on('error', (error) =>
-      this.fail(new WorkerFailure('internal', `training worker ${this.index + 1} of ${this.count} crashed: ${error.message}`)),
+      this.fail(new WorkerFailure('internal', `worker thread ${this.index + 1} of ${this.count} crashed: ${error.message}`)),
     );
     this.worker.on('exit', (code) =>
-      this.fail(
-        new WorkerFailure('internal', `training worker ${this.index + 1} of ${this.count} exited unexpectedly (exit code ${code})`),
-      ),
+      this.fail(new WorkerFailure('internal', `worker thread ${this.index + 1} of ${this.count} exited unexpectedly (exit code ${code})`)),
     );
   }
 
@@ -164,7 +162,7 @@ class GradientWorker {
     this.fail(
       new WorkerFailure(
         'internal',
-        `training worker ${this.index + 1} of ${this.count} did not answer a ${type} request within ${seconds(limitMs)} ` +
+        `worker thread ${this.index + 1} of ${this.count} did not answer a ${type} request within ${seconds(limitMs)} ` +
           `(${TIMEOUT_FACTOR}× the slowest recent one, at least ${seconds(this.limits.minimumMs)}; MOTLAB_WORKER_MIN_TIMEOUT_MS sets that least wait) ` +
           `and was stopped`,
       ),
@@ -175,7 +173,7 @@ class GradientWorker {
 
   request(message: WorkerRequest): Promise<FromWorker> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.pending) return Promise.reject(new Error(`training worker ${this.index + 1} is busy`));
+    if (this.pending) return Promise.reject(new Error(`worker thread ${this.index + 1} is busy`));
     const id = this.nextId++;
     const limitMs = this.limits.limitMs(message.type);
     return new Promise<FromWorker>((resolve, reject) => {
@@ -186,7 +184,7 @@ class GradientWorker {
   }
 
   async terminate(): Promise<void> {
-    this.failure ??= new WorkerFailure('internal', `training worker ${this.index + 1} was shut down`);
+    this.failure ??= new WorkerFailure('internal', `worker thread ${this.index + 1} was shut down`);
     this.worker.removeAllListeners('exit');
     await this.worker.terminate();
   }
@@ -276,7 +274,7 @@ export class WorkerPool {
     const modalitySums = new Float64Array(M);
     const modalityCounts = new Float64Array(M);
     replies.forEach((reply, k) => {
-      if (reply.type !== 'gradients') throw new Error(`training worker ${k + 1} answered ${reply.type} to a gradients request`);
+      if (reply.type !== 'gradients') throw new Error(`worker thread ${k + 1} answered ${reply.type} to a gradients request`);
       if (k === 0) flat.set(this.gradients[k]);
       else addInto(flat, this.gradients[k]);
       reply.losses.forEach((loss, j) => (microLosses[j] += loss));
@@ -314,7 +312,7 @@ export class WorkerPool {
         };
       });
       for (const reply of replies) {
-        if (reply.type !== 'evaluate') throw new Error(`a training worker answered ${reply.type} to an evaluate request`);
+        if (reply.type !== 'evaluate') throw new Error(`a worker thread answered ${reply.type} to an evaluate request`);
         reply.sums.forEach((sums, j) => totals.add(sums, reply.counts[j]));
       }
       const last = plan.batches[round + passes - 1];
@@ -340,7 +338,7 @@ export class WorkerPool {
       for (let index = claim(); index !== null; index = claim()) {
         const { windows, count, rows } = passes[index];
         const reply = await worker.request({ type: 'capture', weightsVersion: this.weightsVersion, windows, count, rows });
-        if (reply.type !== 'capture') throw new Error(`training worker ${worker.index + 1} answered ${reply.type} to a capture request`);
+        if (reply.type !== 'capture') throw new Error(`worker thread ${worker.index + 1} answered ${reply.type} to a capture request`);
         await onPass(index, reply.layers);
       }
     };
