@@ -99,7 +99,11 @@ test(
         .map((r) => [r.step, (r.loss as { all: number }).all]);
     assert.deepEqual(evals(out), evals(full));
     const incomplete = readdirSync(path.join(out, 'checkpoints')).filter((e) => e.includes('.incomplete-'));
-    assert.equal(incomplete.length, damaged, 'every damaged step folder is kept (renamed), never deleted');
+    assert.equal(
+      incomplete.length,
+      damaged,
+      `every damaged step folder is kept (renamed), never deleted; checkpoints/ holds ${readdirSync(path.join(out, 'checkpoints')).join(', ')}`,
+    );
     console.log(`# crash test: ${KILLS} kills, ${leftBehind} left a write in progress, ${damaged} re-writes over a damaged step`);
   },
 );
