@@ -15,14 +15,13 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { initEngine } from '../src-main/engine/engine.ts';
+import { trainSmallMotRun } from './small-mot-run.ts';
 import { analyzeRunPca } from '../src-main/analysis/pca-collect.ts';
 import { readRunJson } from '../src-main/runs/run-json.ts';
 import { fitPca } from '../src-main/analysis/pca/pca.ts';
 import { readFileSync } from 'node:fs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     run: { type: 'string' },
@@ -37,23 +36,7 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-pca-run-'));
 try {
   const runDir = values.run ? path.resolve(values.run) : path.join(work, 'mot-small');
   if (!values.run) {
-    const r = spawnSync(
-      process.execPath,
-      [
-        path.join(repo, 'bin', 'motlab.mjs'),
-        'train',
-        '--config',
-        'mot',
-        '--size',
-        'small',
-        '--out',
-        runDir,
-        '--steps',
-        String(count),
-      ].concat(['--checkpoint-every', '1', '--eval-every', String(count), '--engine', 'wasm']),
-      { encoding: 'utf8' },
-    );
-    if (r.status !== 0) throw new Error(`training the bench run failed:\n${r.stderr}`);
+    trainSmallMotRun(runDir, count);
   } else {
     // Analyse a copy's worth of nothing: the cache lives in the run folder, so start from a clean one.
     const cache = path.join(runDir, 'analyses', 'pca');

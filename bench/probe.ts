@@ -16,15 +16,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { initEngine } from '../src-main/engine/engine.ts';
+import { trainSmallMotRun } from './small-mot-run.ts';
 import { capturePcaFeatures } from '../src-main/analysis/pca-collect.ts';
 import { fitPca } from '../src-main/analysis/pca/pca.ts';
 import { probeAccuracy, separability, silhouetteScore } from '../src-main/analysis/pca/separability.ts';
 import { stratifiedSplit, stratifiedSubsample } from '../src-main/analysis/pca/sampling.ts';
 import { Rng } from '../src-main/util/rng.ts';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     run: { type: 'string' },
@@ -38,23 +37,7 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'motlab-bench-probe-'));
 try {
   const runDir = values.run ? path.resolve(values.run) : path.join(work, 'mot-small');
   if (!values.run) {
-    const r = spawnSync(
-      process.execPath,
-      [
-        path.join(repo, 'bin', 'motlab.mjs'),
-        'train',
-        '--config',
-        'mot',
-        '--size',
-        'small',
-        '--out',
-        runDir,
-        '--steps',
-        String(count),
-      ].concat(['--checkpoint-every', '1', '--eval-every', String(count), '--engine', 'wasm']),
-      { encoding: 'utf8' },
-    );
-    if (r.status !== 0) throw new Error(`training the bench run failed:\n${r.stderr}`);
+    trainSmallMotRun(runDir, count);
   }
   await initEngine('wasm');
   const capture = await capturePcaFeatures({ runDir, checkpoints: 'all', probeTokens: Number(values['probe-tokens']) });
