@@ -8,6 +8,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { WORKER_BUNDLE_OPTIONS } from '../src-main/util/worker-script.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -74,21 +75,19 @@ export async function buildMain(): Promise<string[]> {
   results.push(
     await esbuild.build({
       ...common,
+      ...WORKER_BUNDLE_OPTIONS,
       // The gradient worker (training/workers/pool.ts starts it from the file next to the CLI bundle).
       entryPoints: ['src-main/training/workers/gradient-worker.ts'],
       outfile: 'dist-main/gradient-worker.mjs',
-      format: 'esm',
-      packages: 'external',
     }),
   );
   results.push(
     await esbuild.build({
       ...common,
+      ...WORKER_BUNDLE_OPTIONS,
       // The PCA fit worker (analysis/pca-fit-pool.ts starts it from the file next to its bundle).
       entryPoints: ['src-main/analysis/pca-fit-worker.ts'],
       outfile: 'dist-main/pca-fit-worker.mjs',
-      format: 'esm',
-      packages: 'external',
     }),
   );
   const { writeFile } = await import('node:fs/promises');

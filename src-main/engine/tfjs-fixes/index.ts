@@ -23,17 +23,26 @@
  *    `tf.*` functions.
  *  - wasm runs single-threaded in Node (tfjs turns threads off when it detects Node).
  */
-// Imported for their side effect of registering kernels: ours must be registered after theirs.
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
+// The backends register their kernels when their modules load: ours must be registered after
+// theirs. Named imports, used below: a bundler drops a bare `import 'pkg'` whose package.json
+// "sideEffects" list leaves out the file it resolves to (tfjs-backend-cpu's Node entry).
+import { version_cpu } from '@tensorflow/tfjs-backend-cpu';
+import { version_wasm } from '@tensorflow/tfjs-backend-wasm';
 import { installGradients } from './gradients.ts';
 import { installKernelReplacements } from './kernel-replacements.ts';
 
+/** The TensorFlow.js version whose gaps these fix (package.json pins it). */
+const FIXED_VERSION = '4.22.0';
 let installed = false;
 
 /** Install every fix (idempotent). Kernels apply to `wasm` and `cpu`; gradients to all backends. */
 export function installTfjsFixes(): void {
   if (installed) return;
+  if (version_cpu !== FIXED_VERSION || version_wasm !== FIXED_VERSION)
+    throw new Error(
+      `the TensorFlow.js fixes are written for version ${FIXED_VERSION}, but tfjs-backend-cpu is ${version_cpu} and ` +
+        `tfjs-backend-wasm is ${version_wasm}: reinstall (npm install) to get the versions package.json pins`,
+    );
   installed = true;
   installGradients();
   installKernelReplacements();
