@@ -212,26 +212,33 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
   await mkdir(cacheDir, { recursive: true });
 
   // One checkpoint at a time, streamed to disk; the workers (if any) start at the first one
-  // captured, which this thread captures until they are ready; they capture the others.
+  // captured, which this thread captures until they are ready; they capture the others. The next
+  // checkpoint is read while this one is captured, so the workers do not wait for the disk.
   const captured: number[] = [];
   const reused: number[] = [];
   const passes = capturePasses(config, probe);
+  const prepare = async (step: number) => {
+    const modelFile = path.join(runDir, CHECKPOINTS_DIR, checkpointDirName(step), MODEL_FILE);
+    const modelStat = await stat(modelFile);
+    const stamp = { modelSize: modelStat.size, modelMtime: modelStat.mtimeMs, n, d, layers: config.n_layers };
+    const fresh = await sidecarMatches(featureSidecar(cacheDir, step), stamp);
+    return { step, modelFile, stamp, model: fresh ? null : await readModelFile(modelFile) };
+  };
+  let next: ReturnType<typeof prepare> | null = prepare(steps[0]);
   let pool: StartingPool | null = null;
   let workers = 1;
   try {
     for (let i = 0; i < steps.length; i++) {
       throwIfAborted(options.signal);
-      const step = steps[i];
-      options.onProgress?.({ phase: 'capture', done: i, total: steps.length, message: `capturing checkpoint ${step}` });
-      const modelFile = path.join(runDir, CHECKPOINTS_DIR, checkpointDirName(step), MODEL_FILE);
-      const modelStat = await stat(modelFile);
-      const sidecar = featureSidecar(cacheDir, step);
-      const stamp = { modelSize: modelStat.size, modelMtime: modelStat.mtimeMs, n, d, layers: config.n_layers };
-      if (await sidecarMatches(sidecar, stamp)) {
+      options.onProgress?.({ phase: 'capture', done: i, total: steps.length, message: `capturing checkpoint ${steps[i]}` });
+      const { step, modelFile, stamp, model } = await next!;
+      next = i + 1 < steps.length ? prepare(steps[i + 1]) : null;
+      next?.catch(() => {}); // its failure is thrown at its turn
+      if (!model) {
         reused.push(step);
         continue;
       }
-      const { config: checkpointConfig, tensors } = await readModelFile(modelFile);
+      const { config: checkpointConfig, tensors } = model;
       if (checkpointConfig.d_model !== d || checkpointConfig.n_layers !== config.n_layers)
         throw new MotlabError('invalid_checkpoint', `${modelFile}: its model does not match the run's run.json`);
       const params: Params = {};
@@ -250,7 +257,7 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
       } finally {
         Object.values(params).forEach((t) => t.dispose());
       }
-      await writeFile(sidecar, JSON.stringify(stamp));
+      await writeFile(featureSidecar(cacheDir, step), JSON.stringify(stamp));
       captured.push(step);
     }
   } finally {
