@@ -226,6 +226,9 @@ for (const engine of engines) {
 for (const r of torchEngineRows) {
   const wasm = rows.find((x) => x.engine === 'wasm' && x.preset === r.preset && x.workers === 1);
   if (wasm) console.log(`  torch engine ×${r.processes} ${r.preset}: wasm 1 worker / torch engine = ${fmt(wasm.ours / r.ms)}`);
+  // PyTorch's own data parallelism on this machine, the reference for "N workers / 1 worker".
+  const one = torchEngineRows.find((x) => x.preset === r.preset && x.processes === '1');
+  if (one && r !== one) console.log(`  torch engine ${r.preset}, ${r.processes} processes / 1 process = ${fmt(r.ms / one.ms)}`);
 }
 const td = torch.get('dense/1');
 const tm = torch.get('mot/1');
