@@ -109,7 +109,8 @@ function bundledFromSource(entry: URL): string {
   const dir = path.join(nodeModules, '.cache', 'motlab-workers');
   const entryPath = fileURLToPath(entry);
   const name = path.basename(entryPath, '.ts');
-  const manifestFile = path.join(dir, `${name}.json`);
+  // One manifest per entry file: checkouts sharing node_modules (git worktrees) bundle their own.
+  const manifestFile = path.join(dir, `${name}-${createHash('sha256').update(entryPath).digest('hex').slice(0, 16)}.json`);
   let manifest = readManifest(manifestFile);
   if (!manifest) {
     const esbuild = createRequire(tsxApi)('esbuild') as EsbuildApi;

@@ -2,7 +2,8 @@
  * A gradient worker (a worker_thread started by ./pool.ts): its own TensorFlow.js backend and
  * its own copy of the model. Per request it loads the newest weights from shared memory (when
  * they changed), computes the gradients of its shard of each micro-batch with the trainer's own
- * definition (../gradients.ts), and writes their sum into its shared gradient buffer; or it
+ * definition (../gradients.ts), and writes their sum into its shared gradient buffer; then sums
+ * its range of every worker's gradients (./gradient-sum.ts) when asked; or it
  * evaluates the forward passes it is given (../evaluate.ts), or runs a pass of feature capture
  * (model/capture.ts `captureRows`) and sends back the probed rows only. Requests arrive one at a time.
  *
@@ -19,6 +20,7 @@ import type { ModelConfig } from '../../model/config.ts';
 import { prepareBatch } from '../../model/mot.ts';
 import { captureRows } from '../../model/capture.ts';
 import { addMicroBatchGradients } from '../gradients.ts';
+import { sumGradients } from './gradient-sum.ts';
 import { evalBatchLossSums } from '../evaluate.ts';
 import type { FromWorker, ParamLayout, ToWorker } from './protocol.ts';
 
@@ -27,6 +29,8 @@ interface Loaded {
   layout: ParamLayout;
   weights: Float32Array;
   gradients: Float32Array;
+  allGradients: Float32Array[];
+  summed: Float32Array;
   params: Record<string, tf.Variable>;
   varList: tf.Variable[];
   weightsVersion: number;
@@ -74,6 +78,8 @@ async function answer(message: ToWorker): Promise<FromWorker> {
       layout: message.layout,
       weights,
       gradients: new Float32Array(message.gradients),
+      allGradients: message.allGradients.map((b) => new Float32Array(b)),
+      summed: new Float32Array(message.summed),
       params,
       varList: message.layout.map((slot) => params[slot.name]),
       weightsVersion: 0,
@@ -82,6 +88,10 @@ async function answer(message: ToWorker): Promise<FromWorker> {
   }
   const w = loaded;
   if (!w) throw new Error('the worker got a request before init');
+  if (message.type === 'sum') {
+    sumGradients(w.summed, w.allGradients, message.first, message.end);
+    return { type: 'summed', id: message.id };
+  }
   if (message.weightsVersion !== w.weightsVersion) {
     // The wasm engine copies a new tensor's values into its own memory at once, so it may read the
     // shared buffer in place; the cpu engine keeps the array it is given, so it gets a copy.

@@ -1,10 +1,11 @@
 /**
  * Data-parallel training on worker threads (docs/workers.md). The trainer samples each
  * micro-batch exactly as on one thread; the pool cuts its windows into contiguous shards, one per
- * worker, and each worker returns the gradient of its shard's share of the loss. The sum is
- * formed here in a fixed order (worker 0 + worker 1 + …), in float32, so a step is deterministic
- * for a given number of workers. The trainer then clips and applies AdamW once, and publishes
- * the new weights to shared memory, which every worker reads before its next request.
+ * worker, and each worker returns the gradient of its shard's share of the loss. The workers then
+ * sum them, each a range of the parameters, in a fixed order (worker 0 + worker 1 + …, in float32;
+ * ./gradient-sum.ts), so a step is deterministic for a given number of workers. The trainer then
+ * clips and applies AdamW once, and publishes the new weights to shared memory, which every
+ * worker reads before its next request.
  *
  * A worker that throws, crashes or exits fails the pending request with a WorkerFailure (never a
  * hang); so does one that does not answer in time (`RequestLimits`), which is then terminated. The
@@ -19,6 +20,7 @@ import type { InProcessEngineName } from '../../common/vocabulary.ts';
 import type { ModelConfig } from '../../model/config.ts';
 import { EvalTotals, evalBatchTokens, planEvaluation, type EvalResult } from '../evaluate.ts';
 import type { CapturePass, FromWorker, ParamLayout, Shard, WorkerRequest } from './protocol.ts';
+import { sumRanges } from './gradient-sum.ts';
 
 /** A worker failed: the request it was serving did not complete. */
 export class WorkerFailure extends MotlabError {
@@ -40,11 +42,6 @@ export function shardRanges(batchSize: number, workers: number): { first: number
     first += n;
   }
   return ranges;
-}
-
-/** dst[i] += src[i] in float32: a function of its own, so the loop is compiled on its own. */
-function addInto(dst: Float32Array, src: Float32Array): void {
-  for (let i = 0; i < dst.length; i++) dst[i] += src[i];
 }
 
 export function paramLayout(params: ReadonlyMap<string, tf.Tensor>): ParamLayout {
@@ -193,8 +190,7 @@ class GradientWorker {
 export class WorkerPool {
   private weightsVersion = 0;
   private readonly weights: Float32Array;
-  private readonly gradients: Float32Array[];
-  /** The step's summed gradients, reused from step to step (a fresh 4-byte-per-parameter array each step cost more than the sum). */
+  /** The step's summed gradients (the workers sum them, ./gradient-sum.ts), reused from step to step. */
   private readonly summed: Float32Array;
 
   private constructor(
@@ -202,13 +198,12 @@ export class WorkerPool {
     private readonly config: ModelConfig,
     readonly layout: ParamLayout,
     weights: SharedArrayBuffer,
-    gradients: SharedArrayBuffer[],
+    summed: SharedArrayBuffer,
     /** The engine detail reported by the first worker. */
     readonly detail: string,
   ) {
     this.weights = new Float32Array(weights);
-    this.gradients = gradients.map((b) => new Float32Array(b));
-    this.summed = new Float32Array(this.weights.length);
+    this.summed = new Float32Array(summed);
   }
 
   get size(): number {
@@ -226,6 +221,7 @@ export class WorkerPool {
     const floats = layout.reduce((n, slot) => n + slot.size, 0);
     const weights = new SharedArrayBuffer(floats * 4);
     const gradients = Array.from({ length: count }, () => new SharedArrayBuffer(floats * 4));
+    const summed = new SharedArrayBuffer(floats * 4);
     const limits = new RequestLimits();
     const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count, limits));
     let pool: WorkerPool | null = null;
@@ -233,10 +229,12 @@ export class WorkerPool {
       const view = new Float32Array(weights);
       for (const slot of layout) view.set(params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
       const ready = await Promise.all(
-        workers.map((w, k) => w.request({ type: 'init', engine, config, layout, weights, gradients: gradients[k] })),
+        workers.map((w, k) =>
+          w.request({ type: 'init', engine, config, layout, weights, gradients: gradients[k], allGradients: gradients, summed }),
+        ),
       );
       const detail = ready[0].type === 'ready' ? ready[0].detail : '';
-      pool = new WorkerPool(workers, config, layout, weights, gradients, detail);
+      pool = new WorkerPool(workers, config, layout, weights, summed, detail);
       return pool;
     } finally {
       if (!pool) await Promise.all(workers.map((w) => w.terminate()));
@@ -268,15 +266,15 @@ export class WorkerPool {
       }));
       return { type: 'gradients', weightsVersion: this.weightsVersion, step, micro: shards };
     });
+    // The sum, each worker a range of it: in parallel, and the same whichever sums which.
+    const sums = sumRanges(this.summed.length, this.workers.length);
+    await this.all(this.workers.length, (k) => ({ type: 'sum', ...sums[k] }));
     const M = this.config.modalities.length;
-    const flat = this.summed;
     const microLosses = micro.map(() => 0);
     const modalitySums = new Float64Array(M);
     const modalityCounts = new Float64Array(M);
     replies.forEach((reply, k) => {
       if (reply.type !== 'gradients') throw new Error(`worker thread ${k + 1} answered ${reply.type} to a gradients request`);
-      if (k === 0) flat.set(this.gradients[k]);
-      else addInto(flat, this.gradients[k]);
       reply.losses.forEach((loss, j) => (microLosses[j] += loss));
       for (let j = 0; j < micro.length; j++)
         for (let m = 0; m < M; m++) {
@@ -284,7 +282,7 @@ export class WorkerPool {
           modalityCounts[m] += reply.modalityCounts[j][m];
         }
     });
-    return { flat, microLosses, modalitySums, modalityCounts };
+    return { flat: this.summed, microLosses, modalitySums, modalityCounts };
   }
 
   /**

@@ -36,8 +36,13 @@ export type ToWorker =
       weights: SharedArrayBuffer;
       /** This worker's gradient sum for the step (float32, `layout`). */
       gradients: SharedArrayBuffer;
+      /** Every worker's gradient buffer, in worker order, and the step's sum of them (./gradient-sum.ts). */
+      allGradients: SharedArrayBuffer[];
+      summed: SharedArrayBuffer;
     }
   | { type: 'gradients'; id: number; weightsVersion: number; step: number; micro: Shard[] }
+  /** Sum the floats [first, end) of every worker's gradients into the summed buffer (all workers have answered 'gradients'). */
+  | { type: 'sum'; id: number; first: number; end: number }
   | { type: 'evaluate'; id: number; weightsVersion: number; batches: { inputs: Int32Array; targets: Int32Array; windows: number }[] }
   | ({ type: 'capture'; id: number; weightsVersion: number } & CapturePass);
 
@@ -62,6 +67,7 @@ export type FromWorker =
       modalitySums: Float32Array[];
       modalityCounts: number[][];
     }
+  | { type: 'summed'; id: number }
   | { type: 'evaluate'; id: number; sums: Float32Array[]; counts: number[][] }
   /** Per layer (0 … L-1): the residual stream after the block at the pass's rows, [rows, d], in the request's row order. */
   | { type: 'capture'; id: number; layers: Float32Array[] }
