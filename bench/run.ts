@@ -12,7 +12,9 @@
  * DDP processes of 1 thread) is timed the same way, for each --torch-nproc, when a Python with
  * PyTorch is found.
  *
- * Then the other benches, each against its own reference in the same run: PCA against
+ * Then the other benches, each against its own reference in the same run: the ceiling this
+ * machine puts under "N workers / 1 worker", for ours and for PyTorch (bench/parallel-ceiling.ts),
+ * PCA against
  * scikit-learn (bench/pca.ts, and for a whole run bench/pca-run.ts), the separability probe and
  * silhouette against scikit-learn on a run's features (bench/probe.ts), a whole figure set
  * (bench/figures.ts), and frame times while panning in Chromium: a 50-run × 10,000-step Losses
@@ -236,7 +238,7 @@ if (td && tm) console.log(`  PyTorch mot / dense (1 thread) = ${fmt(tm / td)}`);
 rmSync(work, { recursive: true, force: true });
 
 /** The other benches, run as they are run alone (each prints its own ratios). */
-const OTHER_BENCHES = ['pca.ts', 'pca-run.ts', 'probe.ts', 'figures.ts', 'chart-pan.ts', 'scatter-pan.ts'];
+const OTHER_BENCHES = ['parallel-ceiling.ts', 'pca.ts', 'pca-run.ts', 'probe.ts', 'figures.ts', 'chart-pan.ts', 'scatter-pan.ts'];
 if (values.only !== 'training') {
   for (const bench of OTHER_BENCHES) {
     console.log(`\n== bench/${bench}`);
