@@ -197,7 +197,12 @@ export async function capturePcaFeatures(options: PcaCaptureOptions): Promise<Pc
   const splitFile = path.join(dataset.dir, splitFileName(split));
   const splitStat = existsSync(splitFile) ? await stat(splitFile) : null;
   const key = hashKey({
-    version: 1,
+    version: 2,
+    // The positions themselves: a change in how the probe set is drawn (its oversampling, say)
+    // must not reuse features captured at other positions (it did once, from version 1's key).
+    positions: createHash('sha256')
+      .update(new Uint8Array(probe.positions.split.buffer, probe.positions.split.byteOffset, probe.positions.split.byteLength))
+      .digest('hex'),
     dataset: dataset.dir,
     split,
     splitSize: splitStat?.size ?? tokens.length,
