@@ -2,10 +2,11 @@
  * Feature PCA across the checkpoints of a real tiny MoT run trained by the real CLI: aligned
  * bases never flip PC1 between consecutive checkpoints, the fixed basis reproduces the reference
  * checkpoint's projection (recomputed here by hand from the cached features), the capture cache is
- * reused when nothing changed, and the CLI's JSON has the documented shape.
+ * reused when nothing changed and never when the probe positions did, and the CLI's JSON has the
+ * documented shape.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -117,4 +118,28 @@ test('motlab analyze pca --json: one entry per layer and checkpoint, unit compon
   const bad = motlab(['analyze', 'pca', '--run', runDir, '--checkpoints', '999']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /no checkpoint at step 999/);
+});
+
+test('the cache follows the probe positions: a split rewritten with its size and time kept is captured anew', async () => {
+  // A whole-second modification time, which utimes can put back exactly.
+  const file = path.join(data, 'val.tokens.npy');
+  const time = 1_700_000_000;
+  utimesSync(file, time, time);
+  const first = await analyzeRunPca({ runDir, probeTokens: PROBE, components: 3 });
+  // The validation split's tokens reversed in place, its modification time put back: the same
+  // size and time, other tokens at every position, hence other probe positions.
+  const bytes = readFileSync(file);
+  const headerLength = bytes.readUInt16LE(8);
+  const itemSize = Number(/'descr': '[<|]?[iu](\d)'/.exec(bytes.subarray(10, 10 + headerLength).toString('latin1'))![1]);
+  const body = bytes.subarray(10 + headerLength);
+  const reversed = Buffer.alloc(body.length);
+  for (let i = 0; i < body.length; i += itemSize) body.copy(reversed, body.length - i - itemSize, i, i + itemSize);
+  writeFileSync(file, Buffer.concat([bytes.subarray(0, 10 + headerLength), reversed]));
+  utimesSync(file, time, time);
+  assert.equal(statSync(file).mtimeMs, time * 1000, 'the modification time is put back');
+
+  const second = await analyzeRunPca({ runDir, probeTokens: PROBE, components: 3 });
+  assert.notDeepEqual(Array.from(second.points.splitPosition!), Array.from(first.points.splitPosition!));
+  assert.notEqual(second.cache!.dir, first.cache!.dir);
+  assert.deepEqual(second.cache!.captured, second.checkpoints, 'no features captured at the old positions are reused');
 });
