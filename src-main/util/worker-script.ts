@@ -3,9 +3,9 @@
  * the worker module bundled into one `.mjs` file with the packages it uses. The built app has
  * that file beside its own bundle (scripts/build.ts writes one per worker module). From source,
  * the module is bundled here on first use, with the esbuild that tsx runs our TypeScript with,
- * into node_modules/.cache/motlab-workers/: a worker that loaded its dozens of `.ts` modules
- * through tsx's loader took twice as long to start (1.2 s of CPU against 0.6 s, bench/pca-run.ts
- * starts four), and analyses start workers every time they run.
+ * into node_modules/.cache/motlab-workers/: a gradient worker that loaded its `.ts` modules through
+ * tsx's loader, and tfjs's CommonJS files one by one, took 1.15 s to be ready, against 0.35 s
+ * bundled; analyses start workers every time they run.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -93,9 +93,8 @@ function removeStaleBundles(dir: string, name: string, keep: string): void {
 
 /**
  * The URL of `entry` (a worker module's `.ts`) bundled into one ES module file with the npm
- * packages it uses (loading tfjs's CommonJS files one by one through Node's ES module loader
- * took a third of a worker's start). Rebuilt only when one of its input files changed: bundling
- * takes 0.7 s, checking the inputs a millisecond.
+ * packages it uses. Rebuilt only when one of its input files changed: bundling takes 0.7 s,
+ * checking the inputs a millisecond.
  */
 function bundledFromSource(entry: URL): string {
   const known = bundled.get(entry.href);
