@@ -1,8 +1,8 @@
 /**
  * The (layer, checkpoint) fits of a run's feature PCA — each a PCA plus its modality
  * separability, independent of the others — run concurrently on a few worker threads
- * (./pca-fit-worker.ts) when cores are idle, one request per worker at a time. Results are the
- * same as in-process: the computations are pure and deterministic.
+ * (./pca-fit-worker.ts), one per core (`fitWorkerCount`), one request per worker at a time.
+ * Results are the same as in-process: the computations are pure and deterministic.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';

@@ -53,6 +53,16 @@ export function paramLayout(params: ReadonlyMap<string, tf.Tensor>): ParamLayout
   });
 }
 
+/** `params` into the shared weights buffer `into`, laid out as `layout`. */
+function writeWeights(params: ReadonlyMap<string, tf.Tensor>, layout: ParamLayout, into: Float32Array): void {
+  for (const slot of layout) {
+    const t = params.get(slot.name);
+    if (!t || t.size !== slot.size)
+      throw new MotlabError('internal', `the weights given to the workers have no ${slot.size}-float tensor ${slot.name}`);
+    copyTensorInto(t, into, slot.offset);
+  }
+}
+
 /** The step's summed gradients and what the workers measured. */
 export interface PooledGradients {
   /** Σ over workers, in worker order, float32, laid out as `layout`; overwritten by the next step. */
@@ -226,8 +236,7 @@ export class WorkerPool {
     const workers = Array.from({ length: count }, (_, k) => new GradientWorker(k, count, limits));
     let pool: WorkerPool | null = null;
     try {
-      const view = new Float32Array(weights);
-      for (const slot of layout) view.set(params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+      writeWeights(params, layout, new Float32Array(weights));
       const ready = await Promise.all(
         workers.map((w, k) =>
           w.request({ type: 'init', engine, config, layout, weights, gradients: gradients[k], allGradients: gradients, summed }),
@@ -243,12 +252,7 @@ export class WorkerPool {
 
   /** Make `params` (the trainer's weights after an update or a restore) the workers' weights. */
   publishWeights(params: ReadonlyMap<string, tf.Tensor>): void {
-    for (const slot of this.layout) {
-      const t = params.get(slot.name);
-      if (!t || t.size !== slot.size)
-        throw new MotlabError('internal', `the weights published to the workers have no ${slot.size}-float tensor ${slot.name}`);
-      copyTensorInto(t, this.weights, slot.offset);
-    }
+    writeWeights(params, this.layout, this.weights);
     this.weightsVersion++;
   }
 
