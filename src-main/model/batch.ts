@@ -73,6 +73,49 @@ function segmentsOf(towerOfRow: ArrayLike<number>): Segment[] {
   return segments;
 }
 
+/**
+ * Some rows of a batch, where only their outputs are wanted (a capture's probed positions): their
+ * indices in tower order, ascending, so that they stay grouped by tower, with each component's
+ * segments and positions recounted for them.
+ */
+export interface RowSubset {
+  /** Tower-order indices into the batch's rows, ascending. */
+  rows: Int32Array;
+  /** `rows` as an int32 tensor, to gather them. */
+  index: tf.Tensor1D;
+  /** The batch position (b·S+s) of each row of the subset. */
+  order: Int32Array;
+  segments: Record<Component, Segment[]>;
+  dispose(): void;
+}
+
+/** The subset of `batch` made of `rows` (tower-order indices, ascending). */
+export function rowSubset(batch: PreparedBatch, rows: Int32Array): RowSubset {
+  const N = batch.order.length;
+  for (let i = 0; i < rows.length; i++)
+    if (!(rows[i] >= 0 && rows[i] < N && (i === 0 || rows[i] >= rows[i - 1])))
+      throw new MotlabError('invalid_request', `row subset: rows must be ascending indices below ${N}; row ${i} is ${rows[i]}`);
+  // A segment [start, start + size) of the batch keeps the subset's rows that fall in it.
+  const recount = (segments: Segment[]): Segment[] => {
+    const out: Segment[] = [];
+    let i = 0;
+    for (const s of segments) {
+      const start = i;
+      while (i < rows.length && rows[i] < s.start + s.size) i++;
+      if (i > start) out.push({ tower: s.tower, start, size: i - start });
+    }
+    return out;
+  };
+  const index = tf.tensor1d(rows, 'int32');
+  return {
+    rows,
+    index,
+    order: rows.map((r) => batch.order[r]),
+    segments: Object.fromEntries(COMPONENTS.map((c) => [c, recount(batch.segments[c])])) as Record<Component, Segment[]>,
+    dispose: () => index.dispose(),
+  };
+}
+
 /** Tensors and indices for one batch of `batchSize` windows (inputs/targets: [B·S] row-major). */
 export function prepareBatch(config: ModelConfig, inputs: Int32Array, targets: Int32Array, batchSize: number): PreparedBatch {
   const S = config.seq_len;

@@ -7,9 +7,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { MotlabError } from '../common/errors.ts';
-import { prepareBatch, type PreparedBatch } from './batch.ts';
+import { prepareBatch, rowSubset, type PreparedBatch, type RowSubset } from './batch.ts';
 import type { ModelConfig } from './config.ts';
-import { block, embed, modelFor, type BlockOutputs } from './mot.ts';
+import { block, embed, hasMoe, modelFor, type BlockOutputs } from './mot.ts';
 import type { Params } from './params.ts';
 
 export interface CaptureOptions {
@@ -92,7 +92,8 @@ export function captureActivations(config: ModelConfig, params: Params, batch: P
  * Feature capture's forward pass (analysis/pca-collect.ts, on one thread or on a worker): the
  * residual stream after every block at chosen positions of `count` windows ([count·S] tokens).
  * Row r is position `offset[r]` of window `window[r]` (0-based in the pass); the result has one
- * [rows, D] array per layer, rows in the order given.
+ * [rows, D] array per layer, rows in the order given. Only the chosen rows are read back, and the
+ * last block runs past attention on them alone (mot.ts `block`; not with MoE towers).
  */
 export function captureRows(
   config: ModelConfig,
@@ -101,23 +102,58 @@ export function captureRows(
   count: number,
   rows: { window: Int32Array; offset: Int32Array },
 ): Float32Array[] {
-  const batch = prepareBatch(config, windows, windows, count);
-  let acts: Activations;
-  try {
-    acts = captureActivations(config, params, batch);
-  } finally {
-    batch.dispose();
-  }
   const S = config.seq_len;
   const D = config.d_model;
-  return acts.layers.map((layer) => {
-    const out = new Float32Array(rows.window.length * D);
-    for (let r = 0; r < rows.window.length; r++) {
+  const L = config.n_layers;
+  const R = rows.window.length;
+  const batch = prepareBatch(config, windows, windows, count);
+  let only: RowSubset | null = null;
+  try {
+    const N = batch.order.length;
+    const towerRow = new Int32Array(N);
+    batch.order.forEach((p, r) => (towerRow[p] = r));
+    // Each wanted row's index in tower order; the subset takes them ascending.
+    const wanted = Int32Array.from({ length: R }, (_, r) => {
       const p = rows.window[r] * S + rows.offset[r];
-      out.set(layer.residual.subarray(p * D, (p + 1) * D), r * D);
-    }
+      if (!(rows.window[r] >= 0 && rows.window[r] < count && rows.offset[r] >= 0 && rows.offset[r] < S))
+        throw new MotlabError(
+          'invalid_request',
+          `capture row ${r} (window ${rows.window[r]}, offset ${rows.offset[r]}) is outside the ${count}×${S} pass`,
+        );
+      return towerRow[p];
+    });
+    const ascending = Int32Array.from(wanted).sort();
+    const subsetRow = new Int32Array(N);
+    ascending.forEach((row, i) => (subsetRow[row] = i));
+    only = rowSubset(batch, ascending);
+    const out = Array.from({ length: L }, () => new Float32Array(R * D));
+    const keep = (l: number, y: tf.Tensor2D): void => {
+      const data = y.dataSync() as Float32Array;
+      for (let r = 0; r < R; r++) {
+        const i = subsetRow[wanted[r]];
+        out[l].set(data.subarray(i * D, (i + 1) * D), r * D);
+      }
+    };
+    const subset = only;
+    tf.tidy(() => {
+      const model = modelFor(config, params, batch);
+      let h = embed(model);
+      for (let l = 0; l < L; l++) {
+        const previous = h;
+        if (l === L - 1 && !hasMoe(config)) {
+          tf.tidy(() => keep(l, block(model, l, previous, undefined, subset)));
+          break;
+        }
+        h = tf.tidy(() => block(model, l, previous));
+        previous.dispose();
+        tf.tidy(() => keep(l, tf.gather(h, subset.index)));
+      }
+    });
     return out;
-  });
+  } finally {
+    only?.dispose();
+    batch.dispose();
+  }
 }
 
 /** Rows in tower order (row r is position order[r]) → rows in position order. */

@@ -27,7 +27,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { causalAttention } from './attention.ts';
-import { toSequenceOrder, type PreparedBatch } from './batch.ts';
+import { toSequenceOrder, type PreparedBatch, type RowSubset } from './batch.ts';
+import { MotlabError } from '../common/errors.ts';
 import type { ModelConfig } from './config.ts';
 import { moeFfn, type MoeRoutingStats } from './moe.ts';
 import { param, type Params } from './params.ts';
@@ -150,22 +151,32 @@ function outputHead(model: Model, h: tf.Tensor2D): tf.Tensor2D {
   return linear(model.towers.norm(h, model.towerWeight('norm')), model.weight('output.weight'));
 }
 
-/** One transformer block, Eq. 1–2 (or the "pre" norm style). */
-export function block(model: Model, l: number, h: tf.Tensor2D, observe?: BlockObserver): tf.Tensor2D {
-  const { config, towers } = model;
+/**
+ * One transformer block, Eq. 1–2 (or the "pre" norm style). With `only`, the block returns (and
+ * observes) just those rows: every row still serves as a key and value, but past attention each
+ * row is on its own, so W_o, the norms and the FFN run on the wanted rows alone — a capture's last
+ * layer (./capture.ts). Not for MoE layers, whose routing sees all of a tower's rows.
+ */
+export function block(model: Model, l: number, h: tf.Tensor2D, observe?: BlockObserver, only?: RowSubset): tf.Tensor2D {
+  const { config } = model;
+  if (only && hasMoe(config))
+    throw new MotlabError('invalid_request', 'a block restricted to some rows cannot route MoE towers (routing sees every row)');
   const pre = config.norm_style === 'pre';
   const w = (name: string) => model.towerWeight(`layers.${l}.${name}`);
-  const attentionNorm = (x: tf.Tensor2D) => towers.norm(x, w('attention_norm'));
-  const ffnNorm = (x: tf.Tensor2D) => towers.norm(x, w('ffn_norm'));
+  const attentionNorm = (x: tf.Tensor2D) => model.towers.norm(x, w('attention_norm'));
 
   // Attention: q, k, v per attention tower, attention over the whole window, W_o per tower.
   const qkv = projectQkv(model, l, pre ? attentionNorm(h) : h);
-  const a = causalAttention(qkv, model.batch, config.n_heads, config.rope_theta);
-  const o = towers.linear('attention', a, w('attention.wo'));
-  const u = tf.add<tf.Tensor2D>(h, pre ? o : attentionNorm(o)); // Eq. 1
+  const attended = causalAttention(qkv, model.batch, config.n_heads, config.rope_theta);
+  // From here on each row is on its own: `only` keeps just the rows wanted.
+  const rows = only ? { ...model, towers: towerOps(only) } : model;
+  const [a, residual] = only ? [tf.gather(attended, only.index), tf.gather(h, only.index)] : [attended, h];
+  const o = rows.towers.linear('attention', a, w('attention.wo'));
+  const u = tf.add<tf.Tensor2D>(residual, pre ? o : rows.towers.norm(o, w('attention_norm'))); // Eq. 1
 
   // FFN per ffn tower: SwiGLU, or a mixture of SwiGLU experts.
-  const { y: f, moe } = feedForward(model, l, pre ? ffnNorm(u) : u);
+  const ffnNorm = (x: tf.Tensor2D) => rows.towers.norm(x, w('ffn_norm'));
+  const { y: f, moe } = feedForward(rows, l, pre ? ffnNorm(u) : u);
   const out = tf.add<tf.Tensor2D>(u, pre ? f : ffnNorm(f)); // Eq. 2
 
   observe?.({ layer: l, attention: o, ffn: f, residual: out, moe });
@@ -190,12 +201,17 @@ function projectQkv(model: Model, l: number, x: tf.Tensor2D): tf.Tensor2D {
   });
 }
 
+/** Whether the model has MoE FFN towers (every layer has the same towers). */
+export function hasMoe(config: ModelConfig): boolean {
+  return (config.moe?.towers.length ?? 0) > 0;
+}
+
 /** FFN^{t_f}: SwiGLU per ffn tower, or for MoE towers a routed mixture of SwiGLU experts. */
 function feedForward(model: Model, l: number, x: tf.Tensor2D): { y: tf.Tensor2D; moe: BlockOutputs['moe'] } {
   const { config, towers } = model;
   const w = (name: string) => model.towerWeight(`layers.${l}.feed_forward.${name}`);
   const moeTowers = new Set(config.moe?.towers ?? []);
-  if (moeTowers.size === 0) return { y: towers.swiglu(x, w('w1'), w('w2'), w('w3')), moe: [] };
+  if (!hasMoe(config)) return { y: towers.swiglu(x, w('w1'), w('w2'), w('w3')), moe: [] };
 
   const moe: BlockOutputs['moe'] = [];
   const stats: MoeRoutingStats[] = [];

@@ -100,7 +100,8 @@ function oneRunPerTower(segments: Segment[]): Segment[] | null {
   return segments.length >= 2 && new Set(segments.map((s) => s.tower)).size === segments.length ? segments : null;
 }
 
-export function towerOps(batch: PreparedBatch): TowerOps {
+/** The per-tower ops of a batch's rows (or of a RowSubset of them: it has the same two fields). */
+export function towerOps(batch: Pick<PreparedBatch, 'segments' | 'order'>): TowerOps {
   const { segments, order } = batch;
   const perTower = (component: Component, x: tf.Tensor2D, f: TowerFn) => byTower(segments[component], order, x, f);
 

@@ -1,5 +1,5 @@
 /**
- * captureActivations (src-main/model/capture.ts) against independent computations: the float64
+ * captureActivations and captureRows (src-main/model/capture.ts) against independent computations: the float64
  * reference of docs/architecture.md (./reference.ts) per layer, a plain-JS output head on the
  * captured last layer against `forward`'s logits, and the PyTorch implementation
  * (bench/torch_mot.py hidden) on the same checkpoint file.
@@ -16,7 +16,7 @@ import { readModelFile } from '../../src-main/checkpoints/run-folder.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../src-main/checkpoints/safetensors.ts';
 import { evalWindows } from '../../src-main/data/dataset.ts';
 import { encodeNpy } from '../../src-main/data/npy.ts';
-import { captureActivations } from '../../src-main/model/capture.ts';
+import { captureActivations, captureRows } from '../../src-main/model/capture.ts';
 import type { ModelConfig } from '../../src-main/model/config.ts';
 import { forward, prepareBatch, type Params } from '../../src-main/model/mot.ts';
 import { MotlabError } from '../../src-main/common/errors.ts';
@@ -130,6 +130,50 @@ describe('captureActivations', () => {
       }
     }
   });
+
+  for (const engine of ['cpu', 'wasm'] as const)
+    it(`captureRows: the chosen rows of every layer, in the order asked, equal the float64 reference on ${engine}`, async () => {
+      await useBackend(engine);
+      for (const [kind, config] of Object.entries(modelKinds())) {
+        const weights = randomWeights(config, 13);
+        const { inputs, targets } = randomWindows(config, 14);
+        const ref = referenceForward(config, toRef(weights), inputs, targets, BATCH);
+        const params = toTensors(weights);
+        const S = config.seq_len;
+        // Rows out of order, both windows, and a second set holding only text positions (the
+        // other towers then have no row left in the last block).
+        const rng = new Rng(15);
+        const shuffled = Array.from({ length: BATCH * S }, (_, p) => p);
+        for (let i = shuffled.length - 1; i > 0; i--) {
+          const j = rng.int(i + 1);
+          [shuffled[i], shuffled[j]] = [shuffled[j], shuffled[i]];
+        }
+        const text = config.modalities[0];
+        const textOnly = Array.from(inputs.keys()).filter((p) => inputs[p] >= text.start && inputs[p] < text.end);
+        try {
+          for (const [what, positions] of [
+            ['half the rows, shuffled', shuffled.slice(0, S)],
+            ['text rows only', textOnly],
+          ] as const) {
+            assert.ok(positions.length > 0);
+            const before = tf.memory().numTensors;
+            const got = captureRows(config, params, inputs, BATCH, {
+              window: Int32Array.from(positions, (p) => Math.floor(p / S)),
+              offset: Int32Array.from(positions, (p) => p % S),
+            });
+            assert.equal(tf.memory().numTensors, before, `${kind}, ${what}: every tensor is disposed`);
+            assert.equal(got.length, config.n_layers);
+            got.forEach((rows, l) => assertClose(rows, flat(positions.map((p) => ref.hidden[l][p])), `${kind}, ${what}: layer ${l}`));
+          }
+          assert.throws(
+            () => captureRows(config, params, inputs, BATCH, { window: Int32Array.of(BATCH), offset: Int32Array.of(0) }),
+            (e: unknown) => e instanceof MotlabError && e.code === 'invalid_request' && /outside the 2×\d+ pass/.test(e.message),
+          );
+        } finally {
+          disposeAll(params);
+        }
+      }
+    });
 
   it('runs only the blocks it needs and names bad layers', async () => {
     await useBackend('cpu');
