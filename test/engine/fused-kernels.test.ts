@@ -269,6 +269,33 @@ describe('segment linear (one weight per run of rows)', () => {
     }
   });
 
+  it("keeps each weight's transposed, packed copy while the weight lives, and frees it with the weight", async () => {
+    await onBackend('wasm');
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const [k, n, rows] = [6, 5, 4];
+    const x = tf.tensor2d(randn(rows * k), [rows, k]);
+    const expectedOf = async (w: tf.Tensor): Promise<Float64Array> => {
+      const [xv, wv] = await Promise.all([x.data(), w.data()]);
+      const out = new Float64Array(rows * n);
+      for (let r = 0; r < rows; r++)
+        for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) out[r * n + j] += xv[r * k + p] * wv[j * k + p];
+      return out;
+    };
+    const before = backend.numDataIds();
+    for (let round = 0; round < 3; round++) {
+      // A new weight each round, likely at the freed one's heap offset: the copy must follow the weight, not the memory.
+      const w = tf.tensor2d(randn(n * k), [n, k]);
+      const expected = await expectedOf(w);
+      for (let pass = 0; pass < 2; pass++) {
+        const y = fusedSegmentLinear(x, [w], [rows])!;
+        assertClose(await y.data(), expected, `round ${round}, pass ${pass}`);
+        y.dispose();
+      }
+      w.dispose();
+      assert.equal(backend.numDataIds(), before, `round ${round}: the weight's transposed copy is freed with it`);
+    }
+  });
+
   it('gives an empty run zero rows and a zero weight gradient', async () => {
     await onBackend('wasm');
     const x = tf.tensor2d(randn(3 * 2), [3, 2]);

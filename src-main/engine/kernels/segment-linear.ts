@@ -12,6 +12,7 @@ import {
   heapOf,
   offsetOf,
   tempView,
+  transposedWeightView,
   weightView,
   xnnMatMulRows,
   type KernelArgs,
@@ -56,7 +57,7 @@ export function fusedSegmentLinear(x: tf.Tensor2D, ws: tf.Tensor[], sizes: numbe
 
 /**
  * mode 'y':  x [N, k], w_t [n, k] → y [N, n], rows of run t times w_tᵀ (a transposed copy of w_t
- *            as XNNPACK's weights, as the matMul fast path does for transposeB).
+ *            as XNNPACK's weights, made and packed once per weight buffer: transposedWeightView).
  * mode 'dx': x = dy [N, n], w_t [n, k] → dx [N, k], rows of run t times w_t (w_t's packing cached).
  */
 function segmentLinearWasm(args: KernelArgs): tf.TensorInfo {
@@ -83,14 +84,8 @@ function segmentLinearWasm(args: KernelArgs): tf.TensorInfo {
   sizes.forEach((size, t) => {
     if (size > 0) {
       if (mode === 'y') {
-        const wT = transposeLast2(ws[t], backend);
-        const bId = tempView(backend, offsetOf(backend, wT), k * n);
-        try {
-          xnnMatMulRows(backend, xOff + 4 * start * k, size, k, bId, n, outOff + 4 * start * n);
-        } finally {
-          disposeView(backend, bId);
-          backend.disposeData(wT.dataId);
-        }
+        const bId = transposedWeightView(backend, ws[t], (w) => transposeLast2(w, backend));
+        xnnMatMulRows(backend, xOff + 4 * start * k, size, k, bId, n, outOff + 4 * start * n);
       } else {
         const bId = weightView(backend, ws[t].dataId, offsetOf(backend, ws[t]), k, n);
         xnnMatMulRows(backend, xOff + 4 * start * k, size, k, bId, n, outOff + 4 * start * n);

@@ -85,8 +85,39 @@ export function shapeBytes(shape: number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
 }
 
-/** Per backend: buffer (dataId) → "K,N" → long-lived view id whose XNNPACK operator holds the packed weights. */
-const weightViews = new WeakMap<WasmBackend, Map<tf.DataId, Map<string, number>>>();
+/**
+ * Per backend: buffer (dataId) → "K,N" (or "T:K,N" for a transposed copy) → a long-lived view id
+ * whose XNNPACK operator holds the packed weights, and the copy it views, if any.
+ */
+const weightViews = new WeakMap<WasmBackend, Map<tf.DataId, Map<string, { view: number; copy?: tf.DataId }>>>();
+
+/** The views of one buffer, with a hook that drops them when the buffer is freed. */
+function viewsOf(backend: WasmBackend, dataId: tf.DataId): Map<string, { view: number; copy?: tf.DataId }> {
+  let byBuffer = weightViews.get(backend);
+  if (!byBuffer) {
+    const views = (byBuffer = new Map());
+    weightViews.set(backend, views);
+    // When a buffer is freed, drop its views so the C++ side deletes their operators (the packed
+    // copies), and free the transposed copies. Correctness does not depend on this: a new tensor
+    // has a new dataId, hence new views (weights are never written in place: assign swaps buffers).
+    const disposeData = backend.disposeData.bind(backend);
+    backend.disposeData = (id: tf.DataId, force?: boolean): boolean => {
+      const freed = disposeData(id, force);
+      const entries = views.get(id);
+      if (freed && entries) {
+        views.delete(id);
+        for (const { view, copy } of entries.values()) {
+          backend.wasm.tfjs.disposeData(view);
+          if (copy) disposeData(copy);
+        }
+      }
+      return freed;
+    };
+  }
+  let byShape = byBuffer.get(dataId);
+  if (!byShape) byBuffer.set(dataId, (byShape = new Map()));
+  return byShape;
+}
 
 /**
  * A view id for a weight operand b [K, N] at `offset` of buffer `dataId`, one per (buffer, K, N)
@@ -95,33 +126,34 @@ const weightViews = new WeakMap<WasmBackend, Map<tf.DataId, Map<string, number>>
  * buffer is used under another [K, N], as reshape shares the id).
  */
 export function weightView(backend: WasmBackend, dataId: tf.DataId, offset: number, k: number, n: number): number {
-  let byBuffer = weightViews.get(backend);
-  if (!byBuffer) {
-    const views = (byBuffer = new Map());
-    weightViews.set(backend, views);
-    // When a buffer is freed, drop its views so the C++ side deletes their operators (the packed
-    // copies). Correctness does not depend on this: a new tensor has a new dataId, hence new views.
-    const disposeData = backend.disposeData.bind(backend);
-    backend.disposeData = (id: tf.DataId, force?: boolean): boolean => {
-      const freed = disposeData(id, force);
-      const ids = views.get(id);
-      if (freed && ids) {
-        for (const viewId of ids.values()) backend.wasm.tfjs.disposeData(viewId);
-        views.delete(id);
-      }
-      return freed;
-    };
-  }
-  let byShape = byBuffer.get(dataId);
-  if (!byShape) byBuffer.set(dataId, (byShape = new Map()));
+  const views = viewsOf(backend, dataId);
   const key = `${k},${n}`;
-  let viewId = byShape.get(key);
-  if (viewId === undefined) {
-    viewId = backend.dataIdNextNumber++;
-    backend.wasm.tfjs.registerTensor(viewId, k * n, offset);
-    byShape.set(key, viewId);
+  let entry = views.get(key);
+  if (!entry) {
+    entry = { view: backend.dataIdNextNumber++ };
+    backend.wasm.tfjs.registerTensor(entry.view, k * n, offset);
+    views.set(key, entry);
   }
-  return viewId;
+  return entry.view;
+}
+
+/**
+ * A view id for wᵀ [K, N] of a weight w [N, K] (PyTorch's layout, y = x wᵀ): a transposed copy,
+ * made once per weight buffer and kept with its packed XNNPACK operator until w is freed. A
+ * capture runs the same weights over many passes; each pass used to transpose and pack them anew.
+ */
+export function transposedWeightView(backend: WasmBackend, w: tf.TensorInfo, transpose: (w: tf.TensorInfo) => tf.TensorInfo): number {
+  const [n, k] = w.shape;
+  const views = viewsOf(backend, w.dataId);
+  const key = `T:${k},${n}`;
+  let entry = views.get(key);
+  if (!entry) {
+    const copy = transpose(w);
+    entry = { view: backend.dataIdNextNumber++, copy: copy.dataId };
+    backend.wasm.tfjs.registerTensor(entry.view, k * n, offsetOf(backend, copy));
+    views.set(key, entry);
+  }
+  return entry.view;
 }
 
 /** A short-lived tensor id over `size` floats at byte `offset` of the heap (a zero-copy view); free it with disposeView. */
