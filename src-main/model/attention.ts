@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedHeadsToRows, fusedRowsToHeads } from '../engine/kernels/heads-gather.ts';
 import { fusedRope } from '../engine/kernels/rope.ts';
+import { fusedCausalAttention } from '../engine/kernels/causal-attention.ts';
 import { toSequenceOrder, toTowerOrder, type PreparedBatch } from './batch.ts';
 
 /**
@@ -19,8 +20,11 @@ export function causalAttention(qkv: tf.Tensor2D, batch: PreparedBatch, H: numbe
   const c = attentionConstants(S, hd, theta);
   const [qk, v] = tf.split(rowsToHeads(qkv, batch, 3 * H), [2 * H, H], 0); // [2H | H, B, S, hd]
   const [q, k] = tf.split(rope(qk, c), 2, 0).map((t) => tf.reshape(t, [H * B, S, hd]) as tf.Tensor3D);
-  const scores = tf.add(tf.matMul(tf.mul(q, 1 / Math.sqrt(hd)), k, false, true), c.mask);
-  const out: tf.Tensor3D = tf.matMul(tf.softmax(scores), tf.reshape(v, [H * B, S, hd])); // [H·B, S, hd]
+  const scaled = tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor3D;
+  const values = tf.reshape(v, [H * B, S, hd]) as tf.Tensor3D;
+  // [H·B, S, hd]; the fused kernels skip the masked half (same values).
+  const out: tf.Tensor3D =
+    fusedCausalAttention(scaled, k, values) ?? tf.matMul(tf.softmax(tf.add(tf.matMul(scaled, k, false, true), c.mask)), values);
   return headsToRows(out, batch, H);
 }
 

@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../src-main/engine/engine.ts';
 import { fusedAdamW, type AdamWAttrs } from '../../src-main/engine/kernels/adamw.ts';
+import { causalMixInto, causalScoresInto, fusedCausalAttention } from '../../src-main/engine/kernels/causal-attention.ts';
 import { fusedHeadsToRows, fusedRowsToHeads } from '../../src-main/engine/kernels/heads-gather.ts';
 import { fusedRope } from '../../src-main/engine/kernels/rope.ts';
 import { fusedRowScale } from '../../src-main/engine/kernels/row-scale.ts';
@@ -418,4 +419,80 @@ describe('row permutation fused with regrouping by head', () => {
       assert.throws(() => fusedRowsToHeads(tf.zeros([2, 4]) as tf.Tensor2D, bad, bad, 2)!.dataSync(), /out of range/);
     });
   }
+});
+
+describe('causal attention (the products up to the diagonal)', () => {
+  /** The tf ops the kernels replace (model/attention.ts without them). */
+  const chain = (q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D => {
+    const S = q.shape[1];
+    const mask = tf.tensor2d(
+      Float32Array.from({ length: S * S }, (_, i) => (i % S > Math.floor(i / S) ? -1e9 : 0)),
+      [S, S],
+    );
+    return tf.matMul(tf.softmax(tf.add(tf.matMul(q, k, false, true), mask)), v);
+  };
+
+  it('value and gradients are bit-identical to matMul, mask, softmax, matMul on wasm, and the value matches float64', async () => {
+    await onBackend('wasm');
+    for (const [B, S, hd] of [
+      [3, 8, 8],
+      [2, 24, 16],
+      [5, 16, 32],
+    ]) {
+      const [q, k, v, w] = [0, 1, 2, 3].map(() => tf.tensor3d(randn(B * S * hd), [B, S, hd]));
+      const fused = (a: tf.Tensor3D, b: tf.Tensor3D, c: tf.Tensor3D) => {
+        const y = fusedCausalAttention(a, b, c);
+        assert.ok(y, 'the causal attention kernels are registered on wasm');
+        return y;
+      };
+      await assertBitEqual(fused(q, k, v), chain(q, k, v), `value ${[B, S, hd]}`);
+      const loss = (f: typeof fused) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(f(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D), w));
+      const gF = tf.grads(loss(fused))([q, k, v]);
+      const gC = tf.grads(loss(chain))([q, k, v]);
+      for (const [i, name] of ['dq', 'dk', 'dv'].entries()) await assertBitEqual(gF[i], gC[i], `${name} ${[B, S, hd]}`);
+      // float64: softmax over j ≤ i of q_i·k_j, then the weighted sum of v_j.
+      const [qv, kv, vv] = await Promise.all([q.data(), k.data(), v.data()]);
+      const expected = new Float64Array(B * S * hd);
+      for (let b = 0; b < B; b++)
+        for (let i = 0; i < S; i++) {
+          const s = Array.from({ length: i + 1 }, (_, j) => {
+            let dot = 0;
+            for (let e = 0; e < hd; e++) dot += qv[(b * S + i) * hd + e] * kv[(b * S + j) * hd + e];
+            return dot;
+          });
+          const max = Math.max(...s);
+          const ex = s.map((x) => Math.exp(x - max));
+          const total = ex.reduce((a, x) => a + x, 0);
+          for (let e = 0; e < hd; e++)
+            expected[(b * S + i) * hd + e] = ex.reduce((a, x, j) => a + (x / total) * vv[(b * S + j) * hd + e], 0);
+        }
+      assertClose(await fused(q, k, v).data(), expected, `float64 ${[B, S, hd]}`);
+    }
+  });
+
+  it('its plain-JS fallback (no wasm SIMD) equals the SIMD kernels bit for bit', async () => {
+    await onBackend('wasm');
+    const [B, S, hd] = [2, 16, 8];
+    const [q, k, v] = [0, 1, 2].map(() => tf.tensor3d(randn(B * S * hd), [B, S, hd]));
+    const scores = tf.engine().runKernel('MotlabCausalScores', { q, k }) as tf.Tensor3D;
+    const p = tf.softmax(scores);
+    const mixed = tf.engine().runKernel('MotlabCausalMix', { p, v }) as tf.Tensor3D;
+    const kT = (await tf.transpose(k, [0, 2, 1]).data()) as Float32Array;
+    const jsScores = new Float32Array(B * S * S);
+    causalScoresInto((await q.data()) as Float32Array, kT, jsScores, B, S, hd);
+    assert.deepEqual(Array.from(jsScores), Array.from(await scores.data()), 'scores');
+    const jsMix = new Float32Array(B * S * hd);
+    causalMixInto((await p.data()) as Float32Array, (await v.data()) as Float32Array, jsMix, B, S, hd);
+    assert.deepEqual(Array.from(jsMix), Array.from(await mixed.data()), 'mix');
+  });
+
+  it('leaves shapes its blocks do not fit, and the cpu backend, to the tf ops', async () => {
+    await onBackend('wasm');
+    const t = (S: number, hd: number) => tf.zeros([1, S, hd]) as tf.Tensor3D;
+    assert.equal(fusedCausalAttention(t(12, 8), t(12, 8), t(12, 8)), null);
+    assert.equal(fusedCausalAttention(t(8, 4), t(8, 4), t(8, 4)), null);
+    await onBackend('cpu');
+    assert.equal(fusedCausalAttention(t(8, 8), t(8, 8), t(8, 8)), null);
+  });
 });

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwKernels } from './adamw.ts';
+import { causalAttentionKernels } from './causal-attention.ts';
 import { headsGatherKernels } from './heads-gather.ts';
 import { ropeKernels } from './rope.ts';
 import { rowScaleKernels } from './row-scale.ts';
@@ -30,6 +31,7 @@ const FUSED_KERNELS: readonly FusedKernel[][] = [
   rowScaleKernels, // per-tower RMSNorm weights
   headsGatherKernels, // MoT attention's row permutation + regrouping by head
   segmentLinearKernels, // per-tower linear layers (wasm only)
+  causalAttentionKernels, // attention's products up to the diagonal (wasm only)
 ];
 
 let registeredOnce = false;
