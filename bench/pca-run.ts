@@ -51,8 +51,15 @@ try {
   await initEngine('wasm');
 
   const phases: Record<'capture' | 'pca', number> = { capture: 0, pca: 0 };
+  // CPU time of the whole process (every thread) per phase: how full the cores were.
+  const cpu: Record<'capture' | 'pca', number> = { capture: 0, pca: 0 };
+  const cpuNow = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   let phase: 'capture' | 'pca' = 'capture';
   let mark = performance.now();
+  let cpuMark = cpuNow();
   const started = mark;
   const result = await analyzeRunPca({
     runDir,
@@ -61,12 +68,15 @@ try {
     onProgress: (p) => {
       if (p.phase !== phase) {
         phases[phase] += performance.now() - mark;
+        cpu[phase] += cpuNow() - cpuMark;
         mark = performance.now();
+        cpuMark = cpuNow();
         phase = p.phase;
       }
     },
   });
   phases[phase] += performance.now() - mark;
+  cpu[phase] += cpuNow() - cpuMark;
   const total = performance.now() - started;
   const peakMiB = process.resourceUsage().maxRSS / 1024;
   const n = result.points.modality.length;
@@ -116,10 +126,11 @@ print(json.dumps({'version': sklearn.__version__, 'ms': seconds * 1000}))
   console.log(
     `Run PCA: ${chosen.length} checkpoints × ${L} layers of a ${run.size} ${run.preset} run, ${n} probe tokens × d ${d} (load average ${os.loadavg()[0].toFixed(1)})`,
   );
+  const busy = (p: 'capture' | 'pca') => `${(cpu[p] / phases[p]).toFixed(2)} cores busy of ${os.availableParallelism()}`;
   console.log(
-    `  capture (the model on every checkpoint, streamed to ${(cacheBytes / 2 ** 20).toFixed(0)} MiB of cache)  ${phases.capture.toFixed(0)} ms`,
+    `  capture (the model on every checkpoint, streamed to ${(cacheBytes / 2 ** 20).toFixed(0)} MiB of cache)  ${phases.capture.toFixed(0)} ms (${busy('capture')})`,
   );
-  console.log(`  PCA + separability, ${fits} fits                                    ${phases.pca.toFixed(0)} ms`);
+  console.log(`  PCA + separability, ${fits} fits                                    ${phases.pca.toFixed(0)} ms (${busy('pca')})`);
   console.log(`  total                                                                ${total.toFixed(0)} ms (target < 10000)`);
   console.log(
     `  scikit-learn ${sklearn.version} PCA(svd_solver='full') of the same ${fits} matrices, 1 thread: ${sklearn.ms.toFixed(0)} ms`,

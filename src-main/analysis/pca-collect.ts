@@ -287,7 +287,6 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
 
   const K = options.components ?? DEFAULT_COMPONENTS;
   const modality = probe.positions.modality;
-  const entries: PcaEntry[] = [];
   const refIndex = steps.indexOf(reference);
   // The reference first, so that fixed mode has its basis before the others.
   const order = [refIndex, ...steps.map((_, i) => i).filter((i) => i !== refIndex)];
@@ -297,60 +296,88 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
   const workers = fitWorkerCount(total);
   options.onProgress?.({ phase: 'pca', done, total, message: `PCA of ${total} feature matrices` });
   const pool = workers > 0 ? new PcaFitPool(workers) : null;
-  try {
-    for (const layer of layers) {
-      const fits: PcaFit[] = new Array(steps.length);
-      const seps: SeparabilityResult[] = new Array(steps.length);
-      const fixedProjections: { projection: Float32Array; ratio: Float64Array }[] = new Array(steps.length);
-      const runFit = async (i: number) => {
-        throwIfAborted(options.signal);
-        const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
-        const task = { x, n, d, k: checkComponents(K, n, d), labels: modality, seed };
-        const result = pool ? await pool.fit(task) : fitAndSeparate(task);
-        fits[i] = result.fit;
-        seps[i] = result.separability;
-        if (basis === 'fixed') {
-          const applied =
-            i === refIndex
-              ? { projection: result.fit.projection, explainedVarianceRatio: result.fit.explainedVarianceRatio }
-              : applyBasis(fits[refIndex], x, n, d);
-          fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
-        }
-        options.onProgress?.({ phase: 'pca', done: ++done, total, message: `PCA of layer ${layer} at step ${steps[i]}` });
-      };
-      // As many feature matrices in memory as fits running; fixed mode needs the reference's basis first.
-      let next = 0;
-      if (basis === 'fixed') await runFit(order[next++]);
-      await Promise.all(
-        Array.from({ length: Math.max(1, workers) }, async () => {
-          while (next < order.length) await runFit(order[next++]);
-        }),
+  const perLayer = layers.map(() => ({
+    fits: new Array<PcaFit>(steps.length),
+    seps: new Array<SeparabilityResult>(steps.length),
+    fixedProjections: new Array<{ projection: Float32Array; ratio: Float64Array }>(steps.length),
+    left: steps.length,
+  }));
+  // Fixed mode projects every checkpoint on the reference's basis: its fit, per layer.
+  const referenceFits = layers.map(() => {
+    let settle!: (fit: PcaFit) => void;
+    let fail!: (error: unknown) => void;
+    const fit = new Promise<PcaFit>((resolve, reject) => ((settle = resolve), (fail = reject)));
+    fit.catch(() => {}); // the reference's own task reports the error
+    return { fit, settle, fail };
+  });
+  const layerEntries: PcaEntry[][] = layers.map(() => []);
+  /** A layer's entries, once all its checkpoints are fitted (aligned mode aligns them here). */
+  const finishLayer = (j: number) => {
+    const layer = layers[j];
+    const { fits, seps, fixedProjections } = perLayer[j];
+    if (basis === 'aligned') {
+      const aligned = alignFits(fits, { reference: refIndex, mode: 'chain', matching: 'hungarian' });
+      layerEntries[j] = steps.map((step, i) =>
+        entryOf(
+          layer,
+          step,
+          aligned.fits[i],
+          aligned.fits[i].projection,
+          aligned.fits[i].explainedVarianceRatio,
+          seps[i],
+          aligned.alignments[i].cosine,
+        ),
       );
-      if (basis === 'aligned') {
-        const aligned = alignFits(fits, { reference: refIndex, mode: 'chain', matching: 'hungarian' });
-        steps.forEach((step, i) =>
-          entries.push(
-            entryOf(
-              layer,
-              step,
-              aligned.fits[i],
-              aligned.fits[i].projection,
-              aligned.fits[i].explainedVarianceRatio,
-              seps[i],
-              aligned.alignments[i].cosine,
-            ),
-          ),
-        );
-      } else {
-        const ref = fits[refIndex];
-        steps.forEach((step, i) =>
-          entries.push(entryOf(layer, step, ref, fixedProjections[i].projection, fixedProjections[i].ratio, seps[i])),
-        );
-      }
+    } else {
+      const ref = fits[refIndex];
+      layerEntries[j] = steps.map((step, i) =>
+        entryOf(layer, step, ref, fixedProjections[i].projection, fixedProjections[i].ratio, seps[i]),
+      );
     }
+  };
+  const runFit = async (j: number, i: number) => {
+    throwIfAborted(options.signal);
+    const layer = layers[j];
+    const state = perLayer[j];
+    const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
+    const task = { x, n, d, k: checkComponents(K, n, d), labels: modality, seed };
+    let result: Awaited<ReturnType<typeof fitAndSeparate>>;
+    try {
+      result = pool ? await pool.fit(task) : fitAndSeparate(task);
+    } catch (error) {
+      if (i === refIndex) referenceFits[j].fail(error);
+      throw error;
+    }
+    state.fits[i] = result.fit;
+    state.seps[i] = result.separability;
+    if (i === refIndex) referenceFits[j].settle(result.fit);
+    if (basis === 'fixed') {
+      const applied =
+        i === refIndex
+          ? { projection: result.fit.projection, explainedVarianceRatio: result.fit.explainedVarianceRatio }
+          : applyBasis(await referenceFits[j].fit, x, n, d);
+      state.fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
+    }
+    options.onProgress?.({ phase: 'pca', done: ++done, total, message: `PCA of layer ${layer} at step ${steps[i]}` });
+    if (--state.left === 0) finishLayer(j);
+  };
+  // One queue for all layers (no wait between layers), each layer's reference first; as many
+  // feature matrices in memory as fits running (or waiting for their layer's reference).
+  const queue = layers.flatMap((_, j) => order.map((i) => [j, i] as const));
+  let next = 0;
+  try {
+    await Promise.all(
+      Array.from({ length: Math.max(1, workers) }, async () => {
+        while (next < queue.length) {
+          const [j, i] = queue[next++];
+          await runFit(j, i);
+        }
+      }),
+    );
   } finally {
     await pool?.close();
   }
+  const entries = layerEntries.flat();
   options.onProgress?.({ phase: 'pca', done, total: done, message: 'done' });
 
   return {
@@ -564,15 +591,21 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
  * its routing depends on the batch), each with the probed rows it yields (a contiguous run of the
  * probe set, which is sorted by split position, so by window). Passes without a probed row are left out.
  */
+const PASS_MULTIPLE = 4;
+
 function capturePasses(config: ModelConfig, probe: ProbeSet): (CapturePass & { firstRow: number })[] {
   const S = config.seq_len;
   const n = probe.positions.split.length;
   const W = probe.windowStarts.length;
-  const perBatch = config.moe ? 1 : 8;
+  // About 8 windows a pass, in a multiple of 4 passes of near-equal size, so that 1, 2 or 4
+  // workers finish a checkpoint together (each waits for the last pass before the next one).
+  // With MoE, one window a pass: routing sees the whole pass.
+  const passCount = config.moe ? W : Math.min(W, Math.ceil(W / 8 / PASS_MULTIPLE) * PASS_MULTIPLE);
   const passes: (CapturePass & { firstRow: number })[] = [];
   let row = 0;
-  for (let first = 0; first < W; first += perBatch) {
-    const count = Math.min(perBatch, W - first);
+  for (let p = 0; p < passCount; p++) {
+    const first = Math.floor((p * W) / passCount);
+    const count = Math.floor(((p + 1) * W) / passCount) - first;
     const firstRow = row;
     while (row < n && probe.positions.window[row] < first + count) row++;
     if (row === firstRow) continue;
