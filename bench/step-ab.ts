@@ -1,7 +1,7 @@
 /**
  * Median CPU ms per training step (the trainer's step) of several presets, alternating steps
  * between them in one process so that load changes hit all alike.
- *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops|segment-linear|row-scale|heads-gather]
+ *   npx tsx bench/step-ab.ts --data DIR [--presets dense,mot] [--steps 6] [--ab data-kernels|matmul|fused-optimizer|fused-ops|segment-linear|row-scale|heads-gather|causal-attention]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,6 +12,7 @@ import type { PresetName, SizeName } from '../src-main/common/vocabulary.ts';
 import { computeLoss, initParams, prepareBatch } from '../src-main/model/mot.ts';
 import { setFastDataKernels, setWasmMatMulFastPath } from '../src-main/engine/tfjs-fixes/kernel-replacements.ts';
 import { ADAMW_KERNEL } from '../src-main/engine/kernels/adamw.ts';
+import { CAUSAL_MIX_KERNEL, CAUSAL_SCORES_KERNEL } from '../src-main/engine/kernels/causal-attention.ts';
 import { HEADS_GATHER_KERNEL } from '../src-main/engine/kernels/heads-gather.ts';
 import { ROPE_KERNEL } from '../src-main/engine/kernels/rope.ts';
 import { ROW_SCALE_GRAD_KERNEL, ROW_SCALE_KERNEL } from '../src-main/engine/kernels/row-scale.ts';
@@ -60,6 +61,7 @@ const toggles: Record<string, (on: boolean) => void> = {
   'segment-linear': kernelSwitch([SEGMENT_LINEAR_KERNEL, SEGMENT_LINEAR_GRAD_W_KERNEL]),
   'row-scale': kernelSwitch([ROW_SCALE_KERNEL, ROW_SCALE_GRAD_KERNEL]),
   'heads-gather': kernelSwitch([HEADS_GATHER_KERNEL]),
+  'causal-attention': kernelSwitch([CAUSAL_SCORES_KERNEL, CAUSAL_MIX_KERNEL]),
 };
 const flag = values.ab!;
 if (flag && !toggles[flag]) throw new Error(`--ab takes one of ${Object.keys(toggles).join(', ')}`);
