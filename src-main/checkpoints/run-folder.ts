@@ -357,6 +357,61 @@ async function holdsCompleteCheckpoint(dir: string, step: number): Promise<boole
   }
 }
 
+/** What a killed writer left in the checkpoints folder, read only. */
+interface Leftovers {
+  checkpointsDir: string;
+  /** Per step folder name (step-N), its leftover copies (.tmp-, .replaced-), the copy being written first. */
+  byStep: Map<string, string[]>;
+  /** Leftovers that are never restored (deletions, stray temporary folders). */
+  stray: string[];
+  /** Per step folder name missing from the folder, the complete leftover copy recovery puts back. */
+  restorable: Map<string, string>;
+}
+
+async function readLeftovers(runDir: string): Promise<Leftovers> {
+  const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
+  const entries = await readdir(checkpointsDir).catch((e: unknown) => {
+    if (errno(e) === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  const byStep = new Map<string, string[]>();
+  const stray: string[] = [];
+  for (const entry of entries) {
+    const m = LEFTOVER.exec(entry);
+    if (m && m[1] !== 'deleted') byStep.set(m[2], [...(byStep.get(m[2]) ?? []), entry]);
+    else if (m || entry.startsWith(WRITING_PREFIX)) stray.push(entry);
+  }
+  const restorable = new Map<string, string>();
+  for (const [stepName, leftovers] of byStep) {
+    // The copy being written is newer than the one it replaces: try it first.
+    leftovers.sort((a, b) => Number(b.startsWith(WRITING_PREFIX)) - Number(a.startsWith(WRITING_PREFIX)));
+    if (entries.includes(stepName)) continue;
+    const step = Number(STEP_DIR.exec(stepName)![1]);
+    for (const candidate of leftovers)
+      if (await holdsCompleteCheckpoint(join(checkpointsDir, candidate), step)) {
+        restorable.set(stepName, candidate);
+        break;
+      }
+  }
+  return { checkpointsDir, byStep, stray, restorable };
+}
+
+/**
+ * The checkpoints recoverInterruptedWrites would put back (a kill between the two renames of a
+ * re-write left a complete copy beside a missing step folder), oldest first, without touching
+ * anything: what a resume will find once its writer has recovered.
+ */
+export async function restorableCheckpoints(runDir: string): Promise<{ step: number; dir: string; copy: string }[]> {
+  const { checkpointsDir, restorable } = await readLeftovers(runDir);
+  return [...restorable]
+    .map(([stepName, copy]) => ({
+      step: Number(STEP_DIR.exec(stepName)![1]),
+      dir: join(checkpointsDir, stepName),
+      copy: join(checkpointsDir, copy),
+    }))
+    .sort((a, b) => a.step - b.step);
+}
+
 /**
  * Finish or undo what a killed writer left in the checkpoints folder. Where a step folder is
  * missing but a complete copy of it was left beside it (a kill between the two renames of a
@@ -364,33 +419,16 @@ async function holdsCompleteCheckpoint(dir: string, step: number): Promise<boole
  * Only the run's writer (the holder of the run lock) may call this. Returns what it did.
  */
 export async function recoverInterruptedWrites(runDir: string): Promise<string[]> {
-  const checkpointsDir = join(runDir, CHECKPOINTS_DIR);
-  const entries = await readdir(checkpointsDir).catch((e: unknown) => {
-    if (errno(e) === 'ENOENT') return [] as string[];
-    throw e;
-  });
-  const byStep = new Map<string, string[]>();
+  const { checkpointsDir, byStep, stray, restorable } = await readLeftovers(runDir);
   const notes: string[] = [];
-  for (const entry of entries) {
-    const m = LEFTOVER.exec(entry);
-    if (m && m[1] !== 'deleted') byStep.set(m[2], [...(byStep.get(m[2]) ?? []), entry]);
-    else if (m || entry.startsWith(WRITING_PREFIX)) await rm(join(checkpointsDir, entry), { recursive: true, force: true });
-  }
+  for (const entry of stray) await rm(join(checkpointsDir, entry), { recursive: true, force: true });
   for (const [stepName, leftovers] of byStep) {
-    const finalDir = join(checkpointsDir, stepName);
-    const step = Number(STEP_DIR.exec(stepName)![1]);
-    // The copy being written is newer than the one it replaces: try it first.
-    const ordered = [...leftovers].sort((a, b) => Number(b.startsWith(WRITING_PREFIX)) - Number(a.startsWith(WRITING_PREFIX)));
-    let restored: string | undefined;
-    if (!entries.includes(stepName)) {
-      for (const candidate of ordered) {
-        if (!(await holdsCompleteCheckpoint(join(checkpointsDir, candidate), step))) continue;
-        await rename(join(checkpointsDir, candidate), finalDir);
-        await fsyncDir(checkpointsDir);
-        notes.push(`${finalDir} was restored from a complete copy an interrupted write left behind`);
-        restored = candidate;
-        break;
-      }
+    const restored = restorable.get(stepName);
+    if (restored) {
+      const finalDir = join(checkpointsDir, stepName);
+      await rename(join(checkpointsDir, restored), finalDir);
+      await fsyncDir(checkpointsDir);
+      notes.push(`${finalDir} was restored from a complete copy an interrupted write left behind`);
     }
     for (const leftover of leftovers) if (leftover !== restored) await rm(join(checkpointsDir, leftover), { recursive: true, force: true });
   }

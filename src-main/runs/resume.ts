@@ -13,6 +13,7 @@ import {
   incompleteNewerThanLatest,
   METRICS_FILE,
   OPTIMIZER_FILE,
+  restorableCheckpoints,
   scanCheckpoints,
 } from '../checkpoints/run-folder.ts';
 import { fsyncDir } from '../checkpoints/atomic.ts';
@@ -70,7 +71,18 @@ export async function planResume(runDir: string, request: ResumeRequest): Promis
     return { run, from: null, notes: [`the earlier metrics and checkpoints are moved to ${path.join(runDir, ARCHIVE_DIR)}/`] };
 
   const scan = await scanCheckpoints(runDir);
-  const latest = scan.complete.at(-1);
+  // The trainer first puts back what an interrupted write left complete; plan with it.
+  const restored = (await restorableCheckpoints(runDir)).at(-1);
+  const listed = scan.complete.at(-1);
+  if (restored && (!listed || restored.step > listed.step)) {
+    const skipped = scan.incomplete.filter((c) => c.step > restored.step);
+    const notes = [
+      `${restored.dir} will be restored from a complete copy an interrupted write left behind (${restored.copy}); resuming from step ${restored.step}`,
+      ...skipped.map((c) => `${describeIncomplete(c)}; resuming from step ${restored.step}, and the folder is kept`),
+    ];
+    return { run, from: restored.step, notes };
+  }
+  const latest = listed;
   const skipped = incompleteNewerThanLatest(scan);
   if (!latest) {
     const why = skipped.length ? ` (${skipped.map(describeIncomplete).join('; ')})` : '';

@@ -5,7 +5,7 @@
  * state.json is validated before a resume.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -115,6 +115,26 @@ test('an incomplete newest step folder is named, passed over by eval and resume,
   assert.match(entries[2], /^step-000004\.incomplete-/);
   assert.deepEqual(readdirSync(path.join(out, 'checkpoints', entries[2])).sort(), ['model.safetensors', 'optimizer.safetensors']);
   assert.deepEqual([...trainLosses(out)], losses, 'steps 3 and 4 trained again to the same losses');
+});
+
+test('a resume plans with the copy an interrupted write left complete, and goes on from it', { timeout: 240_000 }, () => {
+  const out = path.join(root, 'interrupted-write');
+  assert.equal(motlab(trainArgs(out, ['--steps', '4', '--checkpoint-every', '2', '--seed', '8'])).status, 0);
+  const losses = [...trainLosses(out)];
+  // A kill after step 4's copy was complete but before its rename; step 2, the newest folder
+  // listed, is then damaged. The resume must neither refuse nor name step 2.
+  const ck = path.join(out, 'checkpoints');
+  renameSync(path.join(ck, 'step-000004'), path.join(ck, '.tmp-step-000004-1-abcd'));
+  rmSync(path.join(ck, 'step-000002', 'state.json'));
+  const resumed = resume(out, ['--steps', '5']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(
+    resumed.stdout,
+    /note: .*step-000004 will be restored from a complete copy an interrupted write left behind \(.*\.tmp-step-000004-1-abcd\); resuming from step 4/,
+  );
+  assert.doesNotMatch(resumed.stdout, /resuming from step 2/);
+  assert.deepEqual([...trainLosses(out)].slice(0, 4), losses, 'steps 1 to 4 are not trained again');
+  assert.deepEqual(stepDirs(out), ['step-000002', 'step-000004', 'step-000005']);
 });
 
 test("a checkpoint's state.json is validated before a resume", { timeout: 240_000 }, () => {
