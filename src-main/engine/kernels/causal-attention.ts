@@ -89,34 +89,71 @@ export function causalMixInto(p: Float32Array, v: Float32Array, out: Float32Arra
 // Both kernels work on blocks of 4 rows × 8 columns (8 f32x4 accumulators): per step of the inner
 // index, two vector loads and four scalar splats feed 32 multiply-adds, as XNNPACK's 4×8 kernels do.
 
-/** Shared shape of the two bodies: locals, row strides and the 4×8 block's accumulators. */
-function blockKernel(body: (c: BlockCtx) => number[]): number[] {
-  // params: 0 a, 1 b, 2 out, 3 batch, 4 S, 5 hd; locals from 6.
-  const i32s = 16;
+/**
+ * The skeleton both kernels share, f(a, b, out, batch, S, hd): `for (batch) for (i0 = 0; i0 < S;
+ * i0 += 4) rowBlock`, with the addresses of row i0 of a and of out, and of b's matrix, set for
+ * it (b is [S, hd] or [hd, S]: S·hd floats per batch either way). `aRowsOfS` says whether a's
+ * rows hold S values (else hd); out's rows hold the other.
+ */
+function blockKernel(aRowsOfS: boolean, rowBlock: (c: BlockCtx) => number[]): number[] {
+  const [A, B, OUT, BATCH, S, HD] = [0, 1, 2, 3, 4, 5];
+  const i32s = 13;
+  const local = (k: number) => 6 + k;
+  const [b, rowS, rowHd, aBase, outBase] = [0, 1, 2, 3, 4].map(local);
   const c: BlockCtx = {
-    A: 0,
-    Bp: 1,
-    OUT: 2,
-    BATCH: 3,
-    S: 4,
-    HD: 5,
-    local: (k: number) => 6 + k,
+    S,
+    HD,
+    rowS,
+    rowHd,
+    i0: local(5),
+    aRow: local(6),
+    outRow: local(7),
+    bBase: local(8),
+    local: (k: number) => local(9 + k),
     acc: (k: number) => 6 + i32s + k,
     x0: 6 + i32s + 8,
     x1: 6 + i32s + 9,
     splat: 6 + i32s + 10,
   };
-  return [...locals([i32s, I32], [11, V128]), ...body(c), ...op.end];
+  const [aRowBytes, outRowBytes] = aRowsOfS ? [rowS, rowHd] : [rowHd, rowS];
+  const get = op.get;
+  const body = [
+    ...i32.shl2(get(HD)),
+    ...op.set(rowHd),
+    ...i32.shl2(get(S)),
+    ...op.set(rowS),
+    ...forLoop(b, op.i32(0), get(BATCH), 1, [
+      ...i32.add(get(A), i32.mul(i32.mul(get(b), get(S)), get(aRowBytes))),
+      ...op.set(aBase),
+      ...i32.add(get(B), i32.mul(i32.mul(get(b), get(S)), get(rowHd))),
+      ...op.set(c.bBase),
+      ...i32.add(get(OUT), i32.mul(i32.mul(get(b), get(S)), get(outRowBytes))),
+      ...op.set(outBase),
+      ...forLoop(c.i0, op.i32(0), get(S), 4, [
+        ...i32.add(get(aBase), i32.mul(get(c.i0), get(aRowBytes))),
+        ...op.set(c.aRow),
+        ...i32.add(get(outBase), i32.mul(get(c.i0), get(outRowBytes))),
+        ...op.set(c.outRow),
+        ...rowBlock(c),
+      ]),
+    ]),
+  ];
+  return [...locals([i32s, I32], [11, V128]), ...body, ...op.end];
 }
 
 interface BlockCtx {
-  A: number;
-  Bp: number;
-  OUT: number;
-  BATCH: number;
+  /** Parameters S and hd. */
   S: number;
   HD: number;
-  /** i32 local k (0–15). */
+  /** Bytes of a row of S values, of hd values. */
+  rowS: number;
+  rowHd: number;
+  /** The block's first row, and the addresses of that row of a and of out, and of b's matrix. */
+  i0: number;
+  aRow: number;
+  outRow: number;
+  bBase: number;
+  /** The kernel's own i32 local k (0–3). */
   local: (k: number) => number;
   /** Accumulator k = 2·row + half (0–7). */
   acc: (k: number) => number;
@@ -168,71 +205,45 @@ function step4x8(c: BlockCtx, vecAddr: number[], scalarAddr: (r: number) => numb
 
 const zeroAccumulators = (c: BlockCtx) => [0, 1, 2, 3, 4, 5, 6, 7].flatMap((k) => [...op.f32Const(0), ...v.splat, ...op.set(c.acc(k))]);
 
-/** Store the accumulators: row r's two vectors at rowAddr(r) and +16. */
-const storeAccumulators = (c: BlockCtx, rowAddr: (r: number) => number[]) =>
-  [0, 1, 2, 3].flatMap((r) => [
-    ...rowAddr(r),
-    ...op.get(c.acc(2 * r)),
-    ...vstore(0),
-    ...rowAddr(r),
-    ...op.get(c.acc(2 * r + 1)),
-    ...vstore(16),
-  ]);
+/** Store the accumulators: row r's two vectors at out's row i0 + r, from byte `column`. */
+const storeAccumulators = (c: BlockCtx, rowBytes: number, column: number[]) =>
+  [0, 1, 2, 3].flatMap((r) => {
+    const at = i32.add(i32.add(op.get(c.outRow), i32.mul(op.i32(r), op.get(rowBytes))), column);
+    return [...at, ...op.get(c.acc(2 * r)), ...vstore(0), ...at, ...op.get(c.acc(2 * r + 1)), ...vstore(16)];
+  });
+
+/** The scalar of row r at `ptr` (row 0's address) for rows `rowBytes` apart. */
+const rowScalar = (ptr: number, rowBytes: number) => (r: number) =>
+  r === 0 ? op.get(ptr) : i32.add(op.get(ptr), i32.mul(op.i32(r), op.get(rowBytes)));
 
 // causalScores(q, kT, out, batch, S, hd): q [batch, S, hd], kT [batch, hd, S], out [batch, S, S].
 function causalScoresBody(): number[] {
-  return blockKernel((c) => {
-    const L = c.local;
-    const [b, i0, j, qRow, qPtr, qEnd, kPtr, oRow, jEnd, qBase, kBase, oBase, rowQ, rowS, jj, r] = Array.from({ length: 16 }, (_, k) =>
-      L(k),
-    );
+  return blockKernel(false, (c) => {
+    const [j, qPtr, qEnd, kPtr] = [0, 1, 2, 3].map(c.local);
+    const [jj, r] = [qPtr, qEnd]; // reused by the mask's loops, after the products
     const get = op.get;
     return [
-      ...i32.shl2(get(c.HD)),
-      ...op.set(rowQ),
-      ...i32.shl2(get(c.S)),
-      ...op.set(rowS),
-      ...forLoop(b, op.i32(0), get(c.BATCH), 1, [
-        ...i32.add(get(c.A), i32.mul(i32.mul(get(b), get(c.S)), get(rowQ))),
-        ...op.set(qBase),
-        ...i32.add(get(c.Bp), i32.mul(i32.mul(get(b), get(c.HD)), get(rowS))),
-        ...op.set(kBase),
-        ...i32.add(get(c.OUT), i32.mul(i32.mul(get(b), get(c.S)), get(rowS))),
-        ...op.set(oBase),
-        ...forLoop(i0, op.i32(0), get(c.S), 4, [
-          ...i32.add(get(qBase), i32.mul(get(i0), get(rowQ))),
-          ...op.set(qRow),
-          ...i32.add(get(oBase), i32.mul(get(i0), get(rowS))),
-          ...op.set(oRow),
-          // Columns up to the block's last row (i0 + 3), in blocks of 8.
-          ...get(i0),
-          ...op.i32(4 + 7),
-          ...op.i32Add,
-          ...op.i32(-8),
-          ...op.i32And,
-          ...op.set(jEnd),
-          ...forLoop(j, op.i32(0), get(jEnd), 8, [
-            ...zeroAccumulators(c),
-            ...i32.add(get(kBase), i32.shl2(get(j))),
-            ...op.set(kPtr),
-            ...i32.add(get(qRow), get(rowQ)),
-            ...op.set(qEnd),
-            // for (qPtr = qRow; qPtr < qEnd; qPtr += 4, kPtr += rowS): the inner index e.
-            ...forLoop(qPtr, get(qRow), get(qEnd), 4, [
-              ...step4x8(c, get(kPtr), (row) => (row === 0 ? get(qPtr) : i32.add(get(qPtr), i32.mul(op.i32(row), get(rowQ))))),
-              ...i32.add(get(kPtr), get(rowS)),
-              ...op.set(kPtr),
-            ]),
-            ...storeAccumulators(c, (row) => i32.add(i32.add(get(oRow), i32.mul(op.i32(row), get(rowS))), i32.shl2(get(j)))),
-          ]),
-          // Above the diagonal: the mask's value (overwriting what the last block computed there).
-          ...forLoop(r, op.i32(0), op.i32(4), 1, [
-            ...forLoop(jj, i32.add(i32.add(get(i0), get(r)), op.i32(1)), get(c.S), 1, [
-              ...i32.add(i32.add(get(oRow), i32.mul(get(r), get(rowS))), i32.shl2(get(jj))),
-              ...op.f32Const(MASKED),
-              ...op.f32Store,
-            ]),
-          ]),
+      // Columns up to the block's last row (i0 + 3), in blocks of 8.
+      ...forLoop(j, op.i32(0), [...get(c.i0), ...op.i32(4 + 7), ...op.i32Add, ...op.i32(-8), ...op.i32And], 8, [
+        ...zeroAccumulators(c),
+        ...i32.add(get(c.bBase), i32.shl2(get(j))),
+        ...op.set(kPtr),
+        ...i32.add(get(c.aRow), get(c.rowHd)),
+        ...op.set(qEnd),
+        // The inner index e: along row i0 of q, down kT's column block j.
+        ...forLoop(qPtr, get(c.aRow), get(qEnd), 4, [
+          ...step4x8(c, get(kPtr), rowScalar(qPtr, c.rowHd)),
+          ...i32.add(get(kPtr), get(c.rowS)),
+          ...op.set(kPtr),
+        ]),
+        ...storeAccumulators(c, c.rowS, i32.shl2(get(j))),
+      ]),
+      // Above the diagonal: the mask's value (overwriting what the last block computed there).
+      ...forLoop(r, op.i32(0), op.i32(4), 1, [
+        ...forLoop(jj, i32.add(i32.add(get(c.i0), get(r)), op.i32(1)), get(c.S), 1, [
+          ...i32.add(i32.add(get(c.outRow), i32.mul(get(r), get(c.rowS))), i32.shl2(get(jj))),
+          ...op.f32Const(MASKED),
+          ...op.f32Store,
         ]),
       ]),
     ];
@@ -241,42 +252,24 @@ function causalScoresBody(): number[] {
 
 // causalMix(p, v, out, batch, S, hd): p [batch, S, S], v [batch, S, hd], out [batch, S, hd].
 function causalMixBody(): number[] {
-  return blockKernel((c) => {
-    const L = c.local;
-    const [b, i0, eb, pRow, pPtr, pEnd, vPtr, oRow, pBase, vBase, oBase, rowQ, rowS] = Array.from({ length: 13 }, (_, k) => L(k));
+  return blockKernel(true, (c) => {
+    const [eb, pPtr, pEnd, vPtr] = [0, 1, 2, 3].map(c.local);
     const get = op.get;
     return [
-      ...i32.shl2(get(c.HD)),
-      ...op.set(rowQ),
-      ...i32.shl2(get(c.S)),
-      ...op.set(rowS),
-      ...forLoop(b, op.i32(0), get(c.BATCH), 1, [
-        ...i32.add(get(c.A), i32.mul(i32.mul(get(b), get(c.S)), get(rowS))),
-        ...op.set(pBase),
-        ...i32.add(get(c.Bp), i32.mul(i32.mul(get(b), get(c.S)), get(rowQ))),
-        ...op.set(vBase),
-        ...i32.add(get(c.OUT), i32.mul(i32.mul(get(b), get(c.S)), get(rowQ))),
-        ...op.set(oBase),
-        ...forLoop(i0, op.i32(0), get(c.S), 4, [
-          ...i32.add(get(pBase), i32.mul(get(i0), get(rowS))),
-          ...op.set(pRow),
-          ...i32.add(get(oBase), i32.mul(get(i0), get(rowQ))),
-          ...op.set(oRow),
-          // j runs to the block's last row (i0 + 3); the rows above it get p = 0 there, exactly.
-          ...i32.add(get(pRow), i32.shl2(i32.add(get(i0), op.i32(4)))),
-          ...op.set(pEnd),
-          ...forLoop(eb, op.i32(0), get(c.HD), 8, [
-            ...zeroAccumulators(c),
-            ...i32.add(get(vBase), i32.shl2(get(eb))),
-            ...op.set(vPtr),
-            ...forLoop(pPtr, get(pRow), get(pEnd), 4, [
-              ...step4x8(c, get(vPtr), (row) => (row === 0 ? get(pPtr) : i32.add(get(pPtr), i32.mul(op.i32(row), get(rowS))))),
-              ...i32.add(get(vPtr), get(rowQ)),
-              ...op.set(vPtr),
-            ]),
-            ...storeAccumulators(c, (row) => i32.add(i32.add(get(oRow), i32.mul(op.i32(row), get(rowQ))), i32.shl2(get(eb)))),
-          ]),
+      // j runs to the block's last row (i0 + 3); the rows above it get p = 0 there, exactly.
+      ...i32.add(get(c.aRow), i32.shl2(i32.add(get(c.i0), op.i32(4)))),
+      ...op.set(pEnd),
+      ...forLoop(eb, op.i32(0), get(c.HD), 8, [
+        ...zeroAccumulators(c),
+        ...i32.add(get(c.bBase), i32.shl2(get(eb))),
+        ...op.set(vPtr),
+        // The inner index j: along row i0 of p, down v's column block eb.
+        ...forLoop(pPtr, get(c.aRow), get(pEnd), 4, [
+          ...step4x8(c, get(vPtr), rowScalar(pPtr, c.rowS)),
+          ...i32.add(get(vPtr), get(c.rowHd)),
+          ...op.set(vPtr),
         ]),
+        ...storeAccumulators(c, c.rowHd, i32.shl2(get(eb))),
       ]),
     ];
   });
