@@ -55,13 +55,9 @@ export function fitLogistic(
   const contrasts = classes - 1;
   const stride = d + 1; // per contrast: d weights, then the intercept
   const q = helmert(classes);
-  // Per class k, column-major: logits[k·n + i], exps[k·n + i]; per row: its largest logit (and
-  // its class, whose exponential is 1), Σ exps.
-  const logits = new Float64Array(classes * n);
-  const exps = new Float64Array(classes * n);
-  const rowMax = new Float64Array(n);
-  const rowSum = new Float64Array(n);
-  const rowTop = new Int32Array(n);
+  // One row's logits and exponentials (the class with the largest logit gets exactly 1).
+  const logits = new Float64Array(classes);
+  const exps = new Float64Array(classes);
   // Per contrast t, column-major: scores[t·n + i] = u_t · (x_i, 1), then the residuals
   // Qᵀ(softmax − onehot) in place. The passes over the rows take contrasts two at a time
   // (logistic-kernels.ts), a lone last one with a zero partner.
@@ -84,56 +80,52 @@ export function fitLogistic(
         for (let i = 0; i < n; i++) scores[(t + 1) * n + i] = pairs[2 * i + 1] + next;
       }
     }
-    // The softmax, one class (or contrast) at a time over all rows: long, simple loops.
-    logits.fill(0);
-    for (let k = 0; k < classes; k++)
-      for (let t = 0; t < contrasts; t++) {
-        const w = q[k * contrasts + t];
-        if (w === 0) continue;
-        for (let i = 0, l = k * n, z = t * n; i < n; i++) logits[l + i] += w * scores[z + i];
-      }
-    rowMax.set(logits.subarray(0, n));
-    rowTop.fill(0);
-    for (let k = 1; k < classes; k++)
-      for (let i = 0, l = k * n; i < n; i++)
-        if (logits[l + i] > rowMax[i]) {
-          rowMax[i] = logits[l + i];
-          rowTop[i] = k;
-        }
-    rowSum.fill(0);
-    for (let k = 0; k < classes; k++)
-      for (let i = 0, l = k * n; i < n; i++) {
-        const e = rowTop[i] === k ? 1 : Math.exp(logits[l + i] - rowMax[i]);
-        exps[l + i] = e;
-        rowSum[i] += e;
-      }
+    // Row by row: the logits (θ = Q u), the softmax, the loss and the residuals in the contrasts,
+    // Qᵀ(softmax − onehot), written over the row's scores (one pass instead of ~20 over all rows).
     // loss = Σᵢ max + log Σexps − logit of the label. Each Σexps is in [1, classes], so the log
     // of a product of 32 of them replaces 32 logs without overflow (classes < 2³¹).
     let loss = 0;
     let product = 1;
     for (let i = 0; i < n; i++) {
-      const at = labels[i] * n + i;
-      loss += rowMax[i] - logits[at];
-      product *= rowSum[i];
+      let max = -Infinity;
+      let top = 0;
+      for (let k = 0; k < classes; k++) {
+        let logit = 0;
+        for (let t = 0; t < contrasts; t++) {
+          const w = q[k * contrasts + t];
+          if (w !== 0) logit += w * scores[t * n + i];
+        }
+        logits[k] = logit;
+        if (k === 0 || logit > max) {
+          max = logit;
+          top = k;
+        }
+      }
+      let sum = 0;
+      for (let k = 0; k < classes; k++) {
+        const e = k === top ? 1 : Math.exp(logits[k] - max);
+        exps[k] = e;
+        sum += e;
+      }
+      const label = labels[i];
+      loss += max - logits[label];
+      product *= sum;
       if ((i & 31) === 31) {
         loss += Math.log(product);
         product = 1;
       }
-      // Residuals softmax − onehot = (exps − sum·onehot) / sum.
-      exps[at] -= rowSum[i];
-      rowSum[i] = 1 / rowSum[i];
+      exps[label] -= sum;
+      const inverse = 1 / sum;
+      for (let t = 0; t < contrasts; t++) {
+        let residual = 0;
+        for (let k = 0; k < classes; k++) {
+          const w = q[k * contrasts + t];
+          if (w !== 0) residual += w * exps[k];
+        }
+        scores[t * n + i] = residual * inverse;
+      }
     }
     loss += Math.log(product);
-    // In the contrasts: Qᵀ·residuals.
-    scores.fill(0);
-    for (let t = 0; t < contrasts; t++) {
-      for (let k = 0; k < classes; k++) {
-        const w = q[k * contrasts + t];
-        if (w === 0) continue;
-        for (let i = 0, l = k * n, z = t * n; i < n; i++) scores[z + i] += w * exps[l + i];
-      }
-      for (let i = 0, z = t * n; i < n; i++) scores[z + i] *= rowSum[i];
-    }
     for (let t = 0; t < contrasts; t += 2) {
       const paired = t + 1 < contrasts;
       for (let i = 0; i < n; i++) {
