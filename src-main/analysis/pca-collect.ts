@@ -335,15 +335,21 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
       );
     }
   };
+  // Feature matrices done with, read into again (fresh ones cost page faults).
+  const spare: Float32Array[] = [];
   const runFit = async (j: number, i: number) => {
     throwIfAborted(options.signal);
     const layer = layers[j];
     const state = perLayer[j];
-    const x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d);
+    let x = await readLayerFeatures(featureFile(cacheDir, steps[i]), layer, n, d, spare.pop());
     const task = { x, n, d, k: checkComponents(K, n, d), labels: modality, seed };
     let result: Awaited<ReturnType<typeof fitAndSeparate>>;
     try {
-      result = pool ? await pool.fit(task) : fitAndSeparate(task);
+      if (pool) {
+        const pooled = await pool.fit(task);
+        x = pooled.x;
+        result = pooled;
+      } else result = fitAndSeparate(task);
     } catch (error) {
       if (i === refIndex) referenceFits[j].fail(error);
       throw error;
@@ -358,6 +364,7 @@ export async function analyzeRunPca(options: PcaRunOptions): Promise<PcaResult> 
           : applyBasis(await referenceFits[j].fit, x, n, d);
       state.fixedProjections[i] = { projection: applied.projection, ratio: applied.explainedVarianceRatio };
     }
+    spare.push(x);
     options.onProgress?.({ phase: 'pca', done: ++done, total, message: `PCA of layer ${layer} at step ${steps[i]}` });
     if (--state.left === 0) finishLayer(j);
   };
@@ -686,10 +693,11 @@ async function captureToFile(
   await rename(temp, file);
 }
 
-async function readLayerFeatures(file: string, layer: number, n: number, d: number): Promise<Float32Array> {
+/** One layer's [n, d] features from a checkpoint's cache file, into `into` if given (of that size). */
+async function readLayerFeatures(file: string, layer: number, n: number, d: number, into?: Float32Array): Promise<Float32Array> {
   const handle = await open(file, 'r');
   try {
-    const out = new Float32Array(n * d);
+    const out = into ?? new Float32Array(n * d);
     const { bytesRead } = await handle.read(new Uint8Array(out.buffer), 0, out.byteLength, layer * n * d * 4);
     if (bytesRead !== out.byteLength)
       throw new MotlabError('internal', `${file}: the cached features are truncated; delete the folder to capture again`);

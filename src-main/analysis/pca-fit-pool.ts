@@ -26,7 +26,8 @@ export interface FitResult {
 }
 
 export type FitRequest = FitTask & { id: number };
-export type FitReply = { id: number } & (FitResult | { error: { code: MotlabErrorCode; message: string } });
+/** A reply hands the request's features back (`x`, transferred both ways: no copy, no fresh memory). */
+export type FitReply = { id: number; x: Float32Array } & (FitResult | { error: { code: MotlabErrorCode; message: string } });
 
 /** One fit, in this thread: what every worker runs per request. */
 export function fitAndSeparate({ x, n, d, k, labels, seed }: FitTask): FitResult {
@@ -46,14 +47,17 @@ export function fitWorkerCount(tasks: number): number {
   return count > 1 ? count : 0;
 }
 
+/** A fit done on a worker, with the task's features handed back. */
+export type PooledFit = FitResult & { x: Float32Array };
+
 interface Slot {
   worker: Worker;
-  pending: { id: number; resolve: (result: FitResult) => void; reject: (error: Error) => void } | null;
+  pending: { id: number; resolve: (result: PooledFit) => void; reject: (error: Error) => void } | null;
 }
 
 export class PcaFitPool {
   private readonly slots: Slot[] = [];
-  private readonly queue: { request: FitRequest; resolve: (result: FitResult) => void; reject: (error: Error) => void }[] = [];
+  private readonly queue: { request: FitRequest; resolve: (result: PooledFit) => void; reject: (error: Error) => void }[] = [];
   private nextId = 1;
   private failure: MotlabError | null = null;
 
@@ -66,7 +70,7 @@ export class PcaFitPool {
         if (!pending || pending.id !== reply.id) return;
         slot.pending = null;
         if ('error' in reply) pending.reject(new MotlabError(reply.error.code, reply.error.message));
-        else pending.resolve({ fit: reply.fit, separability: reply.separability });
+        else pending.resolve({ fit: reply.fit, separability: reply.separability, x: reply.x });
         this.dispatch();
       });
       const crash = (message: string) => {
@@ -81,10 +85,21 @@ export class PcaFitPool {
     }
   }
 
-  /** The fit of `task` on the next free worker (its arrays are copied, not transferred). */
-  fit(task: FitTask): Promise<FitResult> {
+  /**
+   * The fit of `task` on the next free worker. Its features `x` (a Float32Array owning its whole
+   * buffer) are transferred there and back: `task.x` is detached meanwhile, and the result's `x`
+   * is the same memory. Fresh multi-megabyte copies cost more in page faults here than the fit's
+   * own loops over them.
+   */
+  fit(task: FitTask): Promise<PooledFit> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<FitResult>((resolve, reject) => {
+    if (task.x.length !== task.n * task.d)
+      return Promise.reject(
+        new MotlabError('internal', `PcaFitPool.fit: ${task.x.length} features for ${task.n}×${task.d} (handed to another fit already?)`),
+      );
+    if (task.x.byteOffset !== 0 || task.x.byteLength !== task.x.buffer.byteLength)
+      return Promise.reject(new MotlabError('internal', 'PcaFitPool.fit: the features must own their whole buffer (they are transferred)'));
+    return new Promise<PooledFit>((resolve, reject) => {
       this.queue.push({ request: { ...task, id: this.nextId++ }, resolve, reject });
       this.dispatch();
     });
@@ -92,10 +107,17 @@ export class PcaFitPool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      if (slot.pending || this.queue.length === 0) continue;
-      const { request, resolve, reject } = this.queue.shift()!;
-      slot.pending = { id: request.id, resolve, reject };
-      slot.worker.postMessage(request);
+      while (!slot.pending && this.queue.length > 0) {
+        const { request, resolve, reject } = this.queue.shift()!;
+        try {
+          slot.worker.postMessage(request, [request.x.buffer as ArrayBuffer]);
+        } catch (e) {
+          // E.g. features already handed to another fit (a detached buffer): this fit fails alone.
+          reject(new MotlabError('internal', `PcaFitPool.fit: the features cannot be handed to a worker: ${(e as Error).message}`));
+          continue;
+        }
+        slot.pending = { id: request.id, resolve, reject };
+      }
     }
   }
 

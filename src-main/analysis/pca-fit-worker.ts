@@ -13,12 +13,13 @@ if (!port) throw new Error('pca-fit-worker.ts runs as a worker thread (started b
 port.on('message', (request: FitRequest) => {
   let reply: FitReply;
   try {
-    reply = { id: request.id, ...fitAndSeparate(request) };
+    reply = { id: request.id, x: request.x, ...fitAndSeparate(request) };
   } catch (e) {
     reply = {
       id: request.id,
+      x: request.x,
       error: { code: e instanceof MotlabError ? e.code : 'internal', message: e instanceof Error ? e.message : String(e) },
     };
   }
-  port.postMessage(reply);
+  port.postMessage(reply, [request.x.buffer as ArrayBuffer]);
 });
