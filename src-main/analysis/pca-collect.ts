@@ -593,13 +593,15 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   signal?.throwIfAborted();
 }
 
-/**
- * The forward passes of a capture: the probe windows in passes of 8 (MoE: one window per pass, as
- * its routing depends on the batch), each with the probed rows it yields (a contiguous run of the
- * probe set, which is sorted by split position, so by window). Passes without a probed row are left out.
- */
+/** A capture's passes per checkpoint come in a multiple of this (see capturePasses). */
 const PASS_MULTIPLE = 4;
 
+/**
+ * The forward passes of a capture: the probe windows in passes of about 8 (MoE: one window per
+ * pass, as its routing depends on the batch), each with the probed rows it yields (a contiguous run
+ * of the probe set, which is sorted by split position, so by window). Passes without a probed row
+ * are left out.
+ */
 function capturePasses(config: ModelConfig, probe: ProbeSet): (CapturePass & { firstRow: number })[] {
   const S = config.seq_len;
   const n = probe.positions.split.length;

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedHeadsToRows, fusedRowsToHeads } from '../engine/kernels/heads-gather.ts';
 import { fusedRope } from '../engine/kernels/rope.ts';
-import { fusedCausalAttention } from '../engine/kernels/causal-attention.ts';
+import { CAUSAL_MASK_VALUE, fusedCausalAttention } from '../engine/kernels/causal-attention.ts';
 import { toSequenceOrder, toTowerOrder, type PreparedBatch } from './batch.ts';
 
 /**
@@ -67,7 +67,7 @@ interface AttentionConstants {
   cos: tf.Tensor2D; // [S, hd]: cos(pos · θ^(−2j/hd)) at columns j and j + hd/2
   sin: tf.Tensor2D;
   rotateHalf: tf.Tensor2D; // [hd, hd]: x · rotateHalf = [−x2, x1]
-  mask: tf.Tensor2D; // [S, S]: 0 on and below the diagonal, -1e9 above
+  mask: tf.Tensor2D; // [S, S]: 0 on and below the diagonal, CAUSAL_MASK_VALUE above
 }
 const constantsCache = new Map<string, AttentionConstants>();
 
@@ -91,7 +91,7 @@ function attentionConstants(S: number, hd: number, theta: number): AttentionCons
     rotateHalf[j * hd + j + half] = 1; //    output j + hd/2 =  x[j]
   }
   const mask = new Float32Array(S * S);
-  for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = -1e9;
+  for (let i = 0; i < S; i++) for (let j = i + 1; j < S; j++) mask[i * S + j] = CAUSAL_MASK_VALUE;
   const made = {
     cos: tf.keep(tf.tensor2d(cos, [S, hd])),
     sin: tf.keep(tf.tensor2d(sin, [S, hd])),

@@ -14,7 +14,7 @@
  * chain (tested), and the gradient is the chain's own, written out.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { forLoop, I32, locals, op, V128, v } from '../simd/assembler.ts';
+import { forLoop, i32, I32, locals, op, V128, v } from '../simd/assembler.ts';
 import { simdModule } from '../simd/module.ts';
 import { heapF32, heapOf, offsetOf, type KernelArgs, type WasmBackend } from '../tfjs-fixes/backend-memory.ts';
 import { transposeLast2 } from '../tfjs-fixes/kernel-replacements.ts';
@@ -23,8 +23,11 @@ import { registered, type FusedKernel } from './shared.ts';
 export const CAUSAL_SCORES_KERNEL = 'MotlabCausalScores';
 export const CAUSAL_MIX_KERNEL = 'MotlabCausalMix';
 
-/** What the mask adds above the diagonal (attention.ts's mask): softmax gives it weight exactly 0. */
-const MASKED = -1e9;
+/**
+ * What the causal mask adds above the diagonal (model/attention.ts's mask, and what the scores
+ * kernel writes there): softmax gives it weight exactly 0.
+ */
+export const CAUSAL_MASK_VALUE = -1e9;
 
 /**
  * softmax(q kᵀ + causal mask) v for q, k, v [B, S, hd] (q already scaled), as the tf ops would
@@ -64,7 +67,7 @@ export function causalScoresInto(q: Float32Array, kT: Float32Array, out: Float32
     for (let i = 0; i < S; i++)
       for (let j = 0; j < S; j++) {
         if (j > i) {
-          out[(b * S + i) * S + j] = MASKED;
+          out[(b * S + i) * S + j] = CAUSAL_MASK_VALUE;
           continue;
         }
         let acc = 0;
@@ -162,11 +165,6 @@ interface BlockCtx {
   splat: number;
 }
 
-const i32 = {
-  add: (a: number[], b: number[]) => [...a, ...b, ...op.i32Add],
-  mul: (a: number[], b: number[]) => [...a, ...b, ...op.i32Mul],
-  shl2: (a: number[]) => [...a, ...op.i32(2), ...op.i32Shl],
-};
 const vload = (offset: number) => op.simd(0x00, 2, offset);
 const vstore = (offset: number) => op.simd(0x0b, 2, offset);
 
@@ -242,7 +240,7 @@ function causalScoresBody(): number[] {
       ...forLoop(r, op.i32(0), op.i32(4), 1, [
         ...forLoop(jj, i32.add(i32.add(get(c.i0), get(r)), op.i32(1)), get(c.S), 1, [
           ...i32.add(i32.add(get(c.outRow), i32.mul(get(r), get(c.rowS))), i32.shl2(get(jj))),
-          ...op.f32Const(MASKED),
+          ...op.f32Const(CAUSAL_MASK_VALUE),
           ...op.f32Store,
         ]),
       ]),

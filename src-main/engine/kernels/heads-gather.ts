@@ -4,7 +4,7 @@
  * gather plus a 4-D transpose.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { forLoop, I32, locals, op } from '../simd/assembler.ts';
+import { forLoop, i32, I32, locals, op } from '../simd/assembler.ts';
 import { simdModule } from '../simd/module.ts';
 import { heapOf, offsetOf, type CpuBackend, type KernelArgs, type WasmBackend } from '../tfjs-fixes/backend-memory.ts';
 import { registered, type FusedKernel } from './shared.ts';
@@ -62,8 +62,7 @@ function headsGatherInto(x: Float32Array, idx: Int32Array, heads: number, hd: nu
 function headsGatherBody(): number[] {
   const [SRC, DST, IDX, N, J, HD, TO_HEADS] = [0, 1, 2, 3, 4, 5, 6];
   const [p, j, q, rowB, chunkB, planeB] = [7, 8, 9, 10, 11, 12];
-  const mul = (a: number[], b: number[]) => [...a, ...b, ...op.i32Mul];
-  const add = (...xs: number[][]) => xs.reduce((acc, x, i) => (i === 0 ? x : [...acc, ...x, ...op.i32Add]), [] as number[]);
+  const { add, mul } = i32;
   const inner = [
     ...op.get(TO_HEADS),
     ...op.if,

@@ -75,6 +75,15 @@ export const op = {
   simd: (code: number, ...imm: number[]) => [0xfd, ...uleb(code), ...imm],
 };
 
+/** i32 arithmetic on pushed operands (address computations). */
+export const i32 = {
+  /** a + b + …, left to right. */
+  add: (...xs: number[][]) => xs.reduce((acc, x, i) => (i === 0 ? x : [...acc, ...x, ...op.i32Add]), [] as number[]),
+  mul: (a: number[], b: number[]) => [...a, ...b, ...op.i32Mul],
+  /** a · 4: a float index to a byte offset. */
+  shl2: (a: number[]) => [...a, ...op.i32(2), ...op.i32Shl],
+};
+
 /** f32x4 instructions. */
 export const v = {
   load: op.simd(0x00, 2, 0),
