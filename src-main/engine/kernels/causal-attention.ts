@@ -103,11 +103,14 @@ function blockKernel(aRowsOfS: boolean, rowBlock: (c: BlockCtx) => number[]): nu
   const i32s = 13;
   const local = (k: number) => 6 + k;
   const [b, rowS, rowHd, aBase, outBase] = [0, 1, 2, 3, 4].map(local);
+  const [aRowBytes, outRowBytes] = aRowsOfS ? [rowS, rowHd] : [rowHd, rowS];
   const c: BlockCtx = {
     S,
     HD,
     rowS,
     rowHd,
+    aRowBytes,
+    outRowBytes,
     i0: local(5),
     aRow: local(6),
     outRow: local(7),
@@ -118,7 +121,6 @@ function blockKernel(aRowsOfS: boolean, rowBlock: (c: BlockCtx) => number[]): nu
     x1: 6 + i32s + 9,
     splat: 6 + i32s + 10,
   };
-  const [aRowBytes, outRowBytes] = aRowsOfS ? [rowS, rowHd] : [rowHd, rowS];
   const get = op.get;
   const body = [
     ...i32.shl2(get(HD)),
@@ -151,6 +153,9 @@ interface BlockCtx {
   /** Bytes of a row of S values, of hd values. */
   rowS: number;
   rowHd: number;
+  /** The locals holding the bytes of a's rows and of out's rows (b's rows are as long as out's). */
+  aRowBytes: number;
+  outRowBytes: number;
   /** The block's first row, and the addresses of that row of a and of out, and of b's matrix. */
   i0: number;
   aRow: number;
@@ -214,6 +219,26 @@ const storeAccumulators = (c: BlockCtx, rowBytes: number, column: number[]) =>
 const rowScalar = (ptr: number, rowBytes: number) => (r: number) =>
   r === 0 ? op.get(ptr) : i32.add(op.get(ptr), i32.mul(op.i32(r), op.get(rowBytes)));
 
+/**
+ * out's rows i0…i0+3 at the 8 columns from float `column`: Σ over the inner index (a's row i0 from
+ * its start up to byte address `end`, walked by `aPtr`) of a's scalars times b's 8-wide rows from
+ * that column (walked by `bPtr`), in the inner index's order.
+ */
+function blockProduct(c: BlockCtx, column: number, end: number[], aPtr: number, bPtr: number): number[] {
+  const get = op.get;
+  return [
+    ...zeroAccumulators(c),
+    ...i32.add(get(c.bBase), i32.shl2(get(column))),
+    ...op.set(bPtr),
+    ...forLoop(aPtr, get(c.aRow), end, 4, [
+      ...step4x8(c, get(bPtr), rowScalar(aPtr, c.aRowBytes)),
+      ...i32.add(get(bPtr), get(c.outRowBytes)),
+      ...op.set(bPtr),
+    ]),
+    ...storeAccumulators(c, c.outRowBytes, i32.shl2(get(column))),
+  ];
+}
+
 // causalScores(q, kT, out, batch, S, hd): q [batch, S, hd], kT [batch, hd, S], out [batch, S, S].
 function causalScoresBody(): number[] {
   return blockKernel(false, (c) => {
@@ -221,21 +246,17 @@ function causalScoresBody(): number[] {
     const [jj, r] = [qPtr, qEnd]; // reused by the mask's loops, after the products
     const get = op.get;
     return [
-      // Columns up to the block's last row (i0 + 3), in blocks of 8.
-      ...forLoop(j, op.i32(0), [...get(c.i0), ...op.i32(4 + 7), ...op.i32Add, ...op.i32(-8), ...op.i32And], 8, [
-        ...zeroAccumulators(c),
-        ...i32.add(get(c.bBase), i32.shl2(get(j))),
-        ...op.set(kPtr),
-        ...i32.add(get(c.aRow), get(c.rowHd)),
-        ...op.set(qEnd),
-        // The inner index e: along row i0 of q, down kT's column block j.
-        ...forLoop(qPtr, get(c.aRow), get(qEnd), 4, [
-          ...step4x8(c, get(kPtr), rowScalar(qPtr, c.rowHd)),
-          ...i32.add(get(kPtr), get(c.rowS)),
-          ...op.set(kPtr),
-        ]),
-        ...storeAccumulators(c, c.rowS, i32.shl2(get(j))),
-      ]),
+      // Columns up to the block's last row (i0 + 3), in blocks of 8; the inner index e runs along
+      // row i0 of q and down kT's column block j.
+      ...i32.add(get(c.aRow), get(c.rowHd)),
+      ...op.set(qEnd),
+      ...forLoop(
+        j,
+        op.i32(0),
+        [...get(c.i0), ...op.i32(4 + 7), ...op.i32Add, ...op.i32(-8), ...op.i32And],
+        8,
+        blockProduct(c, j, get(qEnd), qPtr, kPtr),
+      ),
       // Above the diagonal: the mask's value (overwriting what the last block computed there).
       ...forLoop(r, op.i32(0), op.i32(4), 1, [
         ...forLoop(jj, i32.add(i32.add(get(c.i0), get(r)), op.i32(1)), get(c.S), 1, [
@@ -257,18 +278,8 @@ function causalMixBody(): number[] {
       // j runs to the block's last row (i0 + 3); the rows above it get p = 0 there, exactly.
       ...i32.add(get(c.aRow), i32.shl2(i32.add(get(c.i0), op.i32(4)))),
       ...op.set(pEnd),
-      ...forLoop(eb, op.i32(0), get(c.HD), 8, [
-        ...zeroAccumulators(c),
-        ...i32.add(get(c.bBase), i32.shl2(get(eb))),
-        ...op.set(vPtr),
-        // The inner index j: along row i0 of p, down v's column block eb.
-        ...forLoop(pPtr, get(c.aRow), get(pEnd), 4, [
-          ...step4x8(c, get(vPtr), rowScalar(pPtr, c.rowS)),
-          ...i32.add(get(vPtr), get(c.rowHd)),
-          ...op.set(vPtr),
-        ]),
-        ...storeAccumulators(c, c.rowHd, i32.shl2(get(eb))),
-      ]),
+      // The inner index j runs along row i0 of p and down v's column block eb.
+      ...forLoop(eb, op.i32(0), get(c.HD), 8, blockProduct(c, eb, get(pEnd), pPtr, vPtr)),
     ];
   });
 }
